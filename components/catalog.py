@@ -1,0 +1,45 @@
+"""Every Helm chart cdstack deploys: repository, chart, pinned version, and how long an install may take.
+
+This is the one place chart versions live. A stack may override a version under `cdstack:charts` (that is how a
+version is tried in staging and then promoted to prod); everything else reads `StackConfig.chart_version(key)`.
+Versions are exact: Helm would accept a range and silently deploy something nobody reviewed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
+
+
+@dataclass(frozen=True)
+class Chart:
+    repository: str
+    chart: str
+    version: str
+    timeout_seconds: int
+    """Helm's wait for this chart: long enough for its slowest first install (volumes, image pulls, elections)."""
+
+
+CHARTS: dict[str, Chart] = {
+    "traefik": Chart("https://traefik.github.io/charts", "traefik", "41.3.0", 600),
+    "cert-manager": Chart("https://charts.jetstack.io", "cert-manager", "v1.21.1", 600),
+    "consul": Chart("https://helm.releases.hashicorp.com", "consul", "2.0.3", 900),
+    "vault": Chart("https://helm.releases.hashicorp.com", "vault", "0.34.1", 900),
+    "concourse": Chart("https://concourse-charts.storage.googleapis.com/", "concourse", "20.1.3", 1800),
+    "kube-prometheus-stack": Chart(
+        "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "88.5.3", 900
+    ),
+    "influxdb2": Chart("https://helm.influxdata.com/", "influxdb2", "2.1.2", 600),
+    "telegraf": Chart("https://helm.influxdata.com/", "telegraf", "1.8.74", 300),
+    "eck-operator": Chart("https://helm.elastic.co", "eck-operator", "3.5.0", 600),
+    "eck-stack": Chart("https://helm.elastic.co", "eck-stack", "0.20.0", 1800),
+    "elastalert2": Chart("https://jertel.github.io/elastalert2/", "elastalert2", "2.31.0", 300),
+    "chartmuseum": Chart("https://chartmuseum.github.io/charts", "chartmuseum", "3.10.4", 300),
+}
+
+IMAGES: dict[str, str] = {
+    # The influxdb2 chart is stale (app 2.7.4, 2023): run a current 2.7.x image instead.
+    "influxdb2": "2.7.12",
+}

@@ -1,0 +1,99 @@
+"""One home for resource names: every Azure and Kubernetes name of a stack comes from here.
+
+Names are `<kind>-<name>-<stack>` (Azure's recommended abbreviations), so two stacks of one project never collide and
+a reader can tell a resource's stack from its name. Storage accounts and Key Vaults have short, global names: their
+rules are checked at config time (`check()`), so an invalid name is a config error, not a failed deployment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class NamingError(ValueError):
+    pass
+
+
+# Azure's rules for the names that have tight ones (learn.microsoft.com: resource name rules).
+_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "storage_account": (re.compile(r"^[a-z0-9]{3,24}$"), "3-24 lower-case letters and digits, globally unique"),
+    "key_vault": (
+        re.compile(r"^(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"),
+        "3-24 letters, digits and single hyphens, starting with a letter, globally unique",
+    ),
+    "postgres_server": (
+        re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),
+        "3-63 lower-case letters, digits and hyphens, globally unique",
+    ),
+    "cluster": (re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$"), "1-63 letters, digits, - and _"),
+    "dns_prefix": (re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,52}[a-zA-Z0-9]$"), "1-54 letters, digits and hyphens"),
+}
+
+
+@dataclass(frozen=True)
+class Naming:
+    name: str
+    stack: str
+
+    def _join(self, kind: str) -> str:
+        return f"{kind}-{self.name}-{self.stack}"
+
+    @property
+    def compact_stack(self) -> str:
+        return re.sub(r"[^a-z0-9]", "", self.stack.lower())
+
+    def resource_group(self) -> str:
+        return self._join("rg")
+
+    def virtual_network(self) -> str:
+        return self._join("vnet")
+
+    def subnet(self, purpose: str) -> str:
+        return f"snet-{purpose}"
+
+    def cluster(self) -> str:
+        return self._join("aks")
+
+    def dns_prefix(self) -> str:
+        return f"{self.name}-{self.stack}"
+
+    def postgres_server(self) -> str:
+        return self._join("psql")
+
+    def key_vault(self) -> str:
+        return self._join("kv")
+
+    def storage_account(self) -> str:
+        return f"st{self.name}{self.compact_stack}"
+
+    def identity(self, purpose: str) -> str:
+        return f"id-{self.name}-{self.stack}-{purpose}"
+
+    def public_ip(self, purpose: str) -> str:
+        return f"pip-{self.name}-{self.stack}-{purpose}"
+
+    def app_registration(self) -> str:
+        return f"{self.name}-{self.stack}-concourse"
+
+    def group(self, key: str) -> str:
+        return f"{self.name}-{self.stack}-{key}"
+
+    def check(self) -> None:
+        """Raise NamingError for the first name Azure would refuse."""
+        if not re.match(r"^[a-z][a-z0-9-]*$", self.stack):
+            raise NamingError(f"stack name {self.stack!r} must be lower-case letters, digits and hyphens")
+        names = {
+            "storage_account": self.storage_account(),
+            "key_vault": self.key_vault(),
+            "postgres_server": self.postgres_server(),
+            "cluster": self.cluster(),
+            "dns_prefix": self.dns_prefix(),
+        }
+        for kind, value in names.items():
+            pattern, rule = _RULES[kind]
+            if not pattern.match(value):
+                raise NamingError(
+                    f"makes the {kind.replace('_', ' ')} name {value!r} (stack {self.stack!r}), "
+                    f"which Azure refuses: {rule}; choose a shorter name"
+                )

@@ -1,0 +1,44 @@
+"""CdStack: the whole graph of one stack, composed from one component per concern.
+
+Data flows one way: configuration -> Azure platform -> Entra ID login -> Kubernetes services -> Vault access and
+teams. Each component receives exactly the outputs it consumes, so Pulumi runs independent parts in parallel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.azure.network import Network
+from components.config import StackConfig
+
+
+class CdStack(pulumi.ComponentResource):
+    def __init__(self, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cdstack:index:CdStack", cfg.stack, None, opts)
+        self.cfg = cfg
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.network = Network("network", cfg, child)
+
+        self.register_outputs(self.exports())
+
+    def exports(self) -> dict[str, Any]:
+        """Stack outputs: what an operator looks up and what the next environment's promotion gate reads."""
+        cfg = self.cfg
+        return {
+            "resourceGroupName": self.network.resource_group_name,
+            "concourseUrl": f"https://{cfg.dns.host('concourse')}",
+            "vaultUrl": f"https://{cfg.dns.host('vault')}",
+            "grafanaUrl": f"https://{cfg.dns.host('grafana')}",
+            "kibanaUrl": f"https://{cfg.dns.host('kibana')}",
+            "chartmuseumUrl": f"https://{cfg.dns.host('chartmuseum')}",
+            "releaseSet": {key: cfg.chart_version(key) for key in sorted(catalog_keys())},
+        }
+
+
+def catalog_keys() -> list[str]:
+    from components import catalog
+
+    return list(catalog.CHARTS)

@@ -1,0 +1,34 @@
+"""Shared fixtures: the offline plan's mock engine, set up per test (never at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from tools import offline
+
+PROJECT_DIR = offline.PROJECT_DIR
+CHARTS_DIR = PROJECT_DIR.parent / "shared" / "upstream-charts"
+
+Planner = Callable[..., offline.Plan]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The `config:` map of a stack file in this project, as YAML data (a fresh copy to modify)."""
+    return yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+@pytest.fixture
+def plan_of() -> Planner:
+    """Run cdstack under the mock engine: plan_of("staging") for a stack file, plan_of("x", config) for a config map."""
+
+    def run(stack: str, config: dict[str, Any] | None = None) -> offline.Plan:
+        if config is None:
+            return offline.run_stack(stack)
+        flat, secret_keys = offline.flatten_config(config)
+        return offline.run(stack, flat, secret_keys)
+
+    return run

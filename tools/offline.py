@@ -1,0 +1,311 @@
+"""Run cdstack for a stack under Pulumi's mock engine and record what `pulumi up` would register.
+
+This is the machinery behind the offline plan (`tools/plan.py`), the benchmark and the graph tests. It feeds the
+program the stack file's configuration through Pulumi's own config API (as the CLI would), records every
+RegisterResource request the program makes (type, name, parent, dependencies, inputs with secrets masked, options),
+and answers the few provider functions the program invokes with plausible values. No CLI, plugin, credential or
+network is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "cdstack"
+
+# Markers of Pulumi's wire format (sdk/go/common/resource/sig).
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+
+# Placeholder for a `secure:` stack value: the offline plan cannot decrypt it, and needs not.
+SECURE_PLACEHOLDER = "offline-plan-placeholder"
+
+
+@dataclass
+class Registration:
+    """One resource the program registered, as the engine would see it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    ignore_changes: list[str]
+    provider: str
+    delete_before_replace: bool
+    replace_on_changes: list[str]
+    additional_secret_outputs: list[str]
+    custom_timeouts: dict[str, str]
+    retain_on_delete: bool
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent or None,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "dependencies": self.dependencies,
+            "propertyDependencies": self.property_dependencies,
+            "options": {
+                "protect": self.protect,
+                "ignoreChanges": self.ignore_changes,
+                "provider": self.provider or None,
+                "deleteBeforeReplace": self.delete_before_replace,
+                "replaceOnChanges": self.replace_on_changes,
+                "additionalSecretOutputs": self.additional_secret_outputs,
+                "customTimeouts": self.custom_timeouts,
+                "retainOnDelete": self.retain_on_delete,
+            },
+        }
+
+
+def _mask(value: Any) -> Any:
+    """Plain JSON of a wire-format value: secrets become [secret], unknowns [unknown], resources their URN."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        if sig == _OUTPUT_SIG:
+            if value.get("secret"):
+                return SECRET
+            return _mask(value["value"]) if "value" in value else UNKNOWN
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    if value == _UNKNOWN:
+        return UNKNOWN
+    return value
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, plus a record of every registration's full request."""
+
+    def __init__(self, mock: mocks.Mocks):
+        super().__init__(mock)
+        self.registrations: dict[str, Registration] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        timeouts = json_format.MessageToDict(request.customTimeouts) if request.HasField("customTimeouts") else {}
+        self.registrations[response.urn] = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=request.custom,
+            inputs=_mask(json_format.MessageToDict(request.object)),
+            dependencies=sorted(set(request.dependencies)),
+            property_dependencies={
+                key: sorted(set(deps.urns)) for key, deps in request.propertyDependencies.items() if deps.urns
+            },
+            protect=request.protect if request.HasField("protect") else False,
+            ignore_changes=list(request.ignoreChanges),
+            provider=request.provider,
+            delete_before_replace=request.deleteBeforeReplace,
+            replace_on_changes=list(request.replaceOnChanges),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            custom_timeouts=timeouts,
+            retain_on_delete=request.retainOnDelete if request.HasField("retainOnDelete") else False,
+            state=self.resources.get(response.urn, mocks.MockMonitor.ResourceRegistration("", "", {})).state,
+        )
+        return response
+
+
+FAKE_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- cluster: {server: 'https://offline-plan.invalid:443', certificate-authority-data: ''}
+  name: offline
+contexts:
+- context: {cluster: offline, user: offline}
+  name: offline
+current-context: offline
+users:
+- name: offline
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubelogin
+      args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]
+      interactiveMode: Never
+"""
+
+TENANT_ID = "00000000-0000-4000-8000-000000000001"
+SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000002"
+
+
+def _kubeconfig_b64() -> str:
+    return base64.b64encode(FAKE_KUBECONFIG.encode()).decode()
+
+
+# Provider functions the program invokes, answered with plausible values. Keyed by function token.
+CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "azure-native:authorization:getClientConfig": lambda args: {
+        "clientId": "00000000-0000-4000-8000-000000000003",
+        "objectId": "00000000-0000-4000-8000-000000000004",
+        "subscriptionId": SUBSCRIPTION_ID,
+        "tenantId": TENANT_ID,
+    },
+    "azuread:index/getClientConfig:getClientConfig": lambda args: {
+        "clientId": "00000000-0000-4000-8000-000000000003",
+        "objectId": "00000000-0000-4000-8000-000000000004",
+        "tenantId": TENANT_ID,
+    },
+    "azure-native:containerservice:listManagedClusterUserCredentials": lambda args: {
+        "kubeconfigs": [{"name": "clusterUser", "value": _kubeconfig_b64()}],
+    },
+    "azure-native:containerservice:listManagedClusterAdminCredentials": lambda args: {
+        "kubeconfigs": [{"name": "clusterAdmin", "value": _kubeconfig_b64()}],
+    },
+    "azure-native:storage:listStorageAccountKeys": lambda args: {
+        "keys": [{"keyName": "key1", "permissions": "FULL", "value": "b2ZmbGluZS1wbGFuLWtleQ=="}],
+    },
+    "azuread:index/getApplicationPublishedAppIds:getApplicationPublishedAppIds": lambda args: {
+        "result": {"MicrosoftGraph": "00000003-0000-0000-c000-000000000000"},
+    },
+}
+
+# Outputs the providers compute that the program reads, by resource type.
+OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _resource_id(args: mocks.MockResourceArgs) -> str:
+    return f"/offline/{args.typ.replace(':', '/')}/{args.name}"
+
+
+def _azure_name(typ: str, name: str, inputs: dict[str, Any]) -> str:
+    """The `name` output azure-native derives from the `<type>Name` (or `resourceName`) input."""
+    type_name = typ.rsplit(":", 1)[-1]
+    for key in (type_name[0].lower() + type_name[1:] + "Name", "resourceName", "name"):
+        if isinstance(inputs.get(key), str):
+            return inputs[key]
+    return name
+
+
+class PlanMocks(mocks.Mocks):
+    """Resources echo their inputs plus the outputs the program reads; functions answer from CALLS."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        state = {**args.inputs}
+        if args.typ.startswith("azure-native:"):
+            state["name"] = _azure_name(args.typ, args.name, args.inputs)
+        state.update(OUTPUTS.get(args.typ, lambda name, inputs: {})(args.name, args.inputs))
+        return _resource_id(args), state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        handler = CALLS.get(args.token)
+        return (handler(args.args) if handler else {}), None
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The `config:` of a stack file as Pulumi hands it to a program (see `flatten_config`)."""
+    document = yaml.safe_load(path.read_text()) or {}
+    return flatten_config(document.get("config") or {})
+
+
+def flatten_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """A stack file's `config:` map as Pulumi hands it to a program: JSON text for objects, strings for scalars.
+
+    `secure:` values cannot be decrypted offline; they become a placeholder that is flagged secret, so the
+    program sees a secret exactly where `pulumi up` would give it one.
+    """
+    flat: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in config.items():
+        full_key = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            flat[full_key] = SECURE_PLACEHOLDER
+            secret_keys.append(full_key)
+        elif isinstance(value, (dict, list)):
+            flat[full_key] = json.dumps(value)
+        elif isinstance(value, bool):
+            flat[full_key] = "true" if value else "false"
+        else:
+            flat[full_key] = str(value)
+    return flat, secret_keys
+
+
+@dataclass
+class Plan:
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    def by_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def get(self, type_: str, name: str) -> Registration:
+        matches = [r for r in self.registrations if r.type == type_ and r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources of type {type_} named {name}")
+        return matches[0]
+
+
+def run(
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str] | None = None,
+    program: Callable[[], None] | None = None,
+) -> Plan:
+    """Run `program` (cdstack's own by default) for `stack` with `config`; return what it registered.
+
+    Raises whatever the program raises, ConfigError included, before or while registering.
+    """
+    if program is None:
+        from components.program import main as program
+
+    pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
+    pulumi.runtime.set_all_config(config, secret_keys or [])
+    monitor = RecordingMonitor(PlanMocks())
+    pulumi.runtime.set_mocks(PlanMocks(), project=PROJECT, stack=stack, preview=True, monitor=monitor)
+    outputs: dict[str, Any] = {}
+
+    async def collect_outputs() -> None:
+        root = pulumi.runtime.settings.get_root_resource()
+        for key, value in getattr(root, "outputs", {}).items():
+            output = pulumi.Output.from_input(value)
+            resolved = await output.future()
+            outputs[key] = SECRET if await output.is_secret() else resolved
+
+    def body() -> Any:
+        program()
+        return asyncio.ensure_future(collect_outputs())
+
+    mocks.test(body)()
+    return Plan(stack, list(monitor.registrations.values()), outputs)
+
+
+def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
+    """Run cdstack for the stack file `Pulumi.<stack>.yaml` in `project_dir`."""
+    config, secret_keys = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    return run(stack, config, secret_keys)

@@ -1,0 +1,99 @@
+"""The offline plan: what `pulumi up` of a stack would create, without the Pulumi CLI, credentials or network.
+
+    python -m tools.plan staging                 the resource tree, what each resource waits on, counts per type
+    python -m tools.plan prod --json plan.json   also every resource with its inputs (secrets as [secret]) and options
+
+A configuration error prints the same one message `pulumi up` would and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from components.config import ConfigError
+from tools import offline
+
+
+def short(urn: str) -> str:
+    """`type::name` of a URN, without the stack and parent-type prefix."""
+    qualified_type, name = urn.split("::")[-2:]
+    return f"{qualified_type.split('$')[-1]}::{name}"
+
+
+def render_tree(plan: offline.Plan) -> list[str]:
+    children: dict[str, list[offline.Registration]] = {}
+    for registration in plan.registrations:
+        children.setdefault(registration.parent, []).append(registration)
+    known = {r.urn for r in plan.registrations}
+    roots = [r for r in plan.registrations if r.parent not in known]
+    lines: list[str] = []
+
+    def walk(registration: offline.Registration, depth: int) -> None:
+        marks = []
+        if registration.protect:
+            marks.append("protected")
+        if registration.ignore_changes:
+            marks.append("ignores " + ",".join(registration.ignore_changes))
+        suffix = f"  [{'; '.join(marks)}]" if marks else ""
+        lines.append(f"{'  ' * depth}+ {registration.type}  {registration.name}{suffix}")
+        # What it waits on: its dependencies that are not its own ancestors (those are structure, not waits).
+        waits = [short(d) for d in registration.dependencies if d != registration.parent]
+        if waits:
+            lines.append(f"{'  ' * depth}    waits on: {', '.join(waits)}")
+        for child in children.get(registration.urn, []):
+            walk(child, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    return lines
+
+
+def render(plan: offline.Plan) -> str:
+    lines = [f"Offline plan of stack {plan.stack!r}: {len(plan.registrations)} resources to create", ""]
+    lines += render_tree(plan)
+    lines += ["", "Resources per type:"]
+    for type_, count in sorted(Counter(r.type for r in plan.registrations).items()):
+        lines.append(f"  {count:4d}  {type_}")
+    lines += ["", "Stack outputs:"]
+    for key, value in sorted(plan.outputs.items()):
+        lines.append(f"  {key}: {json.dumps(value)}")
+    return "\n".join(lines)
+
+
+def to_json(plan: offline.Plan) -> dict:
+    return {
+        "stack": plan.stack,
+        "resources": [r.to_json() for r in plan.registrations],
+        "outputs": plan.outputs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write every resource with its inputs")
+    parser.add_argument("--project-dir", type=Path, default=offline.PROJECT_DIR, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    stack_file = args.project_dir / f"Pulumi.{args.stack}.yaml"
+    if not stack_file.exists():
+        print(f"error: {stack_file} does not exist", file=sys.stderr)
+        return 2
+    try:
+        plan = offline.run_stack(args.stack, args.project_dir)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(render(plan))
+    if args.json:
+        args.json.write_text(json.dumps(to_json(plan), indent=2, sort_keys=True) + "\n")
+        print(f"\nWrote {len(plan.registrations)} resources to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
