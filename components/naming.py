@@ -97,3 +97,24 @@ class Naming:
                     f"makes the {kind.replace('_', ' ')} name {value!r} (stack {self.stack!r}), "
                     f"which Azure refuses: {rule}; choose a shorter name"
                 )
+
+
+# Kubernetes: one namespace per concern; releases have fixed names (no random suffix).
+NAMESPACES = {
+    "ingress": "ingress",
+    "cert-manager": "cert-manager",
+    "secrets": "vault",
+    "concourse": "concourse",
+    "monitoring": "monitoring",
+    "logging": "logging",
+    "charts": "chartmuseum",
+}
+
+# The Vault chart names its service account after the release ("vault"); the federated credential of the unseal
+# identity must name exactly this subject.
+VAULT_SERVICE_ACCOUNT = "vault"
+
+# The node pool reserved for Concourse workers: AKS puts this label and taint on its nodes; the Concourse chart's
+# worker nodeSelector and tolerations use the same two, so nothing else lands there and workers land nowhere else.
+WORKER_POOL_LABEL = ("cdstack.io/pool", "concourse-workers")
+WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"

@@ -1,0 +1,74 @@
+"""How every Kubernetes service is released: one namespace per concern, Secrets the charts reference, Helm releases.
+
+Every release has a fixed name, the catalog's repository and the stack's pinned version, is atomic (a failed install
+or upgrade rolls back and cleans up), waits as long as its chart needs (catalog timeout) and keeps a bounded history.
+Secret values never go into Helm values: they go into Kubernetes Secrets created here and the chart references them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import catalog
+from components.config import StackConfig
+
+HISTORY = 10
+"""Helm release revisions kept: enough to roll back, few enough that release Secrets stay small."""
+
+
+def namespace(concern_namespace: str, provider: k8s.Provider, parent: pulumi.Resource) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(
+        f"{concern_namespace}-namespace",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=concern_namespace, labels={"app.kubernetes.io/managed-by": "pulumi"}),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
+
+
+def secret(
+    name: str,
+    ns: k8s.core.v1.Namespace,
+    string_data: Mapping[str, pulumi.Input[str]],
+    provider: k8s.Provider,
+    parent: pulumi.Resource,
+) -> k8s.core.v1.Secret:
+    """A Kubernetes Secret with a fixed name that a chart references; its data is a Pulumi secret."""
+    return k8s.core.v1.Secret(
+        f"{name}-secret",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns.metadata.name),
+        type="Opaque",
+        string_data=pulumi.Output.secret(dict(string_data)),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
+
+
+def release(
+    name: str,
+    chart_key: str,
+    cfg: StackConfig,
+    ns: k8s.core.v1.Namespace,
+    values: pulumi.Input[Mapping[str, Any]],
+    provider: k8s.Provider,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    protect: bool = False,
+) -> k8s.helm.v3.Release:
+    """A Helm release of a catalog chart at the stack's version. `depends_on`: only what the values cannot carry."""
+    chart = catalog.CHARTS[chart_key]
+    return k8s.helm.v3.Release(
+        name,
+        name=name,
+        chart=chart.chart,
+        version=cfg.chart_version(chart_key),
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+        namespace=ns.metadata.name,
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=chart.timeout_seconds,
+        max_history=HISTORY,
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on), protect=protect),
+    )
