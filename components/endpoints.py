@@ -58,3 +58,13 @@ class IngressAddress:
 
     ip_address: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class InfluxTarget:
+    """Where Concourse writes build metrics (InfluxDB 1.x write API, as Concourse's emitter speaks it)."""
+
+    url: str
+    database: str
+    username: str
+    password: pulumi.Output[str]  # secret

@@ -118,3 +118,7 @@ VAULT_SERVICE_ACCOUNT = "vault"
 # worker nodeSelector and tolerations use the same two, so nothing else lands there and workers land nowhere else.
 WORKER_POOL_LABEL = ("cdstack.io/pool", "concourse-workers")
 WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"
+
+# Every public host is served by this ingress class and gets its certificate from this ClusterIssuer.
+INGRESS_CLASS = "traefik"
+CLUSTER_ISSUER = "letsencrypt"
