@@ -640,6 +640,17 @@ def check_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
             )
         )
 
+    # The Concourse chart sets the workers' PVC retention policy (delete on scale-down and uninstall) only on
+    # Kubernetes 1.32+; below that every retired worker would leave its disk behind.
+    if int(cfg.cluster.kubernetes_version.split(".")[1]) < 32:
+        p.append(
+            (
+                f"{k}cluster.kubernetesVersion",
+                cfg.cluster.kubernetes_version,
+                "must be 1.32 or later (worker volume claims are deleted with their workers only from 1.32 on)",
+            )
+        )
+
     for key, version in cfg.charts.items():
         if key not in catalog.CHARTS:
             p.append((f"{k}charts.{key}", version, f"must be a catalog chart: {', '.join(sorted(catalog.CHARTS))}"))

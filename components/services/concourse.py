@@ -1,0 +1,305 @@
+"""Concourse: web and workers with the operator's tuning, external Azure PostgreSQL, Vault, Entra ID login.
+
+The chart renders no Secret (`secrets.create: false`): this module generates the keys and passwords and writes the
+two Secrets the chart's templates read, `<release>-web` and `<release>-worker`, with every key they reference. The
+values carry settings only; a secret never enters them (Helm would keep it in the release record).
+
+The release waits only for what it consumes: the database endpoint, the login app, Vault access (the auth param),
+the team users' passwords and InfluxDB's credentials arrive as outputs; the Secrets and the ServiceMonitor CRD are
+explicit dependencies, each with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import pulumi_tls as tls
+
+from components import naming
+from components.config import StackConfig
+from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
+from components.services.ingress import ingress_tls, tls_annotations
+from components.services.release import namespace, release, secret
+from components.services.secrets import vault_address
+
+RELEASE = "concourse"
+WEB_SECRET = f"{RELEASE}-web"
+WORKER_SECRET = f"{RELEASE}-worker"
+
+ENCRYPTION_KEY_LENGTH = 32
+"""Concourse accepts an AES key of exactly 16 or 32 characters; 32 selects AES-256."""
+
+RSA_BITS = 4096
+OIDC_SCOPE = "openid,profile,email"
+OIDC_GROUPS_CLAIM = "groups"
+# Entra ID puts the sign-in name (the UPN) in preferred_username; its tokens have no `username` claim.
+OIDC_USER_NAME_CLAIM = "preferred_username"
+
+
+def worker_tolerations() -> list[dict[str, str]]:
+    """Tolerate exactly the worker pool's taint (`key=value:Effect`), so workers may land on its nodes."""
+    key_value, effect = naming.WORKER_POOL_TAINT.split(":")
+    key, value = key_value.split("=")
+    return [{"key": key, "operator": "Equal", "value": value, "effect": effect}]
+
+
+def local_users_line(users: Mapping[str, str]) -> str:
+    """The `local-users` Secret value: `user:password` pairs separated by commas, as `concourse web` parses it."""
+    for user, password in users.items():
+        if any(c in password for c in ":,") or any(c in user for c in ":,"):
+            raise ValueError(f"the local user {user!r} or its password contains ':' or ',' (the list separators)")
+    return ",".join(f"{user}:{password}" for user, password in sorted(users.items()))
+
+
+def web_secret_data(
+    *,
+    local_users: pulumi.Input[str],
+    encryption_key: pulumi.Input[str],
+    session_signing_key: pulumi.Input[str],
+    tsa_host_key: pulumi.Input[str],
+    worker_key_pub: pulumi.Input[str],
+    postgres_user: pulumi.Input[str],
+    postgres_password: pulumi.Input[str],
+    postgres_ca_bundle: str,
+    oidc_client_id: pulumi.Input[str],
+    oidc_client_secret: pulumi.Input[str],
+    vault_auth_param: pulumi.Input[str],
+    influxdb_password: pulumi.Input[str],
+) -> dict[str, pulumi.Input[str]]:
+    """Every key templates/web-deployment.yaml reads for the features the values turn on."""
+    return {
+        "local-users": local_users,
+        "encryption-key": encryption_key,
+        "session-signing-key": session_signing_key,
+        "host-key": tsa_host_key,
+        "worker-key-pub": worker_key_pub,
+        "postgresql-user": postgres_user,
+        "postgresql-password": postgres_password,
+        # The postgresql-keys volume projects all three; Azure needs no client certificate, so two stay empty.
+        "postgresql-ca-cert": postgres_ca_bundle,
+        "postgresql-client-cert": "",
+        "postgresql-client-key": "",
+        "oidc-client-id": oidc_client_id,
+        "oidc-client-secret": oidc_client_secret,
+        "vault-client-auth-param": vault_auth_param,
+        "influxdb-password": influxdb_password,
+    }
+
+
+def worker_secret_data(*, tsa_host_key_pub: pulumi.Input[str], worker_key: pulumi.Input[str]) -> dict[str, Any]:
+    """Every key templates/worker-statefulset.yaml reads: the TSA's public key and the worker's private key."""
+    return {"host-key-pub": tsa_host_key_pub, "worker-key": worker_key}
+
+
+def concourse_values(
+    cfg: StackConfig,
+    *,
+    postgres_host: str,
+    postgres_port: int,
+    postgres_database: str,
+    postgres_ca_bundle: str,
+    oidc_issuer: str,
+    admin_group_id: str,
+    influxdb_url: str,
+    influxdb_database: str,
+    influxdb_username: str,
+) -> dict[str, Any]:
+    c = cfg.concourse
+    host = cfg.dns.host("concourse")
+    pool_label, pool_value = naming.WORKER_POOL_LABEL
+    return {
+        "web": {
+            "replicas": c.web_replicas,
+            "ingress": {
+                "enabled": True,
+                "ingressClassName": naming.INGRESS_CLASS,
+                "annotations": tls_annotations(),
+                "hosts": [host],
+                "tls": ingress_tls(host, f"{RELEASE}-web-tls"),
+            },
+        },
+        "worker": {
+            "kind": "StatefulSet",
+            "replicas": c.worker_replicas,
+            # The chart always renders this PodDisruptionBudget; with two or more workers one may always go.
+            "minAvailable": 1,
+            "nodeSelector": {pool_label: pool_value},
+            "tolerations": worker_tolerations(),
+            # The pre-stop hook retires the worker (shutdownSignal below); Kubernetes waits this long for running
+            # builds to finish before it kills the pod.
+            "terminationGracePeriodSeconds": c.worker_drain_seconds,
+            # A retired worker comes back as a new worker: nothing of the old work directory is valid.
+            "cleanUpWorkDirOnStart": True,
+            # Scale-down and uninstall delete the worker's volume claim: no orphaned disks.
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+        },
+        "persistence": {"enabled": True, "worker": {"size": f"{c.worker_disk_gi}Gi"}},
+        "postgresql": {"enabled": False},
+        "secrets": {
+            "create": False,
+            # With secrets.create false the chart still wires CONCOURSE_POSTGRES_CA_CERT only when this is set.
+            # It is the public CA bundle (no secret); the Secret's postgresql-ca-cert key carries the same PEM.
+            "postgresCaCert": postgres_ca_bundle,
+        },
+        "concourse": {
+            "web": {
+                "externalUrl": f"https://{host}",
+                "encryption": {"enabled": True},
+                "containerPlacementStrategy": c.container_placement_strategy,
+                "baggageclaimResponseHeaderTimeout": c.baggageclaim_response_header_timeout,
+                "maxBuildLogsToRetain": c.max_build_logs_to_retain,
+                "defaultBuildLogsToRetain": c.default_build_logs_to_retain,
+                "defaultDaysToRetainBuildLogs": c.default_days_to_retain_build_logs,
+                "maxDaysToRetainBuildLogs": c.max_days_to_retain_build_logs,
+                "postgres": {
+                    "host": postgres_host,
+                    "port": postgres_port,
+                    "database": postgres_database,
+                    "sslmode": "verify-ca",
+                },
+                "tsa": {"heartbeatInterval": c.heartbeat_interval},
+                # Two credential managers at once make Concourse pick one at random: Vault only.
+                "kubernetes": {"enabled": False},
+                "vault": {
+                    "enabled": True,
+                    "url": vault_address(cfg),
+                    "authBackend": "approle",
+                    "pathPrefix": cfg.vault.path_prefix,
+                    "sharedPath": cfg.vault.shared_path,
+                    "useAuthParam": True,
+                    "useCaCert": False,
+                },
+                "localAuth": {"enabled": True},
+                "auth": {
+                    "mainTeam": {"localUser": c.admin_user, "oidc": {"group": admin_group_id}},
+                    "oidc": {
+                        "enabled": True,
+                        "displayName": "Entra ID",
+                        "issuer": oidc_issuer,
+                        "scope": OIDC_SCOPE,
+                        "groupsKey": OIDC_GROUPS_CLAIM,
+                        "userNameKey": OIDC_USER_NAME_CLAIM,
+                    },
+                },
+                "prometheus": {"enabled": True, "serviceMonitor": {"enabled": True}},
+                "influxdb": {
+                    "enabled": True,
+                    "url": influxdb_url,
+                    "database": influxdb_database,
+                    "username": influxdb_username,
+                },
+            },
+            "worker": {
+                "ephemeral": True,
+                "baggageclaim": {"driver": c.baggageclaim_driver},
+                "shutdownSignal": "SIGUSR2",  # retire: the worker drains, then leaves the cluster for good
+            },
+        },
+    }
+
+
+class Concourse(pulumi.ComponentResource):
+    """The Concourse release, its two Secrets and the keys and passwords in them."""
+
+    admin_password: pulumi.Output[str]
+    release: k8s.helm.v3.Release
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        provider: k8s.Provider,
+        database: DatabaseEndpoint,
+        login: OidcLogin,
+        vault_auth_param: pulumi.Input[str],
+        team_users: Mapping[str, pulumi.Output[str]],
+        influxdb: InfluxTarget,
+        service_monitor_crds: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """`team_users`: service user -> password; `service_monitor_crds`: what installs the ServiceMonitor CRD."""
+        super().__init__("cdstack:services:Concourse", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        encryption_key = random.RandomPassword(
+            "concourse-encryption-key", length=ENCRYPTION_KEY_LENGTH, special=False, opts=child
+        )
+        # Letters and digits only: `:` and `,` separate the local-users list.
+        admin_password = random.RandomPassword("concourse-admin-password", length=32, special=False, opts=child)
+        session_signing_key = tls.PrivateKey(
+            "concourse-session-signing-key", algorithm="RSA", rsa_bits=RSA_BITS, opts=child
+        )
+        tsa_host_key = tls.PrivateKey("concourse-tsa-host-key", algorithm="RSA", rsa_bits=RSA_BITS, opts=child)
+        worker_key = tls.PrivateKey("concourse-worker-key", algorithm="RSA", rsa_bits=RSA_BITS, opts=child)
+        self.admin_password = pulumi.Output.secret(admin_password.result)
+
+        passwords = {cfg.concourse.admin_user: admin_password.result, **team_users}
+        local_users = pulumi.Output.all(**passwords).apply(local_users_line)
+
+        ns = namespace(naming.NAMESPACES["concourse"], provider, self)
+        web = secret(
+            WEB_SECRET,
+            ns,
+            web_secret_data(
+                local_users=local_users,
+                encryption_key=encryption_key.result,
+                session_signing_key=session_signing_key.private_key_pem,
+                tsa_host_key=tsa_host_key.private_key_pem,
+                worker_key_pub=worker_key.public_key_openssh,
+                postgres_user=database.user,
+                postgres_password=database.password,
+                postgres_ca_bundle=database.ca_bundle,
+                oidc_client_id=login.client_id,
+                oidc_client_secret=login.client_secret,
+                vault_auth_param=vault_auth_param,
+                influxdb_password=influxdb.password,
+            ),
+            provider,
+            self,
+        )
+        worker = secret(
+            WORKER_SECRET,
+            ns,
+            worker_secret_data(tsa_host_key_pub=tsa_host_key.public_key_openssh, worker_key=worker_key.private_key_pem),
+            provider,
+            self,
+        )
+
+        admin_group_id = login.group_object_ids[cfg.identity.admin_group]
+        values = pulumi.Output.all(database.host, login.issuer_url, admin_group_id).apply(
+            lambda args: concourse_values(
+                cfg,
+                postgres_host=args[0],
+                postgres_port=database.port,
+                postgres_database=database.database,
+                postgres_ca_bundle=database.ca_bundle,
+                oidc_issuer=args[1],
+                admin_group_id=args[2],
+                influxdb_url=influxdb.url,
+                influxdb_database=influxdb.database,
+                influxdb_username=influxdb.username,
+            )
+        )
+        self.release = release(
+            RELEASE,
+            "concourse",
+            cfg,
+            ns,
+            values,
+            provider,
+            self,
+            depends_on=[
+                # The pods mount and read both Secrets by name (the values cannot refer to them): they must exist
+                # before the first pod starts, or the release waits on pods stuck in ContainerCreating.
+                web,
+                worker,
+                # The chart renders a ServiceMonitor; its kind must be known to the API server at install time.
+                *service_monitor_crds,
+            ],
+        )
+
+        self.register_outputs({"adminPassword": self.admin_password, "url": f"https://{cfg.dns.host('concourse')}"})

@@ -1,0 +1,127 @@
+"""Test helpers for the Kubernetes services: a stack's typed config, fake platform outputs, values-path lookups.
+
+The fakes stand in for what the Azure platform, the login app and the other helpers' components hand the services;
+they are made inside a program under the mock engine (Outputs need its runtime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import catalog, config
+from components.config import StackConfig
+from components.endpoints import DatabaseEndpoint, InfluxTarget, IngressAddress, OidcLogin, VaultUnseal
+from components.services.release import HISTORY
+from tests.conftest import stack_config
+from tools import offline
+
+CA_BUNDLE = "-----BEGIN CERTIFICATE-----\nMIIBfakeDigiCertGlobalRootG2\n-----END CERTIFICATE-----\n"
+ADMIN_GROUP_ID = "6f1c2a9e-3b7d-4c11-9e2a-5d8b0f4a7c31"
+
+
+def stack_cfg(stack: str, **changes: Any) -> StackConfig:
+    """A stack file's configuration as the program sees it, with top-level keys (camelCase) replaced."""
+    raw = {key.split(":", 1)[1]: value for key, value in stack_config(stack).items() if key.startswith("cdstack:")}
+    raw.update(changes)
+    raw["stack"] = stack
+    return StackConfig.model_validate(raw)
+
+
+def at(values: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of a values dict."""
+    node: Any = values
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string anywhere in a values dict (keys and leaves)."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [str(k), *strings_in(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in strings_in(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def provider() -> k8s.Provider:
+    return k8s.Provider("k8s", kubeconfig=offline.FAKE_KUBECONFIG)
+
+
+def database() -> DatabaseEndpoint:
+    return DatabaseEndpoint(
+        host=pulumi.Output.from_input("psql-contoso-test.postgres.database.azure.com"),
+        port=5432,
+        database="concourse",
+        user=pulumi.Output.from_input("concourseadmin"),
+        password=pulumi.Output.secret("db-password-sentinel"),
+        ca_bundle=CA_BUNDLE,
+    )
+
+
+def login() -> OidcLogin:
+    return OidcLogin(
+        issuer_url=pulumi.Output.from_input("https://login.microsoftonline.com/tenant-id/v2.0"),
+        client_id=pulumi.Output.from_input("app-client-id"),
+        client_secret=pulumi.Output.secret("oidc-secret-sentinel"),
+        group_object_ids={"platform-admins": pulumi.Output.from_input(ADMIN_GROUP_ID)},
+    )
+
+
+def influxdb() -> InfluxTarget:
+    return InfluxTarget(
+        url="http://influxdb2.monitoring.svc.cluster.local",
+        database="concourse",
+        username="concourse",
+        password=pulumi.Output.secret("influx-password-sentinel"),
+    )
+
+
+def unseal() -> VaultUnseal:
+    return VaultUnseal(
+        tenant_id=pulumi.Output.from_input("00000000-0000-4000-8000-000000000001"),
+        key_vault_name=pulumi.Output.from_input("kv-contoso-test"),
+        key_name=pulumi.Output.from_input("vault-unseal"),
+        identity_client_id=pulumi.Output.from_input("11111111-0000-4000-8000-000000000005"),
+    )
+
+
+def ingress_address() -> IngressAddress:
+    return IngressAddress(
+        ip_address=pulumi.Output.from_input("20.0.0.10"),
+        resource_group_name=pulumi.Output.from_input("rg-contoso-test"),
+    )
+
+
+def plan_services(stack: str, build: Callable[[StackConfig, k8s.Provider], object]) -> offline.Plan:
+    """Run `build(cfg, provider)` under the mock engine with a stack file's configuration."""
+
+    def program() -> None:
+        build(config.load(), provider())
+
+    flat, secret_keys = offline.read_stack_file(offline.PROJECT_DIR / f"Pulumi.{stack}.yaml")
+    return offline.run(stack, flat, secret_keys, program=program)
+
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def assert_release(plan: offline.Plan, name: str, chart_key: str, namespace: str) -> offline.Registration:
+    """The release is the catalog chart at the stack's pinned version, fixed name, atomic, bounded, in its namespace."""
+    chart = catalog.CHARTS[chart_key]
+    registration = plan.get(HELM_RELEASE, name)
+    inputs = registration.inputs
+    assert inputs["name"] == name  # fixed: no random suffix
+    assert inputs["chart"] == chart.chart
+    assert inputs["version"] == chart.version
+    assert inputs["repositoryOpts"] == {"repo": chart.repository}
+    assert inputs["atomic"] is True
+    assert inputs["cleanupOnFail"] is True
+    assert inputs["timeout"] == chart.timeout_seconds
+    assert inputs["maxHistory"] == HISTORY
+    assert inputs["namespace"] == namespace
+    return registration

@@ -1,0 +1,292 @@
+"""Concourse: every setting of the operator's deployment at the chart's real paths; its Secrets; its release."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from components import naming
+from components.services import concourse
+from components.services.release import HISTORY
+from tests.chartvalues import assert_paths_exist
+from tests.services import (
+    ADMIN_GROUP_ID,
+    CA_BUNDLE,
+    HELM_RELEASE,
+    assert_release,
+    at,
+    database,
+    influxdb,
+    login,
+    plan_services,
+    stack_cfg,
+    strings_in,
+)
+
+SECRET = "kubernetes:core/v1:Secret"
+
+
+def values_of(cfg: Any) -> dict[str, Any]:
+    return concourse.concourse_values(
+        cfg,
+        postgres_host="psql-contoso-staging.postgres.database.azure.com",
+        postgres_port=5432,
+        postgres_database="concourse",
+        postgres_ca_bundle=CA_BUNDLE,
+        oidc_issuer="https://login.microsoftonline.com/tenant-id/v2.0",
+        admin_group_id=ADMIN_GROUP_ID,
+        influxdb_url="http://influxdb2.monitoring.svc.cluster.local",
+        influxdb_database="concourse",
+        influxdb_username="concourse",
+    )
+
+
+@pytest.fixture
+def values() -> dict[str, Any]:
+    return values_of(stack_cfg("staging"))
+
+
+def test_operator_tuning_at_the_chart_paths(values: dict[str, Any]):
+    web = "concourse.web"
+    assert at(values, f"{web}.encryption.enabled") is True
+    assert at(values, f"{web}.containerPlacementStrategy") == "volume-locality"
+    assert at(values, f"{web}.baggageclaimResponseHeaderTimeout") == "2m"
+    assert at(values, f"{web}.maxBuildLogsToRetain") == 2000
+    assert at(values, f"{web}.defaultBuildLogsToRetain") == 500
+    assert at(values, f"{web}.defaultDaysToRetainBuildLogs") == 30
+    assert at(values, f"{web}.maxDaysToRetainBuildLogs") == 90
+    assert at(values, f"{web}.tsa.heartbeatInterval") == "120s"
+
+
+def test_tuning_follows_config():
+    cfg = stack_cfg(
+        "staging",
+        concourse={
+            "containerPlacementStrategy": "limit-active-tasks",
+            "baggageclaimResponseHeaderTimeout": "5m",
+            "maxBuildLogsToRetain": 100,
+            "defaultBuildLogsToRetain": 50,
+            "heartbeatInterval": "60s",
+            "workerDiskGi": 512,
+            "webReplicas": 3,
+            "workerReplicas": 7,
+            "workerDrainSeconds": 7200,
+        },
+    )
+    values = values_of(cfg)
+    assert at(values, "concourse.web.containerPlacementStrategy") == "limit-active-tasks"
+    assert at(values, "concourse.web.baggageclaimResponseHeaderTimeout") == "5m"
+    assert at(values, "concourse.web.maxBuildLogsToRetain") == 100
+    assert at(values, "concourse.web.defaultBuildLogsToRetain") == 50
+    assert at(values, "concourse.web.tsa.heartbeatInterval") == "60s"
+    assert at(values, "persistence.worker.size") == "512Gi"
+    assert at(values, "web.replicas") == 3
+    assert at(values, "worker.replicas") == 7
+    assert at(values, "worker.terminationGracePeriodSeconds") == 7200
+
+
+def test_external_postgres_with_ca_verification(values: dict[str, Any]):
+    assert at(values, "postgresql.enabled") is False
+    assert at(values, "concourse.web.postgres") == {
+        "host": "psql-contoso-staging.postgres.database.azure.com",
+        "port": 5432,
+        "database": "concourse",
+        "sslmode": "verify-ca",
+    }
+    # The chart wires CONCOURSE_POSTGRES_CA_CERT only when this is non-empty, even with secrets.create false.
+    assert at(values, "secrets.postgresCaCert") == CA_BUNDLE
+
+
+def test_workers_are_ephemeral_btrfs_on_the_worker_pool_and_leave_cleanly(values: dict[str, Any]):
+    assert at(values, "concourse.worker.ephemeral") is True
+    assert at(values, "concourse.worker.baggageclaim.driver") == "btrfs"
+    assert at(values, "concourse.worker.shutdownSignal") == "SIGUSR2"  # retire, not land
+    assert at(values, "persistence.enabled") is True
+    assert at(values, "persistence.worker.size") == "256Gi"
+    assert at(values, "worker.kind") == "StatefulSet"
+    assert at(values, "worker.replicas") >= 2
+    assert at(values, "worker.replicas") - at(values, "worker.minAvailable") >= 1  # the PDB lets a drain proceed
+    label, value = naming.WORKER_POOL_LABEL
+    assert at(values, "worker.nodeSelector") == {label: value}
+    assert at(values, "worker.tolerations") == [
+        {"key": "cdstack.io/pool", "operator": "Equal", "value": "concourse-workers", "effect": "NoSchedule"}
+    ]
+    assert at(values, "worker.terminationGracePeriodSeconds") == 3600
+    assert at(values, "worker.cleanUpWorkDirOnStart") is True
+    assert at(values, "worker.persistentVolumeClaimRetentionPolicy") == {
+        "whenDeleted": "Delete",
+        "whenScaled": "Delete",
+    }
+
+
+def test_vault_is_the_only_credential_manager(values: dict[str, Any]):
+    assert at(values, "concourse.web.kubernetes.enabled") is False
+    assert at(values, "concourse.web.vault") == {
+        "enabled": True,
+        "url": "http://vault.vault.svc.cluster.local:8200",
+        "authBackend": "approle",
+        "pathPrefix": "/concourse",
+        "sharedPath": "shared",
+        "useAuthParam": True,
+        "useCaCert": False,
+    }
+
+
+def test_entra_id_login_and_main_team(values: dict[str, Any]):
+    assert at(values, "concourse.web.auth.oidc") == {
+        "enabled": True,
+        "displayName": "Entra ID",
+        "issuer": "https://login.microsoftonline.com/tenant-id/v2.0",
+        "scope": "openid,profile,email",
+        "groupsKey": "groups",
+        "userNameKey": "preferred_username",
+    }
+    assert at(values, "concourse.web.auth.mainTeam.oidc.group") == ADMIN_GROUP_ID
+    assert at(values, "concourse.web.auth.mainTeam.localUser") == "admin"  # not the chart's demo user `test`
+    assert at(values, "concourse.web.localAuth.enabled") is True
+
+
+def test_metrics_url_ingress_and_replicas(values: dict[str, Any]):
+    assert at(values, "concourse.web.prometheus") == {"enabled": True, "serviceMonitor": {"enabled": True}}
+    assert at(values, "concourse.web.influxdb") == {
+        "enabled": True,
+        "url": "http://influxdb2.monitoring.svc.cluster.local",
+        "database": "concourse",
+        "username": "concourse",
+    }
+    host = "ci.staging.cd.contoso.com"
+    assert at(values, "concourse.web.externalUrl") == f"https://{host}"
+    assert at(values, "web.ingress") == {
+        "enabled": True,
+        "ingressClassName": naming.INGRESS_CLASS,
+        "annotations": {"cert-manager.io/cluster-issuer": naming.CLUSTER_ISSUER},
+        "hosts": [host],
+        "tls": [{"secretName": "concourse-web-tls", "hosts": [host]}],
+    }
+    assert at(values, "web.replicas") == 1
+    assert at(values_of(stack_cfg("prod")), "web.replicas") == 2
+
+
+def test_the_chart_renders_no_secret_and_no_demo_credentials(values: dict[str, Any]):
+    assert at(values, "secrets.create") is False
+    assert not any("test:test" in s for s in strings_in(values))
+
+
+SENTINELS = {
+    "local_users": "admin:local-users-sentinel",
+    "encryption_key": "encryption-key-sentinel",
+    "session_signing_key": "session-signing-key-sentinel",
+    "tsa_host_key": "tsa-host-key-sentinel",
+    "worker_key_pub": "worker-key-pub-sentinel",
+    "postgres_user": "postgres-user-sentinel",
+    "postgres_password": "postgres-password-sentinel",
+    "oidc_client_id": "oidc-client-id-sentinel",
+    "oidc_client_secret": "oidc-client-secret-sentinel",
+    "vault_auth_param": "role_id:sentinel,secret_id:sentinel",
+    "influxdb_password": "influxdb-password-sentinel",
+}
+
+
+def test_web_secret_has_every_key_the_web_templates_read():
+    data = concourse.web_secret_data(postgres_ca_bundle=CA_BUNDLE, **SENTINELS)
+    assert set(data) == {
+        "local-users",
+        "encryption-key",
+        "session-signing-key",
+        "host-key",
+        "worker-key-pub",
+        "postgresql-user",
+        "postgresql-password",
+        "postgresql-ca-cert",
+        "postgresql-client-cert",
+        "postgresql-client-key",
+        "oidc-client-id",
+        "oidc-client-secret",
+        "vault-client-auth-param",
+        "influxdb-password",
+    }
+    assert data["postgresql-ca-cert"] == CA_BUNDLE
+    assert data["vault-client-auth-param"] == "role_id:sentinel,secret_id:sentinel"
+    worker = concourse.worker_secret_data(tsa_host_key_pub="host-pub-sentinel", worker_key="worker-key-sentinel")
+    assert worker == {"host-key-pub": "host-pub-sentinel", "worker-key": "worker-key-sentinel"}
+
+
+def test_no_secret_value_reaches_the_values(values: dict[str, Any]):
+    everything = strings_in(values)
+    for sentinel in [*SENTINELS.values(), "host-pub-sentinel", "worker-key-sentinel"]:
+        assert not any(sentinel in s for s in everything), sentinel
+
+
+def test_local_users_line():
+    assert concourse.local_users_line({"payments-bot": "p2", "admin": "p1"}) == "admin:p1,payments-bot:p2"
+    with pytest.raises(ValueError, match="payments-bot"):
+        concourse.local_users_line({"payments-bot": "a,b"})
+
+
+def test_values_paths_exist_in_the_chart(values: dict[str, Any]):
+    assert_paths_exist("concourse", "20.1.3", values, template_only={})
+
+
+def build(cfg: Any, k8s: Any) -> None:
+    concourse.Concourse(
+        "concourse",
+        cfg,
+        k8s,
+        database=database(),
+        login=login(),
+        vault_auth_param=pulumi.Output.secret("role_id:r,secret_id:s"),
+        team_users={"payments-bot": pulumi.Output.secret("team-password")},
+        influxdb=influxdb(),
+        service_monitor_crds=[],
+    )
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_release_and_secrets_under_the_mock_engine(stack: str):
+    plan = plan_services(stack, build)
+    release = assert_release(plan, "concourse", "concourse", naming.NAMESPACES["concourse"])
+    assert release.inputs["maxHistory"] == HISTORY
+    web = plan.get(SECRET, "concourse-web-secret")
+    worker = plan.get(SECRET, "concourse-worker-secret")
+    assert web.inputs["metadata"]["name"] == "concourse-web"  # the names the chart's templates read
+    assert worker.inputs["metadata"]["name"] == "concourse-worker"
+    assert web.inputs["stringData"] == "[secret]"
+    assert {web.urn, worker.urn} <= set(release.dependencies)
+    # The values are plain settings: had any secret flowed in, the whole map would be a secret.
+    values = release.inputs["values"]
+    assert values != "[secret]"
+    assert "[secret]" not in strings_in(values)
+    assert at(values, "concourse.web.postgres.host") == "psql-contoso-test.postgres.database.azure.com"
+    assert at(values, "concourse.web.auth.mainTeam.oidc.group") == ADMIN_GROUP_ID
+
+
+def test_release_waits_for_the_service_monitor_crd():
+    def with_crd(cfg: Any, k8s: Any) -> None:
+        crd_source = pulumi.CustomResource("test:index:Crds", "monitoring-crds")
+        concourse.Concourse(
+            "concourse",
+            cfg,
+            k8s,
+            database=database(),
+            login=login(),
+            vault_auth_param=pulumi.Output.secret("role_id:r,secret_id:s"),
+            team_users={},
+            influxdb=influxdb(),
+            service_monitor_crds=[crd_source],
+        )
+
+    plan = plan_services("staging", with_crd)
+    crds = plan.get("test:index:Crds", "monitoring-crds")
+    assert crds.urn in plan.get(HELM_RELEASE, "concourse").dependencies
+
+
+def test_generated_keys_and_passwords():
+    plan = plan_services("staging", build)
+    key = plan.get("random:index/randomPassword:RandomPassword", "concourse-encryption-key")
+    assert key.inputs["length"] == 32
+    admin = plan.get("random:index/randomPassword:RandomPassword", "concourse-admin-password")
+    assert admin.inputs["special"] is False  # `:` and `,` would break the local-users list
+    for name in ("concourse-session-signing-key", "concourse-tsa-host-key", "concourse-worker-key"):
+        assert plan.get("tls:index/privateKey:PrivateKey", name).inputs["algorithm"] == "RSA"
