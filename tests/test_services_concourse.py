@@ -8,9 +8,11 @@ import pulumi
 import pytest
 
 from components import naming
+from components.config import check_rules
 from components.services import concourse
 from components.services.release import HISTORY
 from tests.chartvalues import assert_paths_exist
+from tests.conftest import stack_config
 from tests.services import (
     ADMIN_GROUP_ID,
     CA_BUNDLE,
@@ -290,3 +292,10 @@ def test_generated_keys_and_passwords():
     assert admin.inputs["special"] is False  # `:` and `,` would break the local-users list
     for name in ("concourse-session-signing-key", "concourse-tsa-host-key", "concourse-worker-key"):
         assert plan.get("tls:index/privateKey:PrivateKey", name).inputs["algorithm"] == "RSA"
+
+
+def test_clusters_before_kubernetes_1_32_are_refused_they_would_keep_retired_workers_disks():
+    cluster = {**stack_config("staging")["cdstack:cluster"], "kubernetesVersion": "1.31"}
+    problems = check_rules(stack_cfg("staging", cluster=cluster))
+    assert [(key, value) for key, value, _ in problems] == [("cdstack:cluster.kubernetesVersion", "1.31")]
+    assert not check_rules(stack_cfg("staging", cluster={**cluster, "kubernetesVersion": "1.32"}))
