@@ -87,10 +87,12 @@ def test_tuning_follows_config():
     assert at(values, "web.replicas") == 3
     assert at(values, "worker.replicas") == 7
     assert at(values, "worker.terminationGracePeriodSeconds") == 7200
+    assert at(values, "concourse.worker.connectionDrainTimeout") == "7200s"
 
 
 def test_external_postgres_with_ca_verification(values: dict[str, Any]):
     assert at(values, "postgresql.enabled") is False
+    assert at(values, "postgresql.service.enabled") is False
     assert at(values, "concourse.web.postgres") == {
         "host": "psql-contoso-staging.postgres.database.azure.com",
         "port": 5432,
@@ -116,6 +118,7 @@ def test_workers_are_ephemeral_btrfs_on_the_worker_pool_and_leave_cleanly(values
         {"key": "cdstack.io/pool", "operator": "Equal", "value": "concourse-workers", "effect": "NoSchedule"}
     ]
     assert at(values, "worker.terminationGracePeriodSeconds") == 3600
+    assert at(values, "concourse.worker.connectionDrainTimeout") == "3600s"
     assert at(values, "worker.cleanUpWorkDirOnStart") is True
     assert at(values, "worker.persistentVolumeClaimRetentionPolicy") == {
         "whenDeleted": "Delete",

@@ -138,7 +138,8 @@ def concourse_values(
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
         },
         "persistence": {"enabled": True, "worker": {"size": f"{c.worker_disk_gi}Gi"}},
-        "postgresql": {"enabled": False},
+        # No bundled database, and no Service left pointing at one (the chart renders it unless told not to).
+        "postgresql": {"enabled": False, "service": {"enabled": False}},
         "secrets": {
             "create": False,
             # With secrets.create false the chart still wires CONCOURSE_POSTGRES_CA_CERT only when this is set.
@@ -197,6 +198,8 @@ def concourse_values(
                 "ephemeral": True,
                 "baggageclaim": {"driver": c.baggageclaim_driver},
                 "shutdownSignal": "SIGUSR2",  # retire: the worker drains, then leaves the cluster for good
+                # Keep the builds' forwarded connections for the whole grace period (the chart's default is 1h).
+                "connectionDrainTimeout": f"{c.worker_drain_seconds}s",
             },
         },
     }
