@@ -244,6 +244,7 @@ def build(cfg: Any, k8s: Any) -> None:
         vault_auth_param=pulumi.Output.secret("role_id:r,secret_id:s"),
         team_users={"payments-bot": pulumi.Output.secret("team-password")},
         influxdb=influxdb(),
+        worker_pool=pulumi.CustomResource("test:index:NodePool", "worker-pool"),
         service_monitor_crds=[],
     )
 
@@ -267,9 +268,10 @@ def test_release_and_secrets_under_the_mock_engine(stack: str):
     assert at(values, "concourse.web.auth.mainTeam.oidc.group") == ADMIN_GROUP_ID
 
 
-def test_release_waits_for_the_service_monitor_crd():
+def test_release_waits_for_the_worker_pool_and_the_service_monitor_crd():
     def with_crd(cfg: Any, k8s: Any) -> None:
         crd_source = pulumi.CustomResource("test:index:Crds", "monitoring-crds")
+        pool = pulumi.CustomResource("test:index:NodePool", "worker-pool")
         concourse.Concourse(
             "concourse",
             cfg,
@@ -279,12 +281,14 @@ def test_release_waits_for_the_service_monitor_crd():
             vault_auth_param=pulumi.Output.secret("role_id:r,secret_id:s"),
             team_users={},
             influxdb=influxdb(),
+            worker_pool=pool,
             service_monitor_crds=[crd_source],
         )
 
     plan = plan_services("staging", with_crd)
-    crds = plan.get("test:index:Crds", "monitoring-crds")
-    assert crds.urn in plan.get(HELM_RELEASE, "concourse").dependencies
+    dependencies = plan.get(HELM_RELEASE, "concourse").dependencies
+    assert plan.get("test:index:Crds", "monitoring-crds").urn in dependencies
+    assert plan.get("test:index:NodePool", "worker-pool").urn in dependencies
 
 
 def test_generated_keys_and_passwords():

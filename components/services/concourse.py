@@ -5,8 +5,8 @@ two Secrets the chart's templates read, `<release>-web` and `<release>-worker`, 
 values carry settings only; a secret never enters them (Helm would keep it in the release record).
 
 The release waits only for what it consumes: the database endpoint, the login app, Vault access (the auth param),
-the team users' passwords and InfluxDB's credentials arrive as outputs; the Secrets and the ServiceMonitor CRD are
-explicit dependencies, each with its reason.
+the team users' passwords and InfluxDB's credentials arrive as outputs; the Secrets, the worker node pool and the
+ServiceMonitor CRD are explicit dependencies, each with its reason.
 """
 
 from __future__ import annotations
@@ -221,10 +221,12 @@ class Concourse(pulumi.ComponentResource):
         vault_auth_param: pulumi.Input[str],
         team_users: Mapping[str, pulumi.Output[str]],
         influxdb: InfluxTarget,
+        worker_pool: pulumi.Resource,
         service_monitor_crds: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
-        """`team_users`: service user -> password; `service_monitor_crds`: what installs the ServiceMonitor CRD."""
+        """`team_users`: service user -> password; `worker_pool`: the AKS node pool the workers are pinned to;
+        `service_monitor_crds`: what installs the ServiceMonitor CRD."""
         super().__init__("cdstack:services:Concourse", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -300,6 +302,9 @@ class Concourse(pulumi.ComponentResource):
                 # before the first pod starts, or the release waits on pods stuck in ContainerCreating.
                 web,
                 worker,
+                # The workers only schedule onto this pool (node selector and toleration): before it exists they
+                # stay Pending and the atomic release would time out and roll back.
+                worker_pool,
                 # The chart renders a ServiceMonitor; its kind must be known to the API server at install time.
                 *service_monitor_crds,
             ],
