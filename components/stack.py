@@ -12,6 +12,8 @@ import pulumi
 
 from components.azure.network import Network
 from components.config import StackConfig
+from components.teams import TeamUsers
+from components.vault_access import VaultAccess
 
 
 class CdStack(pulumi.ComponentResource):
@@ -21,6 +23,9 @@ class CdStack(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         self.network = Network("network", cfg, child)
+        # vault_ready: the Vault Helm release (issue 4) once it is composed here.
+        self.vault_access = VaultAccess("vault-access", cfg, vault_ready=[], opts=child)
+        self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
 
         self.register_outputs(self.exports())
 

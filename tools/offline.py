@@ -196,7 +196,16 @@ CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 # Outputs the providers compute that the program reads, by resource type.
-OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {}
+OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    # Vault generates both approle ids; Concourse's auth param is built from them.
+    "vault:appRole/authBackendRole:AuthBackendRole": lambda name, inputs: {
+        "roleId": f"offline-role-id-{inputs.get('roleName', name)}"
+    },
+    "vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId": lambda name, inputs: {
+        "secretId": f"offline-secret-id-{name}",
+        "accessor": f"offline-accessor-{name}",
+    },
+}
 
 
 def _resource_id(args: mocks.MockResourceArgs) -> str:
