@@ -46,3 +46,11 @@ def test_plan_command_reports_config_error_without_traceback(tmp_path: Path):
     assert "cdstack:cluster.workerPool.minCount: got 9" in result.stderr
     assert "must be <= maxCount (4)" in result.stderr
     assert result.stdout == ""
+
+
+def test_readme_configuration_reference_matches_the_models():
+    from tools import config_reference
+
+    assert config_reference.readme_block() == config_reference.reference(), (
+        "README.md's configuration reference is stale: run `python -m tools.config_reference --write`"
+    )

@@ -284,7 +284,7 @@ def run(
     stack: str,
     config: dict[str, str],
     secret_keys: list[str] | None = None,
-    program: Callable[[], None] | None = None,
+    program: Callable[[], object] | None = None,
 ) -> Plan:
     """Run `program` (cdstack's own by default) for `stack` with `config`; return what it registered.
 

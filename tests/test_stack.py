@@ -1,0 +1,84 @@
+"""The CdStack graph under the mock engine: structure, names, tags, outputs; config read only via Pulumi's API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import config
+from tests.conftest import Planner, stack_config
+from tools import offline
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_resource_hangs_under_cdstack(stack: str, plan_of: Planner):
+    plan = plan_of(stack)
+    root = plan.get("cdstack:index:CdStack", stack)
+    assert root.parent.endswith(f"pulumi:pulumi:Stack::cdstack-{stack}")
+    by_urn = {r.urn: r for r in plan.registrations}
+    for registration in plan.registrations:
+        if registration is root:
+            continue
+        node = registration
+        while node.parent in by_urn and node is not root:
+            node = by_urn[node.parent]
+        assert node is root, f"{registration.type} {registration.name} is outside CdStack"
+
+
+def test_azure_resources_carry_the_stack_tags(plan_of: Planner):
+    plan = plan_of("staging")
+    group = plan.get("azure-native:resources:ResourceGroup", "resource-group")
+    assert group.inputs["tags"] == {
+        "owner": "platform-team",
+        "costCenter": "4711",
+        "cdstack-stack": "staging",
+        "managed-by": "pulumi",
+    }
+    assert group.inputs["location"] == "westeurope"
+
+
+def test_network_layout_comes_from_config(plan_of: Planner):
+    plan = plan_of("prod")
+    vnet = plan.get("azure-native:network:VirtualNetwork", "vnet")
+    assert vnet.inputs["addressSpace"] == {"addressPrefixes": ["10.50.0.0/16"]}
+    postgres = plan.get("azure-native:network:Subnet", "postgres-subnet")
+    assert postgres.inputs["addressPrefix"] == "10.50.16.0/24"
+    assert postgres.inputs["delegations"][0]["serviceName"] == "Microsoft.DBforPostgreSQL/flexibleServers"
+    aks = plan.get("azure-native:network:Subnet", "aks-subnet")
+    # Azure serialises subnet writes within one VNet: the second waits for the first.
+    assert aks.urn in postgres.dependencies
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_outputs_name_what_an_operator_needs(stack: str, plan_of: Planner):
+    outputs = plan_of(stack).outputs
+    assert outputs["resourceGroupName"] == f"rg-contoso-{stack}"
+    for key in ("concourseUrl", "vaultUrl", "grafanaUrl", "kibanaUrl", "chartmuseumUrl"):
+        assert outputs[key].startswith("https://")
+    assert outputs["releaseSet"]["concourse"] == "20.1.3"
+
+
+def test_config_given_the_way_the_cli_gives_it(monkeypatch: pytest.MonkeyPatch):
+    """`pulumi up` hands config to the program in PULUMI_CONFIG; load() sees every key there, typos included."""
+    flat, _ = offline.flatten_config(stack_config("staging"))
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(flat))
+    loaded: list[config.StackConfig] = []
+    offline.run("staging", {}, [], program=lambda: loaded.append(config.load()))
+    assert loaded[0].name == "contoso"
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**flat, "cdstack:clutser": "{}"}))
+    with pytest.raises(config.ConfigError) as caught:
+        offline.run("staging", {}, [], program=config.load)
+    assert caught.value.keys == ["cdstack:clutser"]
+
+
+def test_cli_secret_keys_are_recognised(monkeypatch: pytest.MonkeyPatch):
+    """A `secure:` value reaches the program listed in PULUMI_CONFIG_SECRET_KEYS: accepted as a secret."""
+    flat, _ = offline.flatten_config(stack_config("staging"))
+    flat["cdstack:slackWebhookUrl"] = "https://hooks.slack.com/services/T/B/x"
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(flat))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["cdstack:slackWebhookUrl"]))
+    loaded: list[config.StackConfig] = []
+    offline.run("staging", {}, [], program=lambda: loaded.append(config.load()))
+    assert loaded[0].slack_webhook_configured
