@@ -142,6 +142,7 @@ class RecordingMonitor(mocks.MockMonitor):
         return response
 
 
+# What AKS returns for an Entra ID cluster: kubelogin with device-code login (the program must rewrite it).
 FAKE_KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters:
@@ -157,8 +158,9 @@ users:
     exec:
       apiVersion: client.authentication.k8s.io/v1beta1
       command: kubelogin
-      args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]
-      interactiveMode: Never
+      args: [get-token, --environment, AzurePublicCloud, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630,
+             --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, 00000000-0000-4000-8000-000000000001,
+             --login, devicecode]
 """
 
 TENANT_ID = "00000000-0000-4000-8000-000000000001"
@@ -239,6 +241,10 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "value": "offline-plan-client-secret",
     },
     "azuread:index/group:Group": lambda name, inputs: {"objectId": _guid(name + "/object")},
+    # azure-native names these two after `accountName` / `containerName`, not after their type.
+    "azure-native:storage:StorageAccount": lambda name, inputs: {"name": inputs.get("accountName", name)},
+    "azure-native:storage:BlobContainer": lambda name, inputs: {"name": inputs.get("containerName", name)},
+    "random:index/randomPassword:RandomPassword": lambda name, inputs: {"result": "offline-plan-password"},
 }
 
 

@@ -77,7 +77,7 @@ class Database(pulumi.ComponentResource):
             ),
             auth_config=dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),
             administrator_login=db.admin_login,
-            administrator_login_password=password.result,
+            administrator_login_password=pulumi.Output.secret(password.result),
             create_mode="Default",
             tags=common_tags(cfg),
             # Private access needs the zone linked to the VNet before the server registers its name in it; the zone
