@@ -13,6 +13,8 @@ import pulumi
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
 from components.identity import ConcourseLogin
+from components.services.ingress import Ingress
+from components.services.secrets import Secrets
 from components.teams import TeamUsers
 from components.vault_access import VaultAccess
 
@@ -25,8 +27,13 @@ class CdStack(pulumi.ComponentResource):
 
         self.platform = AzurePlatform("azure", cfg, child)
         self.login = ConcourseLogin("concourse-login", cfg, child)
-        # vault_ready: the Vault Helm release (issue 4) once it is composed here.
-        self.vault_access = VaultAccess("vault-access", cfg, vault_ready=[], opts=child)
+        k8s = self.platform.k8s_provider
+        self.ingress = Ingress("ingress", cfg, k8s, self.platform.ingress, child)
+        unseal = self.platform.vault_unseal  # None when Vault is external
+        self.secrets = Secrets("secrets", cfg, k8s, unseal, child) if unseal else None
+        # The in-cluster Vault answers at its public host: its release, behind the ingress controller.
+        vault_ready = [self.secrets.vault, self.ingress.traefik] if self.secrets else []
+        self.vault_access = VaultAccess("vault-access", cfg, vault_ready=vault_ready, opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
 
         self.register_outputs(self.exports())

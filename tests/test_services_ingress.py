@@ -8,7 +8,8 @@ from components import naming
 from components.config import LETS_ENCRYPT
 from components.services import ingress
 from tests.chartvalues import assert_paths_exist
-from tests.services import assert_release, ingress_address, plan_services, stack_cfg
+from tests.conftest import Planner
+from tests.services import HELM_RELEASE, assert_release, ingress_address, plan_services, stack_cfg
 
 CLUSTER_ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
 
@@ -66,3 +67,13 @@ def test_releases_and_the_issuer_under_the_mock_engine(stack: str):
     # Traefik and cert-manager are independent: neither waits for the other.
     assert cert_manager.urn not in traefik.dependencies
     assert traefik.urn not in cert_manager.dependencies
+
+
+def test_wired_into_the_stack_on_the_platforms_cluster_and_ip(plan_of: Planner):
+    plan = plan_of("staging")
+    traefik = plan.get(HELM_RELEASE, "traefik")
+    assert "pulumi:providers:kubernetes::aks" in traefik.provider
+    assert plan.get("azure-native:network:PublicIPAddress", "ingress-ip").urn in traefik.dependencies
+    assert plan.get(HELM_RELEASE, "cert-manager").dependencies == [
+        plan.get("kubernetes:core/v1:Namespace", "cert-manager-namespace").urn
+    ]

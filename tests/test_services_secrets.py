@@ -7,7 +7,8 @@ import pytest
 from components import naming
 from components.services import secrets
 from tests.chartvalues import assert_paths_exist
-from tests.services import assert_release, at, plan_services, stack_cfg, unseal
+from tests.conftest import Planner, stack_config
+from tests.services import HELM_RELEASE, assert_release, at, plan_services, stack_cfg, unseal
 
 UNSEAL = secrets.UnsealKey(
     tenant_id="00000000-0000-4000-8000-000000000001",
@@ -106,3 +107,22 @@ def test_releases_under_the_mock_engine(stack: str, protected: bool):
         "azure.workload.identity/client-id": "11111111-0000-4000-8000-000000000005"
     }
     assert 'vault_name = "kv-contoso-test"' in at(vault.inputs["values"], "server.ha.config")
+
+
+def test_wired_into_the_stack_vault_access_waits_for_vault_behind_the_ingress(plan_of: Planner):
+    plan = plan_of("prod")
+    vault = plan.get(HELM_RELEASE, "vault")
+    assert plan.get("azure-native:keyvault:Key", "unseal-key").urn in vault.dependencies
+    assert plan.get(HELM_RELEASE, "consul").protect is True
+    provider = plan.get("pulumi:providers:vault", "vault")
+    assert {vault.urn, plan.get(HELM_RELEASE, "traefik").urn} <= set(provider.dependencies)
+
+
+def test_an_external_vault_gets_no_consul_and_no_vault_release(plan_of: Planner):
+    config = stack_config("staging")
+    config["cdstack:vault"] = {"mode": "external", "address": "https://vault.example.com"}
+    plan = plan_of("demo", config)
+    releases = {r.name for r in plan.by_type(HELM_RELEASE)}
+    assert {"traefik", "cert-manager"} <= releases
+    assert not {"consul", "vault"} & releases
+    assert not plan.by_type("cdstack:services:Secrets")
