@@ -90,7 +90,9 @@ def web_secret_data(
     }
 
 
-def worker_secret_data(*, tsa_host_key_pub: pulumi.Input[str], worker_key: pulumi.Input[str]) -> dict[str, Any]:
+def worker_secret_data(
+    *, tsa_host_key_pub: pulumi.Input[str], worker_key: pulumi.Input[str]
+) -> dict[str, pulumi.Input[str]]:
     """Every key templates/worker-statefulset.yaml reads: the TSA's public key and the worker's private key."""
     return {"host-key-pub": tsa_host_key_pub, "worker-key": worker_key}
 
