@@ -15,13 +15,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi.runtime
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "cdstack"
@@ -326,11 +329,11 @@ def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
     return run(stack, config, secret_keys, stack_outputs=source_stack_outputs(config, project_dir))
 
 
-def load_config(stack: str, project_dir: Path = PROJECT_DIR) -> Any:
+def load_config(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The validated StackConfig of `Pulumi.<stack>.yaml`, loaded by the program's own `config.load()`."""
     from components import config as stack_config
 
-    loaded: list[Any] = []
+    loaded: list[StackConfig] = []
     config, secret_keys = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
     run(stack, config, secret_keys, program=lambda: loaded.append(stack_config.load()))
     return loaded[0]
