@@ -34,7 +34,7 @@ def test_compare_staging_with_prod_lists_release_and_setting_differences(
     out = capsys.readouterr().out
     assert "Releases that differ (1):\n  chart concourse: staging 20.2.0, prod 20.1.3\n" in out
     assert '  cluster.skuTier: staging "Free", prod "Standard"' in out
-    assert '  promotion.sourceStack: staging (not set), prod "contoso/cdstack/staging"' in out
+    assert '  promotion.sourceStack: staging (not set), prod "organization/cdstack/staging"' in out
     assert "  production: staging false, prod true" in out
     assert "charts" not in out  # chart overrides are releases, not settings
     assert "Offline plan" not in out

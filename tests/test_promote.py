@@ -77,7 +77,7 @@ def test_promote_into_a_file_without_charts_adds_the_block_after_promotion(proje
 
     after = prod.read_text()
     assert after.startswith(without)
-    assert "    sourceStack: contoso/cdstack/staging\n  # Chart versions promoted from" in after
+    assert "    sourceStack: organization/cdstack/staging\n  # Chart versions promoted from" in after
     assert after.count("\n    ") - without.count("\n    ") == len(catalog.CHARTS)
 
 

@@ -11,7 +11,7 @@ from components import catalog
 from components.promotion import Offence, PromotionError, message, offences
 from tests.conftest import Planner, stack_config
 
-SOURCE = "contoso/cdstack/staging"
+SOURCE = "organization/cdstack/staging"
 CATALOG_SET = {
     "charts": {key: chart.version for key, chart in catalog.CHARTS.items()},
     "images": dict(catalog.IMAGES),
@@ -52,9 +52,9 @@ def test_message_lists_each_offending_release_with_both_versions():
         SOURCE,
         [Offence("chart concourse", "20.2.0", "20.1.3"), Offence("image influxdb2", "2.7.13", None)],
     )
-    assert "stack prod refuses releases that contoso/cdstack/staging has not deployed:" in text
-    assert "  chart concourse: prod 20.2.0, contoso/cdstack/staging 20.1.3" in text
-    assert "  image influxdb2: prod 2.7.13, contoso/cdstack/staging not deployed" in text
+    assert "stack prod refuses releases that organization/cdstack/staging has not deployed:" in text
+    assert "  chart concourse: prod 20.2.0, organization/cdstack/staging 20.1.3" in text
+    assert "  image influxdb2: prod 2.7.13, organization/cdstack/staging not deployed" in text
 
 
 def prod_config(**promotion: str) -> dict[str, Any]:
