@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components import catalog
 from components.promotion import Offence, PromotionError, message, offences
-from tests.conftest import Planner, stack_config
+from components.releases import release_set
+from tests.conftest import PROJECT_DIR, Planner, stack_config
+from tools import offline, plan
 
 SOURCE = "organization/cdstack/staging"
 CATALOG_SET = {
@@ -57,6 +63,16 @@ def test_message_lists_each_offending_release_with_both_versions():
     assert "  image influxdb2: prod 2.7.13, organization/cdstack/staging not deployed" in text
 
 
+@pytest.fixture(autouse=True)
+def collect_refused_futures() -> Iterator[None]:
+    """A refused gate fails the futures of every resource waiting on it; collect them while pytest captures output.
+
+    (Otherwise asyncio reports each one as "never retrieved" at interpreter exit, after the test run.)
+    """
+    yield
+    gc.collect()
+
+
 def prod_config(**promotion: str) -> dict[str, Any]:
     config = stack_config("prod")
     config["cdstack:charts"] = {**config.get("cdstack:charts", {}), "concourse": "20.2.0", "vault": "0.34.1"}
@@ -81,8 +97,6 @@ def test_gate_refuses_a_version_ahead_of_the_source_before_creating_anything(pla
 
 def test_refused_gate_registers_no_resource(plan_of: Planner, monkeypatch: pytest.MonkeyPatch):
     """Run the gate by hand and look at the monitor: nothing was registered, not even the CdStack component."""
-    from tools import offline
-
     monitors: list[offline.RecordingMonitor] = []
     original = offline.RecordingMonitor.__init__
 
@@ -118,6 +132,20 @@ def test_stack_without_promotion_is_not_gated(plan_of: Planner):
     assert plan.outputs["releaseSet"]["charts"]["concourse"] == "20.2.0"
 
 
-def test_offline_plan_of_prod_reads_the_release_set_staging_would_deploy(plan_of: Planner):
-    plan = plan_of("prod")
-    assert plan.outputs["releaseSet"] == CATALOG_SET | {"charts": dict(sorted(CATALOG_SET["charts"].items()))}
+def test_offline_plan_of_prod_gates_on_the_release_set_staging_would_deploy(plan_of: Planner):
+    """The offline plan answers prod's StackReference with what Pulumi.staging.yaml deploys; the gate passes."""
+    assert offline.source_stack_outputs(offline.read_stack_file(PROJECT_DIR / "Pulumi.prod.yaml")[0], PROJECT_DIR) == {
+        SOURCE: {"releaseSet": release_set(offline.load_config("staging"))}
+    }
+    assert plan_of("prod").get("cdstack:index:CdStack", "prod")
+
+
+def test_plan_command_reports_a_refused_promotion_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    shutil.copy(PROJECT_DIR / "Pulumi.staging.yaml", tmp_path)
+    prod = (PROJECT_DIR / "Pulumi.prod.yaml").read_text().replace("    vault: 0.34.1\n", "    vault: 0.35.0\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text(prod)
+    assert plan.main(["prod", "--project-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: stack prod refuses releases that organization/cdstack/staging has not")
+    assert f"  chart vault: prod 0.35.0, {SOURCE} 0.34.1" in captured.err
