@@ -348,9 +348,9 @@ def source_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str,
     """
     from components.releases import release_set
 
-    source = json.loads(config.get(f"{PROJECT}:promotion", "{}")).get("sourceStack", "")
-    _, project, source_stack = ([""] * 3 + source.split("/"))[-3:]
-    source_file = project_dir / f"Pulumi.{source_stack}.yaml"
-    if project != PROJECT or not source_file.exists():
-        return {}
+    source = str(json.loads(config.get(f"{PROJECT}:promotion", "{}")).get("sourceStack", ""))
+    parts = source.split("/")
+    if len(parts) != 3 or parts[1] != PROJECT or not (project_dir / f"Pulumi.{parts[2]}.yaml").exists():
+        return {}  # a malformed name is left to config.load(), which reports it with its key path
+    source_stack = parts[2]
     return {source: {"releaseSet": release_set(load_config(source_stack, project_dir))}}
