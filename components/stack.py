@@ -13,6 +13,7 @@ import pulumi
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
 from components.identity import ConcourseLogin
+from components.releases import release_set
 from components.services.ingress import Ingress
 from components.services.secrets import Secrets
 from components.teams import TeamUsers
@@ -53,11 +54,6 @@ class CdStack(pulumi.ComponentResource):
             "grafanaUrl": f"https://{cfg.dns.host('grafana')}",
             "kibanaUrl": f"https://{cfg.dns.host('kibana')}",
             "chartmuseumUrl": f"https://{cfg.dns.host('chartmuseum')}",
-            "releaseSet": {key: cfg.chart_version(key) for key in sorted(catalog_keys())},
+            "releaseSet": release_set(cfg),
+            "concourseWorkers": cfg.concourse.worker_replicas,
         }
-
-
-def catalog_keys() -> list[str]:
-    from components import catalog
-
-    return list(catalog.CHARTS)
