@@ -28,10 +28,10 @@ class CdStack(pulumi.ComponentResource):
 
         self.platform = AzurePlatform("azure", cfg, child)
         self.login = ConcourseLogin("concourse-login", cfg, child)
-        k8s = self.platform.k8s_provider
-        self.ingress = Ingress("ingress", cfg, k8s, self.platform.ingress, child)
+        k8s_provider = self.platform.k8s_provider
+        self.ingress = Ingress("ingress", cfg, k8s_provider, self.platform.ingress, child)
         unseal = self.platform.vault_unseal  # None when Vault is external
-        self.secrets = Secrets("secrets", cfg, k8s, unseal, child) if unseal else None
+        self.secrets = Secrets("secrets", cfg, k8s_provider, unseal, child) if unseal else None
         # The in-cluster Vault answers at its public host: its release, behind the ingress controller.
         vault_ready = [self.secrets.vault, self.ingress.traefik] if self.secrets else []
         self.vault_access = VaultAccess("vault-access", cfg, vault_ready=vault_ready, opts=child)
