@@ -61,7 +61,6 @@ def test_filebeat_ships_every_nodes_container_logs_to_that_elasticsearch():
     assert {"/var/log/containers", "/var/log/pods", logging.ILM_MOUNT} <= mounts
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["ilm-policy"]["configMap"]["name"] == logging.ILM_CONFIGMAP
-    assert volumes["beat-data"]["hostPath"]["type"] == "DirectoryOrCreate"
     assert beats["clusterRoleBinding"]["subjects"] == [{"kind": "ServiceAccount", "name": "filebeat"}]
     assert spec["serviceAccountName"] == beats["serviceAccount"]["name"] == "filebeat"
 

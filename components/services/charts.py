@@ -41,7 +41,8 @@ def chartmuseum_values(cfg: StackConfig, container: pulumi.Input[str]) -> dict[s
             "open": {
                 "STORAGE": "microsoft",
                 "STORAGE_MICROSOFT_CONTAINER": container,
-                "DISABLE_API": False,  # the chart defaults to true: no uploads
+                # The chart's true turns uploads off; false omits the variable, and ChartMuseum's default is API on.
+                "DISABLE_API": False,
                 "AUTH_ANONYMOUS_GET": False,  # reads need the login too
             },
             "existingSecret": AUTH_SECRET,

@@ -110,11 +110,6 @@ def filebeat_values(cfg: StackConfig) -> dict[str, Any]:
                         {"name": "varlogcontainers", "hostPath": {"path": "/var/log/containers"}},
                         {"name": "varlogpods", "hostPath": {"path": "/var/log/pods"}},
                         {"name": "ilm-policy", "configMap": {"name": ILM_CONFIGMAP}},
-                        # ECK's default beat-data is an emptyDir: a restarted pod would ship every log again.
-                        {
-                            "name": "beat-data",
-                            "hostPath": {"path": "/var/lib/cdstack-filebeat", "type": "DirectoryOrCreate"},
-                        },
                     ],
                 },
             }
