@@ -211,6 +211,8 @@ def test_elastalert_waits_for_the_elasticsearch_secrets_and_its_rules(plans: dic
     }
     rules = prod.get("kubernetes:core/v1:Secret", "elastalert-rules-secret")
     assert rules.inputs["stringData"] == offline.SECRET
+    # Helm does not wait for the Elasticsearch resource: ElastAlert's own wait covers Elasticsearch's first start.
+    assert catalog.CHARTS["elastalert2"].timeout_seconds >= 600
 
 
 def test_ilm_configmap_carries_the_configured_retention(plans: dict[str, offline.Plan]):
