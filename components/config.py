@@ -324,6 +324,11 @@ class VaultConfig(Section):
     secret_id_generation: int = Field(default=1, ge=1, description="Bump to rotate Concourse's approle secret id.")
     token_ttl: GoDuration = Field(default="1h", description="TTL of the tokens Concourse's approle issues.")
     token_max_ttl: GoDuration = Field(default="4h", description="Max TTL of the tokens Concourse's approle issues.")
+    initialized: bool = Field(
+        default=False,
+        description="The in-cluster Vault has been initialised (README: Vault bootstrap runbook); until then the "
+        "Vault-side resources are skipped. Not used in external mode.",
+    )
 
 
 class ObservabilityConfig(Section):
@@ -433,6 +438,15 @@ def _show(value: Any) -> str:
 
 
 _MISSING = object()
+
+
+_GO_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def go_duration_seconds(duration: str) -> int:
+    """Whole seconds of a GoDuration (as Vault's TTL fields take them); fractions of a second are dropped."""
+    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", duration)
+    return int(sum(float(number) * _GO_DURATION_UNITS[unit] for number, unit in parts))
 
 
 def stack_file() -> str:
@@ -615,6 +629,17 @@ def check_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
                         )
                     )
 
+    # Concourse looks a team's credentials up under <prefix>/<team>/ and shared ones under <prefix>/<sharedPath>/:
+    # a team named like the shared path would read and write every team's shared secrets.
+    for i, team in enumerate(cfg.teams):
+        if team.name == cfg.vault.shared_path:
+            p.append((f"{k}teams[{i}].name", team.name, "must differ from vault.sharedPath"))
+    if cfg.vault.shared_path == "main":
+        p.append((f"{k}vault.sharedPath", cfg.vault.shared_path, "must differ from main (the main team's path)"))
+    if go_duration_seconds(cfg.vault.token_ttl) > go_duration_seconds(cfg.vault.token_max_ttl):
+        p.append((f"{k}vault.tokenTtl", cfg.vault.token_ttl, f"must be <= tokenMaxTtl ({cfg.vault.token_max_ttl})"))
+    if go_duration_seconds(cfg.vault.token_ttl) < 1:
+        p.append((f"{k}vault.tokenTtl", cfg.vault.token_ttl, "must be at least 1s"))
     if cfg.vault.mode == "external" and not cfg.vault.address:
         p.append((f"{k}vault.address", None, "required when vault.mode is external (an https:// URL)"))
     if cfg.vault.address is not None and not re.match(r"^https://[a-z0-9.-]+(:[0-9]+)?/?$", cfg.vault.address):

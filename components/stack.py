@@ -10,8 +10,11 @@ from typing import Any
 
 import pulumi
 
-from components.azure.network import Network
+from components.azure.platform import AzurePlatform
 from components.config import StackConfig
+from components.identity import ConcourseLogin
+from components.teams import TeamUsers
+from components.vault_access import VaultAccess
 
 
 class CdStack(pulumi.ComponentResource):
@@ -20,7 +23,11 @@ class CdStack(pulumi.ComponentResource):
         self.cfg = cfg
         child = pulumi.ResourceOptions(parent=self)
 
-        self.network = Network("network", cfg, child)
+        self.platform = AzurePlatform("azure", cfg, child)
+        self.login = ConcourseLogin("concourse-login", cfg, child)
+        # vault_ready: the Vault Helm release (issue 4) once it is composed here.
+        self.vault_access = VaultAccess("vault-access", cfg, vault_ready=[], opts=child)
+        self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
 
         self.register_outputs(self.exports())
 
@@ -28,7 +35,12 @@ class CdStack(pulumi.ComponentResource):
         """Stack outputs: what an operator looks up and what the next environment's promotion gate reads."""
         cfg = self.cfg
         return {
-            "resourceGroupName": self.network.resource_group_name,
+            "resourceGroupName": self.platform.resource_group_name,
+            "clusterName": self.platform.cluster_name,
+            "databaseServerName": self.platform.database_server_name,
+            "databaseHost": self.platform.database.host,
+            "keyVaultName": self.platform.key_vault_name,
+            "ingressIp": self.platform.ingress.ip_address,
             "concourseUrl": f"https://{cfg.dns.host('concourse')}",
             "vaultUrl": f"https://{cfg.dns.host('vault')}",
             "grafanaUrl": f"https://{cfg.dns.host('grafana')}",

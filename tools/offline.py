@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,7 @@ class RecordingMonitor(mocks.MockMonitor):
         return response
 
 
+# What AKS returns for an Entra ID cluster: kubelogin with device-code login (the program must rewrite it).
 FAKE_KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters:
@@ -156,8 +158,9 @@ users:
     exec:
       apiVersion: client.authentication.k8s.io/v1beta1
       command: kubelogin
-      args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]
-      interactiveMode: Never
+      args: [get-token, --environment, AzurePublicCloud, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630,
+             --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, 00000000-0000-4000-8000-000000000001,
+             --login, devicecode]
 """
 
 TENANT_ID = "00000000-0000-4000-8000-000000000001"
@@ -193,10 +196,69 @@ CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "azuread:index/getApplicationPublishedAppIds:getApplicationPublishedAppIds": lambda args: {
         "result": {"MicrosoftGraph": "00000003-0000-0000-c000-000000000000"},
     },
+    "azuread:index/getGroup:getGroup": lambda args: {
+        "objectId": args.get("objectId"),
+        "displayName": f"group-{args.get('objectId', '')[:8]}",
+        "securityEnabled": True,
+    },
 }
 
 # Outputs the providers compute that the program reads, by resource type.
-OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {}
+OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "azure-native:containerservice:ManagedCluster": lambda name, inputs: {
+        "oidcIssuerProfile": {
+            **inputs.get("oidcIssuerProfile", {}),
+            "issuerURL": f"https://westeurope.oic.prod-aks.azure.com/{TENANT_ID}/{_guid(name)}/",
+        },
+        "identity": {**inputs.get("identity", {}), "principalId": _guid(name + "/identity"), "tenantId": TENANT_ID},
+        "fqdn": f"{inputs.get('dnsPrefix', name)}-offline.hcp.westeurope.azmk8s.io",
+    },
+    "azure-native:dbforpostgresql:Server": lambda name, inputs: {
+        "fullyQualifiedDomainName": f"{inputs.get('serverName', name)}.postgres.database.azure.com",
+    },
+    "azure-native:managedidentity:UserAssignedIdentity": lambda name, inputs: {
+        "clientId": _guid(name + "/client"),
+        "principalId": _guid(name + "/principal"),
+        "tenantId": TENANT_ID,
+    },
+    "azure-native:network:PublicIPAddress": lambda name, inputs: {"ipAddress": "20.31.0.10"},
+    "azure-native:keyvault:Vault": lambda name, inputs: {
+        "properties": {
+            **inputs.get("properties", {}),
+            "vaultUri": f"https://{inputs.get('vaultName')}.vault.azure.net/",
+        },
+    },
+    "azure-native:keyvault:Key": lambda name, inputs: {
+        "keyUri": f"https://offline.vault.azure.net/keys/{inputs.get('keyName', name)}",
+    },
+    "azuread:index/application:Application": lambda name, inputs: {
+        "clientId": _guid(name + "/client"),
+        "objectId": _guid(name + "/object"),
+    },
+    "azuread:index/servicePrincipal:ServicePrincipal": lambda name, inputs: {"objectId": _guid(name + "/object")},
+    "azuread:index/applicationPassword:ApplicationPassword": lambda name, inputs: {
+        "keyId": _guid(name + "/key"),
+        "value": "offline-plan-client-secret",
+    },
+    "azuread:index/group:Group": lambda name, inputs: {"objectId": _guid(name + "/object")},
+    # azure-native names these two after `accountName` / `containerName`, not after their type.
+    "azure-native:storage:StorageAccount": lambda name, inputs: {"name": inputs.get("accountName", name)},
+    "azure-native:storage:BlobContainer": lambda name, inputs: {"name": inputs.get("containerName", name)},
+    # Vault generates both approle ids; Concourse's auth param is built from them.
+    "vault:appRole/authBackendRole:AuthBackendRole": lambda name, inputs: {
+        "roleId": f"offline-role-id-{inputs.get('roleName', name)}"
+    },
+    "vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId": lambda name, inputs: {
+        "secretId": f"offline-secret-id-{name}",
+        "accessor": f"offline-accessor-{name}",
+    },
+    "random:index/randomPassword:RandomPassword": lambda name, inputs: {"result": "offline-plan-password"},
+}
+
+
+def _guid(seed: str) -> str:
+    """A stable, plausible GUID for a resource's computed id (the same on every offline run)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"offline-plan/{seed}"))
 
 
 def _resource_id(args: mocks.MockResourceArgs) -> str:
@@ -224,7 +286,8 @@ class PlanMocks(mocks.Mocks):
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         handler = CALLS.get(args.token)
-        return (handler(args.args) if handler else {}), None
+        # No check failures: an empty list, as the SDK's mock monitor iterates it (None fails every invoke).
+        return (handler(args.args) if handler else {}), []
 
 
 def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:

@@ -1,0 +1,119 @@
+"""Concourse's PostgreSQL: a flexible server reachable only inside the VNet, TLS required, backed up, HA in prod."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_random as random
+from pulumi_azure_native import dbforpostgresql
+
+from components.azure.network import Network
+from components.config import StackConfig
+from components.endpoints import DatabaseEndpoint
+from components.tags import common_tags
+
+CA_BUNDLE_FILE = Path(__file__).resolve().parents[2] / "data" / "azure-postgres-ca.pem"
+"""The public roots flexible servers chain to (see the file's header); shipped, never downloaded at run time."""
+
+DATABASE = "concourse"
+PORT = 5432
+
+SERVER_PARAMETERS = {
+    "require_secure_transport": "on",
+    # TLS 1.0/1.1 are broken; Concourse's Go driver speaks 1.2 and 1.3.
+    "ssl_min_protocol_version": "TLSv1.2",
+}
+"""Server parameters set on top of Azure's defaults, applied in this order."""
+
+
+def ca_bundle() -> str:
+    return CA_BUNDLE_FILE.read_text()
+
+
+class Database(pulumi.ComponentResource):
+    server_name: pulumi.Output[str]
+    endpoint: DatabaseEndpoint
+
+    def __init__(self, name: str, cfg: StackConfig, net: Network, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cdstack:azure:Database", name, None, opts)
+        db = cfg.database
+        child = pulumi.ResourceOptions(parent=self)
+
+        # Generated, kept in the state as a secret; it reaches only the server and Concourse's Kubernetes Secret.
+        # No `%`, `@`, `/` or `:` so it never needs escaping inside a connection URI.
+        password = random.RandomPassword(
+            "postgres-admin-password",
+            length=40,
+            special=True,
+            override_special="-_.~",
+            min_lower=4,
+            min_upper=4,
+            min_numeric=4,
+            opts=child,
+        )
+
+        server = dbforpostgresql.Server(
+            "postgres",
+            server_name=cfg.naming.postgres_server(),
+            resource_group_name=net.resource_group_name,
+            location=cfg.location,
+            version=db.version,
+            sku=dbforpostgresql.SkuArgs(name=db.sku_name, tier=db.sku_tier),
+            storage=dbforpostgresql.StorageArgs(
+                storage_size_gb=db.storage_gb, auto_grow="Enabled" if db.storage_auto_grow else "Disabled"
+            ),
+            backup=dbforpostgresql.BackupArgs(
+                backup_retention_days=db.backup_retention_days,
+                geo_redundant_backup="Enabled" if db.geo_redundant_backup else "Disabled",
+            ),
+            high_availability=dbforpostgresql.HighAvailabilityArgs(
+                mode="ZoneRedundant" if db.high_availability else "Disabled"
+            ),
+            network=dbforpostgresql.NetworkArgs(
+                delegated_subnet_resource_id=net.postgres_subnet_id,
+                private_dns_zone_arm_resource_id=net.postgres_dns_zone_id,
+                public_network_access="Disabled",
+            ),
+            auth_config=dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),
+            administrator_login=db.admin_login,
+            administrator_login_password=pulumi.Output.secret(password.result),
+            create_mode="Default",
+            tags=common_tags(cfg),
+            # Private access needs the zone linked to the VNet before the server registers its name in it; the zone
+            # id alone does not carry that ordering.
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.production, depends_on=[net.postgres_dns_link]),
+        )
+
+        previous: pulumi.Resource = dbforpostgresql.Database(
+            "concourse-database",
+            database_name=DATABASE,
+            server_name=server.name,
+            resource_group_name=net.resource_group_name,
+            charset="UTF8",
+            collation="en_US.utf8",
+            opts=child,
+        )
+        # A flexible server takes one change at a time: a parameter (or database) update while another is running
+        # fails with ServerBusy, so each waits for the one before.
+        for parameter, value in SERVER_PARAMETERS.items():
+            previous = dbforpostgresql.Configuration(
+                parameter.replace("_", "-"),
+                configuration_name=parameter,
+                server_name=server.name,
+                resource_group_name=net.resource_group_name,
+                value=value,
+                source="user-override",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]),
+            )
+
+        self.server_name = server.name
+        self.endpoint = DatabaseEndpoint(
+            host=server.fully_qualified_domain_name,
+            port=PORT,
+            database=DATABASE,
+            user=pulumi.Output.from_input(db.admin_login),
+            password=pulumi.Output.secret(password.result),
+            ca_bundle=ca_bundle(),
+        )
+        self.register_outputs({"serverName": self.server_name, "host": self.endpoint.host})

@@ -1,0 +1,105 @@
+"""Auto-unseal for the in-cluster Vault: a Key Vault key, and an identity Vault's pods assume through workload
+identity that may wrap and unwrap with it, and nothing else."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_azure_native import authorization, keyvault, managedidentity
+
+from components import naming
+from components.azure.cluster import role_definition_id
+from components.azure.network import Network
+from components.config import StackConfig
+from components.endpoints import VaultUnseal
+from components.tags import common_tags
+
+KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
+"""Built-in role id: cryptographic operations with keys (wrap/unwrap), no key management."""
+
+UNSEAL_KEY = "vault-unseal"
+WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
+
+
+def vault_subject() -> str:
+    """The token subject of Vault's service account, as the cluster's OIDC issuer signs it."""
+    return f"system:serviceaccount:{naming.NAMESPACES['secrets']}:{naming.VAULT_SERVICE_ACCOUNT}"
+
+
+class KeyVault(pulumi.ComponentResource):
+    key_vault_name: pulumi.Output[str]
+    unseal: VaultUnseal
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        net: Network,
+        oidc_issuer_url: pulumi.Output[str],
+        client: pulumi.Output[authorization.GetClientConfigResult],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("cdstack:azure:KeyVault", name, None, opts)
+        tags = common_tags(cfg)
+        child = pulumi.ResourceOptions(parent=self)
+
+        vault = keyvault.Vault(
+            "key-vault",
+            vault_name=cfg.naming.key_vault(),
+            resource_group_name=net.resource_group_name,
+            location=cfg.location,
+            properties=keyvault.VaultPropertiesArgs(
+                tenant_id=client.tenant_id,
+                sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
+                enable_rbac_authorization=True,
+                enable_soft_delete=True,
+                soft_delete_retention_in_days=90,
+                # Without the unseal key Vault's data is lost: no one, not even an owner, may purge it early.
+                enable_purge_protection=True,
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
+        )
+        key = keyvault.Key(
+            "unseal-key",
+            key_name=UNSEAL_KEY,
+            vault_name=vault.name,
+            resource_group_name=net.resource_group_name,
+            properties=keyvault.KeyPropertiesArgs(kty="RSA", key_size=4096, key_ops=["wrapKey", "unwrapKey"]),
+            opts=child,
+        )
+
+        identity = managedidentity.UserAssignedIdentity(
+            "vault-identity",
+            resource_name_=cfg.naming.identity("vault"),
+            resource_group_name=net.resource_group_name,
+            location=cfg.location,
+            tags=tags,
+            opts=child,
+        )
+        managedidentity.FederatedIdentityCredential(
+            "vault-federation",
+            federated_identity_credential_resource_name="vault-service-account",
+            resource_name_=identity.name,
+            resource_group_name=net.resource_group_name,
+            issuer=oidc_issuer_url,
+            subject=vault_subject(),
+            audiences=[WORKLOAD_IDENTITY_AUDIENCE],
+            opts=child,
+        )
+        authorization.RoleAssignment(
+            "vault-crypto-user",
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=client.subscription_id.apply(lambda s: role_definition_id(s, KEY_VAULT_CRYPTO_USER)),
+            scope=vault.id,
+            opts=child,
+        )
+
+        self.key_vault_name = vault.name
+        self.unseal = VaultUnseal(
+            tenant_id=client.tenant_id,
+            key_vault_name=vault.name,
+            key_name=key.name,
+            identity_client_id=identity.client_id,
+        )
+        self.register_outputs({"keyVaultName": self.key_vault_name, "identityClientId": identity.client_id})

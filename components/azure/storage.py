@@ -1,0 +1,56 @@
+"""ChartMuseum's chart store: a private blob container in a storage account of the stack."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_azure_native import storage
+
+from components.azure.network import Network
+from components.config import StackConfig
+from components.endpoints import BlobStore
+from components.tags import common_tags
+
+CONTAINER = "charts"
+
+
+class ChartStorage(pulumi.ComponentResource):
+    store: BlobStore
+
+    def __init__(self, name: str, cfg: StackConfig, net: Network, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cdstack:azure:ChartStorage", name, None, opts)
+
+        account = storage.StorageAccount(
+            "chart-storage",
+            account_name=cfg.naming.storage_account(),
+            resource_group_name=net.resource_group_name,
+            location=cfg.location,
+            kind="StorageV2",
+            # Zone-redundant like the cluster: the published charts are the only copy pipelines fetch from.
+            sku=storage.SkuArgs(name="Standard_ZRS"),
+            # ChartMuseum's Azure backend authenticates with the account key only.
+            allow_shared_key_access=True,
+            allow_blob_public_access=False,
+            minimum_tls_version="TLS1_2",
+            enable_https_traffic_only=True,
+            tags=common_tags(cfg),
+            # The charts pipelines have published live only here.
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
+        )
+        container = storage.BlobContainer(
+            "charts-container",
+            container_name=CONTAINER,
+            account_name=account.name,
+            resource_group_name=net.resource_group_name,
+            public_access=storage.PublicAccess.NONE,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        keys = storage.list_storage_account_keys_output(
+            resource_group_name=net.resource_group_name, account_name=account.name
+        )
+
+        self.store = BlobStore(
+            account_name=account.name,
+            container_name=container.name,
+            account_key=pulumi.Output.secret(keys.keys[0].value),
+        )
+        self.register_outputs({"accountName": account.name, "containerName": container.name})

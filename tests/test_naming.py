@@ -1,0 +1,74 @@
+"""Names at Azure's limits: the longest base name and stack that fit, and one character more is a config error."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import config
+from components.naming import Naming, NamingError
+from tests.conftest import Planner, stack_config
+
+LONGEST_NAME = "abcdefghij"  # cdstack:name allows 10 characters
+
+
+def test_longest_name_and_stack_fit_every_azure_rule():
+    names = Naming(LONGEST_NAME, "stagingabc")
+    names.check()
+    assert len(names.key_vault()) == 24  # Key Vault's limit, the tightest one
+    assert len(names.storage_account()) == 22
+    assert names.storage_account() == "stabcdefghijstagingabc"
+
+
+def test_one_character_more_breaks_the_key_vault_rule():
+    with pytest.raises(NamingError, match=r"key vault name 'kv-abcdefghij-stagingabcd'.*3-24"):
+        Naming(LONGEST_NAME, "stagingabcd").check()
+
+
+@pytest.mark.parametrize(
+    ("stack", "kind"),
+    [
+        ("a--b", "key vault"),  # Key Vault refuses consecutive hyphens
+        ("staging-", "key vault"),  # ... and a trailing one
+    ],
+)
+def test_hyphens_key_vault_refuses_are_caught(stack: str, kind: str):
+    with pytest.raises(NamingError, match=kind):
+        Naming("contoso", stack).check()
+
+
+@pytest.mark.parametrize("stack", ["Staging", "stag_ing", "1"])
+def test_stack_names_azure_cannot_carry_are_refused(stack: str):
+    with pytest.raises(NamingError, match="stack name"):
+        Naming("contoso", stack).check()
+
+
+def test_hyphens_vanish_only_from_the_storage_account_name():
+    names = Naming("contoso", "pre-prod")
+    names.check()
+    assert names.storage_account() == "stcontosopreprod"
+    assert names.key_vault() == "kv-contoso-pre-prod"
+
+
+def test_longest_valid_stack_plans(plan_of: Planner):
+    cfg = stack_config("staging")
+    cfg["cdstack:name"] = LONGEST_NAME
+    plan = plan_of("stagingabc", cfg)
+    assert plan.outputs["keyVaultName"] == "kv-abcdefghij-stagingabc"
+
+
+def test_one_character_too_long_stops_before_any_resource_with_an_error_naming_cdstack_name(plan_of: Planner):
+    cfg = stack_config("staging")
+    cfg["cdstack:name"] = LONGEST_NAME
+    with pytest.raises(config.ConfigError) as error:
+        plan_of("stagingabcd", cfg)
+    assert error.value.keys == ["cdstack:name"]
+    assert "Pulumi.stagingabcd.yaml" in str(error.value)
+    assert "kv-abcdefghij-stagingabcd" in str(error.value)
+
+
+def test_a_base_name_longer_than_ten_is_refused_by_the_schema(plan_of: Planner):
+    cfg = stack_config("staging")
+    cfg["cdstack:name"] = LONGEST_NAME + "k"
+    with pytest.raises(config.ConfigError) as error:
+        plan_of("staging", cfg)
+    assert error.value.keys == ["cdstack:name"]
