@@ -13,6 +13,10 @@ import pulumi
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
 from components.identity import ConcourseLogin
+from components.services import charts, monitoring
+from components.services.charts import ChartMuseum
+from components.services.logging import Logging
+from components.services.monitoring import Monitoring
 from components.teams import TeamUsers
 from components.vault_access import VaultAccess
 
@@ -25,6 +29,11 @@ class CdStack(pulumi.ComponentResource):
 
         self.platform = AzurePlatform("azure", cfg, child)
         self.login = ConcourseLogin("concourse-login", cfg, child)
+        k8s_provider = self.platform.k8s_provider
+        # Observability needs only the cluster (Grafana takes Logging's reader password, not its releases).
+        self.logging = Logging("logging", cfg, k8s_provider, child)
+        self.monitoring = Monitoring("monitoring", cfg, k8s_provider, self.logging.search_reader, child)
+        self.chartmuseum = ChartMuseum("chartmuseum", cfg, k8s_provider, self.platform.chartmuseum_store, child)
         # vault_ready: the Vault Helm release (issue 4) once it is composed here.
         self.vault_access = VaultAccess("vault-access", cfg, vault_ready=[], opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
@@ -46,6 +55,11 @@ class CdStack(pulumi.ComponentResource):
             "grafanaUrl": f"https://{cfg.dns.host('grafana')}",
             "kibanaUrl": f"https://{cfg.dns.host('kibana')}",
             "chartmuseumUrl": f"https://{cfg.dns.host('chartmuseum')}",
+            # Log-in names; the passwords stay in these Kubernetes Secrets (namespace/name).
+            "grafanaAdminUser": self.monitoring.grafana_admin_user,
+            "grafanaAdminSecret": f"{monitoring.NAMESPACE}/{monitoring.GRAFANA_ADMIN_SECRET}",
+            "chartmuseumUser": self.chartmuseum.user,
+            "chartmuseumAuthSecret": f"{charts.NAMESPACE}/{charts.AUTH_SECRET}",
             "releaseSet": {key: cfg.chart_version(key) for key in sorted(catalog_keys())},
         }
 

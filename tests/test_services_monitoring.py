@@ -309,7 +309,7 @@ def test_the_webhook_secret_exists_only_when_the_stack_has_one(prod_plan: offlin
         plan = plan_services("prod", build_monitoring)
     assert not [r for r in plan.by_type(SECRET) if r.name == "alertmanager-slack-secret"]
     assert release_values(plan, "kube-prometheus-stack")["alertmanager"]["config"]["route"]["receiver"] == "null"
-    assert any(w.startswith("PRODUCTION STACK WITHOUT ALERTS: Alertmanager") for w in warnings), warnings
+    assert any(w.startswith("PRODUCTION STACK WITHOUT ALERTS: Alertmanager has no Slack") for w in warnings), warnings
 
 
 def test_staging_without_a_webhook_warns_plainly():
@@ -319,3 +319,40 @@ def test_staging_without_a_webhook_warns_plainly():
         plan_services("staging", build_monitoring)
     assert any("Alertmanager has no Slack webhook" in w for w in warnings), warnings
     assert not any("PRODUCTION" in w for w in warnings)
+
+
+def closure(plan: offline.Plan, urn: str) -> set[str]:
+    """Every resource `urn` waits on, directly or through others."""
+    by_urn = {r.urn: r for r in plan.registrations}
+    seen: set[str] = set()
+    todo = list(by_urn[urn].dependencies)
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += by_urn[current].dependencies if current in by_urn else []
+    return seen
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_observability_in_the_stack_waits_for_nothing_of_concourse(stack: str, plan_of):
+    plan = plan_of(stack)
+    cluster_provider = plan.by_type("pulumi:providers:kubernetes")
+    assert len(cluster_provider) == 1
+    names = ["kube-prometheus-stack", "influxdb", "telegraf", "eck-operator", "eck-stack", "elastalert2", "chartmuseum"]
+    for name in names:
+        registration = plan.get(RELEASE, name)
+        assert registration.provider.startswith(cluster_provider[0].urn), name
+        waits_on = closure(plan, registration.urn)
+        assert not [urn for urn in waits_on if "concourse" in urn.split("::")[-1] and "chartmuseum" not in urn], name
+        assert not [urn for urn in waits_on if "azuread" in urn], name  # nor on the Concourse login app
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_stack_outputs_name_the_logins_never_a_password(stack: str, plan_of):
+    outputs = plan_of(stack).outputs
+    assert outputs["grafanaAdminUser"] == "admin"
+    assert outputs["grafanaAdminSecret"] == "monitoring/grafana-admin"
+    assert outputs["chartmuseumUser"] == "charts"
+    assert outputs["chartmuseumAuthSecret"] == "chartmuseum/chartmuseum-auth"
+    assert offline.SECRET not in json.dumps(outputs)

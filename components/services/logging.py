@@ -295,7 +295,7 @@ class Logging(pulumi.ComponentResource):
 
         webhook = config.secret("slackWebhookUrl")
         if webhook is None:
-            warn_no_webhook(cfg, "ElastAlert")
+            warn_no_webhook(cfg, "ElastAlert", "its rules only log their matches")
         channel = cfg.observability.slack_channel
         webhook_input = pulumi.Output.from_input(webhook)
         rules = release.secret(

@@ -401,7 +401,7 @@ class Monitoring(pulumi.ComponentResource):
 
         webhook = config.secret("slackWebhookUrl")
         if webhook is None:
-            warn_no_webhook(cfg, "Alertmanager")
+            warn_no_webhook(cfg, "Alertmanager", "every alert goes to the 'null' receiver")
         else:
             secrets[ALERTMANAGER_SLACK_SECRET] = release.secret(
                 ALERTMANAGER_SLACK_SECRET, ns, {SLACK_WEBHOOK_KEY: webhook}, provider, self
@@ -442,13 +442,13 @@ class Monitoring(pulumi.ComponentResource):
         self.register_outputs({"grafanaAdminUser": self.grafana_admin_user})
 
 
-def warn_no_webhook(cfg: StackConfig, who: str) -> None:
+def warn_no_webhook(cfg: StackConfig, who: str, fallback: str) -> None:
     """No `secure:` slackWebhookUrl: the stack still deploys, but alerts reach nobody. Say so, louder in production."""
     where = f"`pulumi config set --secret slackWebhookUrl <url>` on stack {cfg.stack}"
     if cfg.production:
         pulumi.log.warn(
-            f"PRODUCTION STACK WITHOUT ALERTS: {who} has no Slack webhook, so every alert is dropped. Set it with "
-            f"{where} and run `pulumi up` again."
+            f"PRODUCTION STACK WITHOUT ALERTS: {who} has no Slack webhook, so {fallback} and nobody is told. "
+            f"Set it with {where} and run `pulumi up` again."
         )
     else:
-        pulumi.log.warn(f"{who} has no Slack webhook: alerts go to the 'null' receiver. Set it with {where}.")
+        pulumi.log.warn(f"{who} has no Slack webhook: {fallback}. Set it with {where}.")
