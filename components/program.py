@@ -1,13 +1,15 @@
-"""The program: configuration first, then the graph, then the outputs an operator and the next stage need."""
+"""The program: configuration first, then the promotion gate, then the graph, then the outputs."""
 
 import pulumi
 
-from components import config
+from components import config, promotion
 from components.stack import CdStack
 
 
 def main() -> None:
     cfg = config.load()  # raises ConfigError before any resource exists
-    stack = CdStack(cfg)
+    gate = promotion.gate(cfg)
+    # CdStack waits for the gate: it is the parent of every resource, so a refused promotion creates nothing.
+    stack = CdStack(cfg, pulumi.ResourceOptions(depends_on=[gate]) if gate is not None else None)
     for name, value in stack.exports().items():
         pulumi.export(name, value)

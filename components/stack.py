@@ -13,6 +13,7 @@ import pulumi
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
 from components.identity import ConcourseLogin
+from components.releases import release_set
 from components.services import charts, monitoring
 from components.services.charts import ChartMuseum
 from components.services.logging import Logging
@@ -60,11 +61,6 @@ class CdStack(pulumi.ComponentResource):
             "grafanaAdminSecret": f"{monitoring.NAMESPACE}/{monitoring.GRAFANA_ADMIN_SECRET}",
             "chartmuseumUser": self.chartmuseum.user,
             "chartmuseumAuthSecret": f"{charts.NAMESPACE}/{charts.AUTH_SECRET}",
-            "releaseSet": {key: cfg.chart_version(key) for key in sorted(catalog_keys())},
+            "releaseSet": release_set(cfg),
+            "concourseWorkers": cfg.concourse.worker_replicas,
         }
-
-
-def catalog_keys() -> list[str]:
-    from components import catalog
-
-    return list(catalog.CHARTS)

@@ -23,12 +23,17 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 @pytest.fixture
 def plan_of() -> Planner:
-    """Run cdstack under the mock engine: plan_of("staging") for a stack file, plan_of("x", config) for a config map."""
+    """Run cdstack under the mock engine: plan_of("staging") for a stack file, plan_of("x", config) for a config map.
 
-    def run(stack: str, config: dict[str, Any] | None = None) -> offline.Plan:
+    `stack_outputs` answers StackReferences ({"org/project/stack": {output: value}}) for a config map.
+    """
+
+    def run(
+        stack: str, config: dict[str, Any] | None = None, stack_outputs: dict[str, dict[str, Any]] | None = None
+    ) -> offline.Plan:
         if config is None:
             return offline.run_stack(stack)
         flat, secret_keys = offline.flatten_config(config)
-        return offline.run(stack, flat, secret_keys)
+        return offline.run(stack, flat, secret_keys, stack_outputs=stack_outputs)
 
     return run

@@ -56,7 +56,7 @@ def test_outputs_name_what_an_operator_needs(stack: str, plan_of: Planner):
     assert outputs["resourceGroupName"] == f"rg-contoso-{stack}"
     for key in ("concourseUrl", "vaultUrl", "grafanaUrl", "kibanaUrl", "chartmuseumUrl"):
         assert outputs[key].startswith("https://")
-    assert outputs["releaseSet"]["concourse"] == "20.1.3"
+    assert outputs["releaseSet"]["charts"]["concourse"] == "20.1.3"
 
 
 def test_config_given_the_way_the_cli_gives_it(monkeypatch: pytest.MonkeyPatch):

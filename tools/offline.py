@@ -16,13 +16,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi.runtime
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "cdstack"
@@ -274,10 +277,23 @@ def _azure_name(typ: str, name: str, inputs: dict[str, Any]) -> str:
     return name
 
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
 class PlanMocks(mocks.Mocks):
-    """Resources echo their inputs plus the outputs the program reads; functions answer from CALLS."""
+    """Resources echo their inputs plus the outputs the program reads; functions answer from CALLS.
+
+    A StackReference (the promotion gate's read of its source stack) answers with `stack_outputs[<stack name>]`,
+    or with no outputs for a stack not in that table.
+    """
+
+    def __init__(self, stack_outputs: dict[str, dict[str, Any]] | None = None):
+        self.stack_outputs = stack_outputs or {}
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        if args.typ == STACK_REFERENCE:
+            outputs = self.stack_outputs.get(args.name, {})
+            return args.name, {"name": args.name, "outputs": outputs, "secretOutputNames": []}
         state = {**args.inputs}
         if args.typ.startswith("azure-native:"):
             state["name"] = _azure_name(args.typ, args.name, args.inputs)
@@ -339,9 +355,11 @@ def run(
     config: dict[str, str],
     secret_keys: list[str] | None = None,
     program: Callable[[], object] | None = None,
+    stack_outputs: dict[str, dict[str, Any]] | None = None,
 ) -> Plan:
     """Run `program` (cdstack's own by default) for `stack` with `config`; return what it registered.
 
+    `stack_outputs` answers StackReferences: {"org/project/stack": {output name: value}}.
     Raises whatever the program raises, ConfigError included, before or while registering.
     """
     if program is None:
@@ -349,8 +367,8 @@ def run(
 
     pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
     pulumi.runtime.set_all_config(config, secret_keys or [])
-    monitor = RecordingMonitor(PlanMocks())
-    pulumi.runtime.set_mocks(PlanMocks(), project=PROJECT, stack=stack, preview=True, monitor=monitor)
+    monitor = RecordingMonitor(PlanMocks(stack_outputs))
+    pulumi.runtime.set_mocks(PlanMocks(stack_outputs), project=PROJECT, stack=stack, preview=True, monitor=monitor)
     outputs: dict[str, Any] = {}
 
     async def collect_outputs() -> None:
@@ -371,4 +389,31 @@ def run(
 def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
     """Run cdstack for the stack file `Pulumi.<stack>.yaml` in `project_dir`."""
     config, secret_keys = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
-    return run(stack, config, secret_keys)
+    return run(stack, config, secret_keys, stack_outputs=source_stack_outputs(config, project_dir))
+
+
+def load_config(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
+    """The validated StackConfig of `Pulumi.<stack>.yaml`, loaded by the program's own `config.load()`."""
+    from components import config as stack_config
+
+    loaded: list[StackConfig] = []
+    config, secret_keys = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    run(stack, config, secret_keys, program=lambda: loaded.append(stack_config.load()))
+    return loaded[0]
+
+
+def source_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str, dict[str, Any]]:
+    """What the offline plan assumes a gated stack's source exported: the release set its stack file deploys.
+
+    The source (`cdstack:promotion.sourceStack`, org/cdstack/<stack>) is planned from `Pulumi.<stack>.yaml` in the
+    same project, as if its last `pulumi up` had deployed what git holds. A source outside this project exports
+    nothing offline, and the gate says so.
+    """
+    from components.releases import release_set
+
+    source = str(json.loads(config.get(f"{PROJECT}:promotion", "{}")).get("sourceStack", ""))
+    parts = source.split("/")
+    if len(parts) != 3 or parts[1] != PROJECT or not (project_dir / f"Pulumi.{parts[2]}.yaml").exists():
+        return {}  # a malformed name is left to config.load(), which reports it with its key path
+    source_stack = parts[2]
+    return {source: {"releaseSet": release_set(load_config(source_stack, project_dir))}}

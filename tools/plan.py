@@ -2,6 +2,7 @@
 
     python -m tools.plan staging                 the resource tree, what each resource waits on, counts per type
     python -m tools.plan prod --json plan.json   also every resource with its inputs (secrets as [secret]) and options
+    python -m tools.plan staging --compare prod  which releases and which settings differ between two stacks
 
 A configuration error prints the same one message `pulumi up` would and exits 2.
 """
@@ -15,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from components.config import ConfigError
-from tools import offline
+from components.promotion import PromotionError
+from tools import compare, offline
 
 
 def short(urn: str) -> str:
@@ -76,16 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write every resource with its inputs")
+    parser.add_argument("--compare", metavar="STACK", help="compare releases and settings with another stack")
     parser.add_argument("--project-dir", type=Path, default=offline.PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    stack_file = args.project_dir / f"Pulumi.{args.stack}.yaml"
-    if not stack_file.exists():
-        print(f"error: {stack_file} does not exist", file=sys.stderr)
-        return 2
+    for stack in [args.stack] + ([args.compare] if args.compare else []):
+        stack_file = args.project_dir / f"Pulumi.{stack}.yaml"
+        if not stack_file.exists():
+            print(f"error: {stack_file} does not exist", file=sys.stderr)
+            return 2
     try:
+        if args.compare:
+            a, b = (offline.load_config(stack, args.project_dir) for stack in (args.stack, args.compare))
+            print(compare.render(a, b))
+            return 0
         plan = offline.run_stack(args.stack, args.project_dir)
-    except ConfigError as error:
+    except (ConfigError, PromotionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(render(plan))

@@ -1,0 +1,151 @@
+"""The promotion gate: the pure comparison, and the gate under the mock engine (refuse, pass, logged override)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import catalog
+from components.promotion import Offence, PromotionError, message, offences
+from components.releases import release_set
+from tests.conftest import PROJECT_DIR, Planner, stack_config
+from tools import offline, plan
+
+SOURCE = "organization/cdstack/staging"
+CATALOG_SET = {
+    "charts": {key: chart.version for key, chart in catalog.CHARTS.items()},
+    "images": dict(catalog.IMAGES),
+}
+
+
+def with_charts(base: dict[str, Any], **versions: str) -> dict[str, Any]:
+    charts = {**base["charts"], **{key.replace("_", "-"): v for key, v in versions.items()}}
+    return {"charts": charts, "images": dict(base["images"])}
+
+
+def test_same_versions_pass():
+    assert offences(CATALOG_SET, CATALOG_SET) == []
+
+
+def test_newer_version_than_the_source_is_offending_older_is_not():
+    mine = with_charts(CATALOG_SET, concourse="20.2.0", vault="0.30.0")
+    assert offences(mine, CATALOG_SET) == [Offence("chart concourse", "20.2.0", "20.1.3")]
+
+
+def test_prerelease_of_the_source_version_is_older_and_unorderable_differences_offend():
+    source = {"charts": {"cert-manager": "v1.21.1"}, "images": {"influxdb2": "2.7.12"}}
+    assert offences({"charts": {"cert-manager": "v1.21.1-rc.1"}, "images": {}}, source) == []
+    assert offences({"charts": {}, "images": {"influxdb2": "latest"}}, source) == [
+        Offence("image influxdb2", "latest", "2.7.12")
+    ]
+
+
+def test_release_the_source_never_deployed_is_offending():
+    assert offences(CATALOG_SET, {"charts": {}, "images": {}})[0] == Offence("chart cert-manager", "v1.21.1", None)
+    # A source that exports no release set at all (never deployed): everything offends.
+    assert len(offences(CATALOG_SET, {})) == len(catalog.CHARTS) + len(catalog.IMAGES)
+
+
+def test_message_lists_each_offending_release_with_both_versions():
+    text = message(
+        "prod",
+        SOURCE,
+        [Offence("chart concourse", "20.2.0", "20.1.3"), Offence("image influxdb2", "2.7.13", None)],
+    )
+    assert "stack prod refuses releases that organization/cdstack/staging has not deployed:" in text
+    assert "  chart concourse: prod 20.2.0, organization/cdstack/staging 20.1.3" in text
+    assert "  image influxdb2: prod 2.7.13, organization/cdstack/staging not deployed" in text
+
+
+@pytest.fixture(autouse=True)
+def collect_refused_futures() -> Iterator[None]:
+    """A refused gate fails the futures of every resource waiting on it; collect them while pytest captures output.
+
+    (Otherwise asyncio reports each one as "never retrieved" at interpreter exit, after the test run.)
+    """
+    yield
+    gc.collect()
+
+
+def prod_config(**promotion: str) -> dict[str, Any]:
+    config = stack_config("prod")
+    config["cdstack:charts"] = {**config.get("cdstack:charts", {}), "concourse": "20.2.0", "vault": "0.34.1"}
+    config["cdstack:promotion"] = {"sourceStack": SOURCE, **promotion}
+    return config
+
+
+def test_gate_passes_when_the_source_deployed_the_same_versions(plan_of: Planner):
+    source = with_charts(CATALOG_SET, concourse="20.2.0")
+    plan = plan_of("prod", prod_config(), {SOURCE: {"releaseSet": source}})
+    assert plan.get("cdstack:index:CdStack", "prod")
+    assert plan.outputs["releaseSet"]["charts"]["concourse"] == "20.2.0"
+
+
+def test_gate_refuses_a_version_ahead_of_the_source_before_creating_anything(plan_of: Planner):
+    with pytest.raises(PromotionError) as refused:
+        plan_of("prod", prod_config(), {SOURCE: {"releaseSet": CATALOG_SET}})
+    text = str(refused.value)
+    assert f"  chart concourse: prod 20.2.0, {SOURCE} 20.1.3" in text
+    assert "vault" not in text
+
+
+def test_refused_gate_registers_no_resource(plan_of: Planner, monkeypatch: pytest.MonkeyPatch):
+    """Run the gate by hand and look at the monitor: nothing was registered, not even the CdStack component."""
+    monitors: list[offline.RecordingMonitor] = []
+    original = offline.RecordingMonitor.__init__
+
+    def remember(self: offline.RecordingMonitor, mock: Any) -> None:
+        original(self, mock)
+        monitors.append(self)
+
+    monkeypatch.setattr(offline.RecordingMonitor, "__init__", remember)
+    with pytest.raises(PromotionError):
+        plan_of("prod", prod_config(), {SOURCE: {"releaseSet": CATALOG_SET}})
+    assert monitors[-1].registrations == {}
+
+
+def test_override_deploys_anyway_and_logs_reason_and_offending_releases(
+    plan_of: Planner, caplog: pytest.LogCaptureFixture
+):
+    config = prod_config(overrideReason="INC-4711: CVE fix in Concourse 20.2.0, staging is down")
+    with caplog.at_level(logging.WARNING):
+        plan = plan_of("prod", config, {SOURCE: {"releaseSet": CATALOG_SET}})
+    assert plan.get("cdstack:index:CdStack", "prod")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "promotion gate overridden (INC-4711: CVE fix in Concourse 20.2.0, staging is down)" in w
+        and f"chart concourse: prod 20.2.0, {SOURCE} 20.1.3" in w
+        for w in warnings
+    ), warnings
+
+
+def test_stack_without_promotion_is_not_gated(plan_of: Planner):
+    config = stack_config("staging")
+    config["cdstack:charts"] = {"concourse": "20.2.0"}
+    plan = plan_of("staging", config)  # no StackReference answers: an ungated stack never asks
+    assert plan.outputs["releaseSet"]["charts"]["concourse"] == "20.2.0"
+
+
+def test_offline_plan_of_prod_gates_on_the_release_set_staging_would_deploy(plan_of: Planner):
+    """The offline plan answers prod's StackReference with what Pulumi.staging.yaml deploys; the gate passes."""
+    assert offline.source_stack_outputs(offline.read_stack_file(PROJECT_DIR / "Pulumi.prod.yaml")[0], PROJECT_DIR) == {
+        SOURCE: {"releaseSet": release_set(offline.load_config("staging"))}
+    }
+    assert plan_of("prod").get("cdstack:index:CdStack", "prod")
+
+
+def test_plan_command_reports_a_refused_promotion_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    shutil.copy(PROJECT_DIR / "Pulumi.staging.yaml", tmp_path)
+    prod = (PROJECT_DIR / "Pulumi.prod.yaml").read_text().replace("    vault: 0.34.1\n", "    vault: 0.35.0\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text(prod)
+    assert plan.main(["prod", "--project-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: stack prod refuses releases that organization/cdstack/staging has not")
+    assert f"  chart vault: prod 0.35.0, {SOURCE} 0.34.1" in captured.err

@@ -1,0 +1,203 @@
+"""The smoke test against a local HTTP server that plays Concourse, Vault, Grafana and Kibana."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import catalog
+from tests.conftest import CHARTS_DIR
+from tools import smoke
+
+TOKEN = "local-test-token"
+USER, PASSWORD = "smoke", "smoke-password"
+
+
+class Fake:
+    """What each endpoint answers: (status, JSON body). Tests change entries to break one check at a time."""
+
+    def __init__(self) -> None:
+        workers = [{"name": f"worker-{i}", "state": "running"} for i in range(2)]
+        self.routes: dict[str, tuple[int, Any]] = {
+            "/api/v1/info": (200, {"version": "8.1.1", "worker_version": "2.5"}),
+            "/api/v1/workers": (200, workers),
+            "/v1/sys/health": (200, {"initialized": True, "sealed": False, "standby": False}),
+            "/api/health": (200, {"database": "ok", "version": "12.2.0"}),
+            "/api/status": (200, {"status": {"overall": {"level": "available"}}}),
+        }
+
+
+def handler_for(fake: Fake) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def answer(self, status: int, body: Any) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_POST(self) -> None:
+            form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            basic = "Basic " + base64.b64encode(b"fly:Zmx5").decode()
+            ok = (
+                self.path == "/sky/issuer/token"
+                and self.headers.get("Authorization") == basic
+                and form.get("grant_type") == ["password"]
+                and form.get("username") == [USER]
+                and form.get("password") == [PASSWORD]
+            )
+            if ok:
+                self.answer(200, {"access_token": TOKEN, "token_type": "bearer"})
+            else:
+                self.answer(401, {})
+
+        def do_GET(self) -> None:
+            if self.path == "/api/v1/workers" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self.answer(401, {})
+            self.answer(*fake.routes.get(self.path, (404, {})))
+
+    return Handler
+
+
+@pytest.fixture
+def fake() -> Fake:
+    return Fake()
+
+
+@pytest.fixture
+def server(fake: Fake) -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def outputs(url: str, workers: int = 2) -> dict[str, Any]:
+    return {
+        "concourseUrl": url,
+        "vaultUrl": url,
+        "grafanaUrl": url,
+        "kibanaUrl": url,
+        "releaseSet": {"charts": {"concourse": "20.1.3"}, "images": {}},
+        "concourseWorkers": workers,
+    }
+
+
+def run(tmp_path: Path, values: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> int:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(values))
+    monkeypatch.setenv("CONCOURSE_USERNAME", USER)
+    monkeypatch.setenv("CONCOURSE_PASSWORD", PASSWORD)
+    return smoke.main(["--outputs", str(path), "--timeout", "5"])
+
+
+def test_healthy_stack_passes_every_check(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    assert run(tmp_path, outputs(server), monkeypatch) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("ok    ") == 5
+    assert "FAIL" not in printed
+
+
+@pytest.mark.parametrize(
+    ("path", "answer", "message"),
+    [
+        ("/api/v1/info", (200, {"version": "8.0.2"}), "concourse version: Concourse runs 8.0.2, expected 8.1.1"),
+        (
+            "/api/v1/workers",
+            (200, [{"name": "worker-0", "state": "running"}, {"name": "worker-1", "state": "stalled"}]),
+            "concourse workers: 1 of 2 expected Concourse workers running; stalled Concourse workers: worker-1",
+        ),
+        ("/v1/sys/health", (503, {"sealed": True}), "vault unsealed: Vault http://127.0.0.1:{port} is sealed"),
+        ("/v1/sys/health", (501, {}), "is not initialised (/v1/sys/health answered HTTP 501)"),
+        ("/api/health", (503, {"database": "failing"}), "grafana: Grafana http://127.0.0.1:{port}/api/health"),
+        ("/api/status", (200, {"status": {"overall": {"level": "degraded"}}}), "overall level 'degraded'"),
+    ],
+)
+def test_each_failure_is_reported_on_its_own_and_exits_1(
+    server: str,
+    fake: Fake,
+    path: str,
+    answer: tuple[int, Any],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    fake.routes[path] = answer
+    assert run(tmp_path, outputs(server), monkeypatch) == 1
+    captured = capsys.readouterr()
+    fails = [line for line in captured.out.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 1, captured.out
+    assert message.format(port=server.rsplit(":", 1)[1]) in fails[0]
+    assert "1 smoke check(s) failed" in captured.err
+
+
+def test_vault_standby_counts_as_unsealed(server: str, fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    fake.routes["/v1/sys/health"] = (429, {"standby": True, "sealed": False})
+    assert run(tmp_path, outputs(server), monkeypatch) == 0
+
+
+def test_wrong_concourse_password_fails_the_worker_check(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs(server)))
+    monkeypatch.setenv("CONCOURSE_USERNAME", USER)
+    monkeypatch.setenv("CONCOURSE_PASSWORD", "wrong")
+    assert smoke.main(["--outputs", str(path), "--timeout", "5"]) == 1
+    assert "FAIL  concourse workers: Concourse login as smoke failed with HTTP 401" in capsys.readouterr().out
+
+
+def test_nothing_listening_fails_every_check_quickly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert run(tmp_path, outputs(f"http://127.0.0.1:{port}"), monkeypatch) == 1
+    assert capsys.readouterr().out.count("no answer") == 5
+
+
+def test_cannot_start_without_credentials_or_with_an_unknown_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    values = outputs("http://127.0.0.1:9")
+    values["releaseSet"]["charts"]["concourse"] = "99.0.0"
+    assert run(tmp_path, values, monkeypatch) == 2
+    assert "no known Concourse version for chart 99.0.0" in capsys.readouterr().err
+    monkeypatch.delenv("CONCOURSE_PASSWORD")
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs("http://127.0.0.1:9")))
+    assert smoke.main(["--outputs", str(path)]) == 2
+    assert "CONCOURSE_PASSWORD" in capsys.readouterr().err
+
+
+def test_app_version_table_covers_the_catalog_and_matches_the_chart():
+    version = catalog.CHARTS["concourse"].version
+    assert version in smoke.CONCOURSE_APP_VERSIONS, "add the new concourse chart to CONCOURSE_APP_VERSIONS"
+    chart_file = CHARTS_DIR / "concourse" / version / "Chart.yaml"
+    if not chart_file.exists():
+        pytest.skip(f"{chart_file} is absent (the upstream chart data lives outside the project)")
+    assert yaml.safe_load(chart_file.read_text())["appVersion"] == smoke.CONCOURSE_APP_VERSIONS[version]
