@@ -35,7 +35,8 @@ CHARTS: dict[str, Chart] = {
     "telegraf": Chart("https://helm.influxdata.com/", "telegraf", "1.8.74", 300),
     "eck-operator": Chart("https://helm.elastic.co", "eck-operator", "3.5.0", 600),
     "eck-stack": Chart("https://helm.elastic.co", "eck-stack", "0.20.0", 1800),
-    "elastalert2": Chart("https://jertel.github.io/elastalert2/", "elastalert2", "2.31.0", 300),
+    # ElastAlert restarts until Elasticsearch first answers, which Helm does not wait for (it is a custom resource).
+    "elastalert2": Chart("https://jertel.github.io/elastalert2/", "elastalert2", "2.31.0", 900),
     "chartmuseum": Chart("https://chartmuseum.github.io/charts", "chartmuseum", "3.10.4", 300),
 }
 

@@ -68,3 +68,13 @@ class InfluxTarget:
     database: str
     username: str
     password: pulumi.Output[str]  # secret
+
+
+@dataclass(frozen=True)
+class SearchReader:
+    """A read-only Elasticsearch login for Grafana's log datasource (ECK file-realm user, password generated)."""
+
+    url: str
+    index: str
+    username: str
+    password: pulumi.Output[str]  # secret

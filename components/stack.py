@@ -14,7 +14,11 @@ from components.azure.platform import AzurePlatform
 from components.config import StackConfig
 from components.identity import ConcourseLogin
 from components.releases import release_set
+from components.services import charts, monitoring
+from components.services.charts import ChartMuseum
 from components.services.ingress import Ingress
+from components.services.logging import Logging
+from components.services.monitoring import Monitoring
 from components.services.secrets import Secrets
 from components.teams import TeamUsers
 from components.vault_access import VaultAccess
@@ -29,6 +33,10 @@ class CdStack(pulumi.ComponentResource):
         self.platform = AzurePlatform("azure", cfg, child)
         self.login = ConcourseLogin("concourse-login", cfg, child)
         k8s_provider = self.platform.k8s_provider
+        # Observability needs only the cluster (Grafana takes Logging's reader password, not its releases).
+        self.logging = Logging("logging", cfg, k8s_provider, child)
+        self.monitoring = Monitoring("monitoring", cfg, k8s_provider, self.logging.search_reader, child)
+        self.chartmuseum = ChartMuseum("chartmuseum", cfg, k8s_provider, self.platform.chartmuseum_store, child)
         self.ingress = Ingress("ingress", cfg, k8s_provider, self.platform.ingress, child)
         unseal = self.platform.vault_unseal  # None when Vault is external
         self.secrets = Secrets("secrets", cfg, k8s_provider, unseal, child) if unseal else None
@@ -54,6 +62,11 @@ class CdStack(pulumi.ComponentResource):
             "grafanaUrl": f"https://{cfg.dns.host('grafana')}",
             "kibanaUrl": f"https://{cfg.dns.host('kibana')}",
             "chartmuseumUrl": f"https://{cfg.dns.host('chartmuseum')}",
+            # Log-in names; the passwords stay in these Kubernetes Secrets (namespace/name).
+            "grafanaAdminUser": self.monitoring.grafana_admin_user,
+            "grafanaAdminSecret": f"{monitoring.NAMESPACE}/{monitoring.GRAFANA_ADMIN_SECRET}",
+            "chartmuseumUser": self.chartmuseum.user,
+            "chartmuseumAuthSecret": f"{charts.NAMESPACE}/{charts.AUTH_SECRET}",
             "releaseSet": release_set(cfg),
             "concourseWorkers": cfg.concourse.worker_replicas,
         }

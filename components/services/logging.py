@@ -1,0 +1,325 @@
+"""Logging and alerting: Elasticsearch and Kibana through the ECK operator, Filebeat shipping every container's log,
+log retention as an ILM policy, and ElastAlert 2 posting the known failure signatures to Slack.
+
+The shipper is Filebeat through eck-stack's own `eck-beats` subchart (0.20.0), so ECK wires its output, user and CA.
+Retention: Filebeat installs the ILM policy of its data stream at start (`setup.ilm.policy_file`, overwriting the
+stock policy that never deletes); the policy is a ConfigMap this component owns, and a pod annotation carrying the
+retention rolls the DaemonSet when it changes, so a new retention is applied by the next `pulumi up`.
+
+The eck-stack release owns the Elasticsearch resource: deleting or replacing it deletes the cluster's logs, so it is
+protected in production (and its volume claims survive a cluster deletion either way).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from components import config, naming
+from components.config import StackConfig
+from components.endpoints import SearchReader
+from components.services import release
+from components.services.monitoring import warn_no_webhook
+
+NAMESPACE = naming.NAMESPACES["logging"]
+
+OPERATOR = "eck-operator"
+STACK = "eck-stack"
+ELASTALERT = "elastalert2"
+
+ELASTICSEARCH = "elasticsearch"
+"""The Elasticsearch resource's name; ECK derives `<name>-es-http`, `-es-elastic-user`, `-es-http-certs-public`."""
+ELASTICSEARCH_HOST = f"{ELASTICSEARCH}-es-http.{NAMESPACE}.svc"
+ELASTICSEARCH_URL = f"https://{ELASTICSEARCH_HOST}:9200"
+LOG_INDEX = "filebeat-*"
+
+GRAFANA_READER = "grafana"
+GRAFANA_READER_SECRET = "elasticsearch-grafana-reader"
+ILM_CONFIGMAP = "filebeat-ilm-policy"
+ILM_MOUNT = "/usr/share/filebeat/ilm"
+ELASTALERT_RULES_SECRET = "elastalert-rules"
+
+
+def log_retention_policy(days: int) -> dict[str, Any]:
+    """ILM: roll the backing index daily (so deletion is day-grained), delete it `days` after rollover."""
+    return {
+        "policy": {
+            "phases": {
+                "hot": {"actions": {"rollover": {"max_age": "1d", "max_primary_shard_size": "50gb"}}},
+                "delete": {"min_age": f"{days}d", "actions": {"delete": {}}},
+            }
+        }
+    }
+
+
+def filebeat_values(cfg: StackConfig) -> dict[str, Any]:
+    """The eck-beats subchart: a Filebeat DaemonSet on every node (the worker pool too) reading container logs."""
+    return {
+        "enabled": True,
+        "type": "filebeat",
+        "elasticsearchRef": {"name": ELASTICSEARCH},
+        "config": {
+            "filebeat.inputs": [
+                {
+                    "type": "filestream",
+                    "id": "container-logs",
+                    "paths": ["/var/log/containers/*.log"],
+                    "parsers": [{"container": {}}],
+                    "prospector.scanner.symlinks": True,
+                    "processors": [
+                        {
+                            "add_kubernetes_metadata": {
+                                "host": "${NODE_NAME}",
+                                "matchers": [{"logs_path": {"logs_path": "/var/log/containers/"}}],
+                            }
+                        }
+                    ],
+                }
+            ],
+            "setup.ilm.policy_file": f"{ILM_MOUNT}/policy.json",
+            "setup.ilm.overwrite": True,
+        },
+        "daemonSet": {
+            "podTemplate": {
+                "metadata": {
+                    "annotations": {"cdstack.io/log-retention-days": str(cfg.observability.log_retention_days)}
+                },
+                "spec": {
+                    "serviceAccountName": "filebeat",
+                    "automountServiceAccountToken": True,
+                    # Every taint, the Concourse worker pool's included: worker logs matter most.
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [
+                        {
+                            "name": "filebeat",
+                            "securityContext": {"runAsUser": 0},  # the node's log files are root's
+                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "volumeMounts": [
+                                {"name": "varlogcontainers", "mountPath": "/var/log/containers", "readOnly": True},
+                                {"name": "varlogpods", "mountPath": "/var/log/pods", "readOnly": True},
+                                {"name": "ilm-policy", "mountPath": ILM_MOUNT, "readOnly": True},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "varlogcontainers", "hostPath": {"path": "/var/log/containers"}},
+                        {"name": "varlogpods", "hostPath": {"path": "/var/log/pods"}},
+                        {"name": "ilm-policy", "configMap": {"name": ILM_CONFIGMAP}},
+                    ],
+                },
+            }
+        },
+        "serviceAccount": {"name": "filebeat"},
+        "clusterRole": {
+            "name": "cdstack-filebeat",
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "namespaces", "nodes"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]},
+            ],
+        },
+        "clusterRoleBinding": {
+            "name": "cdstack-filebeat",
+            "subjects": [{"kind": "ServiceAccount", "name": "filebeat"}],
+            "roleRef": {"kind": "ClusterRole", "name": "cdstack-filebeat", "apiGroup": "rbac.authorization.k8s.io"},
+        },
+    }
+
+
+def stack_values(cfg: StackConfig) -> dict[str, Any]:
+    """eck-stack: Elasticsearch sized from config, Kibana behind the ingress, Filebeat."""
+    obs = cfg.observability
+    host = cfg.dns.host("kibana")
+    return {
+        "eck-elasticsearch": {
+            "fullnameOverride": ELASTICSEARCH,
+            # Grafana's read-only login: a file-realm user from a Secret (username, password, roles).
+            "auth": {"fileRealm": [{"secretName": GRAFANA_READER_SECRET}]},
+            # Claims of removed nodes go; claims survive deleting the whole cluster (the logs are recoverable).
+            "volumeClaimDeletePolicy": "DeleteOnScaledownOnly",
+            "nodeSets": [
+                {
+                    "name": "default",
+                    "count": obs.elasticsearch_nodes,
+                    # No mmap: AKS nodes keep the default vm.max_map_count, and nothing here may change it.
+                    "config": {"node.store.allow_mmap": False},
+                    "volumeClaimTemplates": [
+                        {
+                            "metadata": {"name": "elasticsearch-data"},  # the name ECK mounts as the data path
+                            "spec": {
+                                "accessModes": ["ReadWriteOnce"],
+                                "resources": {"requests": {"storage": f"{obs.elasticsearch_storage_gi}Gi"}},
+                            },
+                        }
+                    ],
+                }
+            ],
+        },
+        "eck-kibana": {
+            "elasticsearchRef": {"name": ELASTICSEARCH},
+            # TLS ends at the ingress (Let's Encrypt); Kibana's own self-signed HTTPS would only break the backend hop.
+            "http": {"tls": {"selfSignedCertificate": {"disabled": True}}},
+            "config": {"server.publicBaseUrl": f"https://{host}"},
+            "ingress": {
+                "enabled": True,
+                "className": naming.INGRESS_CLASS,
+                "annotations": {"cert-manager.io/cluster-issuer": naming.CLUSTER_ISSUER},
+                "hosts": [{"host": host, "path": "/"}],
+                "tls": {"enabled": True, "secretName": "kibana-tls"},
+            },
+        },
+        "eck-beats": filebeat_values(cfg),
+    }
+
+
+# Log signatures of the failures this stack's operators hit, as Lucene queries over Filebeat's documents.
+LOG_SIGNATURES: dict[str, tuple[str, str]] = {
+    "concourse-vault-lookups-failing": (
+        "Concourse cannot read credentials from Vault",
+        f'kubernetes.namespace:"{naming.NAMESPACES["concourse"]}" AND message:"vault" '
+        'AND message:("failed" OR "permission denied" OR "sealed")',
+    ),
+    "tls-handshake-timeouts": (
+        "TLS handshake timeouts (registry pulls, resource checks, Vault or ingress)",
+        'message:"TLS handshake timeout"',
+    ),
+    "concourse-database-errors": (
+        "Concourse web cannot use its PostgreSQL database",
+        f'kubernetes.namespace:"{naming.NAMESPACES["concourse"]}" AND kubernetes.container.name:*web* '
+        'AND message:("failed-to-open-db" OR "connection refused" OR "pq:" OR "too many connections" '
+        'OR "no pg_hba.conf entry")',
+    ),
+}
+
+
+def elastalert_rules(slack_channel: str, webhook: str | None) -> dict[str, dict[str, Any]]:
+    """ElastAlert 2 rules, one per signature. They carry the webhook, so they live in a Secret (secretRulesName).
+
+    Without a webhook the rules still run and log each match (the `debug` alerter).
+    """
+    alert: dict[str, Any] = {"alert": ["debug"]}
+    if webhook is not None:
+        alert = {"alert": ["slack"], "slack_webhook_url": webhook, "slack_channel_override": slack_channel}
+    return {
+        key: {
+            "name": key,
+            "description": description,
+            "type": "frequency",
+            "index": LOG_INDEX,
+            "timestamp_field": "@timestamp",
+            "num_events": 3,
+            "timeframe": {"minutes": 10},
+            "realert": {"minutes": 30},
+            "filter": [{"query": {"query_string": {"query": query}}}],
+            "alert_subject": f"[cdstack] {description}",
+            **alert,
+        }
+        for key, (description, query) in LOG_SIGNATURES.items()
+    }
+
+
+def elastalert_values() -> dict[str, Any]:
+    """ElastAlert 2 on ECK's Elasticsearch over verified TLS, as the operator-managed `elastic` user."""
+    ca_volume = "elasticsearch-ca"
+    return {
+        "elasticsearch": {
+            "host": ELASTICSEARCH_HOST,
+            "port": 9200,
+            "useSsl": "True",
+            "verifyCerts": "True",
+            "username": "elastic",
+            "credentialsSecret": f"{ELASTICSEARCH}-es-elastic-user",
+            "credentialsSecretPasswordKey": "elastic",
+            "caCerts": "/certs/ca.crt",
+            "certsVolumes": [
+                {"name": ca_volume, "secret": {"secretName": f"{ELASTICSEARCH}-es-http-certs-public"}},
+            ],
+            "certsVolumeMounts": [{"name": ca_volume, "mountPath": "/certs", "readOnly": True}],
+        },
+        "secretRulesName": ELASTALERT_RULES_SECRET,
+        "secretRulesList": sorted(LOG_SIGNATURES),
+    }
+
+
+def search_reader(password: pulumi.Output[str]) -> SearchReader:
+    """Grafana's login: fixed names and the generated password, so Grafana waits on the password only."""
+    return SearchReader(url=ELASTICSEARCH_URL, index=LOG_INDEX, username=GRAFANA_READER, password=password)
+
+
+class Logging(pulumi.ComponentResource):
+    """ECK operator, eck-stack (Elasticsearch, Kibana, Filebeat) and ElastAlert 2. Waits for nothing of Concourse."""
+
+    def __init__(self, name: str, cfg: StackConfig, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cdstack:services:Logging", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = release.namespace(NAMESPACE, provider, self)
+
+        reader_password = random.RandomPassword("grafana-reader-password", length=32, special=False, opts=child)
+        self.search_reader = search_reader(reader_password.result)
+        reader = release.secret(
+            GRAFANA_READER_SECRET,
+            ns,
+            {"username": GRAFANA_READER, "password": reader_password.result, "roles": "viewer"},
+            provider,
+            self,
+        )
+        ilm = k8s.core.v1.ConfigMap(
+            f"{ILM_CONFIGMAP}-configmap",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ILM_CONFIGMAP, namespace=ns.metadata.name),
+            data={"policy.json": json.dumps(log_retention_policy(cfg.observability.log_retention_days), indent=2)},
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+
+        self.operator = release.release(OPERATOR, OPERATOR, cfg, ns, {"installCRDs": True}, provider, self)
+        self.stack = release.release(
+            STACK,
+            STACK,
+            cfg,
+            ns,
+            stack_values(cfg),
+            provider,
+            self,
+            # The operator installs the CRDs this chart's resources are; the reader Secret and the ILM ConfigMap
+            # are referenced by name (ECK and the Filebeat pods need them to exist).
+            depends_on=[self.operator, reader, ilm],
+            protect=cfg.production,
+        )
+
+        webhook = config.secret("slackWebhookUrl")
+        if webhook is None:
+            warn_no_webhook(cfg, "ElastAlert", "its rules only log their matches")
+        channel = cfg.observability.slack_channel
+        webhook_input = pulumi.Output.from_input(webhook)
+        rules = release.secret(
+            ELASTALERT_RULES_SECRET,
+            ns,
+            {
+                key: webhook_input.apply(
+                    lambda url, key=key: yaml.safe_dump(elastalert_rules(channel, url)[key], sort_keys=False)
+                )
+                for key in LOG_SIGNATURES
+            },
+            provider,
+            self,
+        )
+        self.elastalert = release.release(
+            ELASTALERT,
+            ELASTALERT,
+            cfg,
+            ns,
+            elastalert_values(),
+            provider,
+            self,
+            # Its pod mounts the rules Secret, and the CA and `elastic` password Secrets ECK creates only once the
+            # Elasticsearch resource of the eck-stack release exists.
+            depends_on=[self.stack, rules],
+        )
+        self.register_outputs({})

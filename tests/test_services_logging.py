@@ -1,0 +1,228 @@
+"""Logging: ECK operator and eck-stack values (Elasticsearch, Kibana, Filebeat), log retention, ElastAlert 2."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from components import catalog, naming
+from components.services import logging
+from components.services.logging import Logging
+from tests.chartvalues import assert_paths_exist
+from tests.servicesplan import WITH_WEBHOOK, assert_release_basics, cfg_of, names_of, plan_services, secret_string
+from tools import offline
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+WEBHOOK = "https://hooks.slack.com/services/SENTINEL/WEBHOOK"
+
+
+def test_elasticsearch_is_sized_from_config():
+    es = logging.stack_values(cfg_of("prod"))["eck-elasticsearch"]
+    assert es["fullnameOverride"] == "elasticsearch"
+    [node_set] = es["nodeSets"]
+    assert node_set["count"] == 3
+    [claim] = node_set["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "elasticsearch-data"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    assert es["volumeClaimDeletePolicy"] == "DeleteOnScaledownOnly"
+    assert es["auth"] == {"fileRealm": [{"secretName": logging.GRAFANA_READER_SECRET}]}
+    staging = logging.stack_values(cfg_of("staging"))["eck-elasticsearch"]["nodeSets"][0]
+    assert staging["count"] == 1
+    assert staging["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "50Gi"
+
+
+def test_kibana_uses_that_elasticsearch_behind_the_ingress_with_tls():
+    kibana = logging.stack_values(cfg_of("staging"))["eck-kibana"]
+    assert kibana["elasticsearchRef"] == {"name": "elasticsearch"}
+    ingress = kibana["ingress"]
+    assert ingress["enabled"] is True
+    assert ingress["className"] == naming.INGRESS_CLASS
+    assert ingress["annotations"] == {"cert-manager.io/cluster-issuer": naming.CLUSTER_ISSUER}
+    assert ingress["hosts"] == [{"host": "kibana.staging.cd.contoso.com", "path": "/"}]
+    assert ingress["tls"] == {"enabled": True, "secretName": "kibana-tls"}
+    # TLS ends at the ingress: Kibana itself serves plain HTTP to it.
+    assert kibana["http"] == {"tls": {"selfSignedCertificate": {"disabled": True}}}
+    assert kibana["config"]["server.publicBaseUrl"] == "https://kibana.staging.cd.contoso.com"
+
+
+def test_filebeat_ships_every_nodes_container_logs_to_that_elasticsearch():
+    beats = logging.stack_values(cfg_of("prod"))["eck-beats"]
+    assert beats["enabled"] is True
+    assert beats["type"] == "filebeat"
+    assert beats["elasticsearchRef"] == {"name": "elasticsearch"}
+    [source] = beats["config"]["filebeat.inputs"]
+    assert source["paths"] == ["/var/log/containers/*.log"]
+    spec = beats["daemonSet"]["podTemplate"]["spec"]
+    assert spec["tolerations"] == [{"operator": "Exists"}]  # the tainted Concourse worker pool too
+    mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert {"/var/log/containers", "/var/log/pods", logging.ILM_MOUNT} <= mounts
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["ilm-policy"]["configMap"]["name"] == logging.ILM_CONFIGMAP
+    assert beats["clusterRoleBinding"]["subjects"] == [{"kind": "ServiceAccount", "name": "filebeat"}]
+    assert spec["serviceAccountName"] == beats["serviceAccount"]["name"] == "filebeat"
+
+
+def test_log_retention_is_an_ilm_policy_filebeat_installs_and_reapplies_on_change():
+    cfg = cfg_of("staging")
+    policy = logging.log_retention_policy(cfg.observability.log_retention_days)
+    assert policy["policy"]["phases"]["delete"] == {"min_age": "14d", "actions": {"delete": {}}}
+    assert policy["policy"]["phases"]["hot"]["actions"]["rollover"]["max_age"] == "1d"
+    beats = logging.stack_values(cfg)["eck-beats"]
+    assert beats["config"]["setup.ilm.policy_file"] == f"{logging.ILM_MOUNT}/policy.json"
+    assert beats["config"]["setup.ilm.overwrite"] is True
+    annotations = beats["daemonSet"]["podTemplate"]["metadata"]["annotations"]
+    assert annotations == {"cdstack.io/log-retention-days": "14"}
+
+
+def test_elastalert_talks_verified_tls_with_ecks_ca_and_elastic_password():
+    es = logging.elastalert_values()["elasticsearch"]
+    assert es["host"] == "elasticsearch-es-http.logging.svc"
+    assert (es["useSsl"], es["verifyCerts"]) == ("True", "True")
+    assert es["credentialsSecret"] == "elasticsearch-es-elastic-user"
+    assert es["credentialsSecretPasswordKey"] == "elastic"
+    assert es["caCerts"] == "/certs/ca.crt"
+    [volume] = es["certsVolumes"]
+    assert volume["secret"]["secretName"] == "elasticsearch-es-http-certs-public"
+    assert es["certsVolumeMounts"] == [{"name": volume["name"], "mountPath": "/certs", "readOnly": True}]
+
+
+def test_elastalert_rules_come_from_a_secret_never_from_values():
+    values = logging.elastalert_values()
+    assert values["secretRulesName"] == logging.ELASTALERT_RULES_SECRET
+    assert values["secretRulesList"] == sorted(logging.LOG_SIGNATURES)
+    assert "rules" not in values
+
+
+def test_rules_match_the_known_failure_signatures_and_post_to_slack():
+    rules = logging.elastalert_rules("#cd-alerts", WEBHOOK)
+    assert set(rules) == {"concourse-vault-lookups-failing", "tls-handshake-timeouts", "concourse-database-errors"}
+    queries = {key: rule["filter"][0]["query"]["query_string"]["query"] for key, rule in rules.items()}
+    assert 'message:"vault"' in queries["concourse-vault-lookups-failing"]
+    assert 'message:"TLS handshake timeout"' in queries["tls-handshake-timeouts"]
+    assert "failed-to-open-db" in queries["concourse-database-errors"]
+    assert 'kubernetes.namespace:"concourse"' in queries["concourse-database-errors"]
+    for rule in rules.values():
+        assert rule["alert"] == ["slack"]
+        assert rule["slack_webhook_url"] == WEBHOOK
+        assert rule["slack_channel_override"] == "#cd-alerts"
+        assert rule["index"] == "filebeat-*"
+        yaml.safe_load(yaml.safe_dump(rule))  # the Secret holds each rule as YAML text
+
+
+def test_without_a_webhook_the_rules_only_log_matches():
+    for rule in logging.elastalert_rules("#cd-alerts", None).values():
+        assert rule["alert"] == ["debug"]
+        assert "slack_webhook_url" not in rule
+
+
+def test_no_secret_appears_in_any_values():
+    reader = logging.search_reader(secret_string("SENTINEL-reader-password"))
+    assert reader.password == "SENTINEL-reader-password"
+    text = json.dumps([logging.stack_values(cfg_of("prod")), logging.elastalert_values()])
+    assert "SENTINEL" not in text
+    assert "hooks.slack.com" not in text
+
+
+def test_values_paths_exist_in_the_charts():
+    values = logging.stack_values(cfg_of("prod"))
+    stack = catalog.CHARTS["eck-stack"].version
+    beats_reason = (
+        "eck-beats 0.20.0 subchart value (its values.yaml is not in shared/upstream-charts; read in "
+        "cloud-on-k8s v3.5.0 deploy/eck-stack/charts/eck-beats: templates/beats.yaml, service-account.yaml, "
+        "cluster-role.yaml, cluster-role-binding.yaml)"
+    )
+    beats_keys = ("type", "elasticsearchRef", "config", "daemonSet", "serviceAccount", "clusterRole")
+    assert_paths_exist(
+        "eck-stack",
+        stack,
+        {key: ({"enabled": True} if key != "eck-beats" else value) for key, value in values.items()},
+        {f"eck-beats.{key}": beats_reason for key in (*beats_keys, "clusterRoleBinding")},
+    )
+    assert_paths_exist(
+        "eck-elasticsearch",
+        stack,
+        values["eck-elasticsearch"],
+        {"fullnameOverride": "commented out in values.yaml; eck-stack's values set it, the name helper reads it"},
+    )
+    assert_paths_exist(
+        "eck-kibana",
+        stack,
+        values["eck-kibana"],
+        {
+            "http": "templates/kibana.yaml renders .Values.http (or .spec.http) into the Kibana spec",
+            "ingress.className": "commented out in values.yaml; templates/ingress.yaml reads it",
+            "ingress.tls.secretName": "templates/ingress.yaml reads it (default: Kibana's internal certificate)",
+        },
+    )
+    assert_paths_exist("eck-operator", catalog.CHARTS["eck-operator"].version, {"installCRDs": True}, {})
+    assert_paths_exist(
+        "elastalert2",
+        catalog.CHARTS["elastalert2"].version,
+        logging.elastalert_values(),
+        {
+            "elasticsearch.caCerts": "commented out in values.yaml; templates/config.yaml reads it",
+            "elasticsearch.certsVolumes": "commented out in values.yaml; templates/deployment.yaml reads it",
+            "elasticsearch.certsVolumeMounts": "commented out in values.yaml; templates/deployment.yaml reads it",
+            "secretRulesName": "commented out in values.yaml; templates/deployment.yaml mounts it as the rules",
+            "secretRulesList": "commented out in values.yaml; templates/deployment.yaml lists the rule keys",
+        },
+    )
+
+
+def build_logging(cfg, provider):
+    return Logging("logging", cfg, provider)
+
+
+@pytest.fixture(scope="module")
+def plans() -> dict[str, offline.Plan]:
+    return {stack: plan_services(stack, build_logging, WITH_WEBHOOK) for stack in ("staging", "prod")}
+
+
+@pytest.mark.parametrize(
+    "name,chart_key", [("eck-operator", "eck-operator"), ("eck-stack", "eck-stack"), ("elastalert2", "elastalert2")]
+)
+def test_releases_are_pinned_atomic_and_timed(plans: dict[str, offline.Plan], name: str, chart_key: str):
+    assert_release_basics(plans["prod"], name, chart_key, "logging")
+
+
+def test_eck_stack_waits_for_the_operator_and_is_protected_in_production(plans: dict[str, offline.Plan]):
+    prod = plans["prod"]
+    stack = prod.get(RELEASE, "eck-stack")
+    assert names_of(prod, stack.dependencies) == {
+        "logging-namespace",
+        "eck-operator",
+        "elasticsearch-grafana-reader-secret",
+        "filebeat-ilm-policy-configmap",
+    }
+    assert stack.protect is True
+    assert plans["staging"].get(RELEASE, "eck-stack").protect is False
+    assert catalog.CHARTS["eck-stack"].timeout_seconds >= 1200  # Elasticsearch needs far more than 5 minutes
+
+
+def test_elastalert_waits_for_the_elasticsearch_secrets_and_its_rules(plans: dict[str, offline.Plan]):
+    prod = plans["prod"]
+    assert names_of(prod, prod.get(RELEASE, "elastalert2").dependencies) == {
+        "logging-namespace",
+        "eck-stack",
+        "elastalert-rules-secret",
+    }
+    rules = prod.get("kubernetes:core/v1:Secret", "elastalert-rules-secret")
+    assert rules.inputs["stringData"] == offline.SECRET
+    # Helm does not wait for the Elasticsearch resource: ElastAlert's own wait covers Elasticsearch's first start.
+    assert catalog.CHARTS["elastalert2"].timeout_seconds >= 600
+
+
+def test_ilm_configmap_carries_the_configured_retention(plans: dict[str, offline.Plan]):
+    configmap = plans["prod"].get("kubernetes:core/v1:ConfigMap", "filebeat-ilm-policy-configmap")
+    assert configmap.inputs["metadata"]["name"] == logging.ILM_CONFIGMAP
+    policy: dict[str, Any] = json.loads(configmap.inputs["data"]["policy.json"])
+    assert policy == logging.log_retention_policy(14)
+
+
+def test_no_secret_reaches_helm(plans: dict[str, offline.Plan]):
+    for registration in plans["prod"].by_type(RELEASE):
+        text = json.dumps(registration.inputs["values"])
+        assert offline.SECRET not in text and offline.SECURE_PLACEHOLDER not in text, registration.name
