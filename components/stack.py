@@ -16,11 +16,12 @@ from components.identity import ConcourseLogin
 from components.releases import release_set
 from components.services import charts, monitoring
 from components.services.charts import ChartMuseum
+from components.services.concourse import Concourse
 from components.services.ingress import Ingress
 from components.services.logging import Logging
 from components.services.monitoring import Monitoring
 from components.services.secrets import Secrets
-from components.teams import TeamUsers
+from components.teams import Teams, TeamUsers
 from components.vault_access import VaultAccess
 
 
@@ -44,6 +45,27 @@ class CdStack(pulumi.ComponentResource):
         vault_ready = [self.secrets.vault, self.ingress.traefik] if self.secrets else []
         self.vault_access = VaultAccess("vault-access", cfg, vault_ready=vault_ready, opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
+        self.concourse = Concourse(
+            "concourse",
+            cfg,
+            k8s_provider,
+            self.platform.database,
+            self.login.login,
+            vault_auth_param=self.vault_access.vault_auth_param,
+            team_users=self.team_users.passwords,
+            influxdb=self.monitoring.influx_target,
+            worker_pool=self.platform.worker_pool,
+            service_monitor_crds=[self.monitoring.prometheus_stack],
+            opts=child,
+        )
+        self.teams = Teams(
+            "teams",
+            cfg,
+            self.concourse.admin_password,
+            self.login.login.group_object_ids,
+            concourse_ready=[self.concourse.release],
+            opts=child,
+        )
 
         self.register_outputs(self.exports())
 

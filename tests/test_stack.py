@@ -9,6 +9,7 @@ import pytest
 from components import config
 from tests.conftest import Planner, stack_config
 from tools import offline
+from tools.plan import short
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
@@ -82,3 +83,17 @@ def test_cli_secret_keys_are_recognised(monkeypatch: pytest.MonkeyPatch):
     loaded: list[config.StackConfig] = []
     offline.run("staging", {}, [], program=lambda: loaded.append(config.load()))
     assert loaded[0].slack_webhook_configured
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_concourse_waits_for_its_inputs_and_teams_wait_for_concourse(stack: str, plan_of: Planner):
+    plan = plan_of(stack)
+    concourse = plan.get("kubernetes:helm.sh/v3:Release", "concourse")
+    waits = {short(urn) for urn in concourse.dependencies}
+    assert "kubernetes:core/v1:Secret::concourse-web-secret" in waits
+    assert "azure-native:containerservice:AgentPool::worker-pool" in waits
+    # Concourse does not wait for logging, ingress or ChartMuseum releases.
+    for other in ("eck-stack", "elastalert2", "traefik", "cert-manager", "chartmuseum"):
+        assert f"kubernetes:helm.sh/v3:Release::{other}" not in waits
+    team = plan.get("pulumi-python:dynamic/concourse:Team", "team-payments")
+    assert concourse.urn in team.dependencies

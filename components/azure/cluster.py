@@ -133,7 +133,7 @@ class Cluster(pulumi.ComponentResource):
 
         label_key, label_value = naming.WORKER_POOL_LABEL
         pool = c.worker_pool
-        containerservice.AgentPool(
+        self.worker_pool = containerservice.AgentPool(
             "worker-pool",
             agent_pool_name=WORKER_POOL,
             resource_name_=cluster.name,

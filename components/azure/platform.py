@@ -20,6 +20,7 @@ class AzurePlatform(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     oidc_issuer_url: pulumi.Output[str]
     k8s_provider: k8s.Provider
+    worker_pool: pulumi.Resource
     database: DatabaseEndpoint
     database_server_name: pulumi.Output[str]
     vault_unseal: VaultUnseal | None
@@ -47,6 +48,7 @@ class AzurePlatform(pulumi.ComponentResource):
         self.cluster_name = cluster.cluster_name
         self.oidc_issuer_url = cluster.oidc_issuer_url
         self.k8s_provider = cluster.k8s_provider
+        self.worker_pool = cluster.worker_pool
         self.database = database.endpoint
         self.database_server_name = database.server_name
         self.vault_unseal = unseal.unseal if unseal else None
