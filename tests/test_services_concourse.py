@@ -42,12 +42,20 @@ def values_of(cfg: Any) -> dict[str, Any]:
         influxdb_url="http://influxdb2.monitoring.svc.cluster.local",
         influxdb_database="concourse",
         influxdb_username="concourse",
+        web_secret_version="4711",
+        worker_secret_version="4712",
     )
 
 
 @pytest.fixture
 def values() -> dict[str, Any]:
     return values_of(stack_cfg("staging"))
+
+
+def test_a_changed_secret_rolls_the_pods_that_read_it(values: dict[str, Any]):
+    """The chart only checksums Secrets it renders itself; ours roll the pods through their resourceVersion."""
+    assert at(values, "web.annotations") == {concourse.SECRET_VERSION_ANNOTATION: "4711"}
+    assert at(values, "worker.annotations") == {concourse.SECRET_VERSION_ANNOTATION: "4712"}
 
 
 def test_operator_tuning_at_the_chart_paths(values: dict[str, Any]):

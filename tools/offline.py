@@ -255,6 +255,10 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "secretId": f"offline-secret-id-{name}",
         "accessor": f"offline-accessor-{name}",
     },
+    # The API server stamps every object; Concourse's pods carry their Secrets' version to roll on change.
+    "kubernetes:core/v1:Secret": lambda name, inputs: {
+        "metadata": {**inputs.get("metadata", {}), "resourceVersion": "1"}
+    },
     "random:index/randomPassword:RandomPassword": lambda name, inputs: {"result": "offline-plan-password"},
 }
 

@@ -33,6 +33,8 @@ WORKER_SECRET = f"{RELEASE}-worker"
 ENCRYPTION_KEY_LENGTH = 32
 """Concourse accepts an AES key of exactly 16 or 32 characters; 32 selects AES-256."""
 
+SECRET_VERSION_ANNOTATION = "cdstack.io/secret-version"
+
 RSA_BITS = 4096
 OIDC_SCOPE = "openid,profile,email"
 OIDC_GROUPS_CLAIM = "groups"
@@ -109,13 +111,18 @@ def concourse_values(
     influxdb_url: str,
     influxdb_database: str,
     influxdb_username: str,
+    web_secret_version: str,
+    worker_secret_version: str,
 ) -> dict[str, Any]:
+    """The chart's values. `*_secret_version`: the Secrets' resourceVersion, as pod annotations, so that a changed
+    Secret (a rotated client secret or approle secret id, a new team user) rolls the pods that read it at start."""
     c = cfg.concourse
     host = cfg.dns.host("concourse")
     pool_label, pool_value = naming.WORKER_POOL_LABEL
     return {
         "web": {
             "replicas": c.web_replicas,
+            "annotations": {SECRET_VERSION_ANNOTATION: web_secret_version},
             "ingress": {
                 "enabled": True,
                 "ingressClassName": naming.INGRESS_CLASS,
@@ -127,6 +134,7 @@ def concourse_values(
         "worker": {
             "kind": "StatefulSet",
             "replicas": c.worker_replicas,
+            "annotations": {SECRET_VERSION_ANNOTATION: worker_secret_version},
             # The chart always renders this PodDisruptionBudget; with two or more workers one may always go.
             "minAvailable": 1,
             "nodeSelector": {pool_label: pool_value},
@@ -277,7 +285,13 @@ class Concourse(pulumi.ComponentResource):
         )
 
         admin_group_id = login.group_object_ids[cfg.identity.admin_group]
-        values = pulumi.Output.all(database.host, login.issuer_url, admin_group_id).apply(
+        values = pulumi.Output.all(
+            database.host,
+            login.issuer_url,
+            admin_group_id,
+            web.metadata.resource_version,
+            worker.metadata.resource_version,
+        ).apply(
             lambda args: concourse_values(
                 cfg,
                 postgres_host=args[0],
@@ -289,6 +303,8 @@ class Concourse(pulumi.ComponentResource):
                 influxdb_url=influxdb.url,
                 influxdb_database=influxdb.database,
                 influxdb_username=influxdb.username,
+                web_secret_version=args[3],
+                worker_secret_version=args[4],
             )
         )
         self.release = release(
