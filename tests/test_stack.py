@@ -97,3 +97,11 @@ def test_concourse_waits_for_its_inputs_and_teams_wait_for_concourse(stack: str,
         assert f"kubernetes:helm.sh/v3:Release::{other}" not in waits
     team = plan.get("pulumi-python:dynamic/concourse:Team", "team-payments")
     assert concourse.urn in team.dependencies
+
+
+def test_vault_starts_only_after_its_unseal_identity_can_log_in_and_use_the_key(plan_of: Planner):
+    plan = plan_of("staging")
+    vault = plan.get("kubernetes:helm.sh/v3:Release", "vault")
+    waits = {short(urn) for urn in vault.dependencies}
+    assert "azure-native:managedidentity:FederatedIdentityCredential::vault-federation" in waits
+    assert "azure-native:authorization:RoleAssignment::vault-crypto-user" in waits

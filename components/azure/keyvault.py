@@ -76,7 +76,7 @@ class KeyVault(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        managedidentity.FederatedIdentityCredential(
+        federation = managedidentity.FederatedIdentityCredential(
             "vault-federation",
             federated_identity_credential_resource_name="vault-service-account",
             resource_name_=identity.name,
@@ -86,7 +86,7 @@ class KeyVault(pulumi.ComponentResource):
             audiences=[WORKLOAD_IDENTITY_AUDIENCE],
             opts=child,
         )
-        authorization.RoleAssignment(
+        crypto_user = authorization.RoleAssignment(
             "vault-crypto-user",
             principal_id=identity.principal_id,
             principal_type="ServicePrincipal",
@@ -100,6 +100,10 @@ class KeyVault(pulumi.ComponentResource):
             tenant_id=client.tenant_id,
             key_vault_name=vault.name,
             key_name=key.name,
-            identity_client_id=identity.client_id,
+            # Handed out only once the identity can both log in from the Vault pods and use the key: a Vault that
+            # starts earlier cannot unseal, is never Ready, and its atomic release times out.
+            identity_client_id=pulumi.Output.all(identity.client_id, federation.id, crypto_user.id).apply(
+                lambda ids: ids[0]
+            ),
         )
         self.register_outputs({"keyVaultName": self.key_vault_name, "identityClientId": identity.client_id})
