@@ -105,3 +105,10 @@ def test_vault_starts_only_after_its_unseal_identity_can_log_in_and_use_the_key(
     waits = {short(urn) for urn in vault.dependencies}
     assert "azure-native:managedidentity:FederatedIdentityCredential::vault-federation" in waits
     assert "azure-native:authorization:RoleAssignment::vault-crypto-user" in waits
+
+
+def test_concourse_starts_only_against_a_configured_database(plan_of: Planner):
+    concourse = plan_of("staging").get("kubernetes:helm.sh/v3:Release", "concourse")
+    waits = {short(urn) for urn in concourse.dependencies}
+    # The last server parameter of the chain; it waits for the database and the parameters before it.
+    assert "azure-native:dbforpostgresql:Configuration::ssl-min-protocol-version" in waits

@@ -108,8 +108,11 @@ class Database(pulumi.ComponentResource):
             )
 
         self.server_name = server.name
+        ready = previous  # the last in the chain: the database exists and TLS is enforced
         self.endpoint = DatabaseEndpoint(
-            host=server.fully_qualified_domain_name,
+            # Clients get the host only once the `concourse` database and the TLS parameters are in place, so the
+            # Concourse release never starts against a server that is still being configured.
+            host=pulumi.Output.all(server.fully_qualified_domain_name, ready.id).apply(lambda values: values[0]),
             port=PORT,
             database=DATABASE,
             user=pulumi.Output.from_input(db.admin_login),
