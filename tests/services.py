@@ -7,7 +7,7 @@ they are made inside a program under the mock engine (Outputs need its runtime).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -97,14 +97,33 @@ def ingress_address() -> IngressAddress:
     )
 
 
-def plan_services(stack: str, build: Callable[[StackConfig, k8s.Provider], object]) -> offline.Plan:
-    """Run `build(cfg, provider)` under the mock engine with a stack file's configuration."""
+def plan_services(
+    stack: str, build: Callable[[StackConfig, k8s.Provider], object], extra_config: dict[str, Any] | None = None
+) -> offline.Plan:
+    """Run `build(cfg, provider)` under the mock engine with a stack file's config plus `extra_config`."""
+    flat, secret_keys = offline.flatten_config({**stack_config(stack), **(extra_config or {})})
 
     def program() -> None:
         build(config.load(), provider())
 
-    flat, secret_keys = offline.read_stack_file(offline.PROJECT_DIR / f"Pulumi.{stack}.yaml")
     return offline.run(stack, flat, secret_keys, program=program)
+
+
+WITH_WEBHOOK = {"cdstack:slackWebhookUrl": {"secure": "v1:encrypted-offline"}}
+
+
+def release_values(plan: offline.Plan, name: str) -> dict[str, Any]:
+    return plan.get(HELM_RELEASE, name).inputs["values"]
+
+
+def secret_string(value: str) -> pulumi.Output[str]:
+    """A stand-in for a Pulumi secret where a pure builder only passes it along (outside the mock engine)."""
+    return cast(Any, value)
+
+
+def names_of(plan: offline.Plan, urns: list[str]) -> set[str]:
+    by_urn = {r.urn: r.name for r in plan.registrations}
+    return {by_urn[urn] for urn in urns}
 
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"

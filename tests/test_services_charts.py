@@ -11,7 +11,7 @@ from components.endpoints import BlobStore
 from components.services import charts
 from components.services.charts import ChartMuseum
 from tests.chartvalues import assert_paths_exist
-from tests.servicesplan import assert_release_basics, cfg_of, names_of, plan_services, secret_string
+from tests.services import assert_release, names_of, plan_services, secret_string, stack_cfg
 from tools import offline
 
 KEY = "SENTINEL-account-key"
@@ -23,7 +23,7 @@ STORE = BlobStore(
 
 
 def test_charts_live_in_the_blob_container():
-    env = charts.chartmuseum_values(cfg_of("staging"), "charts")["env"]
+    env = charts.chartmuseum_values(stack_cfg("staging"), "charts")["env"]
     assert env["open"]["STORAGE"] == "microsoft"
     assert env["open"]["STORAGE_MICROSOFT_CONTAINER"] == "charts"
     assert env["existingSecret"] == charts.AUTH_SECRET
@@ -32,7 +32,7 @@ def test_charts_live_in_the_blob_container():
 
 
 def test_the_api_is_on_and_every_request_needs_the_generated_login():
-    env = charts.chartmuseum_values(cfg_of("staging"), "charts")["env"]
+    env = charts.chartmuseum_values(stack_cfg("staging"), "charts")["env"]
     assert env["open"]["DISABLE_API"] is False
     assert env["open"]["AUTH_ANONYMOUS_GET"] is False
     assert env["existingSecretMappings"]["BASIC_AUTH_USER"] == "basic-auth-user"
@@ -48,7 +48,7 @@ def test_every_mapped_key_is_in_the_secret():
 
 
 def test_public_with_tls_from_the_cluster_issuer():
-    ingress = charts.chartmuseum_values(cfg_of("prod"), "charts")["ingress"]
+    ingress = charts.chartmuseum_values(stack_cfg("prod"), "charts")["ingress"]
     assert ingress["enabled"] is True
     assert ingress["ingressClassName"] == naming.INGRESS_CLASS
     assert ingress["annotations"] == {"cert-manager.io/cluster-issuer": naming.CLUSTER_ISSUER}
@@ -58,7 +58,7 @@ def test_public_with_tls_from_the_cluster_issuer():
 
 
 def test_no_secret_appears_in_values():
-    text = json.dumps(charts.chartmuseum_values(cfg_of("prod"), "charts"))
+    text = json.dumps(charts.chartmuseum_values(stack_cfg("prod"), "charts"))
     assert "SENTINEL" not in text
 
 
@@ -67,7 +67,7 @@ def test_values_paths_exist_in_the_chart():
     assert_paths_exist(
         "chartmuseum",
         catalog.CHARTS["chartmuseum"].version,
-        charts.chartmuseum_values(cfg_of("prod"), "charts"),
+        charts.chartmuseum_values(stack_cfg("prod"), "charts"),
         {
             "env.existingSecretMappings.AZURE_STORAGE_ACCOUNT": reason,
             "env.existingSecretMappings.AZURE_STORAGE_ACCESS_KEY": reason,
@@ -84,7 +84,7 @@ def plan() -> offline.Plan:
 
 
 def test_release_is_pinned_atomic_and_timed(plan: offline.Plan):
-    assert_release_basics(plan, "chartmuseum", "chartmuseum", "chartmuseum")
+    assert_release(plan, "chartmuseum", "chartmuseum", "chartmuseum")
 
 
 def test_release_waits_for_its_secret_and_keeps_secrets_out_of_helm(plan: offline.Plan):

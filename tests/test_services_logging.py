@@ -12,7 +12,7 @@ from components import catalog, naming
 from components.services import logging
 from components.services.logging import Logging
 from tests.chartvalues import assert_paths_exist
-from tests.servicesplan import WITH_WEBHOOK, assert_release_basics, cfg_of, names_of, plan_services, secret_string
+from tests.services import WITH_WEBHOOK, assert_release, names_of, plan_services, secret_string, stack_cfg
 from tools import offline
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -20,7 +20,7 @@ WEBHOOK = "https://hooks.slack.com/services/SENTINEL/WEBHOOK"
 
 
 def test_elasticsearch_is_sized_from_config():
-    es = logging.stack_values(cfg_of("prod"))["eck-elasticsearch"]
+    es = logging.stack_values(stack_cfg("prod"))["eck-elasticsearch"]
     assert es["fullnameOverride"] == "elasticsearch"
     [node_set] = es["nodeSets"]
     assert node_set["count"] == 3
@@ -29,13 +29,13 @@ def test_elasticsearch_is_sized_from_config():
     assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
     assert es["volumeClaimDeletePolicy"] == "DeleteOnScaledownOnly"
     assert es["auth"] == {"fileRealm": [{"secretName": logging.GRAFANA_READER_SECRET}]}
-    staging = logging.stack_values(cfg_of("staging"))["eck-elasticsearch"]["nodeSets"][0]
+    staging = logging.stack_values(stack_cfg("staging"))["eck-elasticsearch"]["nodeSets"][0]
     assert staging["count"] == 1
     assert staging["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "50Gi"
 
 
 def test_kibana_uses_that_elasticsearch_behind_the_ingress_with_tls():
-    kibana = logging.stack_values(cfg_of("staging"))["eck-kibana"]
+    kibana = logging.stack_values(stack_cfg("staging"))["eck-kibana"]
     assert kibana["elasticsearchRef"] == {"name": "elasticsearch"}
     ingress = kibana["ingress"]
     assert ingress["enabled"] is True
@@ -49,7 +49,7 @@ def test_kibana_uses_that_elasticsearch_behind_the_ingress_with_tls():
 
 
 def test_filebeat_ships_every_nodes_container_logs_to_that_elasticsearch():
-    beats = logging.stack_values(cfg_of("prod"))["eck-beats"]
+    beats = logging.stack_values(stack_cfg("prod"))["eck-beats"]
     assert beats["enabled"] is True
     assert beats["type"] == "filebeat"
     assert beats["elasticsearchRef"] == {"name": "elasticsearch"}
@@ -66,7 +66,7 @@ def test_filebeat_ships_every_nodes_container_logs_to_that_elasticsearch():
 
 
 def test_log_retention_is_an_ilm_policy_filebeat_installs_and_reapplies_on_change():
-    cfg = cfg_of("staging")
+    cfg = stack_cfg("staging")
     policy = logging.log_retention_policy(cfg.observability.log_retention_days)
     assert policy["policy"]["phases"]["delete"] == {"min_age": "14d", "actions": {"delete": {}}}
     assert policy["policy"]["phases"]["hot"]["actions"]["rollover"]["max_age"] == "1d"
@@ -121,13 +121,13 @@ def test_without_a_webhook_the_rules_only_log_matches():
 def test_no_secret_appears_in_any_values():
     reader = logging.search_reader(secret_string("SENTINEL-reader-password"))
     assert reader.password == "SENTINEL-reader-password"
-    text = json.dumps([logging.stack_values(cfg_of("prod")), logging.elastalert_values()])
+    text = json.dumps([logging.stack_values(stack_cfg("prod")), logging.elastalert_values()])
     assert "SENTINEL" not in text
     assert "hooks.slack.com" not in text
 
 
 def test_values_paths_exist_in_the_charts():
-    values = logging.stack_values(cfg_of("prod"))
+    values = logging.stack_values(stack_cfg("prod"))
     stack = catalog.CHARTS["eck-stack"].version
     beats_reason = (
         "eck-beats 0.20.0 subchart value (its values.yaml is not in shared/upstream-charts; read in "
@@ -185,7 +185,7 @@ def plans() -> dict[str, offline.Plan]:
     "name,chart_key", [("eck-operator", "eck-operator"), ("eck-stack", "eck-stack"), ("elastalert2", "elastalert2")]
 )
 def test_releases_are_pinned_atomic_and_timed(plans: dict[str, offline.Plan], name: str, chart_key: str):
-    assert_release_basics(plans["prod"], name, chart_key, "logging")
+    assert_release(plans["prod"], name, chart_key, "logging")
 
 
 def test_eck_stack_waits_for_the_operator_and_is_protected_in_production(plans: dict[str, offline.Plan]):

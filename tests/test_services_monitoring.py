@@ -13,14 +13,14 @@ from components.services import monitoring
 from components.services.logging import Logging
 from components.services.monitoring import Monitoring
 from tests.chartvalues import assert_paths_exist, chart_defaults, unknown_paths
-from tests.servicesplan import (
+from tests.services import (
     WITH_WEBHOOK,
-    assert_release_basics,
-    cfg_of,
+    assert_release,
     names_of,
     plan_services,
     release_values,
     secret_string,
+    stack_cfg,
 )
 from tools import offline
 
@@ -36,7 +36,7 @@ SECRET = "kubernetes:core/v1:Secret"
 
 
 def all_values(stack: str, slack: bool) -> dict[str, Any]:
-    cfg = cfg_of(stack)
+    cfg = stack_cfg(stack)
     return {
         "kube-prometheus-stack": monitoring.prometheus_stack_values(cfg, slack, SEARCH),
         "influxdb2": monitoring.influxdb_values(cfg),
@@ -266,7 +266,7 @@ def prod_plan() -> offline.Plan:
     [("kube-prometheus-stack", "kube-prometheus-stack"), ("influxdb", "influxdb2"), ("telegraf", "telegraf")],
 )
 def test_releases_are_pinned_atomic_and_timed(prod_plan: offline.Plan, name: str, chart_key: str):
-    assert_release_basics(prod_plan, name, chart_key, "monitoring")
+    assert_release(prod_plan, name, chart_key, "monitoring")
 
 
 def test_releases_wait_only_for_the_secrets_they_mount(prod_plan: offline.Plan):
