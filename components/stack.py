@@ -38,7 +38,9 @@ class CdStack(pulumi.ComponentResource):
         self.logging = Logging("logging", cfg, k8s_provider, child)
         self.monitoring = Monitoring("monitoring", cfg, k8s_provider, self.logging.search_reader, child)
         self.chartmuseum = ChartMuseum("chartmuseum", cfg, k8s_provider, self.platform.chartmuseum_store, child)
-        self.ingress = Ingress("ingress", cfg, k8s_provider, self.platform.ingress, child)
+        self.ingress = Ingress(
+            "ingress", cfg, k8s_provider, self.platform.ingress, [self.monitoring.prometheus_stack], child
+        )
         unseal = self.platform.vault_unseal  # None when Vault is external
         self.secrets = Secrets("secrets", cfg, k8s_provider, unseal, child) if unseal else None
         # The in-cluster Vault answers at its public host: its release, behind the ingress controller.

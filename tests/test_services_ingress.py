@@ -29,8 +29,10 @@ def test_traefik_is_the_default_ingress_class_and_survives_a_node_drain():
     assert values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
 
 
-def test_cert_manager_installs_its_crds():
-    assert ingress.cert_manager_values() == {"crds": {"enabled": True}}
+def test_cert_manager_installs_its_crds_and_exposes_expiry_metrics():
+    values = ingress.cert_manager_values()
+    assert values["crds"] == {"enabled": True}
+    assert values["prometheus"]["servicemonitor"]["enabled"] is True
 
 
 @pytest.mark.parametrize(("stack", "environment"), [("staging", "staging"), ("prod", "production")])
@@ -55,11 +57,14 @@ def test_values_paths_exist_in_the_charts():
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_releases_and_the_issuer_under_the_mock_engine(stack: str):
-    plan = plan_services(stack, lambda cfg, k8s: ingress.Ingress("ingress", cfg, k8s, ingress_address()))
+    plan = plan_services(stack, lambda cfg, k8s: ingress.Ingress("ingress", cfg, k8s, ingress_address(), []))
     traefik = assert_release(plan, "traefik", "traefik", naming.NAMESPACES["ingress"])
     cert_manager = assert_release(plan, "cert-manager", "cert-manager", naming.NAMESPACES["cert-manager"])
     assert traefik.inputs["values"]["service"]["annotations"][ingress.AZURE_LB_IPV4] == "20.0.0.10"
-    assert cert_manager.inputs["values"] == {"crds": {"enabled": True}}
+    assert cert_manager.inputs["values"] == {
+        "crds": {"enabled": True},
+        "prometheus": {"servicemonitor": {"enabled": True}},
+    }
 
     issuer = plan.get(CLUSTER_ISSUER, "cluster-issuer")
     assert issuer.inputs["metadata"]["name"] == naming.CLUSTER_ISSUER
@@ -74,6 +79,8 @@ def test_wired_into_the_stack_on_the_platforms_cluster_and_ip(plan_of: Planner):
     traefik = plan.get(HELM_RELEASE, "traefik")
     assert "pulumi:providers:kubernetes::aks" in traefik.provider
     assert plan.get("azure-native:network:PublicIPAddress", "ingress-ip").urn in traefik.dependencies
-    assert plan.get(HELM_RELEASE, "cert-manager").dependencies == [
-        plan.get("kubernetes:core/v1:Namespace", "cert-manager-namespace").urn
-    ]
+    # cert-manager renders a ServiceMonitor (certificate-expiry metrics): it waits for the CRD's chart only.
+    assert set(plan.get(HELM_RELEASE, "cert-manager").dependencies) == {
+        plan.get("kubernetes:core/v1:Namespace", "cert-manager-namespace").urn,
+        plan.get(HELM_RELEASE, "kube-prometheus-stack").urn,
+    }

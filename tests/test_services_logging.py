@@ -37,6 +37,7 @@ def test_elasticsearch_is_sized_from_config():
 def test_kibana_uses_that_elasticsearch_behind_the_ingress_with_tls():
     kibana = logging.stack_values(stack_cfg("staging"))["eck-kibana"]
     assert kibana["elasticsearchRef"] == {"name": "elasticsearch"}
+    assert kibana["config"]["status.allowAnonymous"] is True  # the smoke test reads /api/status without a login
     ingress = kibana["ingress"]
     assert ingress["enabled"] is True
     assert ingress["className"] == naming.INGRESS_CLASS

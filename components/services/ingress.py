@@ -8,6 +8,7 @@ for its issuer), so no release that serves a host has to wait for cert-manager.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -51,8 +52,12 @@ def traefik_values(ip_address: str, ip_resource_group: str) -> dict[str, Any]:
 
 
 def cert_manager_values() -> dict[str, Any]:
-    # The chart installs (and upgrades) its CRDs itself; `installCRDs` is the deprecated spelling.
-    return {"crds": {"enabled": True}}
+    return {
+        # The chart installs (and upgrades) its CRDs itself; `installCRDs` is the deprecated spelling.
+        "crds": {"enabled": True},
+        # Prometheus scrapes certmanager_certificate_expiration_timestamp_seconds: the certificate-expiry alerts.
+        "prometheus": {"servicemonitor": {"enabled": True}},
+    }
 
 
 def cluster_issuer_spec(cfg: StackConfig) -> dict[str, Any]:
@@ -76,8 +81,10 @@ class Ingress(pulumi.ComponentResource):
         cfg: StackConfig,
         provider: k8s.Provider,
         address: IngressAddress,
+        service_monitor_crds: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`service_monitor_crds`: what installs the ServiceMonitor CRD (cert-manager's chart renders one)."""
         super().__init__("cdstack:services:Ingress", name, None, opts)
 
         ingress_ns = namespace(naming.NAMESPACES["ingress"], provider, self)
@@ -88,7 +95,15 @@ class Ingress(pulumi.ComponentResource):
 
         cert_manager_ns = namespace(naming.NAMESPACES["cert-manager"], provider, self)
         self.cert_manager = release(
-            "cert-manager", "cert-manager", cfg, cert_manager_ns, cert_manager_values(), provider, self
+            "cert-manager",
+            "cert-manager",
+            cfg,
+            cert_manager_ns,
+            cert_manager_values(),
+            provider,
+            self,
+            # Its ServiceMonitor's kind must be known to the API server when the chart installs.
+            depends_on=service_monitor_crds,
         )
 
         self.cluster_issuer = k8s.apiextensions.CustomResource(
