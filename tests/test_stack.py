@@ -112,3 +112,44 @@ def test_concourse_starts_only_against_a_configured_database(plan_of: Planner):
     waits = {short(urn) for urn in concourse.dependencies}
     # The last server parameter of the chain; it waits for the database and the parameters before it.
     assert "azure-native:dbforpostgresql:Configuration::ssl-min-protocol-version" in waits
+
+
+# What the mock engine hands out for generated secrets (tools/offline.py); none may surface in values or outputs.
+GENERATED = ("offline-plan-password", "offline-plan-client-secret", "offline-secret-id", "b2ZmbGluZS1wbGFuLWtleQ==")
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_no_secret_in_any_helm_values_or_stack_output(stack: str, plan_of: Planner):
+    plan = plan_of(stack)
+    releases = plan.by_type("kubernetes:helm.sh/v3:Release")
+    assert len(releases) >= 11
+    for release in releases:
+        text = json.dumps(release.inputs["values"])
+        assert offline.SECRET not in text, f"{release.name}: its values are (partly) a secret"
+        for generated in GENERATED:
+            assert generated not in text, f"{release.name}: a generated secret is in its values"
+    outputs = json.dumps(plan.outputs)
+    for generated in GENERATED:
+        assert generated not in outputs
+    # Secrets land in Kubernetes Secrets only, and there as Pulumi secrets.
+    for secret in plan.by_type("kubernetes:core/v1:Secret"):
+        assert secret.inputs["stringData"] == offline.SECRET, secret.name
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_release_is_pinned_atomic_and_bounded(stack: str, plan_of: Planner):
+    from components import catalog
+
+    plan = plan_of(stack)
+    charts = {c.chart: key for key, c in catalog.CHARTS.items()}
+    deployed = set()
+    for release in plan.by_type("kubernetes:helm.sh/v3:Release"):
+        inputs = release.inputs
+        key = charts[inputs["chart"]]
+        deployed.add(key)
+        assert inputs["version"] == plan.outputs["releaseSet"]["charts"][key]
+        assert inputs["repositoryOpts"] == {"repo": catalog.CHARTS[key].repository}
+        assert inputs["atomic"] is True and inputs["cleanupOnFail"] is True
+        assert inputs["timeout"] == catalog.CHARTS[key].timeout_seconds
+        assert inputs["name"] == release.name
+    assert deployed == set(catalog.CHARTS)
