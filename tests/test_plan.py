@@ -54,3 +54,18 @@ def test_readme_configuration_reference_matches_the_models():
     assert config_reference.readme_block() == config_reference.reference(), (
         "README.md's configuration reference is stale: run `python -m tools.config_reference --write`"
     )
+
+
+def test_longest_chain_of_waits_runs_from_the_resource_group_through_vault_to_the_teams(plan_of):
+    path = [f"{r.type.rsplit(':', 1)[-1]}::{r.name}" for r in plan.critical_path(plan_of("prod"))]
+    assert path[0] == "ResourceGroup::resource-group"
+    assert path[-1] == "Team::team-payments"
+    vault_side = [
+        "Release::consul",
+        "Release::vault",
+        "vault::vault",
+        "Secret::concourse-web-secret",
+        "Release::concourse",
+    ]
+    positions = [path.index(step) for step in vault_side]
+    assert positions == sorted(positions), path

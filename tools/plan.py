@@ -56,9 +56,31 @@ def render_tree(plan: offline.Plan) -> list[str]:
     return lines
 
 
+def critical_path(plan: offline.Plan) -> list[offline.Registration]:
+    """The longest chain of resources each waiting on the one before: what a first `pulumi up` cannot parallelise."""
+    custom = {r.urn: r for r in plan.registrations if r.custom}
+    longest: dict[str, list[offline.Registration]] = {}
+
+    def waits(r: offline.Registration) -> list[str]:
+        # A resource also waits for its provider (a provider reference is `<urn>::<id>`).
+        provider = r.provider.rsplit("::", 1)[0] if r.provider else ""
+        return [d for d in [*r.dependencies, provider] if d in custom]
+
+    def chain(urn: str) -> list[offline.Registration]:
+        if urn not in longest:
+            before = [chain(d) for d in waits(custom[urn])]
+            longest[urn] = [*max(before, key=len, default=[]), custom[urn]]
+        return longest[urn]
+
+    return max((chain(urn) for urn in custom), key=len, default=[])
+
+
 def render(plan: offline.Plan) -> str:
     lines = [f"Offline plan of stack {plan.stack!r}: {len(plan.registrations)} resources to create", ""]
     lines += render_tree(plan)
+    path = critical_path(plan)
+    lines += ["", f"Longest chain of waits ({len(path)} resources, each after the one before):"]
+    lines += [f"  {r.type}  {r.name}" for r in path]
     lines += ["", "Resources per type:"]
     for type_, count in sorted(Counter(r.type for r in plan.registrations).items()):
         lines.append(f"  {count:4d}  {type_}")
