@@ -242,7 +242,9 @@ def test_values_paths_exist_in_the_chart(values: dict[str, Any]):
     assert_paths_exist("concourse", "20.1.3", values, template_only={})
 
 
-def build(cfg: Any, k8s: Any) -> None:
+def build(cfg: Any, k8s: Any, with_crd_source: bool = False) -> None:
+    """Concourse alone, on fakes of what the platform, login, Vault access, teams and monitoring hand it."""
+    crds = [pulumi.CustomResource("test:index:Crds", "monitoring-crds")] if with_crd_source else []
     concourse.Concourse(
         "concourse",
         cfg,
@@ -253,7 +255,7 @@ def build(cfg: Any, k8s: Any) -> None:
         team_users={"payments-bot": pulumi.Output.secret("team-password")},
         influxdb=influxdb(),
         worker_pool=pulumi.CustomResource("test:index:NodePool", "worker-pool"),
-        service_monitor_crds=[],
+        service_monitor_crds=crds,
     )
 
 
@@ -277,23 +279,7 @@ def test_release_and_secrets_under_the_mock_engine(stack: str):
 
 
 def test_release_waits_for_the_worker_pool_and_the_service_monitor_crd():
-    def with_crd(cfg: Any, k8s: Any) -> None:
-        crd_source = pulumi.CustomResource("test:index:Crds", "monitoring-crds")
-        pool = pulumi.CustomResource("test:index:NodePool", "worker-pool")
-        concourse.Concourse(
-            "concourse",
-            cfg,
-            k8s,
-            database=database(),
-            login=login(),
-            vault_auth_param=pulumi.Output.secret("role_id:r,secret_id:s"),
-            team_users={},
-            influxdb=influxdb(),
-            worker_pool=pool,
-            service_monitor_crds=[crd_source],
-        )
-
-    plan = plan_services("staging", with_crd)
+    plan = plan_services("staging", lambda cfg, k8s: build(cfg, k8s, with_crd_source=True))
     dependencies = plan.get(HELM_RELEASE, "concourse").dependencies
     assert plan.get("test:index:Crds", "monitoring-crds").urn in dependencies
     assert plan.get("test:index:NodePool", "worker-pool").urn in dependencies
