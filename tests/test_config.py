@@ -17,10 +17,7 @@ from tools import offline
 
 def load_with(stack: str, raw: dict[str, Any]) -> StackConfig:
     """Run config.load() exactly as the program does, under the mock engine, for a config map."""
-    loaded: list[StackConfig] = []
-    flat, secret_keys = offline.flatten_config(raw)
-    offline.run(stack, flat, secret_keys, program=lambda: loaded.append(config.load()))
-    return loaded[0]
+    return offline.validated_config(stack, *offline.flatten_config(raw))
 
 
 def test_staging_and_prod_stack_files_validate():

@@ -64,13 +64,11 @@ def test_config_given_the_way_the_cli_gives_it(monkeypatch: pytest.MonkeyPatch):
     """`pulumi up` hands config to the program in PULUMI_CONFIG; load() sees every key there, typos included."""
     flat, _ = offline.flatten_config(stack_config("staging"))
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(flat))
-    loaded: list[config.StackConfig] = []
-    offline.run("staging", {}, [], program=lambda: loaded.append(config.load()))
-    assert loaded[0].name == "contoso"
+    assert offline.validated_config("staging", {}, []).name == "contoso"
 
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**flat, "cdstack:clutser": "{}"}))
     with pytest.raises(config.ConfigError) as caught:
-        offline.run("staging", {}, [], program=config.load)
+        offline.validated_config("staging", {}, [])
     assert caught.value.keys == ["cdstack:clutser"]
 
 
@@ -80,9 +78,7 @@ def test_cli_secret_keys_are_recognised(monkeypatch: pytest.MonkeyPatch):
     flat["cdstack:slackWebhookUrl"] = "https://hooks.slack.com/services/T/B/x"
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(flat))
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["cdstack:slackWebhookUrl"]))
-    loaded: list[config.StackConfig] = []
-    offline.run("staging", {}, [], program=lambda: loaded.append(config.load()))
-    assert loaded[0].slack_webhook_configured
+    assert offline.validated_config("staging", {}, []).slack_webhook_configured
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -244,9 +245,6 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "value": "offline-plan-client-secret",
     },
     "azuread:index/group:Group": lambda name, inputs: {"objectId": _guid(name + "/object")},
-    # azure-native names these two after `accountName` / `containerName`, not after their type.
-    "azure-native:storage:StorageAccount": lambda name, inputs: {"name": inputs.get("accountName", name)},
-    "azure-native:storage:BlobContainer": lambda name, inputs: {"name": inputs.get("containerName", name)},
     # Vault generates both approle ids; Concourse's auth param is built from them.
     "vault:appRole/authBackendRole:AuthBackendRole": lambda name, inputs: {
         "roleId": f"offline-role-id-{inputs.get('roleName', name)}"
@@ -273,9 +271,12 @@ def _resource_id(args: mocks.MockResourceArgs) -> str:
 
 
 def _azure_name(typ: str, name: str, inputs: dict[str, Any]) -> str:
-    """The `name` output azure-native derives from the `<type>Name` (or `resourceName`) input."""
+    """The `name` output azure-native derives from the `<type>Name` input, or `<last word of type>Name`
+    (StorageAccount's `accountName`, BlobContainer's `containerName`), or `resourceName`."""
     type_name = typ.rsplit(":", 1)[-1]
-    for key in (type_name[0].lower() + type_name[1:] + "Name", "resourceName", "name"):
+    last_word = re.findall(r"[A-Z][a-z0-9]*", type_name)[-1]
+    candidates = (type_name[0].lower() + type_name[1:] + "Name", last_word.lower() + "Name", "resourceName", "name")
+    for key in candidates:
         if isinstance(inputs.get(key), str):
             return inputs[key]
     return name
@@ -398,10 +399,16 @@ def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
 
 def load_config(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The validated StackConfig of `Pulumi.<stack>.yaml`, loaded by the program's own `config.load()`."""
+    return validated_config(stack, *read_stack_file(project_dir / f"Pulumi.{stack}.yaml"))
+
+
+def validated_config(stack: str, config: dict[str, str], secret_keys: list[str]) -> StackConfig:
+    """The program's own `config.load()` of `config` as stack `stack`, run under the mock engine (it creates nothing).
+
+    Raises ConfigError exactly as the program would."""
     from components import config as stack_config
 
     loaded: list[StackConfig] = []
-    config, secret_keys = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
     run(stack, config, secret_keys, program=lambda: loaded.append(stack_config.load()))
     return loaded[0]
 
