@@ -44,3 +44,28 @@ IMAGES: dict[str, str] = {
     # The influxdb2 chart is stale (app 2.7.4, 2023): run a current 2.7.x image instead.
     "influxdb2": "2.7.12",
 }
+
+
+@dataclass(frozen=True)
+class VmSize:
+    vcpus: int
+    memory_gib: int
+    quota_family: str
+    """The regional vCPU quota this size draws from (`az vm list-usage` names it the same way)."""
+
+
+def _series(family: str, pattern: str, sizes: tuple[int, ...], gib_per_vcpu: int) -> dict[str, VmSize]:
+    return {pattern.format(n): VmSize(n, n * gib_per_vcpu, family) for n in sizes}
+
+
+# The VM sizes a stack may use for node pools, with the facts capacity and quota checks need. Source: Microsoft
+# Learn, "Sizes for virtual machines in Azure" (general purpose Dsv5/Ddsv5/Dasv5/Dadsv5, memory optimised
+# Esv5/Edsv5), read 2026-11-29. Add a series here to allow it; a size not listed is refused at config time.
+VM_SIZES: dict[str, VmSize] = {
+    **_series("standardDSv5Family", "Standard_D{}s_v5", (2, 4, 8, 16, 32, 48, 64, 96), 4),
+    **_series("standardDDSv5Family", "Standard_D{}ds_v5", (2, 4, 8, 16, 32, 48, 64, 96), 4),
+    **_series("standardDASv5Family", "Standard_D{}as_v5", (2, 4, 8, 16, 32, 48, 64, 96), 4),
+    **_series("standardDADSv5Family", "Standard_D{}ads_v5", (2, 4, 8, 16, 32, 48, 64, 96), 4),
+    **_series("standardESv5Family", "Standard_E{}s_v5", (2, 4, 8, 16, 20, 32, 48, 64), 8),
+    **_series("standardEDSv5Family", "Standard_E{}ds_v5", (2, 4, 8, 16, 20, 32, 48, 64), 8),
+}
