@@ -31,6 +31,10 @@ CHARTS: dict[str, Chart] = {
     "kube-prometheus-stack": Chart(
         "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "88.5.3", 900
     ),
+    # TLS and DNS probes from every node (monitoring.blackbox_values); app v0.28.0.
+    "prometheus-blackbox-exporter": Chart(
+        "https://prometheus-community.github.io/helm-charts", "prometheus-blackbox-exporter", "11.17.2", 300
+    ),
     "influxdb2": Chart("https://helm.influxdata.com/", "influxdb2", "2.1.2", 600),
     "telegraf": Chart("https://helm.influxdata.com/", "telegraf", "1.8.74", 300),
     "eck-operator": Chart("https://helm.elastic.co", "eck-operator", "3.5.0", 600),

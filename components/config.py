@@ -31,6 +31,9 @@ NAMESPACE = "cdstack"
 # components read them with `secret()` so they stay Pulumi secrets from the config API to the Kubernetes Secret.
 SECRET_KEYS = {
     "slackWebhookUrl": "the Slack incoming-webhook URL Alertmanager and ElastAlert post to",
+    # A dead-man's-switch check URL (healthchecks.io, Dead Man's Snitch, Cronitor...) is a capability: whoever has it
+    # can ping the check and hide an outage, so it is a secret too.
+    "heartbeatUrl": "the external heartbeat (dead-man's switch) URL Alertmanager sends the always-firing Watchdog to",
 }
 
 GoDuration = Annotated[str, StringConstraints(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")]
@@ -331,9 +334,24 @@ class VaultConfig(Section):
     )
 
 
+SlackChannel = Annotated[str, StringConstraints(pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")]
+Severity = Literal["critical", "warning", "info"]
+"""An alert's `severity` label (alerts/prometheus/*.yaml); Alertmanager routes on it."""
+
+
 class ObservabilityConfig(Section):
-    slack_channel: Annotated[str, StringConstraints(pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")] = Field(
-        description="Slack channel alerts go to, for example #cd-alerts."
+    slack_channel: SlackChannel = Field(
+        description="Slack channel alerts go to, for example #cd-alerts; the default for every severity."
+    )
+    slack_channels: dict[Severity, SlackChannel] = Field(
+        default_factory=dict,
+        description="Slack channel per alert severity (critical, warning, info), for example "
+        "{critical: '#cd-pages'}; a severity not listed goes to slackChannel.",
+    )
+    heartbeat_interval: GoDuration = Field(
+        default="5m",
+        description="How often Alertmanager re-sends the always-firing Watchdog to the secure heartbeatUrl; set the "
+        "external check's period to a few times this.",
     )
     prometheus_retention: Annotated[str, StringConstraints(pattern=r"^[0-9]+(h|d|w|y)$")] = Field(
         default="15d", description="How long Prometheus keeps samples."
@@ -352,6 +370,10 @@ class ObservabilityConfig(Section):
     log_retention_days: int = Field(
         default=14, ge=1, le=365, description="Days of container logs kept in Elasticsearch."
     )
+
+    def channel_for(self, severity: Severity) -> str:
+        """The Slack channel alerts of this severity go to."""
+        return self.slack_channels.get(severity, self.slack_channel)
 
 
 class PromotionConfig(Section):

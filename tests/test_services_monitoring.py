@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components import catalog, naming
+from components import alerting, catalog, config, naming
 from components.endpoints import SearchReader
+from components.services import logging as logging_module
 from components.services import monitoring
 from components.services.logging import Logging
 from components.services.monitoring import Monitoring
@@ -54,25 +56,80 @@ def test_prometheus_keeps_its_data_and_sees_every_monitor_and_rule():
         assert spec[f"{kind}SelectorNilUsesHelmValues"] is False
 
 
-def test_aks_hidden_control_plane_is_not_scraped():
+NOT_RUN_HERE = {"kubeProxy", "kubeEtcd", "kubeScheduler", "kubeControllerManager"}
+
+
+def test_what_cilium_replaces_and_aks_hides_is_neither_scraped_nor_alerted():
+    """Issue 10 item 12: no kube-proxy under Cilium; etcd, scheduler, controller manager are AKS's."""
     values = all_values("staging", False)["kube-prometheus-stack"]
-    for component in ("kubeEtcd", "kubeControllerManager", "kubeScheduler"):
+    for component in NOT_RUN_HERE:
         assert values[component] == {"enabled": False}
+    groups_off = {"kubeProxy", "etcd", "kubeSchedulerAlerting", "kubeSchedulerRecording", "kubeControllerManager"}
+    assert {k for k, on in values["defaultRules"]["rules"].items() if not on} == groups_off
+    # The keys are the chart's and default to on, so turning them off changes something (a typo would not).
+    defaults = chart_defaults("kube-prometheus-stack", catalog.CHARTS["kube-prometheus-stack"].version)
+    assert all(defaults[component]["enabled"] is True for component in NOT_RUN_HERE)
+    assert all(defaults["defaultRules"]["rules"][group] is True for group in groups_off)
+    # The chart's node alerts that alerts/prometheus/nodes.yaml replaces, so each failure pages once.
+    assert values["defaultRules"]["disabled"] == {"KubeNodeNotReady": True, "KubeNodePressure": True}
+    assert {"NodeNotReady", "NodeDiskPressure"} <= {a.name for a in alerting.alerts()}
 
 
-def test_alertmanager_posts_to_slack_through_a_mounted_secret_file():
-    alertmanager = all_values("prod", True)["kube-prometheus-stack"]["alertmanager"]
-    assert alertmanager["alertmanagerSpec"]["secrets"] == [monitoring.ALERTMANAGER_SLACK_SECRET]
-    config = alertmanager["config"]
-    assert config["route"]["receiver"] == "slack"
-    receivers = {r["name"]: r for r in config["receivers"]}
-    assert set(receivers) == {"null", "slack"}
-    slack = receivers["slack"]["slack_configs"][0]
-    assert slack["api_url_file"] == "/etc/alertmanager/secrets/alertmanager-slack/webhook-url"
-    assert slack["channel"] == "#cd-alerts"
-    assert "api_url" not in slack
-    # Watchdog is the always-firing heartbeat: it must keep going to 'null', never to Slack.
-    assert config["route"]["routes"] == [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]
+def test_kube_state_metrics_exports_the_vault_pod_labels_the_vault_alerts_read():
+    values = all_values("staging", False)["kube-prometheus-stack"]
+    assert values["kube-state-metrics"] == {"metricLabelsAllowlist": ["pods=[vault-active,vault-sealed]"]}
+    vault_rules = (alerting.PROMETHEUS_DIR / "vault.yaml").read_text()
+    assert "label_vault_active" in vault_rules and "label_vault_sealed" in vault_rules
+
+
+def receivers_of(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in config["receivers"]}
+
+
+def test_alertmanager_routes_each_severity_to_its_slack_channel_through_a_mounted_secret_file():
+    cfg = stack_cfg("prod", observability={"slackChannel": "#cd-alerts", "slackChannels": {"critical": "#cd-pages"}})
+    config = monitoring.alertmanager_config(cfg.observability, slack_enabled=True, heartbeat_enabled=False)
+    receivers = receivers_of(config)
+    assert set(receivers) == {"null", "slack-critical", "slack-warning", "slack-info"}
+    channels = {name: r["slack_configs"][0]["channel"] for name, r in receivers.items() if name != "null"}
+    assert channels == {"slack-critical": "#cd-pages", "slack-warning": "#cd-alerts", "slack-info": "#cd-alerts"}
+    for name in channels:
+        slack = receivers[name]["slack_configs"][0]
+        assert slack["api_url_file"] == "/etc/alertmanager/secrets/alertmanager-slack/webhook-url"
+        assert "api_url" not in slack
+        assert "{{ .Annotations.runbook }}" in slack["text"] and "{{ .Annotations.description }}" in slack["text"]
+    by_severity = {r["matchers"][0]: r["receiver"] for r in config["route"]["routes"] if "severity" in r["matchers"][0]}
+    assert by_severity == {f'severity = "{s}"': f"slack-{s}" for s in ("critical", "warning", "info")}
+    assert config["route"]["receiver"] == "slack-warning"  # an alert without a known severity still reaches people
+
+
+def test_a_critical_inhibits_the_warning_of_the_same_alert_about_the_same_object():
+    config = monitoring.alertmanager_config(stack_cfg("prod").observability, True, False)
+    [severity_rule] = [r for r in config["inhibit_rules"] if r["source_matchers"] == ['severity = "critical"']]
+    assert severity_rule["target_matchers"] == ['severity = "warning"']
+    assert severity_rule["equal"][0] == "alertname"
+    # The pairs in the rule files share the alert name and every label the inhibition compares.
+    for pair in ("ConcourseWorkerDiskFilling", "CertificateExpiresSoon"):
+        assert {a.severity for a in alerting.alerts() if a.name == pair} == {"warning", "critical"}
+
+
+def test_watchdog_goes_to_the_heartbeat_every_interval_or_to_null_without_one():
+    obs = stack_cfg("prod", observability={"slackChannel": "#cd-alerts", "heartbeatInterval": "2m"}).observability
+    config = monitoring.alertmanager_config(obs, slack_enabled=True, heartbeat_enabled=True)
+    [watchdog] = [r for r in config["route"]["routes"] if r["matchers"] == ['alertname = "Watchdog"']]
+    assert config["route"]["routes"][0] is watchdog  # before the severity routes: never to Slack
+    assert watchdog["receiver"] == "heartbeat"
+    assert (watchdog["repeat_interval"], watchdog["group_interval"]) == ("2m", "2m")
+    [webhook] = receivers_of(config)["heartbeat"]["webhook_configs"]
+    assert webhook == {"url_file": "/etc/alertmanager/secrets/alertmanager-heartbeat/url", "send_resolved": False}
+    without = monitoring.alertmanager_config(obs, slack_enabled=True, heartbeat_enabled=False)
+    assert without["route"]["routes"][0]["receiver"] == "null"
+    assert "heartbeat" not in receivers_of(without)
+
+
+def test_both_secrets_are_mounted_when_both_are_configured():
+    values = monitoring.prometheus_stack_values(stack_cfg("prod"), True, SEARCH, heartbeat_enabled=True)
+    assert values["alertmanager"]["alertmanagerSpec"]["secrets"] == ["alertmanager-slack", "alertmanager-heartbeat"]
 
 
 def test_without_a_webhook_everything_goes_to_null_and_no_secret_is_mounted():
@@ -82,51 +139,51 @@ def test_without_a_webhook_everything_goes_to_null_and_no_secret_is_mounted():
     assert [r["name"] for r in alertmanager["config"]["receivers"]] == ["null"]
 
 
-def rules_by_name() -> dict[str, dict[str, Any]]:
-    groups = monitoring.alert_rules()["cdstack"]["groups"]
-    return {rule["alert"]: rule for group in groups for rule in group["rules"]}
-
-
-def test_alert_rules_cover_the_failures_operators_hit():
-    rules = rules_by_name()
-    assert set(rules) == {
-        "ConcourseWorkersStalled",
-        "ConcourseNoRunningWorkers",
-        "ConcourseWebDown",
-        "ConcourseWorkerVolumeFilling",
-        "ConcourseDatabaseUnreachable",
-        "VaultUnavailable",
-        "VaultServerSealed",
-        "CertificateExpiresSoon",
-        "CertificateExpiresVerySoon",
-    }
-    assert 'concourse_workers_registered{state="stalled"}) > 0' in rules["ConcourseWorkersStalled"]["expr"]
-    assert 'concourse_workers_registered{state="running"}' in rules["ConcourseNoRunningWorkers"]["expr"]
-    assert "concourse-work-dir-" in rules["ConcourseWorkerVolumeFilling"]["expr"]
-    assert "kubelet_volume_stats_available_bytes" in rules["ConcourseWorkerVolumeFilling"]["expr"]
-    assert "concourse_db_connections" in rules["ConcourseDatabaseUnreachable"]["expr"]
-    assert 'namespace="vault"' in rules["VaultUnavailable"]["expr"]
-    assert "certmanager_certificate_expiration_timestamp_seconds" in rules["CertificateExpiresSoon"]["expr"]
-    assert all(rule["labels"]["severity"] in {"warning", "critical"} for rule in rules.values())
-    assert all(rule["annotations"]["summary"] and rule["for"] for rule in rules.values())
-
-
-@pytest.mark.parametrize("name", sorted(rules_by_name()))
-def test_alert_expressions_are_balanced(name: str):
-    expr = rules_by_name()[name]["expr"]
-    for opening, closing in ("()", "{}", "[]"):
-        depth = 0
-        for char in expr:
-            depth += (char == opening) - (char == closing)
-            assert depth >= 0, f"{name}: unbalanced {opening}{closing} in {expr}"
-        assert depth == 0, f"{name}: unbalanced {opening}{closing} in {expr}"
-    assert expr.count('"') % 2 == 0
-
-
-def test_rules_go_in_the_non_deprecated_map():
+def test_rules_are_the_rule_files_in_the_non_deprecated_map():
     values = all_values("staging", False)["kube-prometheus-stack"]
-    assert values["additionalPrometheusRulesMap"] == monitoring.alert_rules()
+    assert values["additionalPrometheusRulesMap"] == alerting.prometheus_rules()
+    assert set(values["additionalPrometheusRulesMap"]) == {p.stem for p in alerting.rule_files()}
     assert "additionalPrometheusRules" not in values
+
+
+def test_no_alert_is_defined_in_python():
+    source = Path(monitoring.__file__).read_text() + Path(logging_module.__file__).read_text()
+    assert "expr" not in source and "query_string" not in source and "severity:" not in source
+
+
+def test_blackbox_probes_every_public_host_and_dns_from_every_node():
+    values = monitoring.blackbox_values(stack_cfg("prod"))
+    assert values["kind"] == "DaemonSet"
+    assert values["tolerations"] == [{"operator": "Exists"}]
+    targets = {t["name"]: t for t in values["serviceMonitor"]["targets"]}
+    assert targets["tls-concourse"]["url"] == "https://ci.cd.contoso.com"
+    assert targets["tls-concourse"]["module"] == "https_tls"
+    assert {n for n in targets if n.startswith("tls-")} == {f"tls-{h}" for h in config.DEFAULT_HOST_LABELS}
+    dns_ip = stack_cfg("prod").network.dns_service_ip
+    assert targets["dns-cluster"]["url"] == targets["dns-external"]["url"] == dns_ip
+    modules = values["config"]["modules"]
+    assert set(modules) == {t["module"] for t in targets.values()}
+    assert modules["https_tls"]["http"]["fail_if_not_ssl"] is True
+    assert modules["dns_external"]["dns"]["query_name"] == "ci.cd.contoso.com"
+    relabel = values["serviceMonitor"]["defaults"]["additionalRelabeling"]
+    assert relabel == [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}]
+    # The probe alerts select on these target names.
+    probes = (alerting.PROMETHEUS_DIR / "probes.yaml").read_text()
+    assert 'target=~"tls-.+"' in probes and 'target=~"dns-.+"' in probes
+
+
+def test_dashboards_are_labelled_configmaps_in_the_cdstack_folder():
+    maps = monitoring.dashboard_configmaps()
+    assert set(maps) == {f"dashboard-{p.stem}" for p in alerting.DASHBOARDS_DIR.glob("*.json")}
+    for dashboard in maps.values():
+        assert dashboard["labels"] == {"grafana_dashboard": "1"}
+        assert dashboard["annotations"] == {"grafana_folder": "cdstack"}
+        [text] = dashboard["data"].values()
+        json.loads(text)
+    sidecar = all_values("prod", False)["kube-prometheus-stack"]["grafana"]["sidecar"]["dashboards"]
+    assert sidecar["label"] == "grafana_dashboard"
+    assert sidecar["folderAnnotation"] == "grafana_folder"
+    assert sidecar["provider"]["foldersFromFilesStructure"] is True
 
 
 def test_grafana_admin_from_a_secret_and_datasources_for_prometheus_influxdb_elasticsearch():
@@ -221,7 +278,16 @@ def test_generated_secrets_land_in_their_kubernetes_secrets():
 def test_prometheus_stack_values_paths_exist_in_the_chart():
     values = all_values("prod", True)["kube-prometheus-stack"]
     version = catalog.CHARTS["kube-prometheus-stack"].version
-    assert_paths_exist("kube-prometheus-stack", version, {k: v for k, v in values.items() if k != "grafana"}, {})
+    assert_paths_exist(
+        "kube-prometheus-stack",
+        version,
+        {k: v for k, v in values.items() if k != "grafana"},
+        {
+            "kube-state-metrics.metricLabelsAllowlist": "kube-state-metrics 8.4.0 subchart value (not in "
+            "shared/upstream-charts; read in prometheus-community/helm-charts kube-state-metrics-8.4.0: values.yaml "
+            "metricLabelsAllowlist, templates/deployment.yaml --metric-labels-allowlist)",
+        },
+    )
     # grafana.* is read by the grafana subchart, except the keys kube-prometheus-stack's own templates read
     # (additionalDataSources, sidecar.datasources.defaultDatasourceEnabled): a path must exist in one of the two.
     grafana = values["grafana"]
@@ -263,7 +329,12 @@ def prod_plan() -> offline.Plan:
 
 @pytest.mark.parametrize(
     "name,chart_key",
-    [("kube-prometheus-stack", "kube-prometheus-stack"), ("influxdb", "influxdb2"), ("telegraf", "telegraf")],
+    [
+        ("kube-prometheus-stack", "kube-prometheus-stack"),
+        ("influxdb", "influxdb2"),
+        ("telegraf", "telegraf"),
+        ("blackbox-exporter", "prometheus-blackbox-exporter"),
+    ],
 )
 def test_releases_are_pinned_atomic_and_timed(prod_plan: offline.Plan, name: str, chart_key: str):
     assert_release(prod_plan, name, chart_key, "monitoring")
@@ -282,6 +353,7 @@ def test_releases_wait_only_for_the_secrets_they_mount(prod_plan: offline.Plan):
     }
     assert deps("influxdb") == {"monitoring-namespace", "influxdb-auth-secret", "influxdb-v1-secret"}
     assert deps("telegraf") == {"monitoring-namespace", "influxdb-v1-secret"}
+    assert deps("blackbox-exporter") == {"monitoring-namespace", "kube-prometheus-stack"}  # the ServiceMonitor CRD
     # Grafana's Elasticsearch password comes from the reader password, not from the logging releases.
     assert names_of(prod_plan, prod_plan.get(SECRET, "grafana-elasticsearch-secret").dependencies) == {
         "grafana-reader-password",
@@ -339,7 +411,8 @@ def test_observability_in_the_stack_waits_for_nothing_of_concourse(stack: str, p
     plan = plan_of(stack)
     cluster_provider = plan.by_type("pulumi:providers:kubernetes")
     assert len(cluster_provider) == 1
-    names = ["kube-prometheus-stack", "influxdb", "telegraf", "eck-operator", "eck-stack", "elastalert2", "chartmuseum"]
+    names = ["kube-prometheus-stack", "influxdb", "telegraf", "blackbox-exporter", "eck-operator", "eck-stack"]
+    names += ["elastalert2", "chartmuseum"]
     for name in names:
         registration = plan.get(RELEASE, name)
         assert registration.provider.startswith(cluster_provider[0].urn), name

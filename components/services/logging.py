@@ -1,5 +1,6 @@
 """Logging and alerting: Elasticsearch and Kibana through the ECK operator, Filebeat shipping every container's log,
-log retention as an ILM policy, and ElastAlert 2 posting the known failure signatures to Slack.
+log retention as an ILM policy, and ElastAlert 2 posting the known failure signatures (the rule files of
+alerts/elastalert) to Slack.
 
 The shipper is Filebeat through eck-stack's own `eck-beats` subchart (0.20.0), so ECK wires its output, user and CA.
 Retention: Filebeat installs the ILM policy of its data stream at start (`setup.ilm.policy_file`, overwriting the
@@ -20,7 +21,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from components import config, naming
+from components import alerting, config, naming
 from components.config import StackConfig
 from components.endpoints import SearchReader
 from components.services import release
@@ -184,50 +185,14 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
-# Log signatures of the failures this stack's operators hit, as Lucene queries over Filebeat's documents.
-LOG_SIGNATURES: dict[str, tuple[str, str]] = {
-    "concourse-vault-lookups-failing": (
-        "Concourse cannot read credentials from Vault",
-        f'kubernetes.namespace:"{naming.NAMESPACES["concourse"]}" AND message:"vault" '
-        'AND message:("failed" OR "permission denied" OR "sealed")',
-    ),
-    "tls-handshake-timeouts": (
-        "TLS handshake timeouts (registry pulls, resource checks, Vault or ingress)",
-        'message:"TLS handshake timeout"',
-    ),
-    "concourse-database-errors": (
-        "Concourse web cannot use its PostgreSQL database",
-        f'kubernetes.namespace:"{naming.NAMESPACES["concourse"]}" AND kubernetes.container.name:*web* '
-        'AND message:("failed-to-open-db" OR "connection refused" OR "pq:" OR "too many connections" '
-        'OR "no pg_hba.conf entry")',
-    ),
-}
-
-
 def elastalert_rules(slack_channel: str, webhook: str | None) -> dict[str, dict[str, Any]]:
-    """ElastAlert 2 rules, one per signature. They carry the webhook, so they live in a Secret (secretRulesName).
-
-    Without a webhook the rules still run and log each match (the `debug` alerter).
+    """The rule files of alerts/elastalert with their alerter. The alerter carries the webhook, so the rules live in
+    a Secret (secretRulesName). Without a webhook the rules still run and log each match (the `debug` alerter).
     """
     alert: dict[str, Any] = {"alert": ["debug"]}
     if webhook is not None:
         alert = {"alert": ["slack"], "slack_webhook_url": webhook, "slack_channel_override": slack_channel}
-    return {
-        key: {
-            "name": key,
-            "description": description,
-            "type": "frequency",
-            "index": LOG_INDEX,
-            "timestamp_field": "@timestamp",
-            "num_events": 3,
-            "timeframe": {"minutes": 10},
-            "realert": {"minutes": 30},
-            "filter": [{"query": {"query_string": {"query": query}}}],
-            "alert_subject": f"[cdstack] {description}",
-            **alert,
-        }
-        for key, (description, query) in LOG_SIGNATURES.items()
-    }
+    return {name: {**rule, **alert} for name, rule in alerting.elastalert_rules().items()}
 
 
 def elastalert_values() -> dict[str, Any]:
@@ -249,7 +214,7 @@ def elastalert_values() -> dict[str, Any]:
             "certsVolumeMounts": [{"name": ca_volume, "mountPath": "/certs", "readOnly": True}],
         },
         "secretRulesName": ELASTALERT_RULES_SECRET,
-        "secretRulesList": sorted(LOG_SIGNATURES),
+        "secretRulesList": sorted(alerting.elastalert_rules()),
     }
 
 
@@ -300,7 +265,7 @@ class Logging(pulumi.ComponentResource):
         webhook = config.secret("slackWebhookUrl")
         if webhook is None:
             warn_no_webhook(cfg, "ElastAlert", "its rules only log their matches")
-        channel = cfg.observability.slack_channel
+        channel = cfg.observability.channel_for("warning")  # log signatures are warnings: act today
         webhook_input = pulumi.Output.from_input(webhook)
         rules = release.secret(
             ELASTALERT_RULES_SECRET,
@@ -309,7 +274,7 @@ class Logging(pulumi.ComponentResource):
                 key: webhook_input.apply(
                     lambda url, key=key: yaml.safe_dump(elastalert_rules(channel, url)[key], sort_keys=False)
                 )
-                for key in LOG_SIGNATURES
+                for key in alerting.elastalert_rules()
             },
             provider,
             self,

@@ -1,5 +1,11 @@
 """Monitoring and alerting: Prometheus, Alertmanager to Slack and Grafana (kube-prometheus-stack), InfluxDB for
-Concourse's build metrics, and Telegraf probing every public host into the same InfluxDB.
+Concourse's build metrics, Telegraf probing every public host into the same InfluxDB, and the blackbox exporter probing
+TLS and DNS from every node for the alerts.
+
+Alerts and dashboards are files, not code: alerts/prometheus/*.yaml become PrometheusRules, dashboards/*.json
+labelled ConfigMaps in Grafana's "cdstack" folder (components/alerting.py finds and checks them). This module only
+wires them in, with the routing: a Slack channel per severity, warnings inhibited under the matching critical, and
+the Watchdog dead-man's switch sent to an external heartbeat.
 
 InfluxDB 2 (not InfluxDB 3 Core) because its chart keeps data on a persistent volume with a bucket retention that
 the stack configures (`observability.influxdbRetention`), and InfluxDB 2 is the line Concourse's 1.x-API emitter
@@ -8,12 +14,13 @@ creates both (the script sits in the chart's ConfigMap; the password it sets com
 environment). InfluxDB 3 Core accepts 1.x writes without that step, but its chart (0.1.0) is new, keeps data in an
 object store or a file volume without a retention setting per database, and wants a hand-made admin-token file.
 
-Every secret is generated here (or, for the Slack webhook, supplied by a person as a `secure:` value) and lands
-only in Kubernetes Secrets the charts reference by name; the values builders below never see a secret.
+Every secret is generated here (or, for the Slack webhook and the heartbeat URL, supplied by a person as `secure:`
+values) and lands only in Kubernetes Secrets the charts reference by name; the values builders never see a secret.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +28,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import catalog, config, naming
-from components.config import StackConfig
+from components import alerting, catalog, config, naming
+from components.config import ObservabilityConfig, StackConfig
 from components.endpoints import InfluxTarget, SearchReader
 from components.services import release
 
@@ -49,13 +56,10 @@ ELASTICSEARCH_PASSWORD_ENV = "ELASTICSEARCH_PASSWORD"
 # fullnameOverride makes the chart's Service exactly `influxdb` (port 80) instead of `influxdb-influxdb2`.
 INFLUXDB_URL = f"http://{INFLUXDB}.{NAMESPACE}.svc:80"
 
-# Alert thresholds, each explained where it is used.
-CERT_WARN_DAYS = 14
-CERT_CRITICAL_DAYS = 3
-WORKER_VOLUME_FREE_RATIO = 0.15
-
-CONCOURSE_NS = naming.NAMESPACES["concourse"]
-VAULT_NS = naming.NAMESPACES["secrets"]
+BLACKBOX = "blackbox-exporter"
+DASHBOARD_LABEL = "grafana_dashboard"
+"""kube-prometheus-stack's Grafana sidecar loads every ConfigMap with this label (grafana.sidecar.dashboards.label)."""
+FOLDER_ANNOTATION = "grafana_folder"
 
 
 def influx_target(password: pulumi.Output[str]) -> InfluxTarget:
@@ -74,158 +78,124 @@ def _ingress(host: str, tls_secret: str) -> dict[str, Any]:
     }
 
 
-def _rule(alert: str, expr: str, duration: str, severity: str, summary: str) -> dict[str, Any]:
-    return {
-        "alert": alert,
-        "expr": expr,
-        "for": duration,
-        "labels": {"severity": severity},
-        "annotations": {"summary": summary},
-    }
+# The Alertmanager config mounts Secrets at this path (alertmanagerSpec.secrets): URLs never enter the config.
+SECRETS_PATH = "/etc/alertmanager/secrets"
+HEARTBEAT_SECRET = "alertmanager-heartbeat"
+HEARTBEAT_URL_KEY = "url"
+
+INHIBIT_EQUAL = ["alertname", "namespace", "pod", "name", "persistentvolumeclaim", "node", "instance", "worker"]
+"""A critical silences the warning of the same alert about the same object: the same name and these labels (a label
+neither carries counts as equal, so an alert without an object label matches on its name alone)."""
 
 
-def alert_rules() -> dict[str, Any]:
-    """The failures operators of this stack actually hit, as PrometheusRule groups (additionalPrometheusRulesMap)."""
-    worker_pvc = f'namespace="{CONCOURSE_NS}", persistentvolumeclaim=~"concourse-work-dir-.*"'
-    vault_ready = f'kube_pod_container_status_ready{{namespace="{VAULT_NS}", container="vault"}}'
-    concourse = [
-        # Every web replica reports the same database count, so max() de-duplicates. A worker stalls about two
-        # heartbeat intervals after its last heartbeat; five minutes more rules out a slow heartbeat.
-        _rule(
-            "ConcourseWorkersStalled",
-            'max(concourse_workers_registered{state="stalled"}) > 0',
-            "5m",
-            "warning",
-            "{{ $value }} Concourse worker(s) stalled: builds on them hang until they are pruned or come back.",
-        ),
-        _rule(
-            "ConcourseNoRunningWorkers",
-            'max(concourse_workers_registered{state="running"}) < 1',
-            "5m",
-            "critical",
-            "No Concourse worker is running: no build or check can start.",
-        ),
-        # The web ServiceMonitor's job is its `<release>-web-prometheus` Service; absent() also fires when every web
-        # pod is gone, not only when the scrape fails.
-        _rule(
-            "ConcourseWebDown",
-            f'absent(up{{namespace="{CONCOURSE_NS}", job=~".+-web-prometheus"}} == 1)',
-            "5m",
-            "critical",
-            "No Concourse web instance answers Prometheus: the UI, API and scheduling are down.",
-        ),
-        # The worker StatefulSet's volume claim template is `concourse-work-dir`; a full volume fails every build.
-        _rule(
-            "ConcourseWorkerVolumeFilling",
-            f"kubelet_volume_stats_available_bytes{{{worker_pvc}}}"
-            f" / kubelet_volume_stats_capacity_bytes{{{worker_pvc}}} < {WORKER_VOLUME_FREE_RATIO}",
-            "15m",
-            "warning",
-            "Concourse worker volume {{ $labels.persistentvolumeclaim }} has less than 15% free.",
-        ),
-        # concourse_db_connections is the open connections of each of web's database pools (sql.DB stats). Web
-        # queries the database every few seconds, so a broken connection is closed at once and no new one can be
-        # opened while PostgreSQL is unreachable: the sum per pod falls to zero. (concourse_db_queries_total is no
-        # signal: it counts queries before they run, so it keeps rising while every query fails.)
-        _rule(
-            "ConcourseDatabaseUnreachable",
-            f'sum by (pod) (concourse_db_connections{{namespace="{CONCOURSE_NS}"}}) == 0',
-            "5m",
-            "critical",
-            "Concourse web {{ $labels.pod }} holds no PostgreSQL connection: the database is unreachable.",
-        ),
-    ]
-    vault = [
-        # The Vault chart's readiness probe fails while a server is sealed, so readiness is the seal state
-        # (kube-state-metrics needs nothing from Vault). No ready server: Concourse cannot resolve any ((var)).
-        _rule(
-            "VaultUnavailable",
-            f"sum({vault_ready}) == 0 or absent({vault_ready})",
-            "5m",
-            "critical",
-            "No Vault server is unsealed and ready: Concourse cannot read credentials.",
-        ),
-        _rule(
-            "VaultServerSealed",
-            f"{vault_ready} == 0",
-            "15m",
-            "warning",
-            "Vault server {{ $labels.pod }} is sealed or not running (auto-unseal through Key Vault failing?).",
-        ),
-    ]
-    # Let's Encrypt certificates renew 30 days before expiry: 14 days left means renewal has failed for two weeks.
-    expiry = "certmanager_certificate_expiration_timestamp_seconds - time()"
-    certificates = [
-        _rule(
-            "CertificateExpiresSoon",
-            f"{expiry} < {CERT_WARN_DAYS} * 86400",
-            "1h",
-            "warning",
-            "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires in under 14 days: renewal is failing.",
-        ),
-        _rule(
-            "CertificateExpiresVerySoon",
-            f"{expiry} < {CERT_CRITICAL_DAYS} * 86400",
-            "10m",
-            "critical",
-            "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires in under 3 days.",
-        ),
-    ]
-    return {
-        "cdstack": {
-            "groups": [
-                {"name": "concourse", "rules": concourse},
-                {"name": "vault", "rules": vault},
-                {"name": "certificates", "rules": certificates},
-            ]
-        }
-    }
-
-
-def alertmanager_config(slack_channel: str, slack_enabled: bool) -> dict[str, Any]:
-    """Route everything to Slack (or to 'null' while no webhook is configured); Watchdog always to 'null'.
+def alertmanager_config(obs: ObservabilityConfig, slack_enabled: bool, heartbeat_enabled: bool) -> dict[str, Any]:
+    """Route by severity to a Slack channel each (or to 'null' while no webhook is configured), Watchdog to the
+    heartbeat, and inhibit warnings while the critical of the same alert fires.
 
     Receivers and routes are lists, which Helm replaces rather than merges: the 'null' receiver stays listed.
     """
     receivers: list[dict[str, Any]] = [{"name": "null"}]
-    default_receiver = "null"
-    if slack_enabled:
-        default_receiver = "slack"
+    routes: list[dict[str, Any]] = [
+        # The dead-man's switch: always firing; re-sent every heartbeat interval so the external check hears it.
+        {
+            "receiver": "heartbeat" if heartbeat_enabled else "null",
+            "matchers": ['alertname = "Watchdog"'],
+            "group_wait": "0s",
+            "group_interval": obs.heartbeat_interval,
+            "repeat_interval": obs.heartbeat_interval,
+        },
+        # kube-prometheus-stack's InfoInhibitor exists only to inhibit info alerts (below); it is not news.
+        {"receiver": "null", "matchers": ['alertname = "InfoInhibitor"']},
+    ]
+    if heartbeat_enabled:
         receivers.append(
             {
-                "name": "slack",
-                "slack_configs": [
-                    {
-                        # Mounted from alertmanagerSpec.secrets: the URL never enters the Alertmanager config.
-                        "api_url_file": f"/etc/alertmanager/secrets/{ALERTMANAGER_SLACK_SECRET}/{SLACK_WEBHOOK_KEY}",
-                        "channel": slack_channel,
-                        "send_resolved": True,
-                        "title": "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}",
-                        "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}",
-                    }
+                "name": "heartbeat",
+                # url_file: prometheus/alertmanager config/notifiers.go WebhookConfig.
+                "webhook_configs": [
+                    {"url_file": f"{SECRETS_PATH}/{HEARTBEAT_SECRET}/{HEARTBEAT_URL_KEY}", "send_resolved": False}
                 ],
             }
         )
+    default_receiver = "null"
+    if slack_enabled:
+        for severity in alerting.SEVERITIES:
+            receivers.append(
+                {
+                    "name": f"slack-{severity}",
+                    "slack_configs": [
+                        {
+                            "api_url_file": f"{SECRETS_PATH}/{ALERTMANAGER_SLACK_SECRET}/{SLACK_WEBHOOK_KEY}",
+                            "channel": obs.channel_for(severity),
+                            "send_resolved": True,
+                            "title": "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} "
+                            "({{ .CommonLabels.severity }})",
+                            "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
+                            "Runbook: {{ .Annotations.runbook }}\n{{ end }}",
+                        }
+                    ],
+                }
+            )
+            routes.append({"receiver": f"slack-{severity}", "matchers": [f'severity = "{severity}"']})
+        # An alert without a known severity (a chart's own rule, a typo) still reaches people, as a warning.
+        default_receiver = "slack-warning"
     return {
-        "route": {
-            "receiver": default_receiver,
-            "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}],
-        },
+        "route": {"receiver": default_receiver, "group_by": ["alertname", "namespace"], "routes": routes},
         "receivers": receivers,
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity = "critical"'],
+                "target_matchers": ['severity = "warning"'],
+                "equal": INHIBIT_EQUAL,
+            },
+            {
+                "source_matchers": ['alertname = "InfoInhibitor"'],
+                "target_matchers": ['severity = "info"'],
+                "equal": ["namespace"],
+            },
+        ],
     }
 
 
-def prometheus_stack_values(cfg: StackConfig, slack_enabled: bool, search: SearchReader) -> dict[str, Any]:
-    """kube-prometheus-stack: Prometheus, Alertmanager, Grafana (its `grafana.*` is the grafana subchart)."""
+NOT_RUN_HERE = ("kubeProxy", "kubeEtcd", "kubeScheduler", "kubeControllerManager")
+"""What kube-prometheus-stack scrapes and alerts on by default but this stack cannot see: the Cilium dataplane
+replaces kube-proxy, and AKS runs etcd, the scheduler and the controller manager out of reach. Left on, they fire
+KubeProxyDown, TargetDown and the like forever. `<key>.enabled: false` drops the ServiceMonitor and (in the chart's
+templates/prometheus/rules-1.14/*.yaml, each guarded by `.Values.<key>.enabled`) the rules; the defaultRules switches
+below say the same for the rule groups."""
+DEFAULT_RULE_GROUPS_OFF = (
+    "kubeProxy",
+    "etcd",
+    "kubeSchedulerAlerting",
+    "kubeSchedulerRecording",
+    "kubeControllerManager",
+)
+REPLACED_DEFAULT_ALERTS = ("KubeNodeNotReady", "KubeNodePressure")
+"""The chart's alerts that alerts/prometheus/nodes.yaml replaces with this stack's runbooks: each failure pages once."""
+VAULT_POD_LABELS = "pods=[vault-active,vault-sealed]"
+"""Vault's Kubernetes service registration labels its pods; kube-state-metrics exports only allowed labels
+(`--metric-labels-allowlist`), and alerts/prometheus/vault.yaml reads these two from kube_pod_labels."""
+
+
+def prometheus_stack_values(
+    cfg: StackConfig, slack_enabled: bool, search: SearchReader, heartbeat_enabled: bool = False
+) -> dict[str, Any]:
+    """kube-prometheus-stack: Prometheus, Alertmanager, Grafana (its `grafana.*` is the grafana subchart).
+
+    The rules are the files of alerts/prometheus (one PrometheusRule each, named after the file)."""
     obs = cfg.observability
     host = cfg.dns.host("grafana")
     selectors = ("serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig")
+    mounted = [ALERTMANAGER_SLACK_SECRET] if slack_enabled else []
+    mounted += [HEARTBEAT_SECRET] if heartbeat_enabled else []
     return {
-        # AKS runs etcd, the controller manager and the scheduler out of reach: their scrapers would only alert.
-        "kubeEtcd": {"enabled": False},
-        "kubeControllerManager": {"enabled": False},
-        "kubeScheduler": {"enabled": False},
-        "additionalPrometheusRulesMap": alert_rules(),
+        **{key: {"enabled": False} for key in NOT_RUN_HERE},
+        "defaultRules": {
+            "rules": dict.fromkeys(DEFAULT_RULE_GROUPS_OFF, False),
+            "disabled": dict.fromkeys(REPLACED_DEFAULT_ALERTS, True),
+        },
+        "additionalPrometheusRulesMap": alerting.prometheus_rules(),
+        "kube-state-metrics": {"metricLabelsAllowlist": [VAULT_POD_LABELS]},
         "prometheus": {
             "prometheusSpec": {
                 "retention": obs.prometheus_retention,
@@ -243,8 +213,8 @@ def prometheus_stack_values(cfg: StackConfig, slack_enabled: bool, search: Searc
             }
         },
         "alertmanager": {
-            "config": alertmanager_config(obs.slack_channel, slack_enabled),
-            "alertmanagerSpec": {"secrets": [ALERTMANAGER_SLACK_SECRET] if slack_enabled else []},
+            "config": alertmanager_config(obs, slack_enabled, heartbeat_enabled),
+            "alertmanagerSpec": {"secrets": mounted},
         },
         "grafana": {
             "admin": {
@@ -254,7 +224,16 @@ def prometheus_stack_values(cfg: StackConfig, slack_enabled: bool, search: Searc
             },
             # Datasource passwords reach Grafana as environment variables, which its provisioning expands.
             "envFromSecrets": [{"name": INFLUXDB_V1_SECRET}, {"name": GRAFANA_ELASTICSEARCH_SECRET}],
-            "sidecar": {"datasources": {"defaultDatasourceEnabled": True}},  # the Prometheus datasource
+            "sidecar": {
+                "datasources": {"defaultDatasourceEnabled": True},  # the Prometheus datasource, uid "prometheus"
+                # Dashboards from labelled ConfigMaps (dashboard_configmaps), each in the folder its annotation names.
+                "dashboards": {
+                    "enabled": True,
+                    "label": DASHBOARD_LABEL,
+                    "folderAnnotation": FOLDER_ANNOTATION,
+                    "provider": {"foldersFromFilesStructure": True},
+                },
+            },
             "additionalDataSources": [
                 {
                     "name": "InfluxDB",
@@ -352,6 +331,90 @@ def telegraf_values(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+BLACKBOX_MODULES: dict[str, Any] = {
+    # HTTPS through the public address: the public name resolves to the load balancer's IP, so the probe takes the
+    # path users take; probe_http_duration_seconds{phase="tls"} is the handshake (blackbox_exporter prober/http.go).
+    "https_tls": {
+        "prober": "http",
+        "timeout": "10s",
+        "http": {
+            "valid_http_versions": ["HTTP/1.1", "HTTP/2.0"],
+            "follow_redirects": True,  # Vault, Grafana and Kibana redirect / to their login pages
+            "fail_if_not_ssl": True,
+            "preferred_ip_protocol": "ip4",
+        },
+    },
+}
+
+
+def _dns_module(name: str) -> dict[str, Any]:
+    return {
+        "prober": "dns",
+        "timeout": "5s",
+        "dns": {
+            "query_name": name,
+            "query_type": "A",
+            "valid_rcodes": ["NOERROR"],
+            "transport_protocol": "udp",
+            "preferred_ip_protocol": "ip4",
+        },
+    }
+
+
+def blackbox_values(cfg: StackConfig) -> dict[str, Any]:
+    """prometheus-blackbox-exporter as a DaemonSet: every node probes every public host over HTTPS and resolves an
+    in-cluster and an external name through the cluster DNS service (alerts/prometheus/probes.yaml).
+
+    A ServiceMonitor scrapes every endpoint of the Service, so each node's pod runs each probe and the `node` label
+    says which node saw a failure (chart 11.17.2: templates/servicemonitor.yaml, daemonset.yaml). Telegraf keeps its
+    http_response and x509_cert probes: they feed the availability history in InfluxDB; the alerts use these.
+    """
+    dns_server = cfg.network.dns_service_ip
+    targets = [
+        {"name": f"tls-{service}", "url": f"https://{cfg.dns.host(service)}", "module": "https_tls"}
+        for service in config.DEFAULT_HOST_LABELS
+    ]
+    targets += [
+        {"name": "dns-cluster", "url": dns_server, "module": "dns_cluster"},
+        {"name": "dns-external", "url": dns_server, "module": "dns_external"},
+    ]
+    return {
+        "kind": "DaemonSet",
+        # Every node, the tainted Concourse worker pool's too: that is where builds hit TLS and DNS failures.
+        "tolerations": [{"operator": "Exists"}],
+        "config": {
+            "modules": {
+                **BLACKBOX_MODULES,
+                "dns_cluster": _dns_module("kubernetes.default.svc.cluster.local"),
+                # A public name of this stack: CoreDNS forwards it to Azure DNS, the path every external lookup takes.
+                "dns_external": _dns_module(cfg.dns.host("concourse")),
+            }
+        },
+        "serviceMonitor": {
+            "enabled": True,
+            "defaults": {
+                "interval": "30s",
+                "scrapeTimeout": "15s",
+                "additionalRelabeling": [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}],
+            },
+            "targets": targets,
+        },
+    }
+
+
+def dashboard_configmaps() -> dict[str, dict[str, Any]]:
+    """Every dashboards/*.json as a ConfigMap's name, labels, annotations and data: the Grafana sidecar loads it into
+    the one "cdstack" folder."""
+    return {
+        f"dashboard-{stem}": {
+            "labels": {DASHBOARD_LABEL: "1"},
+            "annotations": {FOLDER_ANNOTATION: alerting.DASHBOARD_FOLDER},
+            "data": {f"{stem}.json": json.dumps(dashboard, indent=1, sort_keys=True)},
+        }
+        for stem, dashboard in alerting.dashboards().items()
+    }
+
+
 def secret_data(
     grafana_admin_password: pulumi.Input[str], influx_v1_password: pulumi.Input[str]
 ) -> dict[str, Mapping[str, pulumi.Input[str]]]:
@@ -406,6 +469,17 @@ class Monitoring(pulumi.ComponentResource):
             secrets[ALERTMANAGER_SLACK_SECRET] = release.secret(
                 ALERTMANAGER_SLACK_SECRET, ns, {SLACK_WEBHOOK_KEY: webhook}, provider, self
             )
+        heartbeat = config.secret("heartbeatUrl")
+        if heartbeat is None:
+            pulumi.log.warn(
+                "Alertmanager has no heartbeatUrl: the Watchdog dead-man's switch goes nowhere, so nobody notices if "
+                "alerting itself dies. Set it with `pulumi config set --secret heartbeatUrl <url>` on stack "
+                f"{cfg.stack}."
+            )
+        else:
+            secrets[HEARTBEAT_SECRET] = release.secret(
+                HEARTBEAT_SECRET, ns, {HEARTBEAT_URL_KEY: heartbeat}, provider, self
+            )
 
         # depends_on: the charts mount these Secrets by name; pods cannot start (and the atomic install would wait
         # out its timeout) until they exist.
@@ -414,7 +488,7 @@ class Monitoring(pulumi.ComponentResource):
             PROMETHEUS_STACK,
             cfg,
             ns,
-            prometheus_stack_values(cfg, webhook is not None, search),
+            prometheus_stack_values(cfg, webhook is not None, search, heartbeat_enabled=heartbeat is not None),
             provider,
             self,
             depends_on=list(secrets.values()),
@@ -439,6 +513,29 @@ class Monitoring(pulumi.ComponentResource):
             self,
             depends_on=[secrets[INFLUXDB_V1_SECRET]],  # its environment comes from this Secret, by name
         )
+        # After kube-prometheus-stack: its CRDs define the ServiceMonitors this chart renders.
+        self.blackbox = release.release(
+            BLACKBOX,
+            "prometheus-blackbox-exporter",
+            cfg,
+            ns,
+            blackbox_values(cfg),
+            provider,
+            self,
+            depends_on=[self.prometheus_stack],
+        )
+        for name, dashboard in dashboard_configmaps().items():
+            k8s.core.v1.ConfigMap(
+                name,
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=name,
+                    namespace=ns.metadata.name,
+                    labels=dashboard["labels"],
+                    annotations=dashboard["annotations"],
+                ),
+                data=dashboard["data"],
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
         self.register_outputs({"grafanaAdminUser": self.grafana_admin_user})
 
 
