@@ -21,7 +21,7 @@ alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure m
 
 # promtool checks and unit-tests the Prometheus rule files. Debian's `prometheus` package ships it; CI runs as root
 # with no stdin, so install it non-interactively when it is missing.
-promtool:
+promtool: ## install promtool (Debian's prometheus package) when it is missing
 	@command -v promtool >/dev/null || { \
 		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }

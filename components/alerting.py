@@ -59,6 +59,7 @@ def _relative(path: Path) -> str:
 
 
 def runbook_anchor(alert: str) -> str:
+    """Where an alert's runbook section is: GitHub's anchor of the `## <name>` heading is the name in lower case."""
     return f"docs/runbooks.md#{alert.lower()}"
 
 
@@ -155,15 +156,86 @@ def elastalert_rules(folder: Path = ELASTALERT_DIR) -> dict[str, dict[str, Any]]
     return rules
 
 
-def dashboards(folder: Path = DASHBOARDS_DIR) -> dict[str, dict[str, Any]]:
-    """Every dashboard by its file stem, parsed; a file that is not JSON fails naming the file."""
-    found = {}
-    for path in sorted(folder.glob("*.json")):
-        try:
-            found[path.stem] = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise AlertFileError(f"{_relative(path)}: not JSON: {error}") from error
+def panels_of(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel, those inside collapsed rows too."""
+    found = []
+    for panel in dashboard.get("panels") or []:
+        found.append(panel)
+        found += panel.get("panels") or []
     return found
+
+
+def _check_dashboard(where: str, dashboard: Any) -> list[str]:
+    if not isinstance(dashboard, dict):
+        return [f"{where}: a dashboard is a JSON object"]
+    problems = []
+    uid = dashboard.get("uid")
+    # Grafana refuses a uid longer than 40 characters; a fixed uid keeps links stable across re-provisioning.
+    if not isinstance(uid, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", uid):
+        problems.append(f"uid must be 1-40 letters, digits, '-' or '_', got {uid!r}")
+    if not str(dashboard.get("title", "")).strip():
+        problems.append("title is missing")
+    if not isinstance(dashboard.get("schemaVersion"), int):
+        problems.append("schemaVersion is missing")
+    panels = panels_of(dashboard)
+    if not panels:
+        problems.append("has no panels")
+    for panel in panels:
+        name = panel.get("title") or f"panel {panel.get('id')}"
+        if not isinstance(panel.get("gridPos"), dict):
+            problems.append(f"panel {name!r}: gridPos is missing")
+        for source in [panel.get("datasource"), *(t.get("datasource") for t in panel.get("targets") or [])]:
+            if source is not None and (not isinstance(source, dict) or source.get("uid") not in DATASOURCE_UIDS):
+                problems.append(
+                    f"panel {name!r}: datasource {source!r} is not one the stack provisions {DATASOURCE_UIDS}"
+                )
+    return [f"{where}: {p}" for p in problems]
+
+
+def prometheus_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every Prometheus target, for promtool to parse."""
+    return [
+        (panel.get("title", ""), target["expr"])
+        for panel in panels_of(dashboard)
+        for target in panel.get("targets") or []
+        if (target.get("datasource") or panel.get("datasource") or {}).get("uid") == "prometheus" and "expr" in target
+    ]
+
+
+def dashboards(folder: Path = DASHBOARDS_DIR) -> dict[str, dict[str, Any]]:
+    """Every dashboard by its file stem, parsed and checked; a broken file fails naming the file."""
+    found: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    uids: dict[str, str] = {}
+    for path in sorted(folder.glob("*.json")):
+        where = _relative(path)
+        try:
+            dashboard = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            problems.append(f"{where}: not JSON: {error}")
+            continue
+        problems += _check_dashboard(where, dashboard)
+        if isinstance(dashboard, dict):
+            uid = str(dashboard.get("uid"))
+            if uid in uids:
+                problems.append(f"{where}: uid {uid!r} is also {uids[uid]}'s")
+            uids[uid] = where
+            found[path.stem] = dashboard
+    if problems:
+        raise AlertFileError("\n".join(problems))
+    return found
+
+
+LOG_ALERT_SEVERITY = "warning"
+"""ElastAlert has no severity label: its rules post to the warning channel (services/logging.py)."""
+
+
+def log_alerts(folder: Path = ELASTALERT_DIR) -> list[Alert]:
+    """The ElastAlert rules as table rows: the failure mode is the rule's description."""
+    return [
+        Alert(name, f"alerts/elastalert/{name}.yaml", LOG_ALERT_SEVERITY, rule["description"], runbook_anchor(name))
+        for name, rule in elastalert_rules(folder).items()
+    ]
 
 
 def alerts_table(found: list[Alert]) -> str:

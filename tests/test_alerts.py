@@ -19,6 +19,7 @@ import yaml
 from components import alerting, naming
 from components.services import logging
 from tests.logquery import matches
+from tools import alerts as alerts_tool
 
 PROMETHEUS = alerting.PROMETHEUS_DIR
 RULE_FILES = alerting.rule_files()
@@ -222,3 +223,11 @@ def test_the_query_evaluator_tokenizes_like_elasticsearch():
     assert not matches('message:"refused connection"', line)
     assert matches("kubernetes.container.name:*web*", {"kubernetes": {"container": {"name": "concourse-web"}}})
     assert not matches('kubernetes.namespace:"concourse"', {"kubernetes": {"namespace": "concourse-x"}})
+
+
+def test_the_readme_alerts_table_is_current():
+    assert alerts_tool.readme_block() == alerts_tool.table(), "README.md's alerts table is stale: make alerts WRITE=1"
+    assert "| ConcourseWorkersStalled | `alerts/prometheus/concourse.yaml` | warning |" in alerts_tool.table()
+    assert (
+        "| tls-handshake-timeouts | `alerts/elastalert/tls-handshake-timeouts.yaml` | warning |" in alerts_tool.table()
+    )

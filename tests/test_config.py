@@ -216,6 +216,30 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "cdstack:observability.slackChannel",
         "must match",
     ),
+    (
+        "staging",
+        {"cdstack:observability.slackChannels": {"page": "#cd-pages"}},
+        "cdstack:observability.slackChannels.page.[key]",
+        "critical",
+    ),
+    (
+        "staging",
+        {"cdstack:observability.slackChannels": {"critical": "cd-pages"}},
+        "cdstack:observability.slackChannels.critical",
+        "must match",
+    ),
+    (
+        "staging",
+        {"cdstack:observability.heartbeatInterval": "five minutes"},
+        "cdstack:observability.heartbeatInterval",
+        "must match",
+    ),
+    (
+        "staging",
+        {"cdstack:heartbeatUrl": "https://hc-ping.com/0b7e4d2c-8a15-4f3e-b6d9-2c1a7e5f9d04"},
+        "cdstack:heartbeatUrl",
+        "--secret",
+    ),
     ("staging", {"cdstack:charts": {"concourse": "^20.0.0"}}, "cdstack:charts.concourse", "exact chart version"),
     ("staging", {"cdstack:charts": {"jenkins": "1.0.0"}}, "cdstack:charts.jenkins", "catalog chart"),
     (

@@ -1,0 +1,52 @@
+"""The alerts table: every alert (Prometheus and ElastAlert) with its file, severity, failure mode and runbook.
+
+    python -m tools.alerts            print the table (Markdown)       make alerts
+    python -m tools.alerts --write    replace the generated block in README.md       make alerts WRITE=1
+
+The rows come from the rule files themselves (components/alerting.py), so the table cannot drift from what ships; a
+test fails when README.md's block is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from components import alerting
+from tools import offline
+
+README = offline.PROJECT_DIR / "README.md"
+BEGIN = "<!-- BEGIN GENERATED ALERTS TABLE: make alerts WRITE=1 -->"
+END = "<!-- END GENERATED ALERTS TABLE -->"
+
+
+def table() -> str:
+    rows = alerting.alerts() + alerting.log_alerts()
+    return "\n".join([BEGIN, "", alerting.alerts_table(rows), "", END])
+
+
+def readme_block() -> str:
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        return ""
+    return text[text.index(BEGIN) : text.index(END) + len(END)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.alerts")
+    parser.add_argument("--write", action="store_true", help="replace the generated block in README.md")
+    args = parser.parse_args(argv)
+    generated = table()
+    if not args.write:
+        print(generated)
+        return 0
+    current = readme_block()
+    if not current:
+        print(f"{README} has no generated block ({BEGIN})", file=sys.stderr)
+        return 2
+    README.write_text(README.read_text().replace(current, generated))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
