@@ -231,3 +231,55 @@ def test_the_readme_alerts_table_is_current():
     assert (
         "| tls-handshake-timeouts | `alerts/elastalert/tls-handshake-timeouts.yaml` | warning |" in alerts_tool.table()
     )
+
+
+# --- metric names ---------------------------------------------------------------------------------------------------
+
+PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
+PROMQL_WORDS |= {"inf", "nan"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads: what is left once strings, label matchers, ranges, grouping
+    clauses, function calls, keywords and numbers are removed."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
+        following = expr[match.end() :].lstrip()[:1]
+        if following != "(" and match.group().lower() not in PROMQL_WORDS:
+            names.add(match.group())
+    return names
+
+
+def known_metrics() -> set[str]:
+    listed = yaml.safe_load((alerting.PROJECT_DIR / "alerts" / "metrics.yaml").read_text())
+    return {name for names in listed.values() for name in names}
+
+
+def test_metric_names_are_extracted_from_promql():
+    expr = 'sum by (pod) (rate(a_total{x="b_c", y=~"d"}[5m])) / on (pod) group_left() max(b_gauge) > 0.5 and c'
+    assert metric_names(expr) == {"a_total", "b_gauge", "c"}
+
+
+def test_rules_and_dashboards_read_only_metrics_checked_against_their_source():
+    exprs = [
+        (path.name, rule.get("expr", ""))
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    exprs += [
+        (f"{name}.json", q) for name, d in alerting.dashboards().items() for _, q in alerting.prometheus_queries(d)
+    ]
+    unknown = {
+        (where, metric) for where, expr in exprs for metric in metric_names(expr.replace("$__", "")) - known_metrics()
+    }
+    assert not unknown, f"metrics not in alerts/metrics.yaml (check the exporter's source): {sorted(unknown)}"
+
+
+def test_a_planted_misspelt_metric_is_caught():
+    assert metric_names("sum(kube_statefulset_spec_replicas) > 0") - known_metrics() == {
+        "kube_statefulset_spec_replicas"
+    }
