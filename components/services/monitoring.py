@@ -194,6 +194,8 @@ def prometheus_stack_values(
             "rules": dict.fromkeys(DEFAULT_RULE_GROUPS_OFF, False),
             "disabled": dict.fromkeys(REPLACED_DEFAULT_ALERTS, True),
         },
+        # One PrometheusRule per file; the chart renders each entry's `groups` with toYaml and no tpl
+        # (templates/prometheus/additionalPrometheusRules.yaml), so `{{ $value }}` reaches Prometheus untouched.
         "additionalPrometheusRulesMap": alerting.prometheus_rules(),
         "kube-state-metrics": {"metricLabelsAllowlist": [VAULT_POD_LABELS]},
         "prometheus": {
