@@ -155,6 +155,7 @@ def test_blackbox_probes_every_public_host_and_dns_from_every_node():
     values = monitoring.blackbox_values(stack_cfg("prod"))
     assert values["kind"] == "DaemonSet"
     assert values["tolerations"] == [{"operator": "Exists"}]
+    assert values["resources"]["requests"] == {"cpu": "10m", "memory": "32Mi"}  # one pod on every node
     targets = {t["name"]: t for t in values["serviceMonitor"]["targets"]}
     assert targets["tls-concourse"]["url"] == "https://ci.cd.contoso.com"
     assert targets["tls-concourse"]["module"] == "https_tls"

@@ -384,6 +384,8 @@ def blackbox_values(cfg: StackConfig) -> dict[str, Any]:
         "kind": "DaemonSet",
         # Every node, the tainted Concourse worker pool's too: that is where builds hit TLS and DNS failures.
         "tolerations": [{"operator": "Exists"}],
+        # One small pod per node: probing every 30 s needs little; the limit keeps a runaway probe off the node.
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
         "config": {
             "modules": {
                 **BLACKBOX_MODULES,
