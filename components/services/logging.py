@@ -269,7 +269,7 @@ class Logging(pulumi.ComponentResource):
         webhook = config.secret("slackWebhookUrl")
         if webhook is None:
             warn_no_webhook(cfg, "ElastAlert", "its rules only log their matches")
-        channel = cfg.observability.channel_for("warning")  # log signatures are warnings: act today
+        channel = cfg.observability.channel_for(alerting.LOG_ALERT_SEVERITY)  # log signatures are warnings
         webhook_input = pulumi.Output.from_input(webhook)
         rules = release.secret(
             ELASTALERT_RULES_SECRET,
