@@ -430,3 +430,23 @@ def test_stack_outputs_name_the_logins_never_a_password(stack: str, plan_of):
     assert outputs["chartmuseumUser"] == "charts"
     assert outputs["chartmuseumAuthSecret"] == "chartmuseum/chartmuseum-auth"
     assert offline.SECRET not in json.dumps(outputs)
+
+
+def test_the_plan_provisions_every_dashboard_as_a_labelled_configmap(prod_plan: offline.Plan):
+    maps = {r.name: r for r in prod_plan.by_type("kubernetes:core/v1:ConfigMap") if r.name.startswith("dashboard-")}
+    assert set(maps) == {f"dashboard-{p.stem}" for p in alerting.DASHBOARDS_DIR.glob("*.json")}
+    for registration in maps.values():
+        metadata = registration.inputs["metadata"]
+        assert metadata["labels"] == {"grafana_dashboard": "1"}
+        assert metadata["annotations"] == {"grafana_folder": "cdstack"}
+
+
+def test_a_heartbeat_url_becomes_a_mounted_secret_and_the_watchdog_receiver():
+    plan = plan_services("prod", build_monitoring, {**WITH_WEBHOOK, "cdstack:heartbeatUrl": {"secure": "v1:hb"}})
+    secret = plan.get(SECRET, "alertmanager-heartbeat-secret")
+    assert secret.inputs["metadata"]["name"] == "alertmanager-heartbeat"
+    assert secret.inputs["stringData"] == offline.SECRET
+    alertmanager = release_values(plan, "kube-prometheus-stack")["alertmanager"]
+    assert alertmanager["alertmanagerSpec"]["secrets"] == ["alertmanager-slack", "alertmanager-heartbeat"]
+    assert alertmanager["config"]["route"]["routes"][0]["receiver"] == "heartbeat"
+    assert "alertmanager-heartbeat-secret" in names_of(plan, plan.get(RELEASE, "kube-prometheus-stack").dependencies)
