@@ -6,9 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
-from tools import offline
+from tools import offline, stackfile
 
 PROJECT_DIR = offline.PROJECT_DIR
 CHARTS_DIR = PROJECT_DIR.parent / "shared" / "upstream-charts"
@@ -17,8 +16,8 @@ Planner = Callable[..., offline.Plan]
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    """The `config:` map of a stack file in this project, as YAML data (a fresh copy to modify)."""
-    return yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+    """The `config:` map of a stack file in this project, as Pulumi reads it (YAML 1.2; a fresh copy to modify)."""
+    return stackfile.config_map(PROJECT_DIR / f"Pulumi.{stack}.yaml")
 
 
 @pytest.fixture
