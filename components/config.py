@@ -116,6 +116,12 @@ def _text_as_number(value: Any) -> Any:
     return int(value) if isinstance(value, str) and re.fullmatch(r"[0-9]+", value) else value
 
 
+def _seconds_as_duration(value: Any) -> Any:
+    """A TTL typed as a bare number is seconds (`tokenTtl: 3600` is 3600s): the unit Vault's approle role takes,
+    and what vault_access.py hands it in the end."""
+    return f"{value}s" if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 AzureRegion = Annotated[str, AfterValidator(_known_region)]
 VmSizeName = Annotated[str, AfterValidator(_known_vm_size)]
 PostgresSkuName = Annotated[str, AfterValidator(_known_postgres_sku)]
@@ -404,8 +410,12 @@ class VaultConfig(Section):
         default=10, ge=1, le=1024, description="Persistent volume per Consul server, in GiB."
     )
     secret_id_generation: int = Field(default=1, ge=1, description="Bump to rotate Concourse's approle secret id.")
-    token_ttl: GoDuration = Field(default="1h", description="TTL of the tokens Concourse's approle issues.")
-    token_max_ttl: GoDuration = Field(default="4h", description="Max TTL of the tokens Concourse's approle issues.")
+    token_ttl: Annotated[GoDuration, BeforeValidator(_seconds_as_duration)] = Field(
+        default="1h", description="TTL of the tokens Concourse's approle issues (a bare number is seconds)."
+    )
+    token_max_ttl: Annotated[GoDuration, BeforeValidator(_seconds_as_duration)] = Field(
+        default="4h", description="Max TTL of the tokens Concourse's approle issues (a bare number is seconds)."
+    )
     initialized: bool = Field(
         default=False,
         description="The in-cluster Vault has been initialised (README: Vault bootstrap runbook); until then the "

@@ -366,6 +366,14 @@ SPELLINGS: list[tuple[str, str, str, str, Callable[[StackConfig], Any], Any]] = 
         True,
     ),
     (
+        "TTL in seconds",
+        "prod",
+        "consulStorageGi: 20",
+        "consulStorageGi: 20\n    tokenTtl: 3600",
+        lambda c: c.vault.token_ttl,
+        "3600s",
+    ),
+    (
         "number with separator",
         "prod",
         "consulStorageGi: 20",
