@@ -732,9 +732,7 @@ def _drop(data: Any, loc: tuple[str, ...]) -> tuple[str, ...] | None:
             parent, data = data, data[part]
             if isinstance(data, list):
                 del parent[part]
-                return (*loc[: depth + 1], "0")
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
+                return loc[: depth + 1]
         else:
             return None
     return None
