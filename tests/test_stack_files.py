@@ -527,3 +527,20 @@ def test_two_plans_of_one_commit_are_byte_identical(tmp_path: Path):
     assert runs[0] == runs[1]
     resources = json.loads(runs[0][1])["resources"]
     assert [r["urn"] for r in resources] == sorted(r["urn"] for r in resources)
+
+
+def test_a_refused_list_item_and_an_unrelated_rule_come_in_one_run(tmp_path: Path):
+    text = replace_line(
+        original("prod"),
+        "- 6f1c2a9e-3b7d-4c11-9e2a-5d8b0f4a7c31   # platform-admins",
+        "- not-a-guid",
+    )
+    text = replace_line(text, "elasticsearchNodes: 3", "elasticsearchNodes: 1")
+    text = replace_line(text, "- name: payments", "- name: Payments")
+    error, registered = run_text("prod", text, tmp_path)
+    assert isinstance(error, ConfigError) and registered == 0
+    assert sorted(error.keys) == [
+        "cdstack:cluster.adminGroupObjectIds[0]",
+        "cdstack:observability.elasticsearchNodes",
+        "cdstack:teams[0].name",
+    ]
