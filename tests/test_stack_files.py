@@ -544,3 +544,28 @@ def test_a_refused_list_item_and_an_unrelated_rule_come_in_one_run(tmp_path: Pat
         "cdstack:observability.elasticsearchNodes",
         "cdstack:teams[0].name",
     ]
+
+
+def test_anchors_and_merge_keys_read_as_go_yaml_reads_them():
+    document = stackfile.parse(
+        "base: &pool {vmSize: Standard_D4ds_v5, count: 2}\n"
+        "config:\n"
+        "  cdstack:a: {<<: *pool, count: 3}\n"
+        "  cdstack:b: *pool\n"
+    )
+    config, _ = stackfile.pulumi_config(document)
+    assert json.loads(config["cdstack:a"]) == {"vmSize": "Standard_D4ds_v5", "count": 3}
+    assert json.loads(config["cdstack:b"]) == {"vmSize": "Standard_D4ds_v5", "count": 2}
+
+
+@pytest.mark.parametrize("text", ["config: {cdstack:a: .inf}", "config:\n  a: [1\n", "config: [1, 2]"])
+def test_what_the_cli_cannot_read_is_a_stack_file_error(text: str):
+    with pytest.raises(stackfile.StackFileError, match=r"^Pulumi.x.yaml: "):
+        stackfile.pulumi_config(stackfile.parse(text, "Pulumi.x.yaml"), "Pulumi.x.yaml")
+
+
+def test_the_plan_reports_an_unreadable_stack_file_in_one_line(project: Path, capsys: pytest.CaptureFixture[str]):
+    staging = project / "Pulumi.staging.yaml"
+    staging.write_text(replace_line(staging.read_text(), "count: 2", "count: 2\n      count: 3"))
+    assert plan.main(["staging", "--project-dir", str(project)]) == 2
+    assert capsys.readouterr().err.startswith("error: Pulumi.staging.yaml: mapping key 'count' already defined")
