@@ -205,7 +205,7 @@ def _yaml_spellings() -> list[Mistake]:
         Mistake(
             "unquoted 1.30 loses its zero",
             "prod",
-            lambda t: replace_line(t, 'kubernetesVersion: "1.33"', "kubernetesVersion: 1.30"),
+            lambda t: replace_line(t, 'kubernetesVersion: "1.36"', "kubernetesVersion: 1.30"),
             "cdstack:cluster.kubernetesVersion",
             "'1.3'",
             "quote it, as in '1.30'",
@@ -237,7 +237,7 @@ def _yaml_spellings() -> list[Mistake]:
         Mistake(
             "a version that is no version",
             "staging",
-            lambda t: replace_line(t, 'kubernetesVersion: "1.33"', "kubernetesVersion: latest"),
+            lambda t: replace_line(t, 'kubernetesVersion: "1.37"', "kubernetesVersion: latest"),
             "cdstack:cluster.kubernetesVersion",
             "'latest'",
             "must match",
@@ -315,7 +315,7 @@ def test_a_rule_whose_input_was_refused_is_not_reported_against_a_stand_in(tmp_p
 
 def test_a_duplicated_key_is_refused_as_the_cli_refuses_it(tmp_path: Path):
     path = tmp_path / "Pulumi.staging.yaml"
-    path.write_text(replace_line(original("staging"), "count: 2", "count: 2\n      count: 3"))
+    path.write_text(replace_line(original("staging"), "count: 3", "count: 3\n      count: 4"))
     with pytest.raises(stackfile.StackFileError, match=r"Pulumi.staging.yaml: mapping key 'count' already defined"):
         stackfile.read(path)
 
@@ -341,10 +341,10 @@ SPELLINGS: list[tuple[str, str, str, str, Callable[[StackConfig], Any], Any]] = 
     (
         "unquoted minor version",
         "prod",
-        'kubernetesVersion: "1.33"',
-        "kubernetesVersion: 1.33",
+        'kubernetesVersion: "1.36"',
+        "kubernetesVersion: 1.36",
         lambda c: c.cluster.kubernetes_version,
-        "1.33",
+        "1.36",
     ),
     (
         "quoted number",
@@ -566,6 +566,6 @@ def test_what_the_cli_cannot_read_is_a_stack_file_error(text: str):
 
 def test_the_plan_reports_an_unreadable_stack_file_in_one_line(project: Path, capsys: pytest.CaptureFixture[str]):
     staging = project / "Pulumi.staging.yaml"
-    staging.write_text(replace_line(staging.read_text(), "count: 2", "count: 2\n      count: 3"))
+    staging.write_text(replace_line(staging.read_text(), "count: 3", "count: 3\n      count: 4"))
     assert plan.main(["staging", "--project-dir", str(project)]) == 2
     assert capsys.readouterr().err.startswith("error: Pulumi.staging.yaml: mapping key 'count' already defined")
