@@ -127,7 +127,7 @@ def test_a_partial_release_set_changes_only_the_charts_it_names(project: Path, c
     printed = capsys.readouterr().out
     assert "cdstack:charts.traefik: 41.3.0 -> 41.5.0" in printed
     assert "(removed)" not in printed
-    assert "partial release set: 1 of 12 charts" in printed
+    assert f"partial release set: 1 of {len(catalog.CHARTS)} charts" in printed
 
 
 def test_a_complete_release_set_still_drops_a_pin_the_catalog_no_longer_has(project: Path):
