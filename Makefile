@@ -20,7 +20,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/pyright
+	$(VENV)/bin/pyright -p pyproject.toml  # everything; pyrightconfig.json is the program's scope (Pulumi's host)
 
 bench: $(VENV)/.installed ## offline plan time and peak memory per stack
 	$(PY) -m tools.bench
