@@ -514,12 +514,14 @@ def host_scope(root: Path, config: dict[str, Any]) -> list[str]:
     directory on the command line, which replaces `include`) that no `exclude` entry matches, itself or a parent."""
     excludes = [glob_regex(pattern) for pattern in config.get("exclude", [])]
     scope = []
-    for path in sorted(root.rglob("*.py*")):
-        relative = path.relative_to(root)
-        prefixes = ["/".join(relative.parts[: i + 1]) for i in range(len(relative.parts))]
-        if path.suffix in {".py", ".pyi"} and not any(e.match(p) for e in excludes for p in prefixes):
-            scope.append(relative.as_posix())
-    return scope
+    for directory, subdirectories, files in os.walk(root):
+        here = Path(directory).relative_to(root)
+        subdirectories[:] = [d for d in subdirectories if not any(e.match((here / d).as_posix()) for e in excludes)]
+        for name in files:
+            relative = (here / name).as_posix()
+            if name.endswith((".py", ".pyi")) and not any(e.match(relative) for e in excludes):
+                scope.append(relative)
+    return sorted(scope)
 
 
 def requirement_closure(requirements: Path) -> set[str]:
