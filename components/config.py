@@ -345,6 +345,38 @@ class ConcourseConfig(Section):
     worker_drain_seconds: int = Field(
         default=3600, ge=60, le=86400, description="Grace period a retiring worker gets to finish running builds."
     )
+    default_task_timeout: GoDuration = Field(
+        default="2h", description="Timeout of a task step that sets none (a task's own `timeout` overrides it)."
+    )
+    default_task_memory_limit: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(KB|MB|GB)$")] = Field(
+        default="4GB",
+        description="Memory of a task container that sets no `container_limits.memory` (for example 4GB).",
+    )
+    default_task_cpu_limit: int = Field(
+        default=1024,
+        ge=0,
+        le=262144,
+        description="CPU shares of a task container that sets no `container_limits.cpu` (1024 = one CPU's weight; "
+        "0 = unlimited).",
+    )
+    resource_checking_interval: GoDuration = Field(
+        default="2m",
+        description="How often resources without a webhook are checked (Concourse's default 1m doubles the check "
+        "load of 60 pipelines).",
+    )
+    resource_check_timeout: GoDuration = Field(
+        default="15m", description="Longest one resource check may run before it is failed."
+    )
+    secret_cache_duration: GoDuration = Field(
+        default="5m",
+        description="How long web caches a credential it read from Vault, so 400 jobs do not each fetch it.",
+    )
+    api_max_connections: int = Field(
+        default=10, ge=1, le=500, description="PostgreSQL connections of each web instance's API pool."
+    )
+    backend_max_connections: int = Field(
+        default=50, ge=1, le=1000, description="PostgreSQL connections of each web instance's backend pool."
+    )
 
 
 class VaultConfig(Section):
