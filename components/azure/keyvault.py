@@ -65,6 +65,7 @@ class KeyVault(pulumi.ComponentResource):
             vault_name=vault.name,
             resource_group_name=net.resource_group_name,
             properties=keyvault.KeyPropertiesArgs(kty="RSA", key_size=4096, key_ops=["wrapKey", "unwrapKey"]),
+            tags=tags,
             opts=child,
         )
 
