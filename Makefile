@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= staging
 
-.PHONY: plan test lint typecheck unit bench
+.PHONY: plan test lint typecheck unit bench policy
 
 plan: $(VENV)/.installed ## offline plan of a stack (STACK=staging by default)
 	$(PY) -m tools.plan $(STACK) $(if $(JSON),--json $(JSON),)
@@ -25,7 +25,10 @@ typecheck: $(VENV)/.installed
 bench: $(VENV)/.installed ## offline plan time and peak memory per stack
 	$(PY) -m tools.bench
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+policy: $(VENV)/.installed ## run the policy pack offline over every stack's plan: violations and the pack's time
+	$(PY) -m tools.policy_check
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any
@@ -18,7 +20,8 @@ from components.tags import common_tags
 from policy.cdstack_policy import POLICIES, tags
 from tools import offline, policy_check
 
-STACKS = ("staging", "prod")
+STACKS = tuple(sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml")))
+"""Every stack file of the project: each needs a policy config the pack passes with."""
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
@@ -99,57 +102,320 @@ K8S_SECRET = "kubernetes:core/v1:Secret"
 # (policy, stack, planted plan, expected words of the message). Every policy appears at least once.
 PlantFn = Callable[[offline.Plan], offline.Plan]
 PLANTED: list[tuple[str, str, PlantFn, str]] = [
-    ("aks-entra-id-azure-rbac", "staging", lambda p: changed(p, CLUSTER, "aks", setter("aadProfile.enableAzureRBAC", False)), "aadProfile.enableAzureRBAC is not true"),
-    ("aks-entra-id-azure-rbac", "prod", lambda p: changed(p, CLUSTER, "aks", setter("aadProfile.managed", False)), "aadProfile.managed is not true"),
-    ("aks-local-accounts-disabled", "prod", lambda p: changed(p, CLUSTER, "aks", setter("disableLocalAccounts", False)), "disableLocalAccounts is not true"),
-    ("aks-workload-identity", "staging", lambda p: changed(p, CLUSTER, "aks", setter("securityProfile.workloadIdentity.enabled", False)), "workloadIdentity.enabled is not true"),
-    ("aks-workload-identity", "prod", lambda p: changed(p, CLUSTER, "aks", setter("oidcIssuerProfile.enabled", False)), "oidcIssuerProfile.enabled is not true"),
-    ("aks-upgrade-channels", "staging", lambda p: changed(p, CLUSTER, "aks", setter("autoUpgradeProfile.upgradeChannel", "none")), "upgradeChannel is 'none'"),
-    ("aks-upgrade-channels", "prod", lambda p: changed(p, CLUSTER, "aks", setter("autoUpgradeProfile.nodeOSUpgradeChannel", "Unmanaged")), "nodeOSUpgradeChannel is 'Unmanaged'"),
-    ("aks-maintenance-windows", "prod", lambda p: without(p, "azure-native:containerservice:MaintenanceConfiguration", "aksManagedNodeOSUpgradeSchedule"), "add the aksManagedNodeOSUpgradeSchedule maintenance configuration"),
-    ("aks-supported-kubernetes-version", "staging", lambda p: changed(p, CLUSTER, "aks", setter("kubernetesVersion", "1.29")), "kubernetesVersion 1.29 is not a supported minor"),
-    ("aks-availability-zones", "prod", lambda p: changed(p, CLUSTER, "aks", setter("agentPoolProfiles.0.availabilityZones", ["1"])), "spans 1 availability zone(s)"),
-    ("aks-availability-zones", "staging", lambda p: changed(p, "azure-native:containerservice:AgentPool", "worker-pool", setter("availabilityZones", [])), "node pool 'workers' spans 0"),
-    ("aks-api-server-restricted", "prod", lambda p: changed(p, CLUSTER, "aks", setter("apiServerAccessProfile.authorizedIPRanges", [])), "the API server is public"),
-    ("aks-api-server-restricted", "staging", lambda p: changed(p, CLUSTER, "aks", setter("apiServerAccessProfile.authorizedIPRanges", ["0.0.0.0/0"])), "contains 0.0.0.0/0"),
-    ("postgres-private-access", "prod", lambda p: changed(p, SERVER, "postgres", setter("network.publicNetworkAccess", "Enabled")), "publicNetworkAccess is not Disabled"),
-    ("postgres-tls-required", "staging", lambda p: changed(p, "azure-native:dbforpostgresql:Configuration", "require-secure-transport", setter("value", "off")), "require_secure_transport is 'off'"),
-    ("postgres-tls-required", "prod", lambda p: without(p, "azure-native:dbforpostgresql:Configuration", "ssl_min_protocol_version"), "ssl_min_protocol_version is None"),
-    ("postgres-ha-geo-backup", "prod", lambda p: changed(p, SERVER, "postgres", setter("highAvailability.mode", "SameZone")), "highAvailability.mode is not ZoneRedundant"),
-    ("postgres-ha-geo-backup", "prod", lambda p: changed(p, SERVER, "postgres", setter("backup.geoRedundantBackup", "Disabled")), "geoRedundantBackup is not Enabled"),
-    ("postgres-backup-retention", "prod", lambda p: changed(p, SERVER, "postgres", setter("backup.backupRetentionDays", 14)), "backupRetentionDays is 14; keep backups at least 35"),
-    ("keyvault-rbac-soft-delete", "staging", lambda p: changed(p, VAULT, "key-vault", setter("properties.enableRbacAuthorization", False)), "enableRbacAuthorization is not true"),
-    ("keyvault-rbac-soft-delete", "prod", lambda p: changed(p, VAULT, "key-vault", setter("properties.softDeleteRetentionInDays", 7)), "softDeleteRetentionInDays is 7"),
-    ("keyvault-purge-protection", "prod", lambda p: changed(p, VAULT, "key-vault", setter("properties.enablePurgeProtection", False)), "enablePurgeProtection is not true"),
-    ("storage-secure-transport", "staging", lambda p: changed(p, ACCOUNT, "chart-storage", setter("minimumTlsVersion", "TLS1_0")), "minimumTlsVersion is 'TLS1_0'"),
-    ("storage-secure-transport", "prod", lambda p: changed(p, ACCOUNT, "chart-storage", setter("enableHttpsTrafficOnly", False)), "enableHttpsTrafficOnly is false"),
-    ("storage-no-anonymous-access", "prod", lambda p: changed(p, ACCOUNT, "chart-storage", setter("allowBlobPublicAccess", True)), "allowBlobPublicAccess is not false"),
-    ("storage-no-anonymous-access", "staging", lambda p: changed(p, "azure-native:storage:BlobContainer", "charts-container", setter("publicAccess", "Blob")), "publicAccess is 'Blob'"),
-    ("storage-shared-key-access", "prod", lambda p: changed(p, ACCOUNT, "chart-storage", setter("accountName", "stcontosoother")), "account 'stcontosoother' allows shared-key access"),
-    ("storage-data-protection", "prod", lambda p: changed(p, "azure-native:storage:BlobServiceProperties", "chart-storage-blob-service", setter("isVersioningEnabled", False)), "account 'stcontosoprod': set isVersioningEnabled true"),
-    ("storage-data-protection", "staging", lambda p: changed(p, "azure-native:storage:BlobServiceProperties", "chart-storage-blob-service", setter("deleteRetentionPolicy.days", 1)), "enable deleteRetentionPolicy for at least 7 days"),
-    ("storage-data-protection", "staging", lambda p: without(p, "azure-native:storage:BlobServiceProperties", "isVersioningEnabled"), "account 'stcontosostaging' holds backups or state but has no BlobServiceProperties"),
-    ("stateful-resources-protected", "prod", lambda p: changed(p, SERVER, "postgres", protect_off), "dbforpostgresql:Server postgres holds state but is not protected"),
-    ("stateful-resources-protected", "prod", lambda p: changed(p, RELEASE, "consul", protect_off), "helm.sh/v3:Release consul holds state"),
-    ("helm-chart-from-catalog", "staging", lambda p: changed(p, RELEASE, "traefik", setter("repositoryOpts.repo", "https://charts.example.com")), "chart repository 'https://charts.example.com' is not one of the catalog's"),
-    ("helm-chart-from-catalog", "prod", lambda p: changed(p, RELEASE, "traefik", setter("chart", "./charts/traefik")), "is a path or URL"),
-    ("helm-version-pinned", "prod", lambda p: changed(p, RELEASE, "concourse", setter("version", "^20.1")), "version is '^20.1'; pin the exact chart version"),
-    ("helm-atomic-with-timeout", "staging", lambda p: changed(p, RELEASE, "vault", setter("atomic", False)), "atomic is not true"),
+    (
+        "aks-entra-id-azure-rbac",
+        "staging",
+        lambda p: changed(p, CLUSTER, "aks", setter("aadProfile.enableAzureRBAC", False)),
+        "aadProfile.enableAzureRBAC is not true",
+    ),
+    (
+        "aks-entra-id-azure-rbac",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("aadProfile.managed", False)),
+        "aadProfile.managed is not true",
+    ),
+    (
+        "aks-local-accounts-disabled",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("disableLocalAccounts", False)),
+        "disableLocalAccounts is not true",
+    ),
+    (
+        "aks-workload-identity",
+        "staging",
+        lambda p: changed(p, CLUSTER, "aks", setter("securityProfile.workloadIdentity.enabled", False)),
+        "workloadIdentity.enabled is not true",
+    ),
+    (
+        "aks-workload-identity",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("oidcIssuerProfile.enabled", False)),
+        "oidcIssuerProfile.enabled is not true",
+    ),
+    (
+        "aks-upgrade-channels",
+        "staging",
+        lambda p: changed(p, CLUSTER, "aks", setter("autoUpgradeProfile.upgradeChannel", "none")),
+        "upgradeChannel is 'none'",
+    ),
+    (
+        "aks-upgrade-channels",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("autoUpgradeProfile.nodeOSUpgradeChannel", "Unmanaged")),
+        "nodeOSUpgradeChannel is 'Unmanaged'",
+    ),
+    (
+        "aks-maintenance-windows",
+        "prod",
+        lambda p: without(
+            p, "azure-native:containerservice:MaintenanceConfiguration", "aksManagedNodeOSUpgradeSchedule"
+        ),
+        "add the aksManagedNodeOSUpgradeSchedule maintenance configuration",
+    ),
+    (
+        "aks-supported-kubernetes-version",
+        "staging",
+        lambda p: changed(p, CLUSTER, "aks", setter("kubernetesVersion", "1.29")),
+        "kubernetesVersion 1.29 is not a supported minor",
+    ),
+    (
+        "aks-availability-zones",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("agentPoolProfiles.0.availabilityZones", ["1"])),
+        "spans 1 availability zone(s)",
+    ),
+    (
+        "aks-availability-zones",
+        "staging",
+        lambda p: changed(p, "azure-native:containerservice:AgentPool", "worker-pool", setter("availabilityZones", [])),
+        "node pool 'workers' spans 0",
+    ),
+    (
+        "aks-api-server-restricted",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("apiServerAccessProfile.authorizedIPRanges", [])),
+        "the API server is public",
+    ),
+    (
+        "aks-api-server-restricted",
+        "staging",
+        lambda p: changed(p, CLUSTER, "aks", setter("apiServerAccessProfile.authorizedIPRanges", ["0.0.0.0/0"])),
+        "contains 0.0.0.0/0",
+    ),
+    (
+        "postgres-private-access",
+        "prod",
+        lambda p: changed(p, SERVER, "postgres", setter("network.publicNetworkAccess", "Enabled")),
+        "publicNetworkAccess is not Disabled",
+    ),
+    (
+        "postgres-tls-required",
+        "staging",
+        lambda p: changed(
+            p, "azure-native:dbforpostgresql:Configuration", "require-secure-transport", setter("value", "off")
+        ),
+        "require_secure_transport is 'off'",
+    ),
+    (
+        "postgres-tls-required",
+        "prod",
+        lambda p: without(p, "azure-native:dbforpostgresql:Configuration", "ssl_min_protocol_version"),
+        "ssl_min_protocol_version is None",
+    ),
+    (
+        "postgres-ha-geo-backup",
+        "prod",
+        lambda p: changed(p, SERVER, "postgres", setter("highAvailability.mode", "SameZone")),
+        "highAvailability.mode is not ZoneRedundant",
+    ),
+    (
+        "postgres-ha-geo-backup",
+        "prod",
+        lambda p: changed(p, SERVER, "postgres", setter("backup.geoRedundantBackup", "Disabled")),
+        "geoRedundantBackup is not Enabled",
+    ),
+    (
+        "postgres-backup-retention",
+        "prod",
+        lambda p: changed(p, SERVER, "postgres", setter("backup.backupRetentionDays", 14)),
+        "backupRetentionDays is 14; raise database.backupRetentionDays to at least 35",
+    ),
+    (
+        "keyvault-rbac-soft-delete",
+        "staging",
+        lambda p: changed(p, VAULT, "key-vault", setter("properties.enableRbacAuthorization", False)),
+        "enableRbacAuthorization is not true",
+    ),
+    (
+        "keyvault-rbac-soft-delete",
+        "prod",
+        lambda p: changed(p, VAULT, "key-vault", setter("properties.softDeleteRetentionInDays", 7)),
+        "softDeleteRetentionInDays is 7",
+    ),
+    (
+        "keyvault-purge-protection",
+        "prod",
+        lambda p: changed(p, VAULT, "key-vault", setter("properties.enablePurgeProtection", False)),
+        "enablePurgeProtection is not true",
+    ),
+    (
+        "storage-secure-transport",
+        "staging",
+        lambda p: changed(p, ACCOUNT, "chart-storage", setter("minimumTlsVersion", "TLS1_0")),
+        "minimumTlsVersion is 'TLS1_0'",
+    ),
+    (
+        "storage-secure-transport",
+        "prod",
+        lambda p: changed(p, ACCOUNT, "chart-storage", setter("enableHttpsTrafficOnly", False)),
+        "enableHttpsTrafficOnly is false",
+    ),
+    (
+        "storage-no-anonymous-access",
+        "prod",
+        lambda p: changed(p, ACCOUNT, "chart-storage", setter("allowBlobPublicAccess", True)),
+        "allowBlobPublicAccess is not false",
+    ),
+    (
+        "storage-no-anonymous-access",
+        "staging",
+        lambda p: changed(p, "azure-native:storage:BlobContainer", "charts-container", setter("publicAccess", "Blob")),
+        "publicAccess is 'Blob'",
+    ),
+    (
+        "storage-shared-key-access",
+        "prod",
+        lambda p: changed(p, ACCOUNT, "chart-storage", setter("accountName", "stcontosoother")),
+        "account 'stcontosoother' allows shared-key access",
+    ),
+    (
+        "storage-data-protection",
+        "prod",
+        lambda p: changed(
+            p,
+            "azure-native:storage:BlobServiceProperties",
+            "chart-storage-blob-service",
+            setter("isVersioningEnabled", False),
+        ),
+        "account 'stcontosoprod': set isVersioningEnabled true",
+    ),
+    (
+        "storage-data-protection",
+        "staging",
+        lambda p: changed(
+            p,
+            "azure-native:storage:BlobServiceProperties",
+            "chart-storage-blob-service",
+            setter("deleteRetentionPolicy.days", 1),
+        ),
+        "enable deleteRetentionPolicy for at least 7 days",
+    ),
+    (
+        "storage-data-protection",
+        "staging",
+        lambda p: without(p, "azure-native:storage:BlobServiceProperties", "isVersioningEnabled"),
+        "account 'stcontosostaging' holds backups or state but has no BlobServiceProperties",
+    ),
+    (
+        "stateful-resources-protected",
+        "prod",
+        lambda p: changed(p, SERVER, "postgres", protect_off),
+        "dbforpostgresql:Server postgres holds state but is not protected",
+    ),
+    (
+        "stateful-resources-protected",
+        "prod",
+        lambda p: changed(p, RELEASE, "consul", protect_off),
+        "helm.sh/v3:Release consul holds state",
+    ),
+    (
+        "helm-chart-from-catalog",
+        "staging",
+        lambda p: changed(p, RELEASE, "traefik", setter("repositoryOpts.repo", "https://charts.example.com")),
+        "chart repository 'https://charts.example.com' is not one of the catalog's",
+    ),
+    (
+        "helm-chart-from-catalog",
+        "prod",
+        lambda p: changed(p, RELEASE, "traefik", setter("chart", "./charts/traefik")),
+        "is a path or URL",
+    ),
+    (
+        "helm-version-pinned",
+        "prod",
+        lambda p: changed(p, RELEASE, "concourse", setter("version", "^20.1")),
+        "version is '^20.1'; pin the exact chart version",
+    ),
+    (
+        "helm-atomic-with-timeout",
+        "staging",
+        lambda p: changed(p, RELEASE, "vault", setter("atomic", False)),
+        "atomic is not true",
+    ),
     ("helm-atomic-with-timeout", "prod", lambda p: changed(p, RELEASE, "vault", setter("timeout", 0)), "timeout is 0"),
-    ("helm-values-no-secret-literal", "staging", lambda p: changed(p, RELEASE, "kube-prometheus-stack", setter("values.grafana.adminPassword", "hunter2")), "values.grafana.adminPassword holds a literal under the credential key 'adminPassword'"),
-    ("helm-values-no-secret-literal", "prod", lambda p: changed(p, RELEASE, "concourse", setter("values.secrets.create", "[secret]")), "values.secrets.create holds a generated-looking token"),
-    ("helm-values-no-secret-literal", "prod", lambda p: changed(p, RELEASE, "elastalert2", setter("values.slackUrl", "https://hooks.slack.com/services/T0/B0/x")), "a Slack webhook URL"),
-    ("kubernetes-secret-data-generated", "staging", lambda p: changed(p, K8S_SECRET, "grafana-admin-secret", no_secret_sources), "Secret monitoring/grafana-admin: its data depends on no generated value"),
-    ("kubernetes-secret-data-generated", "prod", lambda p: changed(p, K8S_SECRET, "elastalert-rules-secret", rename_secret), "Secret logging/hand-written"),
-    ("azure-stack-tags", "prod", lambda p: changed(p, VAULT, "key-vault", setter("tags.cdstack-stack", "staging")), "tag cdstack-stack is 'staging'; it must be 'prod'"),
-    ("azure-stack-tags", "staging", lambda p: changed(p, "azure-native:keyvault:Key", "unseal-key", setter("tags", {})), "tag managed-by is None"),
-    ("acme-issuer-for-stack", "prod", lambda p: changed(p, "kubernetes:cert-manager.io/v1:ClusterIssuer", "cluster-issuer", setter("spec.acme.server", "https://acme-staging-v02.api.letsencrypt.org/directory")), "ACME server https://acme-staging-v02.api.letsencrypt.org/directory is not allowed"),
-    ("dns-names-own-stack", "staging", lambda p: changed(p, "azure-native:dns:RecordSet", "concourse-a-record", setter("zoneName", "cd.contoso.com")), "names ci.cd.contoso.com, which belongs to another stack (cd.contoso.com)"),
-    ("dns-names-own-stack", "prod", lambda p: changed(p, RELEASE, "concourse", setter("values.concourse.web.externalUrl", "https://ci.staging.cd.contoso.com")), "belongs to another stack (staging.cd.contoso.com)"),
-    ("stack-singletons", "staging", lambda p: duplicated(p, SERVER, "postgres"), "the stack has 2 azure-native:dbforpostgresql:Server"),
+    (
+        "helm-values-no-secret-literal",
+        "staging",
+        lambda p: changed(p, RELEASE, "kube-prometheus-stack", setter("values.grafana.adminPassword", "hunter2")),
+        "values.grafana.adminPassword holds a literal under the credential key 'adminPassword'",
+    ),
+    (
+        "helm-values-no-secret-literal",
+        "prod",
+        lambda p: changed(p, RELEASE, "concourse", setter("values.secrets.create", "[secret]")),
+        "values.secrets.create holds a generated-looking token",
+    ),
+    (
+        "helm-values-no-secret-literal",
+        "prod",
+        lambda p: changed(
+            p, RELEASE, "elastalert2", setter("values.slackUrl", "https://hooks.slack.com/services/T0/B0/x")
+        ),
+        "a Slack webhook URL",
+    ),
+    (
+        "kubernetes-secret-data-generated",
+        "staging",
+        lambda p: changed(p, K8S_SECRET, "grafana-admin-secret", no_secret_sources),
+        "Secret monitoring/grafana-admin: its data depends on no generated value",
+    ),
+    (
+        "kubernetes-secret-data-generated",
+        "prod",
+        lambda p: changed(p, K8S_SECRET, "elastalert-rules-secret", rename_secret),
+        "Secret logging/hand-written",
+    ),
+    (
+        "azure-stack-tags",
+        "prod",
+        lambda p: changed(p, VAULT, "key-vault", setter("tags.cdstack-stack", "staging")),
+        "tag cdstack-stack is 'staging'; it must be 'prod'",
+    ),
+    (
+        "azure-stack-tags",
+        "staging",
+        lambda p: changed(p, "azure-native:keyvault:Key", "unseal-key", setter("tags", {})),
+        "tag managed-by is None",
+    ),
+    (
+        "acme-issuer-for-stack",
+        "prod",
+        lambda p: changed(
+            p,
+            "kubernetes:cert-manager.io/v1:ClusterIssuer",
+            "cluster-issuer",
+            setter("spec.acme.server", "https://acme-staging-v02.api.letsencrypt.org/directory"),
+        ),
+        "ACME server https://acme-staging-v02.api.letsencrypt.org/directory is not allowed",
+    ),
+    (
+        "dns-names-own-stack",
+        "staging",
+        lambda p: changed(p, "azure-native:dns:RecordSet", "concourse-a-record", setter("zoneName", "cd.contoso.com")),
+        "names ci.cd.contoso.com, which belongs to another stack (cd.contoso.com)",
+    ),
+    (
+        "dns-names-own-stack",
+        "prod",
+        lambda p: changed(
+            p, RELEASE, "concourse", setter("values.concourse.web.externalUrl", "https://ci.staging.cd.contoso.com")
+        ),
+        "belongs to another stack (staging.cd.contoso.com)",
+    ),
+    (
+        "stack-singletons",
+        "staging",
+        lambda p: duplicated(p, SERVER, "postgres"),
+        "the stack has 2 azure-native:dbforpostgresql:Server",
+    ),
     ("stack-singletons", "prod", lambda p: duplicated(p, RELEASE, "concourse"), "2 releases of the concourse chart"),
-    ("stack-types-promoted", "prod", lambda p: added(p, "azure-native:cache:Redis"), "azure-native:cache:Redis has not run in the source stack"),
-]  # fmt: skip
+    (
+        "stack-types-promoted",
+        "prod",
+        lambda p: added(p, "azure-native:cache:Redis"),
+        "azure-native:cache:Redis has not run in the source stack",
+    ),
+]
 
 
 def mandatory(violations: list[policy_check.Violation]) -> list[policy_check.Violation]:
@@ -194,10 +460,15 @@ def test_system_pool_taint_is_advisory_and_fires_on_the_shipped_pool(plans: dict
 
 def test_a_value_unknown_at_preview_gives_the_sdk_advisory_note(plans: dict[str, offline.Plan]) -> None:
     unknown = changed(plans["staging"], CLUSTER, "aks", setter("kubernetesVersion", offline.UNKNOWN))
-    notes = [v for v in policy_check.run(unknown, policy_check.load_config("staging")) if v.policy.startswith("aks-sup")]
+    notes = [
+        v for v in policy_check.run(unknown, policy_check.load_config("staging")) if v.policy.startswith("aks-sup")
+    ]
     assert [(v.level, v.message) for v in notes] == [
-        (EnforcementLevel.ADVISORY, "can't run during preview: string value at .kubernetesVersion can't be known during preview")
-    ]  # fmt: skip
+        (
+            EnforcementLevel.ADVISORY,
+            "can't run during preview: string value at .kubernetesVersion can't be known during preview",
+        )
+    ]
 
 
 def test_secrets_reach_policies_unwrapped_as_the_engine_hands_them(plans: dict[str, offline.Plan]) -> None:
@@ -215,7 +486,9 @@ def test_config_files_set_only_declared_properties_and_known_policies() -> None:
         for policy in POLICIES:
             policy_check.settings(policy, config)  # raises on an undeclared property
     with pytest.raises(ValueError, match="does not declare"):
-        policy_check.settings(next(p for p in POLICIES if p.name == "aks-availability-zones"), {"aks-availability-zones": {"zones": 2}})
+        policy_check.settings(
+            next(p for p in POLICIES if p.name == "aks-availability-zones"), {"aks-availability-zones": {"zones": 2}}
+        )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -250,3 +523,27 @@ def test_readme_documents_every_policy() -> None:
     readme = (policy_check.POLICY_DIR / "README.md").read_text()
     missing = [p.name for p in POLICIES if f"`{p.name}`" not in readme]
     assert missing == []
+
+
+def test_the_pack_serves_every_policy_as_pulumi_runs_it() -> None:
+    """`python policy` (the pack directory, as the analyzer plugin runs it) starts pulumi-policy's analyzer server,
+    and the engine's GetAnalyzerInfo call lists every policy with its enforcement level."""
+    import grpc
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+    process = subprocess.Popen(
+        [sys.executable, "policy"], cwd=offline.PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert info.name == "cdstack"
+    assert [p.name for p in info.policies] == [p.name for p in POLICIES]
+    advisory = [p.name for p in info.policies if p.enforcementLevel == analyzer_pb2.ADVISORY]
+    assert advisory == ["aks-system-pool-critical-addons-only"]

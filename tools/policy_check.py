@@ -117,7 +117,9 @@ def _provider(r: offline.Registration, by_urn: dict[str, offline.Registration]) 
     provider = by_urn.get(r.provider.rsplit("::", 1)[0]) if r.provider else None
     if provider is None:
         return None
-    return PolicyProviderResource(provider.type, engine_props(provider.inputs, provider.urn), provider.urn, provider.name)
+    return PolicyProviderResource(
+        provider.type, engine_props(provider.inputs, provider.urn), provider.urn, provider.name
+    )
 
 
 def _stack_resources(plan: offline.Plan) -> list[PolicyResource]:

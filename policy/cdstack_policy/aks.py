@@ -19,7 +19,10 @@ CRITICAL_ADDONS_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 pools in AKS")."""
 
 # The AKS-managed maintenance configurations, by the channel each schedules (their names are fixed by AKS).
-SCHEDULES = {"upgradeChannel": "aksManagedAutoUpgradeSchedule", "nodeOSUpgradeChannel": "aksManagedNodeOSUpgradeSchedule"}
+SCHEDULES = {
+    "upgradeChannel": "aksManagedAutoUpgradeSchedule",
+    "nodeOSUpgradeChannel": "aksManagedNodeOSUpgradeSchedule",
+}
 INACTIVE_CHANNELS = {"upgradeChannel": ("none",), "nodeOSUpgradeChannel": ("None", "Unmanaged")}
 
 
@@ -59,7 +62,7 @@ def check_upgrade_channels(args: ResourceValidationArgs) -> Iterator[str]:
 
 
 def kubernetes_minor(version: str) -> str:
-    """"1.34" of "1.34", "1.34.2" or "v1.34.2"."""
+    """The minor ("1.34") of "1.34", "1.34.2" or "v1.34.2"."""
     return ".".join(version.lstrip("v").split(".")[:2])
 
 
@@ -96,7 +99,10 @@ def check_api_server_access(args: ResourceValidationArgs) -> Iterator[str]:
     if get(access, "enablePrivateCluster") is True:
         return
     if not ranges:
-        yield "the API server is public to the internet: set apiServerAccessProfile.authorizedIPRanges or make it private."
+        yield (
+            "the API server is public to the internet: set apiServerAccessProfile.authorizedIPRanges or make the "
+            "cluster private."
+        )
     for open_range in ("0.0.0.0/0", "::/0"):
         if open_range in ranges:
             yield f"apiServerAccessProfile.authorizedIPRanges contains {open_range}, which authorises everyone."

@@ -34,7 +34,7 @@ def check_retention(args: ResourceValidationArgs) -> Iterator[str]:
     minimum = args.get_config()["minDays"]
     days = get(args.props, "backup.backupRetentionDays")
     if not isinstance(days, int | float) or days < minimum:
-        yield f"backup.backupRetentionDays is {days}; keep backups at least {minimum} days (database.backupRetentionDays)."
+        yield f"backup.backupRetentionDays is {days}; raise database.backupRetentionDays to at least {minimum}."
 
 
 def check_tls(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:

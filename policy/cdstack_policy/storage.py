@@ -76,7 +76,8 @@ def check_data_protection(args: StackValidationArgs) -> Iterator[tuple[str, str 
 POLICIES = [
     resource_policy(
         "storage-secure-transport",
-        "Storage accounts accept only HTTPS with TLS 1.2 or later: enableHttpsTrafficOnly true, minimumTlsVersion TLS1_2.",
+        "Storage accounts accept only HTTPS with TLS 1.2 or later: enableHttpsTrafficOnly true, minimumTlsVersion "
+        "TLS1_2.",
         [ACCOUNT],
         check_transport,
     ),
