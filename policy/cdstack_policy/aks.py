@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, StackValidationArgs
 
-from .common import get, items, resource_policy, schema, stack_policy
+from .common import attached_to, get, items, known, resource_policy, schema, stack_policy
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
@@ -116,13 +116,8 @@ def check_maintenance_windows(args: StackValidationArgs) -> Iterator[tuple[str, 
         for r in args.resources:
             if r.resource_type != MAINTENANCE:
                 continue
-            attached = any(dep.urn == cluster.urn for dep in r.property_dependencies.get("resourceName", []))
-            same_name = get(r.props, "resourceName") is not None and get(r.props, "resourceName") in (
-                get(cluster.props, "resourceName"),
-                get(cluster.props, "name"),
-            )
-            if attached or same_name:
-                windows[get(r.props, "configName") or get(r.props, "name")] = get(r.props, "maintenanceWindow")
+            if attached_to(r, "resourceName", cluster, ("resourceName", "name")):
+                windows[known(r.props, "configName") or known(r.props, "name")] = get(r.props, "maintenanceWindow")
         for channel_key, schedule in SCHEDULES.items():
             channel = get(cluster.props, f"autoUpgradeProfile.{channel_key}")
             if channel is None or channel in INACTIVE_CHANNELS[channel_key]:

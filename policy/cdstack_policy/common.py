@@ -18,12 +18,14 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 ResourceCheck = Callable[[ResourceValidationArgs], Iterator[str]]
 StackCheck = Callable[[StackValidationArgs], Iterator[tuple[str, str | None]]]
@@ -39,6 +41,15 @@ def get(props: Any, path: str, default: Any = None) -> Any:
     return value
 
 
+def known(props: Any, path: str, default: Any = None) -> Any:
+    """`get`, with `default` also for a value unknown during preview: for names that identify or label a resource,
+    where an unknown must not stop the whole check."""
+    try:
+        return get(props, path, default)
+    except UnknownValueError:
+        return default
+
+
 def items(value: Any) -> list[Any]:
     """A list input as a list (absent or not a list: empty)."""
     if isinstance(value, Sequence) and not isinstance(value, str):
@@ -47,15 +58,22 @@ def items(value: Any) -> list[Any]:
 
 
 def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """Every string leaf of a nested input with its dotted path."""
+    """Every known string leaf of a nested input with its dotted path (an unknown value is no literal)."""
     if isinstance(value, str):
         yield path, value
-    elif isinstance(value, Mapping):
-        for key in value:
-            yield from strings(value[key], f"{path}.{key}" if path else str(key))
+        return
+    if isinstance(value, Mapping):
+        children = [(key, f"{path}.{key}" if path else str(key)) for key in value]
     elif isinstance(value, Sequence):
-        for index, element in enumerate(value):
-            yield from strings(element, f"{path}[{index}]")
+        children = [(index, f"{path}[{index}]") for index in range(len(value))]
+    else:
+        return
+    for key, child_path in children:
+        try:
+            child = value[key]
+        except UnknownValueError:
+            continue
+        yield from strings(child, child_path)
 
 
 def schema(**properties: dict[str, Any]) -> PolicyConfigSchema:
@@ -103,3 +121,12 @@ def stack_policy(
     return StackValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=level, config_schema=config
     )
+
+
+def attached_to(child: PolicyResource, key: str, parent: PolicyResource, parent_keys: Sequence[str]) -> bool:
+    """Whether `child`'s input `key` refers to `parent`: by the engine's property dependency, or else by value
+    (a name given literally). Names may be unknown during a first preview; dependencies never are."""
+    if any(dep.urn == parent.urn for dep in child.property_dependencies.get(key, [])):
+        return True
+    value = known(child.props, key)
+    return value is not None and any(value == known(parent.props, k) for k in parent_keys)

@@ -3,7 +3,7 @@
 A Python policy pack sees Pulumi secrets unwrapped (see common.py), so a value cannot tell whether it was secret.
 Where it came from can: the engine records, per property, the resources a value was computed from. A Secret's data
 must depend on a generator (a random password, a private key, an Entra ID password, a Vault secret id, a storage
-account's keys), or the Secret is listed in the stack's policy config as fed only by `pulumi config set --secret`
+account's keys), or the Secret's name is listed in the stack's policy config as fed only by `pulumi config set --secret`
 values (which are Pulumi secrets but have no resource to depend on).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import StackValidationArgs
 
-from .common import get, schema, stack_policy
+from .common import known, schema, stack_policy
 
 SECRET = "kubernetes:core/v1:Secret"
 
@@ -27,7 +27,8 @@ GENERATORS = [
 
 
 def secret_id(props: object) -> str:
-    return f"{get(props, 'metadata.namespace')}/{get(props, 'metadata.name')}"
+    """namespace/name (the namespace is often another resource's output, unknown during a first preview)."""
+    return f"{known(props, 'metadata.namespace', '(namespace)')}/{known(props, 'metadata.name')}"
 
 
 def check_secret_data(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
@@ -37,12 +38,12 @@ def check_secret_data(args: StackValidationArgs) -> Iterator[tuple[str, str | No
         sources = [
             dep.resource_type for key in ("data", "stringData") for dep in secret.property_dependencies.get(key, [])
         ]
-        if secret_id(secret.props) in config_fed or any(source in generators for source in sources):
+        if known(secret.props, "metadata.name") in config_fed or any(source in generators for source in sources):
             continue
         yield (
             f"Secret {secret_id(secret.props)}: its data depends on no generated value, so it is a literal; generate "
             "it (random.RandomPassword, tls.PrivateKey) or, for a value only a person has, read it with "
-            "config.require_secret and list the Secret in configSecretFed.",
+            "config.require_secret and list the Secret's name in configSecretFed.",
             secret.urn,
         )
 
@@ -64,7 +65,7 @@ POLICIES = [
                 "type": "array",
                 "items": {"type": "string"},
                 "default": [],
-                "description": "namespace/name of Secrets fed only by `pulumi config set --secret` values",
+                "description": "names of Secrets fed only by `pulumi config set --secret` values",
             },
         ),
     ),

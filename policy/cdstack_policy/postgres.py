@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from .common import get, resource_policy, schema, stack_policy
+from .common import attached_to, get, known, resource_policy, schema, stack_policy
 
 SERVER = "azure-native:dbforpostgresql:Server"
 CONFIGURATION = "azure-native:dbforpostgresql:Configuration"
@@ -40,14 +40,10 @@ def check_retention(args: ResourceValidationArgs) -> Iterator[str]:
 def check_tls(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     """Each server has the parameters that require TLS 1.2 or later, attached to it (by dependency or name)."""
     for server in (r for r in args.resources if r.resource_type == SERVER):
-        server_name = get(server.props, "serverName") or get(server.props, "name")
         parameters = {}
         for r in args.resources:
-            if r.resource_type != CONFIGURATION:
-                continue
-            attached = any(dep.urn == server.urn for dep in r.property_dependencies.get("serverName", []))
-            if attached or (server_name is not None and get(r.props, "serverName") == server_name):
-                parameters[get(r.props, "configurationName") or get(r.props, "name")] = get(r.props, "value")
+            if r.resource_type == CONFIGURATION and attached_to(r, "serverName", server, ("serverName", "name")):
+                parameters[known(r.props, "configurationName") or known(r.props, "name")] = get(r.props, "value")
         for parameter, allowed in TLS_PARAMETERS.items():
             if parameters.get(parameter) not in allowed:
                 yield (

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from .common import get, resource_policy, schema, stack_policy
+from .common import attached_to, get, known, resource_policy, schema, stack_policy
 
 ACCOUNT = "azure-native:storage:StorageAccount"
 CONTAINER = "azure-native:storage:BlobContainer"
@@ -17,7 +17,7 @@ TLS_VERSIONS = ("TLS1_2", "TLS1_3")
 
 
 def account_name(props: object) -> str:
-    return str(get(props, "accountName") or get(props, "name") or "")
+    return str(known(props, "accountName") or known(props, "name") or "")
 
 
 def check_transport(args: ResourceValidationArgs) -> Iterator[str]:
@@ -55,11 +55,7 @@ def check_data_protection(args: StackValidationArgs) -> Iterator[tuple[str, str 
         services = [
             r
             for r in args.resources
-            if r.resource_type == BLOB_SERVICE
-            and (
-                any(dep.urn == account.urn for dep in r.property_dependencies.get("accountName", []))
-                or get(r.props, "accountName") == name
-            )
+            if r.resource_type == BLOB_SERVICE and attached_to(r, "accountName", account, ("accountName", "name"))
         ]
         if not services:
             yield f"account {name!r} holds backups or state but has no BlobServiceProperties.", account.urn
