@@ -8,16 +8,17 @@ import inspect
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import import_module
 from typing import Any
 
 import pytest
 from pulumi_policy import EnforcementLevel
 
-from components import catalog
+from components import catalog, clock
 from components.tags import common_tags
 from policy.cdstack_policy import POLICIES, tags
+from tests.conftest import TODAY, initialized_plan
 from tools import offline, policy_check
 
 STACKS = tuple(sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml")))
@@ -26,8 +27,15 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 @pytest.fixture(scope="module")
-def plans() -> dict[str, offline.Plan]:
-    return {stack: offline.run_stack(stack) for stack in STACKS}
+def plans() -> Iterator[dict[str, offline.Plan]]:
+    """Each stack planned once for the module, on the suite's pinned date (conftest.TODAY): its first `up` (the stack
+    file as committed) under its name, its second (Vault initialised, Vault-side resources created) as
+    "<stack>:initialized"."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(clock.ENV, TODAY)
+        plans = {stack: offline.run_stack(stack) for stack in STACKS}
+        plans.update({f"{stack}:initialized": initialized_plan(stack) for stack in STACKS})
+        yield plans
 
 
 def changed(plan: offline.Plan, type_: str, name: str, change: Callable[[offline.Registration], None]) -> offline.Plan:
@@ -423,8 +431,9 @@ def mandatory(violations: list[policy_check.Violation]) -> list[policy_check.Vio
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_shipped_stacks_have_no_mandatory_violation(plans: dict[str, offline.Plan], stack: str) -> None:
-    violations = policy_check.run(plans[stack], policy_check.load_config(stack))
+@pytest.mark.parametrize("state", ["", ":initialized"])
+def test_shipped_stacks_have_no_mandatory_violation(plans: dict[str, offline.Plan], stack: str, state: str) -> None:
+    violations = policy_check.run(plans[stack + state], policy_check.load_config(stack))
     assert mandatory(violations) == []
 
 
@@ -502,10 +511,23 @@ def test_config_agrees_with_the_program(stack: str) -> None:
     assert cfg.dns.domain in config["dns-names-own-stack"]["ownDomains"]
 
 
+def test_supported_minors_are_the_catalogs_minors_in_support() -> None:
+    """The policy's supported minors are those of AKS's calendar (catalog.py) still supported on the suite's date:
+    when the date moves past an end of life, this names the config to update."""
+    verdicts = {
+        m: catalog.kubernetes_support(m, clock.today(), long_term_support=False) for m in catalog.KUBERNETES_MINORS
+    }
+    in_support = [m for m, verdict in verdicts.items() if verdict is None or verdict[0] == "warning"]
+    for stack in STACKS:
+        assert policy_check.load_config(stack)["aks-supported-kubernetes-version"]["supportedMinors"] == in_support
+
+
 def test_prod_records_every_type_staging_runs(plans: dict[str, offline.Plan]) -> None:
+    """The record is staging's types after its first and second `up` (Vault-side resources come with the second)."""
     recorded = policy_check.load_config("prod")["stack-types-promoted"]["sourceTypes"]
-    staging = sorted({r.type for r in plans["staging"].registrations if not r.type.startswith("pulumi:")})
-    assert recorded == staging, "update policy/config.prod.json stack-types-promoted.sourceTypes to staging's types"
+    staging = [r.type for key in ("staging", "staging:initialized") for r in plans[key].registrations]
+    expected = sorted({t for t in staging if not t.startswith("pulumi:")})
+    assert recorded == expected, "update policy/config.prod.json stack-types-promoted.sourceTypes to staging's types"
 
 
 def test_taggable_types_match_the_sdk(plans: dict[str, offline.Plan]) -> None:
