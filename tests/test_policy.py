@@ -548,14 +548,19 @@ def test_readme_documents_every_policy() -> None:
 
 
 def test_the_pack_serves_every_policy_as_pulumi_runs_it() -> None:
-    """`python policy` (the pack directory, as the analyzer plugin runs it) starts pulumi-policy's analyzer server,
-    and the engine's GetAnalyzerInfo call lists every policy with its enforcement level."""
+    """Started as the CLI's analyzer plugin starts a Python pack (pulumi-analyzer-policy-python: `python -u -m
+    pulumi.policy <engine> .` inside the pack's directory), the pack serves pulumi-policy's analyzer, and the
+    engine's GetAnalyzerInfo call lists every policy with its enforcement level."""
     import grpc
     from google.protobuf import empty_pb2
     from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
     process = subprocess.Popen(
-        [sys.executable, "policy"], cwd=offline.PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
+        cwd=policy_check.POLICY_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
