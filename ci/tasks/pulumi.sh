@@ -14,8 +14,9 @@ export AAD_LOGIN_METHOD=spn
 export PULUMI_SKIP_UPDATE_CHECK=true
 
 pulumi install  # .venv from requirements.txt (Pulumi.yaml: toolchain pip, virtualenv .venv) and provider plugins
+(cd policy && pulumi install)  # the policy pack's venv from policy/requirements.txt (policy/PulumiPolicy.yaml)
 case "$COMMAND" in
-  preview) pulumi preview --stack "$STACK" --non-interactive --diff ;;
-  up) pulumi up --stack "$STACK" --non-interactive --yes --diff ;;
+  preview) pulumi preview --stack "$STACK" --non-interactive --diff --policy-pack policy --policy-pack-config "policy/config.$STACK.json" ;;
+  up) pulumi up --stack "$STACK" --non-interactive --yes --diff --policy-pack policy --policy-pack-config "policy/config.$STACK.json" ;;
   *) echo "COMMAND must be preview or up, got $COMMAND" >&2; exit 2 ;;
 esac
