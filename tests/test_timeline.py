@@ -62,3 +62,11 @@ def test_prod_logging_and_ingress_wait_only_on_what_they_use():
     assert by_name["traefik"].start >= by_name["cluster-network-contributor"].end
     assert by_name["eck-operator"].start < by_name["cluster-network-contributor"].end
     print(timeline.render("prod", bars).splitlines()[0])
+
+
+def test_prod_first_up_is_modelled_at_17_minutes_or_less():
+    """A new wait that lengthens the first `up` beyond the target fails here, with the critical path to read."""
+    from tools import offline
+
+    bars = timeline.schedule(offline.run_stack("prod"))
+    assert timeline.total(bars) <= 17 * 60, timeline.render("prod", [b for b in bars if b.critical])
