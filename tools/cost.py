@@ -3,7 +3,8 @@ pool's autoscaler minimum and maximum, priced from the catalog's list prices.
 
     python -m tools.cost prod                  line items per component, minimum and maximum per month
     python -m tools.cost staging prod          both side by side, with the ratio (and the staging-share rule)
-    python -m tools.cost prod --rendered DIR   volume claims from rendered manifests (one YAML file per release)
+    python -m tools.cost prod --rendered DIR   volume claims from rendered manifests (one YAML file per release;
+                                               default rendered/<stack>/ when `make render` has written it)
 
 Quantities come from the offline plan (the same registrations `pulumi up` would make), so a new resource shows in the
 bill. Volume claims come from the rendered manifests when a folder of them is given (`make render` of the Helm
@@ -34,6 +35,9 @@ thousand a day at most. Key Vault bills per 10,000 operations."""
 
 STORAGE_ACCOUNT_GIB = 10
 """An estimate of ChartMuseum's charts in blob storage (the account's only data)."""
+
+RENDERED_DIR = offline.PROJECT_DIR / "rendered"
+"""Where `make render STACK=<stack>` (tools/render.py) writes `<stack>/<release>.yaml`; git-ignored."""
 
 DEFAULT_STORAGE_CLASS = "default"
 """What a claim without a storage class gets on AKS (Standard SSD LRS)."""
@@ -391,9 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stacks", nargs="+", help="one stack, or two to compare (reads Pulumi.<stack>.yaml)")
     parser.add_argument("--rendered", type=Path, help="a folder of rendered manifests, <release>.yaml each")
     args = parser.parse_args(argv)
-    rendered = read_rendered(args.rendered) if args.rendered else None
     configs = {stack: offline.load_config(stack) for stack in args.stacks[:2]}
-    reports = [report(offline.run_stack(stack), cfg.location, rendered) for stack, cfg in configs.items()]
+    reports = []
+    for stack, cfg in configs.items():
+        folder = args.rendered or RENDERED_DIR / stack
+        rendered = read_rendered(folder) if folder.is_dir() else None
+        reports.append(report(offline.run_stack(stack), cfg.location, rendered))
     for rep in reports:
         print(render(rep) + "\n")
     if len(reports) != 2:
