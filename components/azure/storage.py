@@ -11,6 +11,8 @@ from components.endpoints import BlobStore
 from components.tags import common_tags
 
 CONTAINER = "charts"
+RECOVERY_DAYS = 30
+"""How long an overwritten or deleted chart (and a deleted container) stays recoverable: a month of releases."""
 
 
 class ChartStorage(pulumi.ComponentResource):
@@ -42,6 +44,18 @@ class ChartStorage(pulumi.ComponentResource):
             account_name=account.name,
             resource_group_name=net.resource_group_name,
             public_access=storage.PublicAccess.NONE,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The published charts exist only here: a version overwritten or deleted by mistake stays recoverable
+        # (the policy pack's storage-data-protection, PSRule Azure.Storage.SoftDelete/ContainerSoftDelete).
+        storage.BlobServiceProperties(
+            "chart-storage-blob-service",
+            account_name=account.name,
+            resource_group_name=net.resource_group_name,
+            blob_services_name="default",
+            is_versioning_enabled=True,
+            delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=RECOVERY_DAYS),
+            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=RECOVERY_DAYS),
             opts=pulumi.ResourceOptions(parent=self),
         )
         keys = storage.list_storage_account_keys_output(
