@@ -9,7 +9,7 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan compare promote smoke bench policy docs alerts test lint typecheck unit engines
+.PHONY: help plan compare promote smoke bench policy docs alerts test lint typecheck unit engines cost timeline figures
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,15 @@ smoke: $(VENV)/.installed ## check a deployed stack (OUTPUTS=outputs.json from `
 
 bench: $(VENV)/.installed ## offline plan time and peak memory per stack
 	$(PY) -m tools.bench
+
+cost: $(VENV)/.installed ## monthly cost per line item at the pool's min/max (STACK=prod, or STACK="staging prod")
+	$(PY) -m tools.cost $(STACK) $(if $(RENDERED),--rendered $(RENDERED),)
+
+timeline: $(VENV)/.installed ## modelled first `up` with its critical path; a Gantt chart in docs/ (STACK=prod)
+	$(PY) -m tools.timeline $(STACK) --picture docs
+
+figures: $(VENV)/.installed ## regenerate the README's cost ranges and the prod timeline picture
+	$(PY) -m tools.figures --write
 
 policy: $(VENV)/.installed ## run the policy pack offline over every stack's plan: violations and the pack's time
 	$(PY) -m tools.policy_check

@@ -1,5 +1,6 @@
 """Upstream facts cdstack pins: every Helm chart (repository, chart, pinned version, how long an install may take),
-the images it overrides, the VM sizes node pools may use, and AKS's Kubernetes support calendar.
+the images it overrides, the VM sizes node pools may use, and AKS's Kubernetes support calendar; and the list prices
+and modelled create durations `make cost` and `make timeline` apply to the planned graph.
 
 This is the one place chart versions live. A stack may override a version under `cdstack:charts` (that is how a
 version is tried in staging and then promoted to prod); everything else reads `StackConfig.chart_version(key)`.
@@ -200,3 +201,150 @@ POSTGRES_SKUS: dict[str, PostgresSku] = {
         {2: 16, 4: 32, 8: 64, 16: 128, 20: 160, 32: 256, 48: 384, 64: 512, 96: 672},
     ),
 }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Prices: what `make cost` multiplies the planned graph's quantities by.
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float
+    unit: str
+    """What one `usd` buys: `hour`, `month`, `GiB-month`, `10k operations`."""
+    source: str
+    regions: tuple[str, ...] = ("*",)
+    """Regions the price holds in; `*`: the source publishes one list price without naming a region."""
+
+
+PRICES_TAKEN = date(2026, 11, 29)
+"""When the prices below were read. Azure changes list prices; re-read them (and this date) before relying on them."""
+
+# Azure pay-as-you-go list prices in US dollars. Only prices a published page states are listed; a priced item with no
+# entry here (every VM size, managed disk tier, PostgreSQL SKU and storage in westeurope today) is reported as
+# "unknown" by `make cost`, never as zero. Azure's own price API and calculator were out of reach when these were
+# taken; add a region's figure from https://prices.azure.com/api/retail/prices (or the pricing pages) with its source.
+PRICES: dict[str, Price] = {
+    # AKS control plane: Free tier has no charge, Standard costs per cluster-hour (one price in every public region).
+    "aks-tier/Free": Price(0.0, "hour", "https://techmarmot.com/post/6188/ (AKS pricing tiers table)"),
+    "aks-tier/Standard": Price(0.10, "hour", "https://techmarmot.com/post/6188/ (AKS pricing tiers table)"),
+    # Standard load balancer: first five rules included (AKS's outbound and ingress rules stay within that here).
+    "load-balancer/Standard": Price(0.025, "hour", "https://c3x.dev/resources/azure/azurerm_lb"),
+    "public-ip/Standard": Price(0.005, "hour", "https://c3x.dev/resources/azure/azurerm_public_ip"),
+    "key-vault/Standard": Price(
+        0.03,
+        "10k operations",
+        "https://learn.microsoft.com/en-us/answers/questions/5608202/how-to-correctly-estimate-azure-key-vault-cost",
+    ),
+}
+
+
+def price(key: str, region: str) -> Price | None:
+    """The list price of `key` in `region`, or None when no source gave one (the report then says "unknown")."""
+    found = PRICES.get(key)
+    if found is None or ("*" not in found.regions and region not in found.regions):
+        return None
+    return found
+
+
+# Managed disk tiers: a disk is billed as the smallest tier at least its size (Standard SSD `E<n>`, Premium SSD
+# `P<n>`, the same sizes). Source: Microsoft Learn, "Azure managed disk types" and "Understand Azure Disk Storage
+# billing" (a disk is billed at the next provisioned size), read 2026-11-29.
+DISK_TIER_GIB: dict[str, int] = {
+    "1": 4, "2": 8, "3": 16, "4": 32, "6": 64, "10": 128, "15": 256, "20": 512,
+    "30": 1024, "40": 2048, "50": 4096, "60": 8192, "70": 16384, "80": 32767,
+}  # fmt: skip
+DISK_SKU_PREFIX = {"StandardSSD_LRS": "E", "Premium_LRS": "P"}
+
+# AKS's built-in storage classes and the disk SKU behind each. Source: Microsoft Learn, AKS "Storage options":
+# `default` and `managed-csi` are Standard SSD LRS, `managed-csi-premium` and `managed-premium` Premium SSD LRS.
+STORAGE_CLASS_DISK_SKU: dict[str, str] = {
+    "default": "StandardSSD_LRS",
+    "managed-csi": "StandardSSD_LRS",
+    "managed": "StandardSSD_LRS",
+    "managed-csi-premium": "Premium_LRS",
+    "managed-premium": "Premium_LRS",
+}
+
+TEMP_DISK_GIB_PER_VCPU: dict[str, float] = {
+    "standardDDSv5Family": 37.5,
+    "standardDADSv5Family": 37.5,
+    "standardEDSv5Family": 37.5,
+}
+"""Local temporary disk per vCPU of the `d` sizes (D4ds_v5: 150 GiB). AKS puts the OS disk on it (ephemeral, no disk
+charge) when the requested OS disk fits; other sizes get a managed Premium SSD OS disk. Sources: Microsoft Learn,
+"Ddsv5 sizes" / "Edsv5 sizes" and AKS "Ephemeral OS disk" (default when the VM supports it), read 2026-11-29."""
+
+
+def disk_tier(sku: str, size_gib: float) -> str:
+    """The billing tier of a managed disk, for example `E15` for a 200 GiB Standard SSD."""
+    for tier, gib in DISK_TIER_GIB.items():
+        if size_gib <= gib:
+            return DISK_SKU_PREFIX[sku] + tier
+    raise ValueError(f"{size_gib} GiB exceeds the largest managed disk tier")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Durations: how long a first `pulumi up` spends creating each kind of resource (`make timeline`).
+
+
+@dataclass(frozen=True)
+class Duration:
+    seconds: int
+    source: str
+
+
+# Modelled create times: typical, not worst case (worst cases are the Helm timeouts in CHARTS). Keys are resource
+# types, or `release/<chart key>` for a Helm release (the time until Helm's wait is satisfied: the chart's pods
+# ready, image pulls and volume binding included; custom resources a chart creates are not waited for by Helm).
+# Types not listed take DEFAULT_DURATION. "estimate" marks a figure no published source states.
+DURATIONS: dict[str, Duration] = {
+    "azure-native:containerservice:ManagedCluster": Duration(
+        420, "estimate: Microsoft Learn's AKS quickstart says creation 'takes a few minutes'; 7 min assumed"
+    ),
+    "azure-native:containerservice:AgentPool": Duration(240, "estimate: a node pool is VMSS creation plus node join"),
+    "azure-native:dbforpostgresql:Server": Duration(
+        420, "estimate: Microsoft Learn's flexible server quickstart says 'a few minutes'; 7 min assumed"
+    ),
+    "azure-native:dbforpostgresql:Server/ha": Duration(
+        600, "estimate: zone-redundant HA also provisions and seeds a standby in a second zone (10 min assumed)"
+    ),
+    "azure-native:dbforpostgresql:Configuration": Duration(30, "estimate: a server parameter update"),
+    "azure-native:dbforpostgresql:Database": Duration(20, "estimate"),
+    "azure-native:keyvault:Vault": Duration(60, "estimate"),
+    "azure-native:storage:StorageAccount": Duration(30, "estimate"),
+    "azure-native:network:VirtualNetwork": Duration(15, "estimate"),
+    "azure-native:network:Subnet": Duration(15, "estimate"),
+    "azure-native:privatedns:PrivateZone": Duration(45, "estimate"),
+    "azure-native:privatedns:VirtualNetworkLink": Duration(45, "estimate"),
+    "azure-native:authorization:RoleAssignment": Duration(20, "estimate"),
+    "azure-native:dns:RecordSet": Duration(
+        60, "Azure DNS FAQ: record changes reach Azure's name servers within 60 seconds (propagation)"
+    ),
+    "kubernetes:core/v1:Namespace": Duration(2, "estimate: one API call"),
+    "kubernetes:core/v1:Secret": Duration(2, "estimate: one API call"),
+    "kubernetes:core/v1:ConfigMap": Duration(2, "estimate: one API call"),
+    "random:index/randomPassword:RandomPassword": Duration(0, "local"),
+    "random:index/randomString:RandomString": Duration(0, "local"),
+    "pulumi:providers:kubernetes": Duration(0, "local"),
+    "release/traefik": Duration(60, "estimate: one Deployment and its load balancer Service"),
+    "release/cert-manager": Duration(90, "estimate: three Deployments, CRDs, the webhook answering"),
+    "release/consul": Duration(240, "estimate: servers bind volumes and elect a leader"),
+    "release/vault": Duration(90, "estimate: servers start (readiness passes while sealed)"),
+    "release/concourse": Duration(240, "estimate: web migrates the database, workers bind volumes and register"),
+    "release/kube-prometheus-stack": Duration(180, "estimate: operator, Prometheus volume, Grafana"),
+    "release/influxdb2": Duration(90, "estimate: one StatefulSet with a volume"),
+    "release/telegraf": Duration(45, "estimate: one Deployment"),
+    "release/eck-operator": Duration(60, "estimate: the operator StatefulSet and its webhook"),
+    # Helm's wait covers Pods, Deployments, StatefulSets, DaemonSets, Services and claims, never custom resources
+    # (Helm docs, `helm install --wait`): eck-stack's release is done once its Elasticsearch, Kibana and Beat
+    # resources exist. ElastAlert's pods are ready only once Elasticsearch answers, so its wait holds the cluster's
+    # forming (volumes bound, nodes joined, about 6 minutes: estimate) plus its own start.
+    "release/eck-stack": Duration(30, "Helm docs (--wait skips custom resources); estimate for the API calls"),
+    "release/elastalert2": Duration(450, "estimate: Elasticsearch forms (6 min), then ElastAlert starts (1.5 min)"),
+    "release/chartmuseum": Duration(45, "estimate: one Deployment"),
+    "certificate": Duration(
+        60, "estimate: cert-manager's HTTP-01 order after DNS answers; after `up`, which does not wait for it"
+    ),
+}
+DEFAULT_DURATION = Duration(10, "estimate: an ordinary create call")

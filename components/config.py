@@ -543,6 +543,16 @@ class ObservabilityConfig(Section):
         return self.slack_channels.get(severity, self.slack_channel)
 
 
+class CostConfig(Section):
+    staging_share_of_prod: float = Field(
+        default=0.35,
+        gt=0,
+        le=1,
+        description="Most a staging stack may cost a month at its minimum, as a share of the production stack it "
+        "gates (set in the production stack's file; `make cost STACK='staging prod'` judges it).",
+    )
+
+
 class PromotionConfig(Section):
     source_stack: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] = (
         Field(
@@ -584,6 +594,7 @@ class StackConfig(Section):
     charts: dict[str, str] = Field(
         default_factory=dict, description="Chart version overrides by catalog key (promotion writes these)."
     )
+    cost: CostConfig = Field(default_factory=CostConfig, description="Cost limits between stacks.")
     promotion: PromotionConfig | None = Field(
         default=None, description="Gate this stack on the release set another stack deployed."
     )

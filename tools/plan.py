@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from components import capacity, catalog
@@ -58,23 +59,34 @@ def render_tree(plan: offline.Plan) -> list[str]:
     return lines
 
 
-def critical_path(plan: offline.Plan) -> list[offline.Registration]:
-    """The longest chain of resources each waiting on the one before: what a first `pulumi up` cannot parallelise."""
-    custom = {r.urn: r for r in plan.registrations if r.custom}
-    longest: dict[str, list[offline.Registration]] = {}
+def waits(plan: offline.Plan) -> dict[str, list[str]]:
+    """What each custom resource waits for before its create starts: its dependencies and its provider (a provider
+    reference is `<urn>::<id>`), as URNs of custom resources."""
+    custom = {r.urn for r in plan.registrations if r.custom}
 
-    def waits(r: offline.Registration) -> list[str]:
-        # A resource also waits for its provider (a provider reference is `<urn>::<id>`).
+    def of(r: offline.Registration) -> list[str]:
         provider = r.provider.rsplit("::", 1)[0] if r.provider else ""
         return [d for d in [*r.dependencies, provider] if d in custom]
 
-    def chain(urn: str) -> list[offline.Registration]:
-        if urn not in longest:
-            before = [chain(d) for d in waits(custom[urn])]
-            longest[urn] = [*max(before, key=len, default=[]), custom[urn]]
-        return longest[urn]
+    return {r.urn: of(r) for r in plan.registrations if r.custom}
 
-    return max((chain(urn) for urn in custom), key=len, default=[])
+
+def critical_path(
+    plan: offline.Plan, weight: Callable[[offline.Registration], float] = lambda r: 1
+) -> list[offline.Registration]:
+    """The chain of resources each waiting on the one before with the largest total `weight` (default: the longest
+    chain; with durations, what a first `pulumi up` cannot make shorter by running more in parallel)."""
+    custom = {r.urn: r for r in plan.registrations if r.custom}
+    before = waits(plan)
+    best: dict[str, tuple[float, list[offline.Registration]]] = {}
+
+    def chain(urn: str) -> tuple[float, list[offline.Registration]]:
+        if urn not in best:
+            total, path = max((chain(d) for d in before[urn]), key=lambda c: c[0], default=(0.0, []))
+            best[urn] = (total + weight(custom[urn]), [*path, custom[urn]])
+        return best[urn]
+
+    return max((chain(urn) for urn in custom), key=lambda c: c[0], default=(0.0, []))[1]
 
 
 def render(plan: offline.Plan) -> str:

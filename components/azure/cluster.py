@@ -193,13 +193,12 @@ class Cluster(pulumi.ComponentResource):
             resource_group_name=net.resource_group_name, resource_name=cluster.name, format="exec"
         )
         kubeconfig = credentials.kubeconfigs.apply(lambda k: non_interactive(base64.b64decode(k[0].value).decode()))
-        self.k8s_provider = k8s.Provider(
-            "aks",
-            kubeconfig=pulumi.Output.secret(kubeconfig),
-            # Every Kubernetes resource waits for the role: an ingress Service created before it exists leaves its
-            # load balancer failing to attach the static IP until the cloud provider's next retry.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[network_contributor]),
-        )
+        # Only the ingress controller's LoadBalancer Service needs the role (an ingress Service created before it
+        # exists leaves its load balancer failing to attach the static IP until the cloud provider's next retry):
+        # the platform hands the role to the ingress through its address, and every other Kubernetes resource
+        # starts as soon as the cluster answers.
+        self.network_contributor = network_contributor
+        self.k8s_provider = k8s.Provider("aks", kubeconfig=pulumi.Output.secret(kubeconfig), opts=child)
 
         self.cluster_name = cluster.name
         self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda p: (p.issuer_url if p else None) or "")

@@ -85,7 +85,7 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production, depends_on=[net.postgres_dns_link]),
         )
 
-        previous: pulumi.Resource = dbforpostgresql.Database(
+        database = dbforpostgresql.Database(
             "concourse-database",
             database_name=DATABASE,
             server_name=server.name,
@@ -96,6 +96,7 @@ class Database(pulumi.ComponentResource):
         )
         # A flexible server takes one change at a time: a parameter (or database) update while another is running
         # fails with ServerBusy, so each waits for the one before.
+        previous: pulumi.Resource = database
         for parameter, value in SERVER_PARAMETERS.items():
             previous = dbforpostgresql.Configuration(
                 parameter.replace("_", "-"),
@@ -108,11 +109,12 @@ class Database(pulumi.ComponentResource):
             )
 
         self.server_name = server.name
-        ready = previous  # the last in the chain: the database exists and TLS is enforced
         self.endpoint = DatabaseEndpoint(
-            # Clients get the host only once the `concourse` database and the TLS parameters are in place, so the
-            # Concourse release never starts against a server that is still being configured.
-            host=pulumi.Output.all(server.fully_qualified_domain_name, ready.id).apply(lambda values: values[0]),
+            # Clients get the host once the `concourse` database exists. Not after the TLS parameters: they pin what
+            # a new flexible server already enforces (TLS required, 1.0/1.1 refused; Microsoft Learn, "Encrypted
+            # connectivity using TLS" for flexible server), so Concourse installs while they are applied, a minute
+            # earlier on every first `up`, and connects with TLS either way.
+            host=pulumi.Output.all(server.fully_qualified_domain_name, database.id).apply(lambda values: values[0]),
             port=PORT,
             database=DATABASE,
             user=pulumi.Output.from_input(db.admin_login),

@@ -54,7 +54,14 @@ class AzurePlatform(pulumi.ComponentResource):
         self.vault_unseal = unseal.unseal if unseal else None
         self.key_vault_name = unseal.key_vault_name if unseal else None
         self.chartmuseum_store = charts.store
-        self.ingress = network.ingress
+        # The ingress controller's Service may only exist once the cluster may attach this address: its address
+        # carries the cluster's Network Contributor role, so the ingress release (and nothing else) waits for it.
+        self.ingress = IngressAddress(
+            ip_address=network.ingress.ip_address,
+            resource_group_name=pulumi.Output.all(
+                network.ingress.resource_group_name, cluster.network_contributor.id
+            ).apply(lambda values: values[0]),
+        )
         self.register_outputs(
             {
                 "resourceGroupName": self.resource_group_name,

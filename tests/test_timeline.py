@@ -1,0 +1,72 @@
+"""The modelled first `up`: earliest starts, the critical path by duration, the picture, and the prod figures."""
+
+from __future__ import annotations
+
+from components import catalog
+from tests.costgraph import plan, resource
+from tools import timeline
+
+DURATIONS = {
+    "t:slow": catalog.Duration(600, "test"),
+    "t:fast": catalog.Duration(60, "test"),
+    "t:mid": catalog.Duration(300, "test"),
+}
+
+
+def known_graph():
+    #   a(fast) -> b(slow) -> d(fast)        1 + 10 + 1 = 12 min: the critical path
+    #   a(fast) -> c(mid)  -> d              shorter by 5 min, though as many steps
+    #   e(mid)                               independent: starts at 0
+    return plan(
+        "known",
+        resource("t:fast", "a"),
+        resource("t:slow", "b", after=["a"]),
+        resource("t:mid", "c", after=["a"]),
+        resource("t:fast", "d", after=["b", "c"]),
+        resource("t:mid", "e"),
+    )
+
+
+def test_each_resource_starts_when_the_last_thing_it_waits_on_ends():
+    bars = {b.registration.name: b for b in timeline.schedule(known_graph(), DURATIONS)}
+    assert {name: (b.start, b.end) for name, b in bars.items()} == {
+        "a": (0, 60),
+        "b": (60, 660),
+        "c": (60, 360),
+        "d": (660, 720),
+        "e": (0, 300),
+    }
+    assert timeline.total(list(bars.values())) == 720
+
+
+def test_the_critical_path_is_the_chain_with_the_longest_total_duration():
+    bars = timeline.schedule(known_graph(), DURATIONS)
+    assert [b.registration.name for b in bars if b.critical] == ["a", "b", "d"]
+
+
+def test_the_picture_is_written_as_svg_and_png(tmp_path):
+    written = timeline.picture("known", timeline.schedule(known_graph(), DURATIONS), tmp_path)
+    assert [p.name for p in written] == ["timeline-known.svg", "timeline-known.png"]
+    assert written[0].read_text().lstrip().startswith("<?xml")
+    assert written[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_prod_logging_and_ingress_wait_only_on_what_they_use():
+    from tools import offline
+
+    bars = timeline.schedule(offline.run_stack("prod"))
+    by_name = {b.registration.name: b for b in bars}
+    # ElastAlert still waits for the eck-stack release (its Elasticsearch creates the Secrets ElastAlert mounts).
+    assert by_name["elastalert2"].start >= by_name["eck-stack"].end
+    # Only the ingress controller waits for the cluster's Network Contributor role; the rest start with the cluster.
+    assert by_name["traefik"].start >= by_name["cluster-network-contributor"].end
+    assert by_name["eck-operator"].start < by_name["cluster-network-contributor"].end
+    print(timeline.render("prod", bars).splitlines()[0])
+
+
+def test_prod_first_up_is_modelled_at_17_minutes_or_less():
+    """A new wait that lengthens the first `up` beyond the target fails here, with the critical path to read."""
+    from tools import offline
+
+    bars = timeline.schedule(offline.run_stack("prod"))
+    assert timeline.total(bars) <= 17 * 60, timeline.render("prod", [b for b in bars if b.critical])

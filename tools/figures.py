@@ -1,0 +1,67 @@
+"""Generate the README's cost and first-`up` figures from the planned graphs, so they never drift from the code.
+
+    python -m tools.figures            print the block (Markdown)
+    python -m tools.figures --write    replace the generated block in README.md (and redraw docs/timeline-prod.*)
+
+A test fails when README.md disagrees with the plans, prices and durations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tools import cost, offline, timeline
+
+README = offline.PROJECT_DIR / "README.md"
+DOCS = offline.PROJECT_DIR / "docs"
+BEGIN = "<!-- BEGIN GENERATED COST AND TIMELINE: make figures -->"
+END = "<!-- END GENERATED COST AND TIMELINE -->"
+STACKS = ("staging", "prod")
+PICTURED = "prod"
+
+
+def block() -> str:
+    lines = [
+        BEGIN,
+        "| stack | monthly cost, worker pool at minimum | at maximum | items without a known price | first `up` |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for stack in STACKS:
+        plan = offline.run_stack(stack)
+        rep = cost.report(plan, offline.load_config(stack).location)
+        unknown = len(rep.unknown)
+        suffix = " + unknown" if unknown else ""
+        lines.append(
+            f"| {stack} | ${rep.low:,.0f}{suffix} | ${rep.high:,.0f}{suffix} | {unknown} | "
+            f"{timeline._clock(timeline.total(timeline.schedule(plan)))} |"
+        )
+    lines += [
+        "",
+        f"![Modelled first `pulumi up` of {PICTURED}](docs/timeline-{PICTURED}.svg)",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, new_block: str) -> str:
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    return text[:start] + new_block + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.figures", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="replace the block in README.md and redraw the picture")
+    args = parser.parse_args(argv)
+    new_block = block()
+    if not args.write:
+        print(new_block)
+        return 0
+    README.write_text(replace_block(README.read_text(), new_block))
+    timeline.picture(PICTURED, timeline.schedule(offline.run_stack(PICTURED)), DOCS)
+    print(f"Wrote {README} and {DOCS}/timeline-{PICTURED}.svg/.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

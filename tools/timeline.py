@@ -1,0 +1,143 @@
+"""How long a stack's first `pulumi up` takes, modelled from its planned graph and the catalog's durations.
+
+    python -m tools.timeline prod                  every resource's start and end, the critical path, the total
+    python -m tools.timeline prod --picture DIR    also a Gantt chart, DIR/timeline-prod.svg and .png
+
+Pulumi starts a resource as soon as everything it waits on (its dependencies and its provider) exists, so the
+earliest start of each resource is the latest end among what it waits on, and the whole `up` takes as long as the
+chain of waits with the largest total duration (the critical path: `tools.plan.critical_path` weighted by duration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from components import catalog
+from tools import offline
+from tools import plan as plan_tool
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+POSTGRES = "azure-native:dbforpostgresql:Server"
+
+
+def duration_key(r: offline.Registration) -> str:
+    """The DURATIONS key of a resource: its type, its chart for a Helm release, `/ha` for a PostgreSQL HA server."""
+    if r.type == RELEASE:
+        chart = str(r.inputs.get("chart", ""))
+        return f"release/{chart}"
+    if r.type == POSTGRES and (r.inputs.get("highAvailability") or {}).get("mode", "Disabled") != "Disabled":
+        return f"{r.type}/ha"
+    return r.type
+
+
+def duration(r: offline.Registration, durations: dict[str, catalog.Duration] | None = None) -> int:
+    table = catalog.DURATIONS if durations is None else durations
+    return table.get(duration_key(r), catalog.DEFAULT_DURATION).seconds
+
+
+@dataclass(frozen=True)
+class Bar:
+    registration: offline.Registration
+    start: int
+    end: int
+    critical: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.registration.type.split(':')[-1]} {self.registration.name}"
+
+
+def schedule(plan: offline.Plan, durations: dict[str, catalog.Duration] | None = None) -> list[Bar]:
+    """Every custom resource as a bar from its earliest start to its end, in start order, critical path marked."""
+    custom = {r.urn: r for r in plan.registrations if r.custom}
+    before = plan_tool.waits(plan)
+    ends: dict[str, int] = {}
+
+    def end(urn: str) -> int:
+        if urn not in ends:
+            ends[urn] = max((end(d) for d in before[urn]), default=0) + duration(custom[urn], durations)
+        return ends[urn]
+
+    critical = {r.urn for r in plan_tool.critical_path(plan, lambda r: duration(r, durations))}
+    bars = [Bar(r, end(urn) - duration(r, durations), end(urn), urn in critical) for urn, r in custom.items()]
+    return sorted(bars, key=lambda b: (b.start, b.end, b.label))
+
+
+def total(bars: list[Bar]) -> int:
+    return max((b.end for b in bars), default=0)
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 60:d}:{seconds % 60:02d}"
+
+
+def render(stack: str, bars: list[Bar]) -> str:
+    lines = [
+        f"Modelled first `pulumi up` of stack {stack!r}: {_clock(total(bars))} (min:s), critical path marked *",
+        "",
+    ]
+    lines += [f"  {'*' if b.critical else ' '} {_clock(b.start):>6} - {_clock(b.end):>6}  {b.label}" for b in bars]
+    lines += ["", "Critical path:"]
+    lines += [
+        f"  {_clock(b.start):>6} - {_clock(b.end):>6}  {b.label}  ({duration_key(b.registration)})"
+        for b in bars
+        if b.critical
+    ]
+    return "\n".join(lines)
+
+
+def picture(stack: str, bars: list[Bar], folder: Path) -> list[Path]:
+    """A Gantt chart of the bars (critical path in red) as SVG and PNG in `folder`; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams["svg.hashsalt"] = "cdstack"  # the same picture for the same graph: diffs stay quiet
+    shown = [b for b in bars if b.end > b.start]  # zero-length steps (passwords, providers) would be invisible
+    height = max(4.0, 0.16 * len(shown) + 1.5)
+    figure, axes = plt.subplots(figsize=(12, height))
+    for row, bar in enumerate(shown):
+        axes.barh(
+            row,
+            (bar.end - bar.start) / 60,
+            left=bar.start / 60,
+            height=0.7,
+            color="#d62728" if bar.critical else "#8fb3d9",
+        )
+    axes.set_yticks(range(len(shown)), [b.label for b in shown], fontsize=6)
+    axes.invert_yaxis()
+    axes.set_xlabel("minutes from the start of `pulumi up`")
+    axes.axvline(total(bars) / 60, color="black", linewidth=0.8, linestyle="--")
+    axes.set_title(f"Modelled first `pulumi up` of {stack}: {_clock(total(bars))} (critical path in red)", fontsize=10)
+    axes.grid(axis="x", linewidth=0.3)
+    figure.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    # No creation date in the files: the same graph draws the same picture.
+    for suffix, metadata in ((".svg", {"Date": None}), (".png", {"Software": None})):
+        path = folder / f"timeline-{stack}{suffix}"
+        figure.savefig(path, dpi=110, metadata=metadata)
+        written.append(path)
+    plt.close(figure)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.timeline", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--picture", type=Path, metavar="DIR", help="also write a Gantt chart (SVG and PNG) there")
+    args = parser.parse_args(argv)
+    bars = schedule(offline.run_stack(args.stack))
+    print(render(args.stack, bars))
+    if args.picture:
+        for path in picture(args.stack, bars, args.picture):
+            print(f"Wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
