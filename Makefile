@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= staging
 
-.PHONY: plan test lint typecheck unit bench
+.PHONY: plan test lint typecheck unit bench charts charts-lock render diff audit
 
 plan: $(VENV)/.installed ## offline plan of a stack (STACK=staging by default)
 	$(PY) -m tools.plan $(STACK) $(if $(JSON),--json $(JSON),)
@@ -21,6 +21,21 @@ lint: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/pyright
+
+charts: $(VENV)/.installed ## pull every pinned chart into the cache and check it against charts.lock
+	$(PY) -m tools.charts pull
+
+charts-lock: $(VENV)/.installed ## pull every pinned chart and (re)write charts.lock with their digests
+	$(PY) -m tools.charts lock
+
+render: $(VENV)/.installed ## manifests of every Helm release of STACK into rendered/ (RELEASE=<name> for one)
+	$(PY) -m tools.render $(STACK) $(if $(RELEASE),--release $(RELEASE),)
+
+diff: $(VENV)/.installed ## per-release manifest diff: A=staging B=prod, or STACK=prod REF=<git ref>
+	$(PY) -m tools.diff $(if $(REF),--stack $(STACK) --ref $(REF),--a $(A) --b $(B))
+
+audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, capacity, references, ordering of STACK
+	$(PY) -m tools.audit $(STACK)
 
 bench: $(VENV)/.installed ## offline plan time and peak memory per stack
 	$(PY) -m tools.bench

@@ -390,6 +390,17 @@ class StackConfig(Section):
     charts: dict[str, str] = Field(
         default_factory=dict, description="Chart version overrides by catalog key (promotion writes these)."
     )
+    chart_mirror: (
+        Annotated[str, StringConstraints(pattern=r"^oci://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*$")]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "OCI registry path every Helm release installs from instead of the charts' public repositories, for "
+            "example oci://contosocharts.azurecr.io/helm (README: Chart mirror). Not under `charts`, which maps "
+            "chart keys to versions."
+        ),
+    )
     promotion: PromotionConfig | None = Field(
         default=None, description="Gate this stack on the release set another stack deployed."
     )

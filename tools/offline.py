@@ -95,12 +95,15 @@ def _mask(value: Any) -> Any:
     if isinstance(value, dict):
         sig = value.get(_SIG)
         if sig == _SECRET_SIG:
-            return SECRET
+            # A secret map keeps its keys (which Secret keys exist is no secret; the render audit checks them).
+            inner = value.get("value")
+            return {k: SECRET for k in inner} if isinstance(inner, dict) else SECRET
         if sig == _RESOURCE_SIG:
             return value.get("urn")
         if sig == _OUTPUT_SIG:
             if value.get("secret"):
-                return SECRET
+                inner = value.get("value")
+                return {k: SECRET for k in inner} if isinstance(inner, dict) else SECRET
             return _mask(value["value"]) if "value" in value else UNKNOWN
         return {k: _mask(v) for k, v in value.items()}
     if isinstance(value, list):

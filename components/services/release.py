@@ -58,12 +58,15 @@ def release(
 ) -> k8s.helm.v3.Release:
     """A Helm release of a catalog chart at the stack's version. `depends_on`: only what the values cannot carry."""
     chart = catalog.CHARTS[chart_key]
+    # With a mirror the chart is an OCI reference `<mirror>/<chart>` and no repository is named (Helm reads OCI
+    # charts by reference only); the same name and version are installed, from the stack's own registry.
+    mirror = cfg.chart_mirror
     return k8s.helm.v3.Release(
         name,
         name=name,
-        chart=chart.chart,
+        chart=f"{mirror.rstrip('/')}/{chart.chart}" if mirror else chart.chart,
         version=cfg.chart_version(chart_key),
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+        repository_opts=None if mirror else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
         namespace=ns.metadata.name,
         values=values,
         atomic=True,
