@@ -136,7 +136,7 @@ def split(manifests: dict[str, str]) -> list[dict[str, Any]]:
             if not isinstance(document, dict) or not document.get("kind"):
                 continue
             hook = ((document.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")
-            if "test" in hook.split(","):
+            if {"test", "test-success", "test-failure"} & {h.strip() for h in hook.split(",")}:
                 continue
             objects.append(document)
     return objects
@@ -151,15 +151,15 @@ def chart_crds(chart: helm_python.Chart) -> list[dict[str, Any]]:
     return objects
 
 
-def render(
+def render_text(
     chart: helm_python.Chart,
     values: dict[str, Any],
     name: str,
     namespace: str,
     kube: str,
     api_versions: list[str] | tuple[str, ...],
-) -> list[dict[str, Any]]:
-    """The objects a first `helm install` of `chart` would apply; raises RenderError as the install would fail."""
+) -> str:
+    """Helm's rendered templates as one JSON text (path -> manifest), unparsed: enough to tell two renders apart."""
     options = {
         "name": name,
         "namespace": namespace,
@@ -169,13 +169,28 @@ def render(
         "api_versions": list(api_versions),
     }
     try:
-        chart.validate_schema(values)
-        rendered = _native.call_string(
+        return _native.call_string(
             "helm_render",
-            chart._raw(),  # the SDK's handle; its render() does not pass kube_version/api_versions
+            chart._raw(),  # the SDK's handle: its render() does not pass kube_version/api_versions
             json.dumps(values),
             json.dumps(options),
         )
     except helm_python.HelmError as error:
         raise RenderError(str(error)) from error
-    return split(json.loads(rendered))
+
+
+def render(
+    chart: helm_python.Chart,
+    values: dict[str, Any],
+    name: str,
+    namespace: str,
+    kube: str,
+    api_versions: list[str] | tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """The objects a first `helm install` of `chart` would apply; raises RenderError as the install would fail
+    (a values.schema.json violation first, as Helm checks that before rendering)."""
+    try:
+        chart.validate_schema(values)
+    except helm_python.HelmError as error:
+        raise RenderError(f"values.schema.json: {error}") from error
+    return split(json.loads(render_text(chart, values, name, namespace, kube, api_versions)))

@@ -120,7 +120,11 @@ def plan_objects(plan: offline.Plan) -> list[tuple[dict[str, Any], str, frozense
     found = []
     for r in plan.registrations:
         if r.type.startswith("kubernetes:") and r.type != RELEASE_TYPE and r.custom and "kind" in r.inputs:
-            found.append((r.inputs, r.urn, waits[r.urn]))
+            obj = fill(r.inputs)
+            for field_name in ("data", "stringData"):
+                if isinstance(obj.get(field_name), str):  # a secret map whose keys only a deploy knows
+                    obj[field_name] = None
+            found.append((obj, r.urn, waits[r.urn]))
     return found
 
 
