@@ -11,7 +11,6 @@ import yaml
 from tools import offline
 
 PROJECT_DIR = offline.PROJECT_DIR
-CHARTS_DIR = PROJECT_DIR.parent / "shared" / "upstream-charts"
 
 Planner = Callable[..., offline.Plan]
 

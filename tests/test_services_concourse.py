@@ -11,7 +11,6 @@ from components import naming
 from components.config import check_rules
 from components.services import concourse
 from components.services.release import HISTORY
-from tests.chartvalues import assert_paths_exist
 from tests.conftest import stack_config
 from tests.services import (
     ADMIN_GROUP_ID,
@@ -236,10 +235,6 @@ def test_local_users_line():
     assert concourse.local_users_line({"payments-bot": "p2", "admin": "p1"}) == "admin:p1,payments-bot:p2"
     with pytest.raises(ValueError, match="payments-bot"):
         concourse.local_users_line({"payments-bot": "a,b"})
-
-
-def test_values_paths_exist_in_the_chart(values: dict[str, Any]):
-    assert_paths_exist("concourse", "20.1.3", values, template_only={})
 
 
 def build(cfg: Any, k8s: Any, with_crd_source: bool = False) -> None:

@@ -7,7 +7,6 @@ import pytest
 from components import naming
 from components.config import LETS_ENCRYPT
 from components.services import ingress
-from tests.chartvalues import assert_paths_exist
 from tests.conftest import Planner
 from tests.services import HELM_RELEASE, assert_release, ingress_address, plan_services, stack_cfg
 
@@ -48,11 +47,6 @@ def test_cluster_issuer_uses_the_configured_acme_server_and_the_ingress_class(st
 def test_public_ingresses_get_their_certificate_from_the_cluster_issuer():
     assert ingress.tls_annotations() == {"cert-manager.io/cluster-issuer": naming.CLUSTER_ISSUER}
     assert ingress.ingress_tls("ci.example.com", "ci-tls") == [{"secretName": "ci-tls", "hosts": ["ci.example.com"]}]
-
-
-def test_values_paths_exist_in_the_charts():
-    assert_paths_exist("traefik", "41.3.0", ingress.traefik_values("20.0.0.10", "rg"), template_only={})
-    assert_paths_exist("cert-manager", "v1.21.1", ingress.cert_manager_values(), template_only={})
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])

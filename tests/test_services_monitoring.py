@@ -12,7 +12,6 @@ from components.endpoints import SearchReader
 from components.services import monitoring
 from components.services.logging import Logging
 from components.services.monitoring import Monitoring
-from tests.chartvalues import assert_paths_exist, chart_defaults, unknown_paths
 from tests.services import (
     WITH_WEBHOOK,
     assert_release,
@@ -216,39 +215,6 @@ def test_generated_secrets_land_in_their_kubernetes_secrets():
     data = monitoring.secret_data(secret_string("admin-sentinel"), secret_string("v1-sentinel"))
     assert data["grafana-admin"] == {"admin-user": "admin", "admin-password": "admin-sentinel"}
     assert data["influxdb-v1"] == {"INFLUXDB_PASSWORD": "v1-sentinel"}
-
-
-def test_prometheus_stack_values_paths_exist_in_the_chart():
-    values = all_values("prod", True)["kube-prometheus-stack"]
-    version = catalog.CHARTS["kube-prometheus-stack"].version
-    assert_paths_exist("kube-prometheus-stack", version, {k: v for k, v in values.items() if k != "grafana"}, {})
-    # grafana.* is read by the grafana subchart, except the keys kube-prometheus-stack's own templates read
-    # (additionalDataSources, sidecar.datasources.defaultDatasourceEnabled): a path must exist in one of the two.
-    grafana = values["grafana"]
-    in_neither = set(unknown_paths(grafana, chart_defaults("grafana", "12.11.1"))) & set(
-        unknown_paths(grafana, chart_defaults("kube-prometheus-stack", version)["grafana"])
-    )
-    template_only = {
-        # Commented out in both values files; grafana's templates/ingress.yaml reads it.
-        "ingress.ingressClassName",
-    }
-    assert in_neither <= template_only, sorted(in_neither - template_only)
-
-
-def test_influxdb_and_telegraf_values_paths_exist_in_their_charts():
-    values = all_values("prod", True)
-    assert_paths_exist(
-        "influxdb2",
-        catalog.CHARTS["influxdb2"].version,
-        values["influxdb2"],
-        {"adminUser.existingSecret": "commented out in values.yaml; templates/statefulset.yaml reads it"},
-    )
-    assert_paths_exist(
-        "telegraf",
-        catalog.CHARTS["telegraf"].version,
-        values["telegraf"],
-        {"envFromSecret": "commented out in values.yaml; templates/deployment.yaml reads it"},
-    )
 
 
 def build_monitoring(cfg, provider):

@@ -122,8 +122,9 @@ def plan_objects(plan: offline.Plan) -> list[tuple[dict[str, Any], str, frozense
         if r.type.startswith("kubernetes:") and r.type != RELEASE_TYPE and r.custom and "kind" in r.inputs:
             obj = fill(r.inputs)
             for field_name in ("data", "stringData"):
-                if isinstance(obj.get(field_name), str):  # a secret map whose keys only a deploy knows
-                    obj[field_name] = None
+                if isinstance(obj.get(field_name), str):  # a secret map: its keys where the plan saw them
+                    keys = r.secret_keys.get(field_name)
+                    obj[field_name] = None if keys is None else dict.fromkeys(keys, PLACEHOLDERS[offline.SECRET])
             found.append((obj, r.urn, waits[r.urn]))
     return found
 
