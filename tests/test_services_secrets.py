@@ -25,8 +25,6 @@ def test_consul_is_a_plain_store_for_vault():
     assert at(values, "server.connect") is False
     assert at(values, "client.enabled") is True  # Vault talks to the agent on its node
     assert at(values, "connectInject.enabled") is False
-    assert at(values, "connectInject.apiGateway.manageExternalCRDs") is False
-    assert at(values, "global.installK8sNetworkingCRDs") is False
     assert at(values, "ui.enabled") is False
 
 
