@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import naming
+from components import naming, sizing
 from components.config import LETS_ENCRYPT
 from components.services import ingress
 from tests.conftest import Planner
@@ -55,10 +55,10 @@ def test_releases_and_the_issuer_under_the_mock_engine(stack: str):
     traefik = assert_release(plan, "traefik", "traefik", naming.NAMESPACES["ingress"])
     cert_manager = assert_release(plan, "cert-manager", "cert-manager", naming.NAMESPACES["cert-manager"])
     assert traefik.inputs["values"]["service"]["annotations"][ingress.AZURE_LB_IPV4] == "20.0.0.10"
-    assert cert_manager.inputs["values"] == {
-        "crds": {"enabled": True},
-        "prometheus": {"servicemonitor": {"enabled": True}},
-    }
+    assert cert_manager.inputs["values"] == sizing.merge(
+        sizing.REQUESTS["cert-manager"],
+        {"crds": {"enabled": True}, "prometheus": {"servicemonitor": {"enabled": True}}},
+    )
 
     issuer = plan.get(CLUSTER_ISSUER, "cluster-issuer")
     assert issuer.inputs["metadata"]["name"] == naming.CLUSTER_ISSUER

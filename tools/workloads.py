@@ -22,6 +22,7 @@ ZONE = "topology.kubernetes.io/zone"
 # kind -> how to read (count, pod template) pairs from the object. ECK: Elasticsearch nodeSets[].count/podTemplate,
 # Kibana count/podTemplate, Beat daemonSet or deployment podTemplate (elastic.co/guide eck: the CRD references).
 OPERATOR_KINDS = {"Elasticsearch", "Kibana", "Beat"}
+# prometheus-operator's Prometheus and Alertmanager make pods too (replicas, resources, placement in the spec).
 
 # What ECK's operator requests for a container whose podTemplate asks for nothing, as (CPU millicores, memory MiB).
 # Source: elastic/cloud-on-k8s v3.5.0, pkg/controller/elasticsearch/nodespec/defaults.go (2Gi, no CPU),
@@ -140,6 +141,14 @@ def _template(obj: dict[str, Any]) -> list[tuple[int, bool, dict[str, Any]]]:
         return [(int(n.get("count", 1)), False, n.get("podTemplate") or {}) for n in spec.get("nodeSets") or []]
     if kind == "Kibana":
         return [(int(spec.get("count", 1)), False, spec.get("podTemplate") or {})]
+    if kind in ("Prometheus", "Alertmanager"):
+        # prometheus-operator writes the StatefulSet: the main container takes spec.resources, the pod the
+        # spec's placement fields.
+        placement = {k: spec[k] for k in ("nodeSelector", "tolerations", "affinity") if k in spec}
+        container = {"name": str(kind).lower(), "resources": spec.get("resources") or {}}
+        labels = (spec.get("podMetadata") or {}).get("labels") or {}
+        template = {"metadata": {"labels": labels}, "spec": {"containers": [container], **placement}}
+        return [(int(spec.get("replicas", 1)), False, template)]
     if kind == "Beat":
         if "daemonSet" in spec:
             return [(1, True, (spec["daemonSet"] or {}).get("podTemplate") or {})]

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog
+from components import catalog, sizing
 from components.config import StackConfig
 
 HISTORY = 10
@@ -68,7 +68,7 @@ def release(
         version=cfg.chart_version(chart_key),
         repository_opts=None if mirror else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
         namespace=ns.metadata.name,
-        values=values,
+        values=sizing.with_requests(chart_key, values),
         atomic=True,
         cleanup_on_fail=True,
         timeout=chart.timeout_seconds,
