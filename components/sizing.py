@@ -73,6 +73,9 @@ REQUESTS: dict[str, dict[str, Any]] = {
         }
     },
     "kube-prometheus-stack": {
+        # The CRD upgrade hook (bzcat, then kubectl apply): documented as `resources: {}`; 50m/128Mi, the
+        # program's choice for one kubectl apply of the chart's CRDs.
+        "crds": {"upgradeJob": {"resources": requests("50m", "128Mi")}},
         "prometheusOperator": {
             "resources": requests("100m", "100Mi"),
             "admissionWebhooks": {"patch": {"resources": requests("100m", "100Mi")}},

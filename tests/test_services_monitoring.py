@@ -322,3 +322,9 @@ def test_stack_outputs_name_the_logins_never_a_password(stack: str, plan_of):
     assert outputs["chartmuseumUser"] == "charts"
     assert outputs["chartmuseumAuthSecret"] == "chartmuseum/chartmuseum-auth"
     assert offline.SECRET not in json.dumps(outputs)
+
+
+def test_prometheus_stack_crds_follow_chart_upgrades():
+    upgrade = all_values("staging", False)["kube-prometheus-stack"]["crds"]["upgradeJob"]
+    assert upgrade["enabled"] is True
+    assert upgrade["image"]["busybox"]["tag"] == catalog.IMAGES["busybox"] != "latest"

@@ -225,6 +225,10 @@ def prometheus_stack_values(cfg: StackConfig, slack_enabled: bool, search: Searc
         "kubeEtcd": {"enabled": False},
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
+        # Helm installs crds/ once and never upgrades it: the chart's CRD upgrade job (a pre-install/pre-upgrade
+        # hook, kube-prometheus-stack charts/crds/templates/upgrade/) applies this chart version's CRDs server-side
+        # before the operator starts, so a chart bump brings its CRDs along. busybox pinned (the chart says latest).
+        "crds": {"upgradeJob": {"enabled": True, "image": {"busybox": {"tag": catalog.IMAGES["busybox"]}}}},
         "additionalPrometheusRulesMap": alert_rules(),
         "prometheus": {
             "prometheusSpec": {
