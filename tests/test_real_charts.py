@@ -6,9 +6,12 @@ CDSTACK_CHARTS points at a mirror); elsewhere it is skipped with one line saying
 
 from __future__ import annotations
 
+import base64
+import bz2
+
 import pytest
 
-from tools import audit, charts, offline, render
+from tools import audit, charts, helmrender, offline, render
 
 STACKS = sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml"))
 
@@ -35,11 +38,6 @@ def test_every_real_release_renders_and_passes_the_audit(stack: str):
 
 def test_a_prometheus_stack_upgrade_applies_that_versions_crds():
     """Helm never upgrades crds/: the chart's upgrade hook must carry exactly the CRDs of the version installed."""
-    import bz2
-    import base64
-
-    from tools import helmrender
-
     plan = offline.run_stack("staging")
     (release,) = [r for r in render.releases_from_plan(plan) if r.chart == "kube-prometheus-stack"]
     try:
