@@ -275,7 +275,10 @@ class ConcourseConfig(Section):
         default=2,
         ge=2,
         le=200,
-        description="Concourse workers; 2 or more so the chart's PodDisruptionBudget never blocks drains.",
+        description=(
+            "Concourse workers at least (the autoscaler adds up to workerPool.maxCount, one per node); 2 or more so "
+            "the chart's PodDisruptionBudget never blocks drains."
+        ),
     )
     admin_user: LocalUserName = Field(default="admin", description="Main team's local admin user (password generated).")
     container_placement_strategy: Literal[
@@ -590,6 +593,16 @@ def check_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
     pool = cfg.cluster.worker_pool
     if pool.min_count > pool.max_count:
         p.append((f"{k}cluster.workerPool.minCount", pool.min_count, f"must be <= maxCount ({pool.max_count})"))
+    # One worker per worker node (required anti-affinity, requests sized to the node): more workers than the pool
+    # can have nodes would stay Pending, and the HPA's floor would sit above its ceiling.
+    if cfg.concourse.worker_replicas > pool.max_count:
+        p.append(
+            (
+                f"{k}concourse.workerReplicas",
+                cfg.concourse.worker_replicas,
+                f"must be <= cluster.workerPool.maxCount ({pool.max_count}): one worker per worker node",
+            )
+        )
 
     # Host names live under the domain; each is distinct.
     seen: dict[str, str] = {}

@@ -17,6 +17,9 @@ from typing import Any
 
 import pulumi
 
+from components import nodes
+from components.config import StackConfig
+
 
 def requests(cpu: str, memory: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}}
@@ -109,3 +112,26 @@ def with_requests(chart_key: str, values: pulumi.Input[Mapping[str, Any]]) -> pu
     if isinstance(values, Mapping):
         return merge(sizing, values)
     return pulumi.Output.from_input(values).apply(lambda resolved: merge(sizing, resolved))
+
+
+WORKER_NODE_ALLOWANCE_CPU_MILLI = 1000
+WORKER_NODE_ALLOWANCE_MEMORY_MIB = 2048
+"""What a worker node keeps for everything but the Concourse worker: the stack's DaemonSets there (node exporter,
+Filebeat: 200m and 330Mi, as the render audit counts them) and AKS's own node agents (CNI, CSI drivers, cloud node
+manager), with room to spare. The program's choice; the audit's capacity check proves the sum fits."""
+
+
+def worker_requests(cfg: StackConfig) -> dict[str, Any]:
+    """A Concourse worker asks for a whole worker node, less the allowance above.
+
+    Builds run as containers inside the worker pod, so what they use is the worker's. Requesting the node makes one
+    worker fill one node: a worker the autoscaler (HPA) adds that finds no room stays Pending, and a Pending pod is
+    what makes the cluster autoscaler add a node; a node whose worker retired is empty, and the cluster autoscaler
+    removes it.
+    """
+    pool = cfg.cluster.worker_pool
+    node = nodes.allocatable(pool.vm_size, pool.max_pods, int(cfg.cluster.kubernetes_version.split(".")[1]))
+    return requests(
+        f"{node.cpu_milli - WORKER_NODE_ALLOWANCE_CPU_MILLI}m",
+        f"{node.memory_mib - WORKER_NODE_ALLOWANCE_MEMORY_MIB}Mi",
+    )

@@ -257,3 +257,23 @@ def test_aks_reserves_what_its_documentation_says():
     assert nodes.reserved_memory_mib(8192, 30, 33) == 650 + 100
     assert nodes.reserved_memory_mib(4096, 70, 33) == 1024 + 100  # 25% is less than 20 x 70 + 50
     assert nodes.allocatable("Standard_D4ds_v5", 250, 33).cpu_milli == 4000 - 140
+
+
+def test_an_autoscaler_that_may_add_more_replicas_than_nodes_is_reported(tmp_path: Path):
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "app"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"},
+            "minReplicas": 2,
+            "maxReplicas": "{{ .Values.max }}",
+        },
+    }
+    template = yaml.safe_dump(hpa).replace("'{{ .Values.max }}'", "{{ .Values.max }}")
+    app = deployment(spec_extra=ANTI_AFFINITY)
+    del app["spec"]["replicas"]  # the HPA owns the count
+    write_chart(tmp_path, "app", {"app.yaml": app, "hpa.yaml": template}, {"max": 2})
+    assert errors(run(tmp_path, [release("app")]), "scheduling") == []
+    (found,) = errors(run(tmp_path, [release("app", {"max": 3})]), "scheduling")
+    assert "3 replicas" in found.message

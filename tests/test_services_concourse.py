@@ -92,7 +92,7 @@ def test_tuning_follows_config():
     assert at(values, "concourse.web.tsa.heartbeatInterval") == "60s"
     assert at(values, "persistence.worker.size") == "512Gi"
     assert at(values, "web.replicas") == 3
-    assert at(values, "worker.replicas") == 7
+    assert at(values, "concourse.worker.autoscaling.minReplicas") == 7
     assert at(values, "worker.terminationGracePeriodSeconds") == 7200
     assert at(values, "concourse.worker.connectionDrainTimeout") == "7200s"
 
@@ -117,8 +117,8 @@ def test_workers_are_ephemeral_btrfs_on_the_worker_pool_and_leave_cleanly(values
     assert at(values, "persistence.enabled") is True
     assert at(values, "persistence.worker.size") == "256Gi"
     assert at(values, "worker.kind") == "StatefulSet"
-    assert at(values, "worker.replicas") >= 2
-    assert at(values, "worker.replicas") - at(values, "worker.minAvailable") >= 1  # the PDB lets a drain proceed
+    floor = at(values, "concourse.worker.autoscaling.minReplicas")
+    assert floor >= 2 and floor - at(values, "worker.minAvailable") >= 1  # the PDB lets a drain proceed
     label, value = naming.WORKER_POOL_LABEL
     assert at(values, "worker.nodeSelector") == {label: value}
     assert at(values, "worker.tolerations") == [
@@ -295,3 +295,15 @@ def test_clusters_before_kubernetes_1_32_are_refused_they_would_keep_retired_wor
     problems = check_rules(stack_cfg("staging", cluster=cluster))
     assert [(key, value) for key, value, _ in problems] == [("cdstack:cluster.kubernetesVersion", "1.31")]
     assert not check_rules(stack_cfg("staging", cluster={**cluster, "kubernetesVersion": "1.32"}))
+
+
+def test_workers_fill_their_nodes_and_follow_load_between_the_configured_bounds(values: dict[str, Any]):
+    # One worker per Standard_D8ds_v5 node (staging): 8 cores less 180m kube-reserved less the 1000m allowance.
+    assert at(values, "worker.hardAntiAffinity") is True
+    assert at(values, "worker.resources.requests.cpu") == "6820m"
+    scaling = at(values, "concourse.worker.autoscaling")
+    assert (scaling["minReplicas"], scaling["maxReplicas"]) == (2, 4)  # concourse.workerReplicas, workerPool.maxCount
+    assert scaling["builtInMetrics"][0]["resource"]["name"] == "cpu"
+    down = scaling["behavior"]["scaleDown"]
+    assert down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 1800}]  # one drain at a time
+    assert "replicas" not in at(values, "worker")  # the HPA owns the count

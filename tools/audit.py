@@ -308,15 +308,15 @@ def check_scheduling(stack: Stack, pods: list[Pod]) -> list[Finding]:
             at_min = at_max = max(p.zones for p in pod.eligible)
             unit = f"{key} domains"
         pools = ", ".join(p.name for p in pod.eligible)
-        if pod.replicas > at_max:
+        if pod.max_replicas > at_max:
             findings.append(
                 Finding(
                     "scheduling",
                     "error",
                     pod.release,
                     pod.owner,
-                    f"{pod.replicas} replicas kept apart by required anti-affinity ({key}), but pool(s) {pools} "
-                    f"have at most {at_max} {unit}: {pod.replicas - at_max} stay Pending",
+                    f"{pod.max_replicas} replicas kept apart by required anti-affinity ({key}), but pool(s) {pools} "
+                    f"have at most {at_max} {unit}: {pod.max_replicas - at_max} stay Pending",
                 )
             )
         elif pod.replicas > at_min:

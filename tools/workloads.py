@@ -68,6 +68,8 @@ class Pod:
     per_node: bool
     labels: dict[str, str]
     spec: dict[str, Any]
+    max_replicas: int = 0
+    """The most copies there may be: an HPA's maxReplicas, else `replicas`."""
     default_cpu_milli: int = 0
     default_memory_mib: int = 0
     """What the operator fills in for a container that requests nothing (ECK_DEFAULTS)."""
@@ -179,7 +181,25 @@ def pods(release: str, objects: list[dict[str, Any]]) -> list[Pod]:
                     default_memory_mib=ECK_DEFAULTS.get(str(obj.get("kind")), (0, 0))[1],
                 )
             )
+    for pod in found:
+        pod.max_replicas = pod.max_replicas or pod.replicas
+    autoscaled(found, objects)
     return found
+
+
+def autoscaled(pods: list[Pod], objects: list[dict[str, Any]]) -> None:
+    """Apply each HorizontalPodAutoscaler to the pods of its target: from minReplicas (a workload an HPA scales
+    may leave `replicas` out, which reads as 1) up to maxReplicas."""
+    for hpa in objects:
+        if hpa.get("kind") != "HorizontalPodAutoscaler":
+            continue
+        spec, meta = hpa.get("spec") or {}, hpa.get("metadata") or {}
+        target = spec.get("scaleTargetRef") or {}
+        owner = f"{target.get('kind')}/{meta.get('namespace', '')}/{target.get('name')}"
+        for pod in pods:
+            if pod.owner == owner:
+                pod.replicas = int(spec.get("minReplicas", 1))
+                pod.max_replicas = int(spec.get("maxReplicas", pod.replicas))
 
 
 def _expression(labels: dict[str, str], e: dict[str, Any]) -> bool:
