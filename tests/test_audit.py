@@ -7,11 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from components import nodes
 from tools import audit, render, workloads
 from tools.workloads import Pool, Taint
+
+
+@pytest.fixture(autouse=True)
+def render_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Renders remembered in the test's own folder, never in the user's cache."""
+    monkeypatch.setenv("CDSTACK_RENDER_CACHE", str(tmp_path / "renders"))
+
 
 SYSTEM = Pool(
     "system", "Standard_D4ds_v5", 2, 2, workloads.pool_labels("system", "system", "Standard_D4ds_v5", {}), (), 3,

@@ -219,7 +219,8 @@ def without_leaf(values: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any
 
 def check_dead(stack: Stack, api_versions: tuple[str, ...], workers: int = 2) -> list[Finding]:
     """Alter each leaf and re-render (raw text, no parsing: only sameness matters). Renders run on `workers`
-    threads: the Go engine runs outside Python's lock."""
+    threads (the Go engine runs outside Python's lock) and are remembered by their inputs (helmrender.render_digest),
+    so a second audit re-renders only releases whose values changed."""
     kube = helmrender.kube_version(stack.kubernetes_version)
     find = stack.locate or charts.locate
     jobs = []
@@ -227,19 +228,18 @@ def check_dead(stack: Stack, api_versions: tuple[str, ...], workers: int = 2) ->
         if r.error:
             continue
         release = r.release
-        chart = helmrender.load(find(release.chart, release.version))
-        jobs.append((release, chart, None))
-        jobs += [(release, chart, path) for path, _ in leaves(release.values)]
+        source = find(release.chart, release.version)
+        jobs.append((release, source, None))
+        jobs += [(release, source, path) for path, _ in leaves(release.values)]
 
-    def text(release: render.Release, chart: Any, values: dict[str, Any]) -> str | None:
-        try:
-            return helmrender.render_text(chart, values, release.name, release.namespace, kube, api_versions)
-        except helmrender.RenderError:
-            return None  # the template reacts to the change: the leaf is read
+    def text(release: render.Release, source: Path, values: dict[str, Any]) -> str | None:
+        """The render's digest; None where Helm refuses the values (the template reacts: the leaf is read)."""
+        chart = helmrender.load(source)
+        return helmrender.render_digest(source, chart, values, release.name, release.namespace, kube, api_versions)
 
     baseline = {r.name: text(r, c, r.values) for r, c, path in jobs if path is None}
 
-    def same(job: tuple[render.Release, Any, tuple[str, ...] | None]) -> bool:
+    def same(job: tuple[render.Release, Path, tuple[str, ...] | None]) -> bool:
         """Whether the leaf is dead: altering it and removing it (the chart's default applies) both leave every
         manifest as it was. Altering first: it is the one that usually shows a change, so most leaves cost one
         render."""

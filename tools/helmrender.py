@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -194,3 +195,47 @@ def render(
     except helm_python.HelmError as error:
         raise RenderError(f"values.schema.json: {error}") from error
     return split(json.loads(render_text(chart, values, name, namespace, kube, api_versions)))
+
+
+def render_cache() -> Path:
+    return Path(os.environ.get("CDSTACK_RENDER_CACHE") or charts.cache_dir() / "renders")
+
+
+@functools.cache
+def source_identity(source: Path) -> str:
+    """What identifies a chart's bytes cheaply: an archive's path, size and mtime; a folder's every file's."""
+    if source.is_file():
+        stat = source.stat()
+        return f"{source}:{stat.st_size}:{stat.st_mtime_ns}"
+    parts = []
+    for folder, _, files in sorted(os.walk(source)):
+        for name in sorted(files):
+            stat = (Path(folder) / name).stat()
+            parts.append(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def render_digest(
+    source: Path,
+    chart: helm_python.Chart,
+    values: dict[str, Any],
+    name: str,
+    namespace: str,
+    kube: str,
+    api_versions: list[str] | tuple[str, ...],
+) -> str | None:
+    """sha256 of Helm's rendered text, or None where Helm refuses the values. Kept on disk keyed by every input
+    (chart bytes, values, release, Kubernetes version, API versions): Helm's output is a pure function of them, so
+    a warm audit re-renders only what changed."""
+    inputs = [source_identity(source), values, name, namespace, kube, list(api_versions)]
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    cached = render_cache() / key
+    if cached.exists():
+        return cached.read_text() or None
+    try:
+        digest = hashlib.sha256(render_text(chart, values, name, namespace, kube, api_versions).encode()).hexdigest()
+    except RenderError:
+        digest = ""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(digest)
+    return digest or None
