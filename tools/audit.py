@@ -333,9 +333,16 @@ def check_scheduling(stack: Stack, pods: list[Pod]) -> list[Finding]:
     return findings
 
 
+@dataclass(frozen=True)
+class DaemonRequests:
+    cpu: int
+    memory: int
+
+
 def check_capacity(stack: Stack, pods: list[Pod]) -> list[Finding]:
     findings = []
     load = {p.name: [0, 0, 0] for p in stack.pools}  # cpu milli, memory MiB, pods
+    daemons: dict[str, list[DaemonRequests]] = {p.name: [] for p in stack.pools}
     for pod in pods:
         asked = workloads.requests(pod)
         if asked.missing:
@@ -351,17 +358,28 @@ def check_capacity(stack: Stack, pods: list[Pod]) -> list[Finding]:
         if not pod.eligible:
             continue
         targets = pod.eligible if pod.per_node else pod.eligible[:1]
+        for p in targets if pod.per_node else []:
+            daemons[p.name].append(DaemonRequests(asked.cpu_milli, asked.memory_mib))
         for p in targets:
             copies = p.min_nodes if pod.per_node else pod.replicas
             for i, amount in enumerate((asked.cpu_milli, asked.memory_mib, 1)):
                 load[p.name][i] += amount * copies
     for p in stack.pools:
+        # Pods kept one per node hold that many nodes up: an autoscaled pool never shrinks below them.
+        spread = [
+            pod.replicas for pod in pods if pod.eligible[:1] == [p] and workloads.spread_key(pod) == workloads.HOSTNAME
+        ]
+        size = min(p.max_nodes, max([p.min_nodes, *spread]))
+        why = "minimum size" if size == p.min_nodes else f"minimum {p.min_nodes}, held at {size} by one-per-node pods"
         cpu, memory, count = load[p.name]
+        cpu += sum(d.cpu for d in daemons[p.name]) * (size - p.min_nodes)
+        memory += sum(d.memory for d in daemons[p.name]) * (size - p.min_nodes)
+        count += len(daemons[p.name]) * (size - p.min_nodes)
         a = p.allocatable
-        have = (a.cpu_milli * p.min_nodes, a.memory_mib * p.min_nodes, a.pods * p.min_nodes)
+        have = (a.cpu_milli * size, a.memory_mib * size, a.pods * size)
         summary = (
             f"requests {cpu / 1000:.2f} CPU, {memory / 1024:.1f} GiB, {count} pods of {have[0] / 1000:.2f} CPU, "
-            f"{have[1] / 1024:.1f} GiB, {have[2]} pods allocatable on {p.min_nodes} x {p.vm_size} (minimum size)"
+            f"{have[1] / 1024:.1f} GiB, {have[2]} pods allocatable on {size} x {p.vm_size} ({why})"
         )
         over = [
             name
