@@ -77,3 +77,18 @@ def test_diff_masks_secret_values_and_reports_changed_releases():
     lines = diff.unified({"a": "x: 1\n", "b": "y: 1\n"}, {"a": "x: 2\n", "b": "y: 1\n"}, "staging", "prod")
     assert "--- staging/a\n" in lines and "-x: 1\n" in lines and "+x: 2\n" in lines
     assert not any("/b" in line for line in lines)
+
+
+def test_make_charts_records_new_pins_and_refuses_changed_ones(
+    places: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    lock_file = tmp_path / "charts.lock"
+    monkeypatch.setattr(charts, "LOCK_FILE", lock_file)
+    monkeypatch.setattr(charts, "pins", lambda: [charts.Pin("vault", "vault", "0.34.1", "https://example.com")])
+    monkeypatch.setattr(charts, "pull", lambda pin, destination: archive(destination, pin.chart, pin.version))
+    assert charts.main(["pull"]) == 0  # first sight: recorded for review
+    assert set(charts.read_lock(lock_file)) == {("vault", "0.34.1")}
+    assert charts.main(["pull"]) == 0  # the same bytes again
+    changed = lambda pin, destination: archive(destination, pin.chart, pin.version, "x: 1\n")  # noqa: E731
+    monkeypatch.setattr(charts, "pull", changed)
+    assert charts.main(["pull"]) == 1  # changed upstream under the same version

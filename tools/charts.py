@@ -1,14 +1,16 @@
 """Where the pinned charts come from on this machine, and proof they are the ones reviewed.
 
     python -m tools.charts pull     (make charts)       fetch every pinned chart into the cache, check charts.lock
+                                                        (a pin not yet in the lock is added, for review)
     python -m tools.charts lock     (make charts-lock)  fetch every pinned chart and (re)write charts.lock
 
 The charts are the catalog's pins plus every version a stack file overrides under `cdstack:charts`. Archives land in
 the cache (`$CDSTACK_CHART_CACHE`, default `~/.cache/cdstack/charts`), never in the repository. `charts.lock` records
 name, version, repository and the archive's sha256 digest: a chart whose bytes change upstream under the same version
-is refused. `CDSTACK_CHARTS=<folder>` (an air-gapped mirror: `<name>-<version>.tgz` archives or unpacked chart
-folders) is looked in first; archives found there are checked against the lock too. Pulling uses helm-python-sdk
-(Helm's own Go SDK, no helm binary), HTTP repositories and `oci://` registries alike.
+is refused; a pin the lock does not know yet is added to it by `make charts`, to be reviewed and committed.
+`CDSTACK_CHARTS=<folder>` (an air-gapped mirror: `<name>-<version>.tgz` archives or unpacked chart folders) is looked
+in first; archives found there are checked against the lock too. Pulling uses helm-python-sdk (Helm's own Go SDK, no
+helm binary), HTTP repositories and `oci://` registries alike.
 """
 
 from __future__ import annotations
@@ -155,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.charts", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("command", choices=["pull", "lock"])
     args = parser.parse_args(argv)
-    lock = read_lock()
+    lock = read_lock(LOCK_FILE)
     failures: list[str] = []
     entries: list[dict[str, str]] = []
+    added: list[str] = []
     for pin in pins():
         try:
             archive = pull(pin, cache_dir())
@@ -166,15 +169,25 @@ def main(argv: list[str] | None = None) -> int:
                     {"name": pin.chart, "version": pin.version, "repository": pin.repository, "digest": digest(archive)}
                 )
             elif (pin.chart, pin.version) not in lock:
-                failures.append(f"{pin.chart} {pin.version}: not in charts.lock; run `make charts-lock` and commit it")
+                # First sight of this pin (a new chart or version): recorded, for review in the commit that adds it.
+                lock[(pin.chart, pin.version)] = {
+                    "name": pin.chart,
+                    "version": pin.version,
+                    "repository": pin.repository,
+                    "digest": digest(archive),
+                }
+                added.append(f"{pin.chart} {pin.version}")
             else:
                 verify(archive, pin.chart, pin.version, lock)
             print(f"{pin.chart} {pin.version}: {archive}")
         except Exception as error:
             failures.append(f"{pin.chart} {pin.version} from {pin.repository}: {error}")
     if args.command == "lock" and not failures:
-        write_lock(entries)
+        write_lock(entries, LOCK_FILE)
         print(f"wrote {LOCK_FILE.name} ({len(entries)} charts)")
+    if added:
+        write_lock(list(lock.values()), LOCK_FILE)
+        print(f"added to {LOCK_FILE.name}: {', '.join(added)}: review the digests and commit the file")
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     return 1 if failures else 0
