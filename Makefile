@@ -9,7 +9,7 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan compare promote smoke bench policy docs alerts test lint typecheck unit engines cost timeline figures
+.PHONY: help plan compare promote smoke bench policy docs alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,21 @@ promote: $(VENV)/.installed ## copy the source stack's chart versions into the t
 smoke: $(VENV)/.installed ## check a deployed stack (OUTPUTS=outputs.json from `pulumi stack output --json`)
 	@test -n "$(OUTPUTS)" || { echo "usage: make smoke OUTPUTS=outputs.json" >&2; exit 2; }
 	$(PY) -m tools.smoke --outputs $(OUTPUTS)
+
+charts: $(VENV)/.installed ## pull every pinned chart into the cache and check it against charts.lock
+	$(PY) -m tools.charts pull
+
+charts-lock: $(VENV)/.installed ## pull every pinned chart and (re)write charts.lock with their digests
+	$(PY) -m tools.charts lock
+
+render: $(VENV)/.installed ## manifests of every Helm release of STACK into rendered/ (RELEASE=<name> for one)
+	$(PY) -m tools.render $(STACK) $(if $(RELEASE),--release $(RELEASE),)
+
+diff: $(VENV)/.installed ## per-release manifest diff: A=staging B=prod, or STACK=prod REF=<git ref>
+	$(PY) -m tools.diff $(if $(REF),--stack $(STACK) --ref $(REF),--a $(A) --b $(B))
+
+audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, capacity, references, ordering of STACK
+	$(PY) -m tools.audit $(STACK)
 
 bench: $(VENV)/.installed ## offline plan time and peak memory per stack
 	$(PY) -m tools.bench

@@ -50,6 +50,8 @@ CHARTS: dict[str, Chart] = {
 IMAGES: dict[str, str] = {
     # The influxdb2 chart is stale (app 2.7.4, 2023): run a current 2.7.x image instead.
     "influxdb2": "2.7.12",
+    # kube-prometheus-stack's CRD upgrade job unpacks the CRDs with busybox; the chart defaults to `latest`.
+    "busybox": "1.37.0",
 }
 
 

@@ -404,7 +404,10 @@ class ConcourseConfig(Section):
         default=2,
         ge=2,
         le=200,
-        description="Concourse workers; 2 or more so the chart's PodDisruptionBudget never blocks drains.",
+        description=(
+            "Concourse workers at least (the autoscaler adds up to workerPool.maxCount, one per node); 2 or more so "
+            "the chart's PodDisruptionBudget never blocks drains."
+        ),
     )
     admin_user: LocalUserName = Field(default="admin", description="Main team's local admin user (password generated).")
     container_placement_strategy: Literal[
@@ -595,6 +598,17 @@ class StackConfig(Section):
         default_factory=dict, description="Chart version overrides by catalog key (promotion writes these)."
     )
     cost: CostConfig = Field(default_factory=CostConfig, description="Cost limits between stacks.")
+    chart_mirror: (
+        Annotated[str, StringConstraints(pattern=r"^oci://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*$")]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "OCI registry path every Helm release installs from instead of the charts' public repositories, for "
+            "example oci://contosocharts.azurecr.io/helm (README: Chart mirror). Not under `charts`, which maps "
+            "chart keys to versions."
+        ),
+    )
     promotion: PromotionConfig | None = Field(
         default=None, description="Gate this stack on the release set another stack deployed."
     )
@@ -936,6 +950,16 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
     pool = cfg.cluster.worker_pool
     if pool.min_count > pool.max_count:
         p.append((f"{k}cluster.workerPool.minCount", pool.min_count, f"must be <= maxCount ({pool.max_count})"))
+    # One worker per worker node (required anti-affinity, requests sized to the node): more workers than the pool
+    # can have nodes would stay Pending, and the HPA's floor would sit above its ceiling.
+    if cfg.concourse.worker_replicas > pool.max_count:
+        p.append(
+            (
+                f"{k}concourse.workerReplicas",
+                cfg.concourse.worker_replicas,
+                f"must be <= cluster.workerPool.maxCount ({pool.max_count}): one worker per worker node",
+            )
+        )
 
     # Host names live under the domain; each is distinct.
     seen: dict[str, str] = {}

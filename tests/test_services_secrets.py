@@ -6,7 +6,6 @@ import pytest
 
 from components import naming
 from components.services import secrets
-from tests.chartvalues import assert_paths_exist
 from tests.conftest import Planner, initialized_plan, stack_config
 from tests.services import HELM_RELEASE, assert_release, at, plan_services, stack_cfg, unseal
 
@@ -26,8 +25,6 @@ def test_consul_is_a_plain_store_for_vault():
     assert at(values, "server.connect") is False
     assert at(values, "client.enabled") is True  # Vault talks to the agent on its node
     assert at(values, "connectInject.enabled") is False
-    assert at(values, "connectInject.apiGateway.manageExternalCRDs") is False
-    assert at(values, "global.installK8sNetworkingCRDs") is False
     assert at(values, "ui.enabled") is False
 
 
@@ -80,20 +77,6 @@ def test_concourse_reaches_vault_in_cluster_or_at_the_external_address():
     assert secrets.vault_address(stack_cfg("staging")) == "http://vault.vault.svc.cluster.local:8200"
     external = stack_cfg("staging", vault={"mode": "external", "address": "https://vault.example.com/"})
     assert secrets.vault_address(external) == "https://vault.example.com"
-
-
-def test_values_paths_exist_in_the_charts():
-    cfg = stack_cfg("prod")
-    assert_paths_exist("consul", "2.0.3", secrets.consul_values(cfg), template_only={})
-    assert_paths_exist(
-        "vault",
-        "0.34.1",
-        secrets.vault_values(cfg, UNSEAL),
-        template_only={
-            "server.readinessProbe.path": "commented out in values.yaml; server-statefulset.yaml switches the "
-            "probe from `vault status` to an HTTP GET of this path when set",
-        },
-    )
 
 
 @pytest.mark.parametrize(("stack", "protected"), [("staging", False), ("prod", True)])

@@ -153,3 +153,13 @@ def test_every_release_is_pinned_atomic_and_bounded(stack: str, plan_of: Planner
         assert inputs["timeout"] == wait
         assert inputs["name"] == release.name
     assert deployed == set(catalog.CHARTS)
+
+
+def test_a_chart_mirror_installs_every_release_from_it(plan_of: Planner):
+    raw = stack_config("staging")
+    raw["cdstack:chartMirror"] = "oci://contosocharts.azurecr.io/helm"
+    releases = plan_of("staging", raw).by_type("kubernetes:helm.sh/v3:Release")
+    assert releases
+    for release in releases:
+        assert release.inputs["chart"].startswith("oci://contosocharts.azurecr.io/helm/"), release.name
+        assert "repositoryOpts" not in release.inputs, release.name

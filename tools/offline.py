@@ -66,6 +66,9 @@ class Registration:
     custom_timeouts: dict[str, str]
     retain_on_delete: bool
     state: dict[str, Any] = field(default_factory=dict)
+    secret_keys: dict[str, list[str]] = field(default_factory=dict)
+    """Per input masked whole as a secret map (a Secret's stringData), its keys where known: which keys a Secret
+    holds is no secret, and the render audit checks that every key a pod reads exists."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +113,19 @@ def _mask(value: Any) -> Any:
     return value
 
 
+def _secret_map_keys(inputs: dict[str, Any]) -> dict[str, list[str]]:
+    """The keys of each top-level input that is a secret map (wire format: a secret or secret output of a dict)."""
+    found = {}
+    for name, value in inputs.items():
+        if isinstance(value, dict) and (
+            value.get(_SIG) == _SECRET_SIG or (value.get(_SIG) == _OUTPUT_SIG and value.get("secret"))
+        ):
+            inner = value.get("value")
+            if isinstance(inner, dict):
+                found[name] = sorted(inner)
+    return found
+
+
 class RecordingMonitor(mocks.MockMonitor):
     """The SDK's mock monitor, plus a record of every registration's full request."""
 
@@ -142,6 +158,7 @@ class RecordingMonitor(mocks.MockMonitor):
             custom_timeouts=timeouts,
             retain_on_delete=request.retainOnDelete if request.HasField("retainOnDelete") else False,
             state=self.resources.get(response.urn, mocks.MockMonitor.ResourceRegistration("", "", {})).state,
+            secret_keys=_secret_map_keys(json_format.MessageToDict(request.object)),
         )
         return response
 

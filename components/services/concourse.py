@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import catalog, naming
+from components import catalog, naming, sizing
 from components.config import StackConfig, go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
 from components.services.ingress import ingress_tls, tls_annotations
@@ -198,7 +198,12 @@ def concourse_values(
         },
         "worker": {
             "kind": "StatefulSet",
-            "replicas": c.worker_replicas,
+            # No `replicas`: with concourse.worker.autoscaling the chart leaves the count to the HPA
+            # (templates/worker-statefulset.yaml), so an upgrade never resets what the autoscaler chose.
+            # One worker per node, each requesting the node (components/sizing.py): the cluster autoscaler adds a
+            # node exactly when the HPA adds a worker that finds none.
+            "hardAntiAffinity": True,
+            "resources": sizing.worker_requests(cfg),
             "annotations": {SECRET_VERSION_ANNOTATION: worker_secret_version},
             # The chart always renders this PodDisruptionBudget; with two or more workers one may always go.
             "minAvailable": 1,
@@ -291,6 +296,43 @@ def concourse_values(
                 "shutdownSignal": "SIGUSR2",  # retire: the worker drains, then leaves the cluster for good
                 # Keep the builds' forwarded connections for the whole grace period (the chart's default is 1h).
                 "connectionDrainTimeout": f"{c.worker_drain_seconds}s",
+                "autoscaling": worker_autoscaling(cfg),
+            },
+        },
+    }
+
+
+HPA_MAX_POLICY_PERIOD = 1800
+"""The longest periodSeconds a HorizontalPodAutoscaler scaling policy accepts (autoscaling/v2 API reference)."""
+
+
+def worker_autoscaling(cfg: StackConfig) -> dict[str, Any]:
+    """Worker replicas follow the builds' CPU between concourse.workerReplicas and the worker pool's maxCount.
+
+    The chart's own HPA (templates/worker-horizontal-pod-autoscaler.yaml) on the Resource metric CPU, which AKS's
+    built-in metrics-server serves: builds run inside the worker pods, so their CPU is the workers'. Concourse's own
+    metrics (containers per worker, pending builds) would need a custom-metrics adapter or KEDA, which the stack
+    does not run; CPU is the signal available without one. Scale-in honours the drain: one worker at a time, no
+    sooner than one drain period apart, after ten minutes of low load; the retiring worker gets its full grace
+    period (terminationGracePeriodSeconds) to finish its builds.
+    """
+    c = cfg.concourse
+    return {
+        "minReplicas": c.worker_replicas,
+        "maxReplicas": cfg.cluster.worker_pool.max_count,
+        "builtInMetrics": [
+            {
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
+            }
+        ],
+        "behavior": {
+            "scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
+            "scaleDown": {
+                "stabilizationWindowSeconds": 600,
+                "policies": [
+                    {"type": "Pods", "value": 1, "periodSeconds": min(c.worker_drain_seconds, HPA_MAX_POLICY_PERIOD)}
+                ],
             },
         },
     }

@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from components import alerting, config, naming
+from components import alerting, config, naming, sizing
 from components.config import StackConfig
 from components.endpoints import SearchReader
 from components.services import release
@@ -153,6 +153,9 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
                     "count": obs.elasticsearch_nodes,
                     # No mmap: AKS nodes keep the default vm.max_map_count, and nothing here may change it.
                     "config": {"node.store.allow_mmap": False},
+                    "podTemplate": {
+                        "spec": {"containers": [{"name": "elasticsearch", "resources": sizing.ELASTICSEARCH}]}
+                    },
                     "volumeClaimTemplates": [
                         {
                             "metadata": {"name": "elasticsearch-data"},  # the name ECK mounts as the data path

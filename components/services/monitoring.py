@@ -198,6 +198,10 @@ def prometheus_stack_values(
         # (templates/prometheus/additionalPrometheusRules.yaml), so `{{ $value }}` reaches Prometheus untouched.
         "additionalPrometheusRulesMap": alerting.prometheus_rules(),
         "kube-state-metrics": {"metricLabelsAllowlist": [VAULT_POD_LABELS]},
+        # Helm installs crds/ once and never upgrades it: the chart's CRD upgrade job (a pre-install/pre-upgrade
+        # hook, kube-prometheus-stack charts/crds/templates/upgrade/) applies this chart version's CRDs server-side
+        # before the operator starts, so a chart bump brings its CRDs along. busybox pinned (the chart says latest).
+        "crds": {"upgradeJob": {"enabled": True, "image": {"busybox": {"tag": catalog.IMAGES["busybox"]}}}},
         "prometheus": {
             "prometheusSpec": {
                 "retention": obs.prometheus_retention,

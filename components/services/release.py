@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog
+from components import catalog, sizing
 from components.config import StackConfig
 
 HISTORY = 10
@@ -62,14 +62,17 @@ def release(
     """A Helm release of a catalog chart at the stack's version. `depends_on`: only what the values cannot carry;
     `timeout_seconds`: a wait derived from the stack (default: the catalog's install timeout)."""
     chart = catalog.CHARTS[chart_key]
+    # With a mirror the chart is an OCI reference `<mirror>/<chart>` and no repository is named (Helm reads OCI
+    # charts by reference only); the same name and version are installed, from the stack's own registry.
+    mirror = cfg.chart_mirror
     return k8s.helm.v3.Release(
         name,
         name=name,
-        chart=chart.chart,
+        chart=f"{mirror.rstrip('/')}/{chart.chart}" if mirror else chart.chart,
         version=cfg.chart_version(chart_key),
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+        repository_opts=None if mirror else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
         namespace=ns.metadata.name,
-        values=values,
+        values=sizing.with_requests(chart_key, values),
         atomic=True,
         cleanup_on_fail=True,
         timeout=timeout_seconds or chart.timeout_seconds,

@@ -53,8 +53,10 @@ def tpl_literal(text: str) -> str:
 
 def consul_values(cfg: StackConfig) -> dict[str, Any]:
     return {
-        # Gateway API CRDs belong to the cluster, not to Vault's store.
-        "global": {"name": "consul", "installK8sNetworkingCRDs": False},
+        # No Gateway API CRDs: consul 2.0.3's CRD templates (crd-*-external.yaml) all start with
+        # `if and .Values.connectInject.enabled ...`, so with connectInject off neither installK8sNetworkingCRDs nor
+        # apiGateway.manageExternalCRDs changes anything (the render audit's dead-settings check found both).
+        "global": {"name": "consul"},
         "server": {
             "replicas": cfg.vault.consul_replicas,
             "storage": f"{cfg.vault.consul_storage_gi}Gi",
@@ -62,7 +64,7 @@ def consul_values(cfg: StackConfig) -> dict[str, Any]:
         },
         # Vault's default HA config talks to the agent on its node (HOST_IP:8500); Vault has no Dataplane support.
         "client": {"enabled": True},
-        "connectInject": {"enabled": False, "apiGateway": {"manageExternalCRDs": False}},
+        "connectInject": {"enabled": False},
         "ui": {"enabled": False},
     }
 

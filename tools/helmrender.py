@@ -1,0 +1,241 @@
+"""Helm's own template engine, offline: a chart, the values the program passes, the cluster it will meet.
+
+helm-python-sdk binds Helm's Go SDK (no helm binary). Its `Chart.render()` exposes release name, namespace and
+revision only; the library's render call also takes `kube_version` and `api_versions` (helm-c-sdk
+pkg/wrapper render options), which is what `helm template --kube-version --api-versions` sets and what templates read
+as `.Capabilities`. Without them a chart sees Helm's built-in version and no resource kinds, and picks the wrong API
+(for example `policy/v1beta1` PodDisruptionBudgets, gone since Kubernetes 1.25).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import yaml
+from helm_python import _native
+
+from tools import charts
+
+CACHE_ABOVE = 20_000
+"""Manifest text longer than this is worth keeping parsed (smaller ones parse faster than a file is read)."""
+
+# Helm's own manifest separator (pkg/release/util SplitManifests): `---` may be followed by a comment on its line.
+SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
+
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Loader(_BaseLoader):
+    """A safe YAML loader (libyaml's when present) that reads a bare `=` as the string Go's YAML reads, not as
+    YAML 1.1's `value` tag (CRDs list `=` among operators)."""
+
+
+def _value_as_string(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+Loader.add_constructor("tag:yaml.org,2002:value", _value_as_string)
+
+
+def load_all(text: str) -> list[Any]:
+    """The documents of a manifest stream. Parsed YAML is kept as JSON in the chart cache, keyed by the text's
+    digest: the same chart with the same values parses in milliseconds the next time (a chart's CRDs are megabytes)."""
+    folder = charts.cache_dir() / "parsed"
+    cached = folder / (hashlib.sha256(text.encode()).hexdigest() + ".json")
+    if cached.exists():
+        return json.loads(cached.read_text())
+    documents = [d for part in SEPARATOR.split(text) if (d := yaml.load(part, Loader=Loader)) is not None]
+    if len(text) > CACHE_ABOVE:
+        folder.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(documents))
+    return documents
+
+
+SCHEMA_ROOT = Path(__import__("kubernetes_validate").__file__).parent / "kubernetes-json-schema"
+
+
+# Kinds the OpenAPI definitions tag with every group/version that are not resources a cluster lists.
+NOT_RESOURCES = {"DeleteOptions", "WatchEvent", "Status", "APIGroup", "APIGroupList", "APIResourceList", "APIVersions"}
+
+
+class RenderError(Exception):
+    """A chart that Helm refuses to render with these values (template error or values.schema.json violation)."""
+
+
+@functools.cache
+def load(path: Path) -> helm_python.Chart:
+    """A chart archive or folder, loaded once per process (charts are immutable)."""
+    return helm_python.Chart.load(path)
+
+
+def kube_version(minor_version: str) -> str:
+    """`1.33` or `1.33.2` as Helm's `--kube-version` wants it."""
+    parts = minor_version.split(".")
+    return "v" + ".".join([*parts, "0"][:3])
+
+
+def schema_dir(minor: int) -> Path:
+    """kubernetes-validate's strict schemas for the stack's minor (the newest it has that is not newer)."""
+    versions = sorted(
+        (int(p.name.split(".")[1]), p) for p in SCHEMA_ROOT.glob("v1.*-local-strict") if p.name.startswith("v1.")
+    )
+    usable = [p for m, p in versions if m <= minor]
+    if not usable:
+        raise RenderError(f"kubernetes-validate has no schemas for Kubernetes 1.{minor} or older")
+    return usable[-1]
+
+
+@functools.cache
+def builtin_api_versions(minor: int) -> tuple[str, ...]:
+    """What the API server of that minor advertises: `group/version` and `group/version/Kind` of every GA resource.
+
+    Read from the OpenAPI definitions kubernetes-validate ships for the minor. Alpha and beta versions are left out:
+    since Kubernetes 1.24 new beta APIs are off by default (KEP-3136), and AKS turns on no alpha API.
+    """
+    defs = json.loads((schema_dir(minor) / "_definitions.json").read_text())["$defs"]
+    found: set[str] = set()
+    for definition in defs.values():
+        for gvk in definition.get("x-kubernetes-group-version-kind", []):
+            version, kind = gvk["version"], gvk["kind"]
+            if "alpha" in version or "beta" in version or kind.endswith("List") or kind in NOT_RESOURCES:
+                continue
+            group_version = f"{gvk['group']}/{version}" if gvk["group"] else version
+            found.update({group_version, f"{group_version}/{kind}"})
+    return tuple(sorted(found))
+
+
+def crd_api_versions(objects: list[dict[str, Any]]) -> set[str]:
+    """`group/version` and `group/version/Kind` of every CustomResourceDefinition among `objects`."""
+    found: set[str] = set()
+    for crd in objects:
+        if crd.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = crd.get("spec") or {}
+        kind = (spec.get("names") or {}).get("kind")
+        for version in spec.get("versions") or []:
+            if version.get("served", True):
+                group_version = f"{spec.get('group')}/{version['name']}"
+                found.update({group_version, f"{group_version}/{kind}"})
+    return found
+
+
+def split(manifests: dict[str, str]) -> list[dict[str, Any]]:
+    """Every object of Helm's rendered templates, as `helm install` would apply them (test hooks left out)."""
+    objects: list[dict[str, Any]] = []
+    for path in sorted(manifests):
+        if path.endswith("NOTES.txt"):
+            continue
+        for document in load_all(manifests[path]):
+            if not isinstance(document, dict) or not document.get("kind"):
+                continue
+            hook = ((document.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")
+            if {"test", "test-success", "test-failure"} & {h.strip() for h in hook.split(",")}:
+                continue
+            objects.append(document)
+    return objects
+
+
+def chart_crds(chart: helm_python.Chart) -> list[dict[str, Any]]:
+    """The CRDs in the chart's (and its subcharts') `crds/` folders: Helm applies them before the templates on
+    install, and never on upgrade."""
+    objects: list[dict[str, Any]] = []
+    for crd in chart.crds:
+        objects.extend(d for d in load_all(crd["data"]) if isinstance(d, dict) and d.get("kind"))
+    return objects
+
+
+def render_text(
+    chart: helm_python.Chart,
+    values: dict[str, Any],
+    name: str,
+    namespace: str,
+    kube: str,
+    api_versions: list[str] | tuple[str, ...],
+) -> str:
+    """Helm's rendered templates as one JSON text (path -> manifest), unparsed: enough to tell two renders apart."""
+    options = {
+        "name": name,
+        "namespace": namespace,
+        "revision": 1,
+        "is_install": True,
+        "kube_version": kube,
+        "api_versions": list(api_versions),
+    }
+    try:
+        return _native.call_string(
+            "helm_render",
+            chart._raw(),  # the SDK's handle: its render() does not pass kube_version/api_versions
+            json.dumps(values),
+            json.dumps(options),
+        )
+    except helm_python.HelmError as error:
+        raise RenderError(str(error)) from error
+
+
+def render(
+    chart: helm_python.Chart,
+    values: dict[str, Any],
+    name: str,
+    namespace: str,
+    kube: str,
+    api_versions: list[str] | tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """The objects a first `helm install` of `chart` would apply; raises RenderError as the install would fail
+    (a values.schema.json violation first, as Helm checks that before rendering)."""
+    try:
+        chart.validate_schema(values)
+    except helm_python.HelmError as error:
+        raise RenderError(f"values.schema.json: {error}") from error
+    return split(json.loads(render_text(chart, values, name, namespace, kube, api_versions)))
+
+
+def render_cache() -> Path:
+    return Path(os.environ.get("CDSTACK_RENDER_CACHE") or charts.cache_dir() / "renders")
+
+
+@functools.cache
+def source_identity(source: Path) -> str:
+    """What identifies a chart's bytes cheaply: an archive's path, size and mtime; a folder's every file's."""
+    if source.is_file():
+        stat = source.stat()
+        return f"{source}:{stat.st_size}:{stat.st_mtime_ns}"
+    parts = []
+    for folder, _, files in sorted(os.walk(source)):
+        for name in sorted(files):
+            stat = (Path(folder) / name).stat()
+            parts.append(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def render_digest(
+    source: Path,
+    chart: helm_python.Chart,
+    values: dict[str, Any],
+    name: str,
+    namespace: str,
+    kube: str,
+    api_versions: list[str] | tuple[str, ...],
+) -> str | None:
+    """sha256 of Helm's rendered text, or None where Helm refuses the values. Kept on disk keyed by every input
+    (chart bytes, values, release, Kubernetes version, API versions): Helm's output is a pure function of them, so
+    a warm audit re-renders only what changed."""
+    inputs = [source_identity(source), values, name, namespace, kube, list(api_versions)]
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    cached = render_cache() / key
+    if cached.exists():
+        return cached.read_text() or None
+    try:
+        digest = hashlib.sha256(render_text(chart, values, name, namespace, kube, api_versions).encode()).hexdigest()
+    except RenderError:
+        digest = ""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(digest)
+    return digest or None
