@@ -324,10 +324,20 @@ class VaultConfig(Section):
     secret_id_generation: int = Field(default=1, ge=1, description="Bump to rotate Concourse's approle secret id.")
     token_ttl: GoDuration = Field(default="1h", description="TTL of the tokens Concourse's approle issues.")
     token_max_ttl: GoDuration = Field(default="4h", description="Max TTL of the tokens Concourse's approle issues.")
-    initialized: bool = Field(
-        default=False,
-        description="The in-cluster Vault has been initialised (README: Vault bootstrap runbook); until then the "
-        "Vault-side resources are skipped. Not used in external mode.",
+    recovery_shares: int = Field(
+        default=5,
+        ge=1,
+        le=10,
+        description="Recovery key shares the first `pulumi up` creates at initialisation (kept in Key Vault).",
+    )
+    recovery_threshold: int = Field(
+        default=3, ge=1, le=10, description="Recovery key shares needed to generate a root token (break-glass)."
+    )
+    deployer_object_ids: list[ObjectId] = Field(
+        default_factory=list,
+        description="Object ids of the service principals that run `pulumi up` (the infra pipeline's): they log in "
+        "to Vault with their Entra ID token and may write Vault's keys to Key Vault. People do so through "
+        "identity.adminGroup.",
     )
 
 
@@ -646,6 +656,14 @@ def check_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
         p.append((f"{k}vault.address", cfg.vault.address, "must be an https:// URL of a Vault server"))
     if cfg.vault.mode == "in-cluster" and cfg.vault.address is not None:
         p.append((f"{k}vault.address", cfg.vault.address, "only allowed when vault.mode is external"))
+    if cfg.vault.recovery_threshold > cfg.vault.recovery_shares:
+        p.append(
+            (
+                f"{k}vault.recoveryThreshold",
+                cfg.vault.recovery_threshold,
+                f"must be <= recoveryShares ({cfg.vault.recovery_shares})",
+            )
+        )
 
     c = cfg.concourse
     if c.default_build_logs_to_retain > c.max_build_logs_to_retain:

@@ -122,3 +122,13 @@ WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"
 # Every public host is served by this ingress class and gets its certificate from this ClusterIssuer.
 INGRESS_CLASS = "traefik"
 CLUSTER_ISSUER = "letsencrypt"
+
+# Vault's keys in the stack's Azure Key Vault (components/vault_init.py), one secret per key as bank-vaults keeps them.
+VAULT_ROOT_TOKEN_SECRET = "vault-root-token"
+VAULT_INIT_MARKER_SECRET = "vault-init-marker"
+VAULT_CONSUL_PATH = "vault/"
+"""Where Vault keeps its data in Consul's KV store."""
+
+
+def vault_recovery_key_secret(index: int) -> str:
+    return f"vault-recovery-key-{index}"

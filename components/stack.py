@@ -23,6 +23,7 @@ from components.services.monitoring import Monitoring
 from components.services.secrets import Secrets
 from components.teams import Teams, TeamUsers
 from components.vault_access import VaultAccess
+from components.vault_bootstrap import VaultBootstrap
 
 
 class CdStack(pulumi.ComponentResource):
@@ -43,9 +44,22 @@ class CdStack(pulumi.ComponentResource):
         )
         unseal = self.platform.vault_unseal  # None when Vault is external
         self.secrets = Secrets("secrets", cfg, k8s_provider, unseal, child) if unseal else None
-        # The in-cluster Vault answers at its public host: its release, behind the ingress controller.
-        vault_ready = [self.secrets.vault, self.ingress.traefik] if self.secrets else []
-        self.vault_access = VaultAccess("vault-access", cfg, vault_ready=vault_ready, opts=child)
+        self.vault_bootstrap = None
+        if self.secrets is not None and unseal is not None:
+            assert self.platform.key_vault_id is not None and self.platform.key_vault_name is not None
+            self.vault_bootstrap = VaultBootstrap(
+                "vault-bootstrap",
+                cfg,
+                key_vault_id=self.platform.key_vault_id,
+                key_vault_name=self.platform.key_vault_name,
+                tenant_id=unseal.tenant_id,
+                admin_group_id=self.login.login.group_object_ids[cfg.identity.admin_group],
+                # The in-cluster Vault answers at its public host: its release, behind the ingress controller.
+                vault_ready=[self.secrets.vault, self.ingress.traefik],
+                opts=child,
+            )
+        initialised = self.vault_bootstrap.init if self.vault_bootstrap else None
+        self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
         self.concourse = Concourse(
             "concourse",

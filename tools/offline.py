@@ -25,6 +25,8 @@ import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks
 
+from components import vault_login
+
 if TYPE_CHECKING:
     from components.config import StackConfig
 
@@ -43,6 +45,9 @@ UNKNOWN = "[unknown]"
 
 # Placeholder for a `secure:` stack value: the offline plan cannot decrypt it, and needs not.
 SECURE_PLACEHOLDER = "offline-plan-placeholder"
+
+# An unsigned JWT whose payload is {"oid": "offline-plan-deployer"}: what Vault's JWT login gets offline.
+OFFLINE_JWT = "eyJhbGciOiJub25lIn0.eyJvaWQiOiAib2ZmbGluZS1wbGFuLWRlcGxveWVyIn0.offline"
 
 
 @dataclass
@@ -371,6 +376,8 @@ def run(
         from components.program import main as program
 
     pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
+    # The deployer's Entra ID token for Vault's JWT login: offline, a fake (the plan never reaches Azure).
+    vault_login.token_source[:] = [lambda: OFFLINE_JWT]
     pulumi.runtime.set_all_config(config, secret_keys or [])
     monitor = RecordingMonitor(PlanMocks(stack_outputs))
     pulumi.runtime.set_mocks(PlanMocks(stack_outputs), project=PROJECT, stack=stack, preview=True, monitor=monitor)
