@@ -43,6 +43,10 @@ CHARTS: dict[str, Chart] = {
 IMAGES: dict[str, str] = {
     # The influxdb2 chart is stale (app 2.7.4, 2023): run a current 2.7.x image instead.
     "influxdb2": "2.7.12",
+    # Vault's backup job: `consul snapshot save` with the Consul the consul chart runs (its values.yaml global.image),
+    # then an upload with the Azure CLI logged in through workload identity (mcr.microsoft.com/azure-cli).
+    "consul": "2.0.3",
+    "azure-cli": "2.91.0",
 }
 
 

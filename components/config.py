@@ -341,6 +341,26 @@ class VaultConfig(Section):
     )
 
 
+CronSchedule = Annotated[str, StringConstraints(pattern=r"^(\S+\s+){4}\S+$")]
+"""A Kubernetes CronJob schedule: five cron fields (minute hour day-of-month month day-of-week), in UTC."""
+
+
+class BackupConfig(Section):
+    vault_schedule: CronSchedule = Field(
+        default="0 */6 * * *",
+        description="When Vault's data (a Consul snapshot) is copied to Blob storage (cron, UTC).",
+    )
+    vault_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Days Vault snapshots are kept in Blob storage before they are deleted."
+    )
+    blob_soft_delete_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="Days a deleted or overwritten blob (backups, charts) can still be restored; versioning is on.",
+    )
+
+
 class ObservabilityConfig(Section):
     slack_channel: Annotated[str, StringConstraints(pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")] = Field(
         description="Slack channel alerts go to, for example #cd-alerts."
@@ -396,6 +416,7 @@ class StackConfig(Section):
     teams: list[TeamConfig] = Field(default_factory=list, description="Concourse teams besides main.")
     concourse: ConcourseConfig = Field(default_factory=ConcourseConfig, description="Concourse tuning.")
     vault: VaultConfig = Field(default_factory=VaultConfig, description="Vault for Concourse's credentials.")
+    backup: BackupConfig = Field(default_factory=BackupConfig, description="Backups of the stack's state.")
     observability: ObservabilityConfig = Field(description="Monitoring, logging and alerting.")
     charts: dict[str, str] = Field(
         default_factory=dict, description="Chart version overrides by catalog key (promotion writes these)."
@@ -755,9 +776,38 @@ def check_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
                 cfg.tls.acme_environment == "production",
                 "must be production in production",
             ),
+            # Backups (issue 12): prod survives the loss of a region and keeps two weeks of history.
+            (
+                "database.geoRedundantBackup",
+                cfg.database.geo_redundant_backup,
+                cfg.database.geo_redundant_backup,
+                "must be true in production",
+            ),
+            (
+                "database.backupRetentionDays",
+                cfg.database.backup_retention_days,
+                cfg.database.backup_retention_days >= PROD_MIN_BACKUP_DAYS,
+                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
+            ),
+            (
+                "backup.vaultRetentionDays",
+                cfg.backup.vault_retention_days,
+                cfg.backup.vault_retention_days >= PROD_MIN_BACKUP_DAYS,
+                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
+            ),
+            (
+                "backup.blobSoftDeleteDays",
+                cfg.backup.blob_soft_delete_days,
+                cfg.backup.blob_soft_delete_days >= PROD_MIN_BACKUP_DAYS,
+                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
+            ),
         ]
         p.extend((f"{k}{key}", value, allowed) for key, value, ok, allowed in rules if not ok)
     return p
+
+
+PROD_MIN_BACKUP_DAYS = 14
+"""The shortest history a production backup may keep (database point-in-time window, Vault snapshots, soft delete)."""
 
 
 def secret(key: str) -> pulumi.Output[str] | None:

@@ -18,6 +18,10 @@ class NamingError(ValueError):
 # Azure's rules for the names that have tight ones (learn.microsoft.com: resource name rules).
 _RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "storage_account": (re.compile(r"^[a-z0-9]{3,24}$"), "3-24 lower-case letters and digits, globally unique"),
+    "backup_storage_account": (
+        re.compile(r"^[a-z0-9]{3,24}$"),
+        "3-24 lower-case letters and digits, globally unique",
+    ),
     "key_vault": (
         re.compile(r"^(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"),
         "3-24 letters, digits and single hyphens, starting with a letter, globally unique",
@@ -67,6 +71,9 @@ class Naming:
     def storage_account(self) -> str:
         return f"st{self.name}{self.compact_stack}"
 
+    def backup_storage_account(self) -> str:
+        return f"stb{self.name}{self.compact_stack}"
+
     def identity(self, purpose: str) -> str:
         return f"id-{self.name}-{self.stack}-{purpose}"
 
@@ -85,6 +92,7 @@ class Naming:
             raise NamingError(f"stack name {self.stack!r} must be lower-case letters, digits and hyphens")
         names = {
             "storage_account": self.storage_account(),
+            "backup_storage_account": self.backup_storage_account(),
             "key_vault": self.key_vault(),
             "postgres_server": self.postgres_server(),
             "cluster": self.cluster(),
@@ -132,3 +140,10 @@ VAULT_CONSUL_PATH = "vault/"
 
 def vault_recovery_key_secret(index: int) -> str:
     return f"vault-recovery-key-{index}"
+
+
+# Backups (components/azure/backups.py, components/services/backups.py). Every backup CronJob is named backup-<what>:
+# the BackupTooOld alert (alerts/prometheus/backups.yaml) watches exactly those.
+BACKUP_CONTAINERS = {"vault": "vault-snapshots"}
+VAULT_BACKUP_CRONJOB = "backup-vault"
+VAULT_BACKUP_SERVICE_ACCOUNT = "vault-backup"

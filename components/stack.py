@@ -10,11 +10,13 @@ from typing import Any
 
 import pulumi
 
+from components.azure.backups import BackupStorage
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
 from components.identity import ConcourseLogin
 from components.releases import release_set
 from components.services import charts, monitoring
+from components.services.backups import VaultBackup
 from components.services.charts import ChartMuseum
 from components.services.concourse import Concourse
 from components.services.ingress import Ingress
@@ -59,6 +61,17 @@ class CdStack(pulumi.ComponentResource):
                 opts=child,
             )
         initialised = self.vault_bootstrap.init if self.vault_bootstrap else None
+        # Backups: Blob storage with retention, and a scheduled snapshot of Vault's store (Consul) into it (an external
+        # Vault is backed up by whoever runs it).
+        self.backup_storage = None
+        self.vault_backup = None
+        if self.secrets is not None:
+            self.backup_storage = BackupStorage(
+                "backup-storage", cfg, self.platform.resource_group_name, self.platform.oidc_issuer_url, child
+            )
+            self.vault_backup = VaultBackup(
+                "vault-backup", cfg, k8s_provider, self.secrets.consul, self.backup_storage.vault, child
+            )
         self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
         self.concourse = Concourse(
@@ -94,6 +107,7 @@ class CdStack(pulumi.ComponentResource):
             "databaseServerName": self.platform.database_server_name,
             "databaseHost": self.platform.database.host,
             "keyVaultName": self.platform.key_vault_name,
+            "backupStorageAccount": cfg.naming.backup_storage_account() if self.backup_storage else None,
             "ingressIp": self.platform.ingress.ip_address,
             "concourseUrl": f"https://{cfg.dns.host('concourse')}",
             "vaultUrl": f"https://{cfg.dns.host('vault')}",

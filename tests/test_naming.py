@@ -17,6 +17,7 @@ def test_longest_name_and_stack_fit_every_azure_rule():
     assert len(names.key_vault()) == 24  # Key Vault's limit, the tightest one
     assert len(names.storage_account()) == 22
     assert names.storage_account() == "stabcdefghijstagingabc"
+    assert names.backup_storage_account() == "stbabcdefghijstagingabc"  # 23 of 24
 
 
 def test_one_character_more_breaks_the_key_vault_rule():
