@@ -20,6 +20,7 @@ import pulumi_vault as vault
 
 from components import vault_login
 from components.config import StackConfig, go_duration_seconds
+from components.services import concourse
 from components.vault_init import VaultInit
 
 KV_VERSION = "2"
@@ -34,6 +35,11 @@ def address(cfg: StackConfig) -> str:
         assert cfg.vault.address is not None  # check_rules() requires it in external mode
         return cfg.vault.address.rstrip("/")
     return f"https://{cfg.dns.host('vault')}"
+
+
+def token_lifetime_seconds(cfg: StackConfig) -> int:
+    """How long the provider's Vault token lives: the longest release wait of the `up`, plus an hour for the rest."""
+    return concourse.release_timeout_seconds(cfg) + 3600
 
 
 def mount_path(cfg: StackConfig) -> str:
@@ -92,6 +98,10 @@ class VaultAccess(pulumi.ComponentResource):
             "vault",
             address=self.address,
             auth_login_jwt=provider_auth_login(cfg, initialised.id if initialised else None),
+            # The provider's child token must outlive the whole `up`: a replaced secret id is destroyed only after
+            # Concourse's release, which may wait for every worker's drain (default TTL: 1200 s). Its parent, the
+            # deployer's JWT login, lives as long (vault_bootstrap passes the same lifetime to the login's roles).
+            max_lease_ttl_seconds=token_lifetime_seconds(cfg),
             # Nothing reads or writes Vault before it is initialised and the deployer login exists.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[initialised] if initialised else []),
         )

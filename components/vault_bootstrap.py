@@ -75,6 +75,7 @@ class VaultBootstrap(pulumi.ComponentResource):
                 ids[1],
                 cfg.vault.deployer_object_ids,
                 vault_login.deployer_policy(vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY),
+                vault_access.token_lifetime_seconds(cfg),
             )
         )
         self.init = VaultInit(

@@ -32,8 +32,6 @@ ARM_SCOPE = "https://management.azure.com/.default"
 # An ARM token's `aud` is the resource it was requested for: azure-identity asks for management.azure.com, `az
 # account get-access-token` (no --resource) for management.core.windows.net/. Both are ARM; accept both.
 ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net/")
-DEPLOYER_TOKEN_TTL = 3600
-DEPLOYER_TOKEN_MAX_TTL = 4 * 3600
 
 
 def issuer(tenant_id: str) -> str:
@@ -66,8 +64,13 @@ def deployer_policy(kv_mount: str, concourse_policy: str) -> str:
     )
 
 
-def access_spec(tenant_id: str, admin_group_id: str, deployer_object_ids: Sequence[str], policy: str) -> dict[str, Any]:
-    """The deployer login as data: the dynamic provider's input, compared on every `up` (a change is an update)."""
+def access_spec(
+    tenant_id: str, admin_group_id: str, deployer_object_ids: Sequence[str], policy: str, token_seconds: int
+) -> dict[str, Any]:
+    """The deployer login as data: the dynamic provider's input, compared on every `up` (a change is an update).
+
+    `token_seconds`: how long a deployer's Vault token lives, long enough for the longest `up` (the provider's child
+    token cannot outlive it)."""
     return {
         "mount": ENTRA_MOUNT,
         "issuer": issuer(tenant_id),
@@ -76,6 +79,7 @@ def access_spec(tenant_id: str, admin_group_id: str, deployer_object_ids: Sequen
         "deployerObjectIds": sorted(deployer_object_ids),
         "policyName": DEPLOYER_POLICY,
         "policy": policy,
+        "tokenSeconds": token_seconds,
     }
 
 
@@ -86,8 +90,8 @@ def _role(bound_claims: Mapping[str, list[str]], spec: Mapping[str, Any]) -> dic
         "bound_audiences": spec["audiences"],
         "bound_claims": dict(bound_claims),
         "token_policies": [spec["policyName"]],
-        "token_ttl": DEPLOYER_TOKEN_TTL,
-        "token_max_ttl": DEPLOYER_TOKEN_MAX_TTL,
+        "token_ttl": int(spec["tokenSeconds"]),
+        "token_max_ttl": int(spec["tokenSeconds"]),
     }
 
 

@@ -92,7 +92,7 @@ def test_rotation_is_a_config_change(plan_of: Planner):
 
 
 def test_team_credentials_land_in_vault_under_the_team_path(plan_of: Planner):
-    plan = plan_of("staging")
+    plan = offline.run_stack("staging")
     secret = plan.get("vault:kv/secretV2:SecretV2", "payments-service-user")
     assert secret.inputs["name"] == "payments/service-user"
     assert secret.inputs["mount"] == "concourse"

@@ -53,7 +53,9 @@ def test_initialiser_inputs_hold_no_secret_and_name_the_stacks_key_vault(stack: 
     assert offline.SECRET not in json.dumps({k: v for k, v in init.inputs.items() if k != "__provider"})
     cfg = offline.load_config(stack)
     assert init.inputs["address"] == f"https://{cfg.dns.host('vault')}"
-    assert init.inputs["keyVaultUrl"] == f"https://{cfg.naming.key_vault()}.vault.azure.net/"
+    key_vault = plan.get("azure-native:keyvault:Vault", "key-vault")
+    assert init.inputs["keyVaultUrl"] == f"https://{key_vault.inputs['vaultName']}.vault.azure.net/"
+    assert key_vault.urn in init.dependencies
     assert (init.inputs["recoveryShares"], init.inputs["recoveryThreshold"]) == (5, 3)
     access = init.inputs["access"]
     assert access["adminGroupId"] == ADMIN_GROUP

@@ -21,7 +21,7 @@ NO_WAIT = Retry(attempts=5, delay=0, sleep=lambda _: None)
 
 def access(deployers: list[str] | None = None) -> dict:
     policy = vault_login.deployer_policy("concourse", "concourse")
-    return vault_login.access_spec(TENANT, ADMINS, deployers if deployers is not None else [PIPELINE], policy)
+    return vault_login.access_spec(TENANT, ADMINS, deployers if deployers is not None else [PIPELINE], policy, 12600)
 
 
 @pytest.fixture
@@ -78,6 +78,7 @@ def test_first_up_initialises_stores_every_key_sets_up_the_login_and_revokes_roo
         assert role["role_type"] == "jwt"
         assert role["bound_audiences"] == ["https://management.azure.com", "https://management.core.windows.net/"]
         assert role["token_policies"] == ["cdstack-deployer"]
+        assert role["token_ttl"] == role["token_max_ttl"] == 12600
     assert vault.state.policies["cdstack-deployer"] == access()["policy"]
     # The marker (proof that Key Vault takes writes) precedes sys/init.
     assert store.versions[naming.VAULT_INIT_MARKER_SECRET][0].startswith('{"state": "initialising"')
