@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= staging
 
-.PHONY: plan test lint typecheck unit bench
+.PHONY: plan test lint typecheck unit bench restore
 
 plan: $(VENV)/.installed ## offline plan of a stack (STACK=staging by default)
 	$(PY) -m tools.plan $(STACK) $(if $(JSON),--json $(JSON),)
@@ -24,6 +24,9 @@ typecheck: $(VENV)/.installed
 
 bench: $(VENV)/.installed ## offline plan time and peak memory per stack
 	$(PY) -m tools.bench
+
+restore: $(VENV)/.installed ## restore WHAT=vault|elasticsearch|postgres of STACK from its newest backup [AT=<snapshot or ISO time>] [DRY_RUN=1]
+	$(PY) -m tools.restore $(STACK) $(WHAT) $(if $(AT),--at $(AT),) $(if $(DRY_RUN),--dry-run,)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
