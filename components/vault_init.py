@@ -286,6 +286,8 @@ def initialise(vault: VaultApi, store: SecretStore, journal: Journal, request: I
         initialized_now = True
     elif stored_keys(store, request.recovery_shares) is None:
         _recover_from_journal(vault, store, journal, request, retry)
+    else:
+        journal.remove()  # a run that stopped after storing the keys but before removing its journal
     keys = stored_keys(store, request.recovery_shares)
     assert keys is not None  # _init and _recover_from_journal store them or raise
     vault.wait_unsealed()

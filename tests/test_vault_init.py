@@ -251,3 +251,31 @@ def test_provider_create_is_an_adoption_on_a_new_state_and_update_uses_the_deplo
 def test_recovery_threshold_is_checked():
     check = VaultInitProvider().check({}, {"recoveryShares": 3.0, "recoveryThreshold": 4.0})
     assert [failure.property for failure in check.failures] == ["recoveryThreshold"]
+
+
+def test_a_journal_left_after_the_keys_were_stored_is_removed(vault: FakeVault, tmp_path: Path):
+    store = FakeKeyVault()
+    run(vault, store, tmp_path)
+    journal = Journal(tmp_path, KV_URL)
+    journal.save({"root_token": "stale"}, b"0" * 43 + b"=")
+    run(vault, store, tmp_path)
+    assert not journal.path.exists()
+
+
+def test_the_pipeline_uses_its_arm_service_principal_and_a_laptop_az_login(monkeypatch: pytest.MonkeyPatch):
+    from azure.identity import ClientSecretCredential, DefaultAzureCredential
+
+    for name in ("ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_TENANT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(vault_login.azure_credential(), DefaultAzureCredential)
+    monkeypatch.setenv("ARM_CLIENT_ID", "00000000-0000-4000-8000-000000000003")
+    monkeypatch.setenv("ARM_CLIENT_SECRET", "not-a-real-secret")
+    monkeypatch.setenv("ARM_TENANT_ID", TENANT)
+    assert isinstance(vault_login.azure_credential(), ClientSecretCredential)
+
+
+def test_login_role_follows_the_token_and_config():
+    assert vault_login.login_role(vault_login.unverified_claims(fake_jwt(PIPELINE)), [PIPELINE]) == "pipeline"
+    assert vault_login.login_role(vault_login.unverified_claims(fake_jwt("someone")), [PIPELINE]) == "admins"
+    with pytest.raises(ValueError, match="not a JWT"):
+        vault_login.unverified_claims("opaque-token")
