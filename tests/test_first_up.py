@@ -18,7 +18,7 @@ from components.config import ConfigError, check_rules
 from components.services import concourse
 from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tests.services import stack_cfg
-from tools import offline
+from tools import offline, stackfile
 from tools import plan as plan_tool
 
 STACKS = ["staging", "prod"]
@@ -78,7 +78,7 @@ def needs_a_person_first(config: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize("path", sorted(PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
 def test_stack_files_in_git_describe_a_stack_that_deploys_from_nothing(path):
-    config = yaml.safe_load(path.read_text())["config"]
+    config = stackfile.config_map(path)  # as the Pulumi CLI reads it (YAML 1.2)
     assert needs_a_person_first(config) == []
     planted = copy.deepcopy(config)
     planted.setdefault("cdstack:vault", {})["initialized"] = True

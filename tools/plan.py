@@ -20,7 +20,7 @@ from pathlib import Path
 from components import capacity
 from components.config import ConfigError, StackConfig
 from components.promotion import PromotionError
-from tools import compare, offline
+from tools import compare, offline, stackfile
 
 
 def short(urn: str) -> str:
@@ -127,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
             a, b = (offline.load_config(stack, args.project_dir) for stack in (args.stack, args.compare))
             print(compare.render(a, b))
             return 0
+        # Rules between stacks first: a Pulumi program sees only its own stack, so `pulumi up` cannot check them.
+        cross_stack = offline.cross_stack_errors(args.stack, args.project_dir)
+        if cross_stack:
+            print("\n".join(f"error: {error}" for error in cross_stack), file=sys.stderr)
+            return 2
         plan = offline.run_stack(args.stack, args.project_dir)
         cfg = offline.load_config(args.stack, args.project_dir)
-    except (ConfigError, PromotionError) as error:
+    except (ConfigError, PromotionError, stackfile.StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(render(plan))

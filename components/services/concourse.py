@@ -20,7 +20,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components import catalog, naming
-from components.config import StackConfig
+from components.config import StackConfig, go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
 from components.services.ingress import ingress_tls, tls_annotations
 from components.services.release import namespace, release, secret
@@ -205,6 +205,18 @@ def concourse_values(
                     "sslmode": "verify-ca",
                 },
                 "tsa": {"heartbeatInterval": c.heartbeat_interval},
+                # Guardrails for about 400 jobs: one runaway task cannot take a worker, checks run half as often as
+                # Concourse's default (webhooks still trigger them at once), credentials are cached.
+                "defaultTaskTimeout": c.default_task_timeout,
+                "defaultTaskMemoryLimit": c.default_task_memory_limit,
+                "defaultTaskCpuLimit": c.default_task_cpu_limit,
+                "resourceCheckingInterval": c.resource_checking_interval,
+                "resourceTypeCheckingInterval": c.resource_checking_interval,
+                "globalResourceCheckTimeout": c.resource_check_timeout,
+                "secretCacheEnabled": True,
+                "secretCacheDuration": c.secret_cache_duration,
+                "apiMaxConns": c.api_max_connections,
+                "backendMaxConns": c.backend_max_connections,
                 # Two credential managers at once make Concourse pick one at random: Vault only.
                 "kubernetes": {"enabled": False},
                 "vault": {
@@ -215,6 +227,8 @@ def concourse_values(
                     "sharedPath": cfg.vault.shared_path,
                     "useAuthParam": True,
                     "useCaCert": False,
+                    # Log in again before the approle token reaches its max TTL and can no longer be renewed.
+                    "authBackendMaxTtl": f"{go_duration_seconds(cfg.vault.token_max_ttl) // 2}s",
                 },
                 "localAuth": {"enabled": True},
                 "auth": {
