@@ -180,6 +180,14 @@ def _postgres_series(tier: str, pattern: str, sizes: dict[int, int]) -> dict[str
 # The PostgreSQL flexible server compute SKUs a stack may use, by tier (Azure refuses a SKU outside its tier).
 # Source: Microsoft Learn, "Compute options in Azure Database for PostgreSQL" (learn.microsoft.com/azure/postgresql/
 # configure-maintain/concepts-compute, table "SKU name / vCores / Memory size"), read 2026-11-29.
+def postgres_user_connections(sku: PostgresSku) -> int:
+    """Connections the server accepts from users at its default max_connections, which Azure derives from memory,
+    less the 15 Azure reserves for replication and monitoring. Source: Microsoft Learn, "Limits in Azure Database
+    for PostgreSQL flexible server", maximum connections table, read 2026-11-29."""
+    by_memory = {2: 35, 4: 414, 8: 844, 16: 1703, 32: 3422}
+    return by_memory.get(sku.memory_gib, 4985)
+
+
 POSTGRES_SKUS: dict[str, PostgresSku] = {
     "Standard_B1ms": PostgresSku("Burstable", 1, 2),
     "Standard_B2s": PostgresSku("Burstable", 2, 4),

@@ -1051,6 +1051,7 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
     p.extend(capacity.system_pool_problems(cfg))
     p.extend(upgrades.problems(cfg))
     p.extend(concourse.rollout_problems(cfg))
+    p.extend(concourse.connection_problems(cfg))
 
     if cfg.production:
         rules = [

@@ -349,3 +349,15 @@ def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
     assert "disruptionBudget" not in releases["consul"]["server"]
     workers = releases["concourse"]["worker"]
     assert workers["replicas"] - workers["minAvailable"] >= 1
+
+
+def test_concourse_pools_fit_the_database_sku():
+    assert concourse.connection_problems(stack_cfg("staging")) == []
+    assert concourse.database_connections(stack_cfg("prod")) == 3 * (10 + 50 + 2)  # two web replicas and a surge
+    planted = stack_cfg("staging", database={"skuName": "Standard_B1ms", "skuTier": "Burstable"})
+    [(key, value, allowed)] = concourse.connection_problems(planted)
+    assert (key, value) == ("cdstack:concourse.backendMaxConnections", 50)
+    assert "= 124 connections, more than the 35 Standard_B1ms accepts" in allowed
+    assert "Database connections at most (web pools, one rollout surge): 186 of 1703" in plan_tool.render_quota(
+        stack_cfg("prod")
+    )

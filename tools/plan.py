@@ -17,9 +17,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from components import capacity
+from components import capacity, catalog
 from components.config import ConfigError, StackConfig
 from components.promotion import PromotionError
+from components.services import concourse
 from tools import compare, offline, stackfile
 
 
@@ -92,12 +93,17 @@ def render(plan: offline.Plan) -> str:
 
 
 def render_quota(cfg: StackConfig) -> str:
-    """The regional vCPU quota the stack's node pools need: check it (`az vm list-usage -l <region>`) before an `up`."""
+    """The regional vCPU quota the stack's node pools need (check it with `az vm list-usage -l <region>` before an
+    `up`), and the database connections Concourse may open against what its SKU accepts."""
     needs = capacity.vcpu_quota(cfg)
     low, high = capacity.total_regional_vcpus(needs)
-    lines = [f"vCPU quota in {cfg.location} (smallest size / largest size with one upgrade surge node per pool):"]
+    lines = [f"vCPU quota in {cfg.location} (smallest size / largest size with the pools' upgrade surge nodes):"]
     lines += [f"  {n.family}: {n.minimum} / {n.maximum}" for n in needs]
     lines.append(f"  Total Regional vCPUs: {low} / {high}")
+    sku = catalog.POSTGRES_SKUS.get(cfg.database.sku_name)
+    if sku is not None:
+        used, limit = concourse.database_connections(cfg), catalog.postgres_user_connections(sku)
+        lines.append(f"Database connections at most (web pools, one rollout surge): {used} of {limit} ({sku.tier})")
     return "\n".join(lines)
 
 

@@ -74,6 +74,39 @@ def rollout_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
     ]
 
 
+CONNECTIONS_OUTSIDE_POOLS = 2
+"""Per web instance, besides its API and backend pools: the lock connection and the notification listener."""
+
+
+def database_connections(cfg: StackConfig) -> int:
+    """Connections Concourse may hold at most: every web instance, plus the one a rolling update surges, each with
+    full pools."""
+    c = cfg.concourse
+    per_web = c.api_max_connections + c.backend_max_connections + CONNECTIONS_OUTSIDE_POOLS
+    return (c.web_replicas + 1) * per_web
+
+
+def connection_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
+    """Concourse's pools must fit in what the PostgreSQL SKU accepts, or web fails under load with 'too many
+    clients'. An unknown SKU is a config error of its own."""
+    sku = catalog.POSTGRES_SKUS.get(cfg.database.sku_name)
+    if sku is None:
+        return []
+    used, limit = database_connections(cfg), catalog.postgres_user_connections(sku)
+    if used <= limit:
+        return []
+    c = cfg.concourse
+    return [
+        (
+            "cdstack:concourse.backendMaxConnections",
+            c.backend_max_connections,
+            f"(webReplicas {c.web_replicas} + 1 during a rollout) x (apiMaxConnections {c.api_max_connections} + "
+            f"backendMaxConnections + {CONNECTIONS_OUTSIDE_POOLS}) = {used} connections, more than the {limit} "
+            f"{cfg.database.sku_name} accepts; lower the pools or choose a larger database.skuName",
+        )
+    ]
+
+
 def worker_tolerations() -> list[dict[str, str]]:
     """Tolerate exactly the worker pool's taint (`key=value:Effect`), so workers may land on its nodes."""
     key_value, effect = naming.WORKER_POOL_TAINT.split(":")
