@@ -9,7 +9,7 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan compare promote smoke bench policy docs alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit
+.PHONY: help plan compare promote smoke bench restore policy docs alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,9 @@ figures: $(VENV)/.installed ## regenerate the README's cost ranges and the prod 
 
 policy: $(VENV)/.installed ## run the policy pack offline over every stack's plan: violations and the pack's time
 	$(PY) -m tools.policy_check
+
+restore: $(VENV)/.installed ## restore WHAT=vault|elasticsearch|postgres of STACK from its newest backup [AT=<snapshot or ISO time>] [DRY_RUN=1]
+	$(PY) -m tools.restore $(STACK) $(WHAT) $(if $(AT),--at $(AT),) $(if $(DRY_RUN),--dry-run,)
 
 docs: $(VENV)/.installed ## regenerate the README's configuration reference from components/config.py
 	$(PY) -m tools.config_reference --write

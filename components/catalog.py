@@ -52,6 +52,10 @@ IMAGES: dict[str, str] = {
     "influxdb2": "2.7.12",
     # kube-prometheus-stack's CRD upgrade job unpacks the CRDs with busybox; the chart defaults to `latest`.
     "busybox": "1.37.0",
+    # Vault's backup job: `consul snapshot save` with the Consul the consul chart runs (its values.yaml global.image),
+    # then an upload with the Azure CLI logged in through workload identity (mcr.microsoft.com/azure-cli).
+    "consul": "2.0.3",
+    "azure-cli": "2.91.0",
 }
 
 

@@ -496,10 +496,40 @@ class VaultConfig(Section):
     token_max_ttl: Annotated[GoDuration, BeforeValidator(_seconds_as_duration)] = Field(
         default="4h", description="Max TTL of the tokens Concourse's approle issues (a bare number is seconds)."
     )
-    initialized: bool = Field(
-        default=False,
-        description="The in-cluster Vault has been initialised (README: Vault bootstrap runbook); until then the "
-        "Vault-side resources are skipped. Not used in external mode.",
+    recovery_shares: int = Field(
+        default=5,
+        ge=1,
+        le=10,
+        description="Recovery key shares the first `pulumi up` creates at initialisation (kept in Key Vault).",
+    )
+    recovery_threshold: int = Field(
+        default=3, ge=1, le=10, description="Recovery key shares needed to generate a root token (break-glass)."
+    )
+    deployer_object_ids: list[ObjectId] = Field(
+        default_factory=list,
+        description="Object ids of the service principals that run `pulumi up` (the infra pipeline's): they log in "
+        "to Vault with their Entra ID token and may write Vault's keys to Key Vault. People do so through "
+        "identity.adminGroup.",
+    )
+
+
+CronSchedule = Annotated[str, StringConstraints(pattern=r"^(\S+\s+){4}\S+$")]
+"""A Kubernetes CronJob schedule: five cron fields (minute hour day-of-month month day-of-week), in UTC."""
+
+
+class BackupConfig(Section):
+    vault_schedule: CronSchedule = Field(
+        default="0 */6 * * *",
+        description="When Vault's data (a Consul snapshot) is copied to Blob storage (cron, UTC).",
+    )
+    vault_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Days Vault snapshots are kept in Blob storage before they are deleted."
+    )
+    blob_soft_delete_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="Days a deleted or overwritten blob (backups, charts) can still be restored; versioning is on.",
     )
 
 
@@ -593,6 +623,7 @@ class StackConfig(Section):
     teams: list[TeamConfig] = Field(default_factory=list, description="Concourse teams besides main.")
     concourse: ConcourseConfig = Field(default_factory=ConcourseConfig, description="Concourse tuning.")
     vault: VaultConfig = Field(default_factory=VaultConfig, description="Vault for Concourse's credentials.")
+    backup: BackupConfig = Field(default_factory=BackupConfig, description="Backups of the stack's state.")
     observability: ObservabilityConfig = Field(description="Monitoring, logging and alerting.")
     charts: dict[str, str] = Field(
         default_factory=dict, description="Chart version overrides by catalog key (promotion writes these)."
@@ -1027,6 +1058,14 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
         p.append((f"{k}vault.address", cfg.vault.address, "must be an https:// URL of a Vault server"))
     if cfg.vault.mode == "in-cluster" and cfg.vault.address is not None:
         p.append((f"{k}vault.address", cfg.vault.address, "only allowed when vault.mode is external"))
+    if cfg.vault.recovery_threshold > cfg.vault.recovery_shares:
+        p.append(
+            (
+                f"{k}vault.recoveryThreshold",
+                cfg.vault.recovery_threshold,
+                f"must be <= recoveryShares ({cfg.vault.recovery_shares})",
+            )
+        )
 
     c = cfg.concourse
     if c.default_build_logs_to_retain > c.max_build_logs_to_retain:
@@ -1117,9 +1156,38 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
                 cfg.tls.acme_environment == "production",
                 "must be production in production",
             ),
+            # Backups (issue 12): prod survives the loss of a region and keeps two weeks of history.
+            (
+                "database.geoRedundantBackup",
+                cfg.database.geo_redundant_backup,
+                cfg.database.geo_redundant_backup,
+                "must be true in production",
+            ),
+            (
+                "database.backupRetentionDays",
+                cfg.database.backup_retention_days,
+                cfg.database.backup_retention_days >= PROD_MIN_BACKUP_DAYS,
+                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
+            ),
+            (
+                "backup.vaultRetentionDays",
+                cfg.backup.vault_retention_days,
+                cfg.backup.vault_retention_days >= PROD_MIN_BACKUP_DAYS,
+                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
+            ),
+            (
+                "backup.blobSoftDeleteDays",
+                cfg.backup.blob_soft_delete_days,
+                cfg.backup.blob_soft_delete_days >= PROD_MIN_BACKUP_DAYS,
+                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
+            ),
         ]
         p.extend((f"{k}{key}", value, allowed) for key, value, ok, allowed in rules if not ok)
     return p
+
+
+PROD_MIN_BACKUP_DAYS = 14
+"""The shortest history a production backup may keep (database point-in-time window, Vault snapshots, soft delete)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -78,3 +78,12 @@ class SearchReader:
     index: str
     username: str
     password: pulumi.Output[str]  # secret
+
+
+@dataclass(frozen=True)
+class BackupTarget:
+    """A Blob container one backup job writes to, and the identity (workload identity) allowed to write there."""
+
+    account_name: pulumi.Output[str]
+    container_name: pulumi.Output[str]
+    identity_client_id: pulumi.Output[str]  # handed out once the identity holds its role on the container

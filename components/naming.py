@@ -18,6 +18,10 @@ class NamingError(ValueError):
 # Azure's rules for the names that have tight ones (learn.microsoft.com: resource name rules).
 _RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "storage_account": (re.compile(r"^[a-z0-9]{3,24}$"), "3-24 lower-case letters and digits, globally unique"),
+    "backup_storage_account": (
+        re.compile(r"^[a-z0-9]{3,24}$"),
+        "3-24 lower-case letters and digits, globally unique",
+    ),
     "key_vault": (
         re.compile(r"^(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"),
         "3-24 letters, digits and single hyphens, starting with a letter, globally unique",
@@ -72,6 +76,9 @@ class Naming:
     def storage_account(self) -> str:
         return f"st{self.name}{self.compact_stack}"
 
+    def backup_storage_account(self) -> str:
+        return f"stb{self.name}{self.compact_stack}"
+
     def identity(self, purpose: str) -> str:
         return f"id-{self.name}-{self.stack}-{purpose}"
 
@@ -90,6 +97,7 @@ class Naming:
             raise NamingError(f"stack name {self.stack!r} must be lower-case letters, digits and hyphens")
         names = {
             "storage_account": self.storage_account(),
+            "backup_storage_account": self.backup_storage_account(),
             "key_vault": self.key_vault("x" * KEY_VAULT_SUFFIX_LENGTH),
             "postgres_server": self.postgres_server(),
             "cluster": self.cluster(),
@@ -127,3 +135,20 @@ WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"
 # Every public host is served by this ingress class and gets its certificate from this ClusterIssuer.
 INGRESS_CLASS = "traefik"
 CLUSTER_ISSUER = "letsencrypt"
+
+# Vault's keys in the stack's Azure Key Vault (components/vault_init.py), one secret per key as bank-vaults keeps them.
+VAULT_ROOT_TOKEN_SECRET = "vault-root-token"
+VAULT_INIT_MARKER_SECRET = "vault-init-marker"
+VAULT_CONSUL_PATH = "vault/"
+"""Where Vault keeps its data in Consul's KV store."""
+
+
+def vault_recovery_key_secret(index: int) -> str:
+    return f"vault-recovery-key-{index}"
+
+
+# Backups (components/azure/backups.py, components/services/backups.py). Every backup CronJob is named backup-<what>:
+# the BackupTooOld alert (alerts/prometheus/backups.yaml) watches exactly those.
+BACKUP_CONTAINERS = {"vault": "vault-snapshots"}
+VAULT_BACKUP_CRONJOB = "backup-vault"
+VAULT_BACKUP_SERVICE_ACCOUNT = "vault-backup"

@@ -10,11 +10,13 @@ from typing import Any
 
 import pulumi
 
+from components.azure.backups import BackupStorage
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
 from components.identity import ConcourseLogin
 from components.releases import release_set
 from components.services import charts, monitoring
+from components.services.backups import VaultBackup
 from components.services.charts import ChartMuseum
 from components.services.concourse import Concourse
 from components.services.ingress import Ingress
@@ -23,6 +25,7 @@ from components.services.monitoring import Monitoring
 from components.services.secrets import Secrets
 from components.teams import Teams, TeamUsers
 from components.vault_access import VaultAccess
+from components.vault_bootstrap import VaultBootstrap
 
 
 class CdStack(pulumi.ComponentResource):
@@ -43,9 +46,33 @@ class CdStack(pulumi.ComponentResource):
         )
         unseal = self.platform.vault_unseal  # None when Vault is external
         self.secrets = Secrets("secrets", cfg, k8s_provider, unseal, child) if unseal else None
-        # The in-cluster Vault answers at its public host: its release, behind the ingress controller.
-        vault_ready = [self.secrets.vault, self.ingress.traefik] if self.secrets else []
-        self.vault_access = VaultAccess("vault-access", cfg, vault_ready=vault_ready, opts=child)
+        self.vault_bootstrap = None
+        if self.secrets is not None and unseal is not None:
+            assert self.platform.key_vault_id is not None and self.platform.key_vault_name is not None
+            self.vault_bootstrap = VaultBootstrap(
+                "vault-bootstrap",
+                cfg,
+                key_vault_id=self.platform.key_vault_id,
+                key_vault_name=self.platform.key_vault_name,
+                tenant_id=unseal.tenant_id,
+                admin_group_id=self.login.login.group_object_ids[cfg.identity.admin_group],
+                # The in-cluster Vault answers at its public host: its release, behind the ingress controller.
+                vault_ready=[self.secrets.vault, self.ingress.traefik],
+                opts=child,
+            )
+        initialised = self.vault_bootstrap.init if self.vault_bootstrap else None
+        # Backups: Blob storage with retention, and a scheduled snapshot of Vault's store (Consul) into it (an external
+        # Vault is backed up by whoever runs it).
+        self.backup_storage = None
+        self.vault_backup = None
+        if self.secrets is not None:
+            self.backup_storage = BackupStorage(
+                "backup-storage", cfg, self.platform.resource_group_name, self.platform.oidc_issuer_url, child
+            )
+            self.vault_backup = VaultBackup(
+                "vault-backup", cfg, k8s_provider, self.secrets.consul, self.backup_storage.vault, child
+            )
+        self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
         self.concourse = Concourse(
             "concourse",
@@ -80,6 +107,7 @@ class CdStack(pulumi.ComponentResource):
             "databaseServerName": self.platform.database_server_name,
             "databaseHost": self.platform.database.host,
             "keyVaultName": self.platform.key_vault_name,
+            "backupStorageAccount": cfg.naming.backup_storage_account() if self.backup_storage else None,
             "ingressIp": self.platform.ingress.ip_address,
             "concourseUrl": f"https://{cfg.dns.host('concourse')}",
             "vaultUrl": f"https://{cfg.dns.host('vault')}",

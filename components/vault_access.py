@@ -5,34 +5,28 @@ Concourse logs in with approle and reads `<prefix>/<team>/<pipeline>/<secret>`, 
 the version itself. The role id and secret id are Vault's own, generated here and handed to Concourse as the web
 Secret's `vault-client-auth-param`, so no person copies an id.
 
-Who talks to Vault: a person runs `pulumi up` with `VAULT_TOKEN` in the environment (the provider reads it itself);
-the infra Concourse job sets `VAULT_ROLE_ID` and `VAULT_SECRET_ID` instead. No credential is ever a stack value.
-
-A brand-new in-cluster Vault answers nothing until an operator has initialised it once (README: Vault bootstrap
-runbook). Until `cdstack:vault.initialized` says so, this component creates nothing in Vault and warns.
+Who talks to Vault: for the in-cluster Vault, whoever runs `pulumi up`, logged in with their own Entra ID token
+through Vault's JWT auth (components/vault_login.py); the provider waits until `VaultInit` has initialised Vault and
+set that login up, so a new environment needs nothing from a person. An external Vault is run by others: the
+provider logs in as its own environment says (VAULT_TOKEN and friends). No credential is ever a stack value.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_vault as vault
 
+from components import vault_login
 from components.config import StackConfig, go_duration_seconds
 from components.services import concourse
+from components.vault_init import VaultInit
 
 KV_VERSION = "2"
 CONCOURSE_POLICY = "concourse"
 CONCOURSE_ROLE = "concourse"
 APPROLE_PATH = "approle"
-APPROLE_ENV = ("VAULT_ROLE_ID", "VAULT_SECRET_ID")
-
-# What Concourse gets before Vault is initialised: a well-formed approle param that Vault refuses, so web starts,
-# and its log names the cause ("invalid role ID") until the second `pulumi up` writes the real one.
-BOOTSTRAP_AUTH_PARAM = "role_id:vault-not-initialized,secret_id:vault-not-initialized"
 
 
 def address(cfg: StackConfig) -> str:
@@ -41,11 +35,6 @@ def address(cfg: StackConfig) -> str:
         assert cfg.vault.address is not None  # check_rules() requires it in external mode
         return cfg.vault.address.rstrip("/")
     return f"https://{cfg.dns.host('vault')}"
-
-
-def configurable(cfg: StackConfig) -> bool:
-    """Whether Vault can take configuration now: an external Vault always, the in-cluster one once initialised."""
-    return cfg.vault.mode == "external" or cfg.vault.initialized
 
 
 def token_lifetime_seconds(cfg: StackConfig) -> int:
@@ -72,62 +61,49 @@ def auth_param(role_id: str, secret_id: str) -> str:
     return f"role_id:{role_id},secret_id:{secret_id}"
 
 
-def provider_auth_login(environ: Mapping[str, str]) -> vault.ProviderAuthLoginArgs | None:
-    """Approle login for the infra Concourse job, when its environment carries both ids; else None (VAULT_TOKEN)."""
-    role_id, secret_id = (environ.get(key, "") for key in APPROLE_ENV)
-    if not role_id and not secret_id:
+def provider_auth_login(
+    cfg: StackConfig, initialised: pulumi.Output[str] | None
+) -> vault.ProviderAuthLoginJwtArgs | None:
+    """The deployer's JWT login to the in-cluster Vault, fetched once `initialised` is known (the initialiser's id:
+    on a first preview Vault does not exist, so there is nothing to log in to); None for an external Vault."""
+    if initialised is None:
         return None
-    if not role_id or not secret_id:
-        missing = APPROLE_ENV[0] if not role_id else APPROLE_ENV[1]
-        raise pulumi.RunError(f"Vault approle login needs both {' and '.join(APPROLE_ENV)}; {missing} is not set")
-    return vault.ProviderAuthLoginArgs(
-        path=f"auth/{APPROLE_PATH}/login",
-        parameters={"role_id": pulumi.Output.secret(role_id), "secret_id": pulumi.Output.secret(secret_id)},
+    jwt = pulumi.Output.secret(initialised.apply(lambda _: vault_login.deployer_jwt()))
+    role = jwt.apply(
+        lambda token: vault_login.login_role(vault_login.unverified_claims(token), cfg.vault.deployer_object_ids)
     )
+    return vault.ProviderAuthLoginJwtArgs(role=pulumi.Output.unsecret(role), jwt=jwt, mount=vault_login.ENTRA_MOUNT)
 
 
 class VaultAccess(pulumi.ComponentResource):
     """The Vault side of Concourse's credential manager. `vault_auth_param` is a secret for the web Secret."""
 
-    provider: vault.Provider | None
-    mount: vault.Mount | None
+    provider: vault.Provider
+    mount: vault.Mount
     vault_auth_param: pulumi.Output[str]
 
     def __init__(
         self,
         name: str,
         cfg: StackConfig,
-        vault_ready: Sequence[pulumi.Resource],
+        initialised: VaultInit | None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`initialised` is the in-cluster Vault's initialiser (None for an external Vault)."""
         super().__init__("cdstack:vault:VaultAccess", name, None, opts)
         self.address = address(cfg)
         self.mount_path = mount_path(cfg)
-        self.provider = None
-        self.mount = None
-
-        if not configurable(cfg):
-            pulumi.log.warn(
-                f"Vault at {self.address} is not initialised yet, so its mount, policy, approle and the teams' "
-                "credentials are skipped and Concourse cannot read credentials. Initialise Vault once (README: "
-                "Vault bootstrap runbook), then `pulumi config set --path cdstack:vault.initialized true` and run "
-                "`pulumi up` again.",
-                resource=self,
-            )
-            self.vault_auth_param = pulumi.Output.secret(BOOTSTRAP_AUTH_PARAM)
-            self.register_outputs({})
-            return
 
         self.provider = vault.Provider(
             "vault",
             address=self.address,
-            auth_login=provider_auth_login(os.environ),
+            auth_login_jwt=provider_auth_login(cfg, initialised.id if initialised else None),
             # The provider's child token must outlive the whole `up`: a replaced secret id is destroyed only after
-            # Concourse's release, which may wait for every worker's drain (default TTL: 1200 s).
+            # Concourse's release, which may wait for every worker's drain (default TTL: 1200 s). Its parent, the
+            # deployer's JWT login, lives as long (vault_bootstrap passes the same lifetime to the login's roles).
             max_lease_ttl_seconds=token_lifetime_seconds(cfg),
-            # The address is a plain string, so nothing else orders the provider after the Vault release; Vault
-            # answers (pods Ready behind the ingress) only once that release is up.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(vault_ready)),
+            # Nothing reads or writes Vault before it is initialised and the deployer login exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[initialised] if initialised else []),
         )
         in_vault = pulumi.ResourceOptions(parent=self, provider=self.provider)
 

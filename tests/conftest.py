@@ -28,19 +28,6 @@ def stack_config(stack: str) -> dict[str, Any]:
     return stackfile.config_map(PROJECT_DIR / f"Pulumi.{stack}.yaml")
 
 
-def initialized_stack_config(stack: str) -> dict[str, Any]:
-    """A stack file's config once its Vault has been initialised: the second `up` of a new environment (README)."""
-    config = stack_config(stack)
-    config["cdstack:vault"] = {**config.get("cdstack:vault", {}), "initialized": True}
-    return config
-
-
-def initialized_plan(stack: str) -> offline.Plan:
-    """The plan of a stack file's second `up`, when Vault-side resources are created (see initialized_stack_config)."""
-    flat, secret_keys = offline.flatten_config(initialized_stack_config(stack))
-    return offline.run(stack, flat, secret_keys, stack_outputs=offline.source_stack_outputs(flat, PROJECT_DIR))
-
-
 @pytest.fixture
 def plan_of() -> Planner:
     """Run cdstack under the mock engine: plan_of("staging") for a stack file, plan_of("x", config) for a config map.

@@ -420,6 +420,7 @@ STATEFUL = [
     ("azure-native:keyvault:Vault", "key-vault"),
     (CLUSTER, "aks"),
     ("azure-native:storage:StorageAccount", "chart-storage"),
+    ("azure-native:storage:StorageAccount", "backup-storage"),
 ]
 
 

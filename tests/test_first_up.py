@@ -16,7 +16,7 @@ import yaml
 from components import capacity, catalog, upgrades
 from components.config import ConfigError, check_rules
 from components.services import concourse
-from tests.conftest import PROJECT_DIR, Planner, initialized_plan, stack_config
+from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tests.services import stack_cfg
 from tools import offline, stackfile
 from tools import plan as plan_tool
@@ -280,13 +280,16 @@ def test_eck_users_come_from_basic_auth_secrets(plan_of: Planner):
 @pytest.mark.parametrize("stack", STACKS)
 def test_concourse_waits_for_every_worker_to_drain_and_vault_tokens_outlive_it(stack: str):
     cfg = stack_cfg(stack)
-    plan = initialized_plan(stack)
+    plan = offline.run_stack(stack)
     timeout = plan.get(RELEASE, "concourse").inputs["timeout"]
     # One worker at a time (a StatefulSet rolling update), each up to its grace period, after a first install.
     assert timeout >= cfg.concourse.worker_replicas * cfg.concourse.worker_drain_seconds
     assert timeout == concourse.release_timeout_seconds(cfg)
     provider = plan.get("pulumi:providers:vault", "vault")
     assert int(provider.inputs["maxLeaseTtlSeconds"]) > timeout
+    # The child token cannot outlive its parent: the deployer's JWT login lives as long.
+    access = plan.get("pulumi-python:dynamic/vault:Init", "vault-init").inputs["access"]
+    assert access["tokenSeconds"] == int(provider.inputs["maxLeaseTtlSeconds"])
 
 
 def test_a_rollout_longer_than_a_deploy_may_wait_is_refused():

@@ -16,6 +16,7 @@ def test_longest_name_and_stack_fit_every_azure_rule():
     names.check()
     assert len(names.key_vault("q7k2")) == 24  # Key Vault's limit, the tightest one (with its random suffix)
     assert names.storage_account() == "stabcdefghijstage"
+    assert names.backup_storage_account() == "stbabcdefghijstage"
 
 
 def test_one_character_more_breaks_the_key_vault_rule():

@@ -18,7 +18,7 @@ from pulumi_policy import EnforcementLevel
 from components import catalog, clock
 from components.tags import common_tags
 from policy.cdstack_policy import POLICIES, tags
-from tests.conftest import TODAY, initialized_plan
+from tests.conftest import TODAY
 from tools import offline, policy_check
 
 STACKS = tuple(sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml")))
@@ -28,14 +28,11 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 @pytest.fixture(scope="module")
 def plans() -> Iterator[dict[str, offline.Plan]]:
-    """Each stack planned once for the module, on the suite's pinned date (conftest.TODAY): its first `up` (the stack
-    file as committed) under its name, its second (Vault initialised, Vault-side resources created) as
-    "<stack>:initialized"."""
+    """Each stack planned once for the module, on the suite's pinned date (conftest.TODAY). The first `up` creates
+    everything, Vault-side resources included (Vault initialises itself), so one plan per stack covers it."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, TODAY)
-        plans = {stack: offline.run_stack(stack) for stack in STACKS}
-        plans.update({f"{stack}:initialized": initialized_plan(stack) for stack in STACKS})
-        yield plans
+        yield {stack: offline.run_stack(stack) for stack in STACKS}
 
 
 def changed(plan: offline.Plan, type_: str, name: str, change: Callable[[offline.Registration], None]) -> offline.Plan:
@@ -431,9 +428,8 @@ def mandatory(violations: list[policy_check.Violation]) -> list[policy_check.Vio
 
 
 @pytest.mark.parametrize("stack", STACKS)
-@pytest.mark.parametrize("state", ["", ":initialized"])
-def test_shipped_stacks_have_no_mandatory_violation(plans: dict[str, offline.Plan], stack: str, state: str) -> None:
-    violations = policy_check.run(plans[stack + state], policy_check.load_config(stack))
+def test_shipped_stacks_have_no_mandatory_violation(plans: dict[str, offline.Plan], stack: str) -> None:
+    violations = policy_check.run(plans[stack], policy_check.load_config(stack))
     assert mandatory(violations) == []
 
 
@@ -523,9 +519,9 @@ def test_supported_minors_are_the_catalogs_minors_in_support() -> None:
 
 
 def test_prod_records_every_type_staging_runs(plans: dict[str, offline.Plan]) -> None:
-    """The record is staging's types after its first and second `up` (Vault-side resources come with the second)."""
+    """The record is staging's types (its one `up` creates the Vault side too)."""
     recorded = policy_check.load_config("prod")["stack-types-promoted"]["sourceTypes"]
-    staging = [r.type for key in ("staging", "staging:initialized") for r in plans[key].registrations]
+    staging = [r.type for r in plans["staging"].registrations]
     expected = sorted({t for t in staging if not t.startswith("pulumi:")})
     assert recorded == expected, "update policy/config.prod.json stack-types-promoted.sourceTypes to staging's types"
 

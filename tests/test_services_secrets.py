@@ -6,7 +6,7 @@ import pytest
 
 from components import naming
 from components.services import secrets
-from tests.conftest import Planner, initialized_plan, stack_config
+from tests.conftest import Planner, stack_config
 from tests.services import HELM_RELEASE, assert_release, at, plan_services, stack_cfg, unseal
 
 UNSEAL = secrets.UnsealKey(
@@ -92,13 +92,14 @@ def test_releases_under_the_mock_engine(stack: str, protected: bool):
     assert 'vault_name = "kv-contoso-test"' in at(vault.inputs["values"], "server.ha.config")
 
 
-def test_wired_into_the_stack_vault_access_waits_for_vault_behind_the_ingress():
-    plan = initialized_plan("prod")
+def test_wired_into_the_stack_vault_is_initialised_behind_the_ingress_before_anyone_uses_it(plan_of: Planner):
+    plan = plan_of("prod")
     vault = plan.get(HELM_RELEASE, "vault")
     assert plan.get("azure-native:keyvault:Key", "unseal-key").urn in vault.dependencies
     assert plan.get(HELM_RELEASE, "consul").protect is True
-    provider = plan.get("pulumi:providers:vault", "vault")
-    assert {vault.urn, plan.get(HELM_RELEASE, "traefik").urn} <= set(provider.dependencies)
+    init = plan.get("pulumi-python:dynamic/vault:Init", "vault-init")
+    assert {vault.urn, plan.get(HELM_RELEASE, "traefik").urn} <= set(init.dependencies)
+    assert plan.get("pulumi:providers:vault", "vault").dependencies == [init.urn]
 
 
 def test_an_external_vault_gets_no_consul_and_no_vault_release(plan_of: Planner):

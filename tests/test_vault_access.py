@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
-from typing import Any, cast
+from typing import Any
 
 import pulumi
 import pytest
 
 from components import config
-from components.vault_access import VaultAccess, provider_auth_login
-from tests.conftest import Planner, initialized_plan, initialized_stack_config, stack_config
+from components.vault_access import VaultAccess
+from tests.conftest import Planner, stack_config
 from tools import offline
 
 POLICY = """path "concourse/data/*" {
@@ -33,11 +32,14 @@ VAULT_TYPES = (MOUNT, POLICY_TYPE, ROLE, SECRET_ID, PROVIDER, "vault:index/authB
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_mount_policy_and_approle(stack: str, plan_of: Planner):
-    plan = initialized_plan(stack)
+    plan = plan_of(stack)
     provider = plan.get(PROVIDER, "vault")
     assert provider.inputs["address"] == f"https://vault.{'staging.' if stack == 'staging' else ''}cd.contoso.com"
-    assert "token" not in provider.inputs  # a person's VAULT_TOKEN is read by the provider, never a stack value
+    assert "token" not in provider.inputs  # no Vault token anywhere: the deployer logs in with its Entra ID token
     assert "authLogin" not in provider.inputs
+    assert provider.inputs["authLoginJwt"] == offline.SECRET  # the JWT inside: a secret in the state
+    init = plan.get("pulumi-python:dynamic/vault:Init", "vault-init")
+    assert provider.dependencies == [init.urn]
 
     mount = plan.get(MOUNT, "kv")
     assert mount.inputs["path"] == "concourse"
@@ -74,7 +76,7 @@ def test_mount_policy_and_approle(stack: str, plan_of: Planner):
 
 
 def test_policy_follows_the_path_prefix(plan_of: Planner):
-    cfg = initialized_stack_config("staging")
+    cfg = stack_config("staging")
     cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "pathPrefix": "/ci/concourse", "tokenTtl": "20m"}
     plan = plan_of("staging", cfg)
     assert plan.get(MOUNT, "kv").inputs["path"] == "ci/concourse"
@@ -83,14 +85,14 @@ def test_policy_follows_the_path_prefix(plan_of: Planner):
 
 
 def test_rotation_is_a_config_change(plan_of: Planner):
-    cfg = initialized_stack_config("staging")
+    cfg = stack_config("staging")
     cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "secretIdGeneration": 2}
     secret_id = plan_of("staging", cfg).get(SECRET_ID, "concourse-secret-id")
     assert json.loads(secret_id.inputs["metadata"]) == {"generation": "2"}
 
 
 def test_team_credentials_land_in_vault_under_the_team_path(plan_of: Planner):
-    plan = initialized_plan("staging")
+    plan = offline.run_stack("staging")
     secret = plan.get("vault:kv/secretV2:SecretV2", "payments-service-user")
     assert secret.inputs["name"] == "payments/service-user"
     assert secret.inputs["mount"] == "concourse"
@@ -102,13 +104,12 @@ def test_team_credentials_land_in_vault_under_the_team_path(plan_of: Planner):
     assert password.inputs["special"] is False  # local-users is "user:password,...": no separators
 
 
-def run_access(stack: str, raw: dict[str, Any], ready: bool = True) -> offline.Plan:
-    """VaultAccess alone, after a stand-in for the Vault release, exporting what Concourse receives."""
+def run_access(stack: str, raw: dict[str, Any]) -> offline.Plan:
+    """VaultAccess alone (external Vault: no initialiser), exporting what Concourse receives."""
 
     def program() -> None:
         cfg = config.load()
-        release = pulumi.CustomResource("kubernetes:helm.sh/v3:Release", "vault", {})
-        access = VaultAccess("vault-access", cfg, vault_ready=[release] if ready else [])
+        access = VaultAccess("vault-access", cfg, None)
         pulumi.export("param", pulumi.Output.unsecret(access.vault_auth_param))
         pulumi.export("paramIsSecret", pulumi.Output.from_input(access.vault_auth_param).is_secret())
 
@@ -116,53 +117,27 @@ def run_access(stack: str, raw: dict[str, Any], ready: bool = True) -> offline.P
     return offline.run(stack, flat, secret_keys, program=program)
 
 
+EXTERNAL = {"mode": "external", "address": "https://vault.corp.contoso.com/"}
+
+
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_auth_param_is_the_charts_approle_form_and_a_secret(stack: str):
-    plan = run_access(stack, initialized_stack_config(stack))
+    raw = stack_config(stack)
+    raw["cdstack:vault"] = EXTERNAL
+    plan = run_access(stack, raw)
     assert plan.outputs["param"] == "role_id:offline-role-id-concourse,secret_id:offline-secret-id-concourse-secret-id"
     assert plan.outputs["paramIsSecret"] is True
-    release = plan.get("kubernetes:helm.sh/v3:Release", "vault")
-    assert plan.get(PROVIDER, "vault").dependencies == [release.urn]
-
-
-def test_uninitialised_vault_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture):
-    raw = stack_config("staging")
-    raw["cdstack:vault"] = {k: v for k, v in raw["cdstack:vault"].items() if k != "initialized"}
-    with caplog.at_level(logging.WARNING):
-        plan = run_access("staging", raw)
-    assert not [r for r in plan.registrations if r.type in VAULT_TYPES]
-    assert plan.outputs["param"] == "role_id:vault-not-initialized,secret_id:vault-not-initialized"
-    warning = " ".join(record.getMessage() for record in caplog.records)
-    assert "https://vault.staging.cd.contoso.com is not initialised" in warning
-    assert "cdstack:vault.initialized true" in warning
 
 
 def test_external_vault_needs_no_bootstrap():
     raw = stack_config("staging")
-    raw["cdstack:vault"] = {"mode": "external", "address": "https://vault.corp.contoso.com/"}
+    raw["cdstack:vault"] = EXTERNAL
     plan = run_access("staging", raw)
-    assert plan.get(PROVIDER, "vault").inputs["address"] == "https://vault.corp.contoso.com"
+    provider = plan.get(PROVIDER, "vault")
+    assert provider.inputs["address"] == "https://vault.corp.contoso.com"
+    assert "authLoginJwt" not in provider.inputs  # its owners' login: the provider's own environment
+    assert provider.dependencies == []
     assert plan.get(MOUNT, "kv").inputs["path"] == "concourse"
-
-
-def test_infra_job_logs_in_with_approle_from_the_environment(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("VAULT_ROLE_ID", "infra-role")
-    monkeypatch.setenv("VAULT_SECRET_ID", "infra-secret")
-    plan = run_access("staging", initialized_stack_config("staging"))
-    # The provider's inputs go into the state: the login (ids inside) stays a secret there.
-    assert plan.get(PROVIDER, "vault").inputs["authLogin"] == offline.SECRET
-    login = provider_auth_login({"VAULT_ROLE_ID": "infra-role", "VAULT_SECRET_ID": "infra-secret"})
-    assert login is not None
-    assert login.path == "auth/approle/login"
-    parameters = cast(dict[str, Any], login.parameters)
-    assert set(parameters) == {"role_id", "secret_id"}
-    assert all(isinstance(value, pulumi.Output) for value in parameters.values())
-
-
-def test_half_an_approle_login_is_a_clear_error():
-    assert provider_auth_login({}) is None
-    with pytest.raises(pulumi.RunError, match="needs both VAULT_ROLE_ID and VAULT_SECRET_ID; VAULT_SECRET_ID is not"):
-        provider_auth_login({"VAULT_ROLE_ID": "x"})
 
 
 def test_vault_config_rules():

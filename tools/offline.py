@@ -24,6 +24,7 @@ import pulumi.runtime
 from google.protobuf import json_format
 from pulumi.runtime import mocks
 
+from components import vault_login
 from tools import stackfile
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
 SECURE_PLACEHOLDER = stackfile.SECURE_PLACEHOLDER
+
+# An unsigned JWT whose payload is {"oid": "offline-plan-deployer"}: what Vault's JWT login gets offline.
+OFFLINE_JWT = "eyJhbGciOiJub25lIn0.eyJvaWQiOiAib2ZmbGluZS1wbGFuLWRlcGxveWVyIn0.offline"
 
 
 @dataclass
@@ -372,6 +376,8 @@ def run(
         from components.program import main as program
 
     pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
+    # The deployer's Entra ID token for Vault's JWT login: offline, a fake (the plan never reaches Azure).
+    vault_login.token_source[:] = [lambda: OFFLINE_JWT]
     pulumi.runtime.set_all_config(config, secret_keys or [])
     monitor = RecordingMonitor(PlanMocks(stack_outputs))
     pulumi.runtime.set_mocks(PlanMocks(stack_outputs), project=PROJECT, stack=stack, preview=True, monitor=monitor)

@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${STACK:?}" "${COMMAND:?}" "${PULUMI_BACKEND_URL:?}" "${ARM_CLIENT_ID:?}" "${ARM_CLIENT_SECRET:?}" "${ARM_TENANT_ID:?}"
-: "${VAULT_ROLE_ID:?}" "${VAULT_SECRET_ID:?}"
 export AZURE_CLIENT_ID="$ARM_CLIENT_ID" AZURE_CLIENT_SECRET="$ARM_CLIENT_SECRET" AZURE_TENANT_ID="$ARM_TENANT_ID"
 # The Kubernetes provider's kubeconfig runs `kubelogin get-token --login azurecli` (components/azure/kubeconfig.py);
 # AAD_LOGIN_METHOD overrides --login, and with `spn` kubelogin logs in as the same service principal from

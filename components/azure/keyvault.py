@@ -28,6 +28,7 @@ def vault_subject() -> str:
 
 class KeyVault(pulumi.ComponentResource):
     key_vault_name: pulumi.Output[str]
+    key_vault_id: pulumi.Output[str]
     unseal: VaultUnseal
 
     def __init__(
@@ -105,6 +106,7 @@ class KeyVault(pulumi.ComponentResource):
         )
 
         self.key_vault_name = vault.name
+        self.key_vault_id = vault.id
         self.unseal = VaultUnseal(
             tenant_id=client.tenant_id,
             key_vault_name=vault.name,

@@ -25,6 +25,7 @@ class AzurePlatform(pulumi.ComponentResource):
     database_server_name: pulumi.Output[str]
     vault_unseal: VaultUnseal | None
     key_vault_name: pulumi.Output[str] | None
+    key_vault_id: pulumi.Output[str] | None
     chartmuseum_store: BlobStore
     ingress: IngressAddress
 
@@ -53,6 +54,7 @@ class AzurePlatform(pulumi.ComponentResource):
         self.database_server_name = database.server_name
         self.vault_unseal = unseal.unseal if unseal else None
         self.key_vault_name = unseal.key_vault_name if unseal else None
+        self.key_vault_id = unseal.key_vault_id if unseal else None
         self.chartmuseum_store = charts.store
         # The ingress controller's Service may only exist once the cluster may attach this address: its address
         # carries the cluster's Network Contributor role, so the ingress release (and nothing else) waits for it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import storage
 
+from components.azure.backups import versioned_blob_service
 from components.azure.network import Network
 from components.config import StackConfig
 from components.endpoints import BlobStore
@@ -38,6 +39,8 @@ class ChartStorage(pulumi.ComponentResource):
             # The charts pipelines have published live only here.
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
+        # Published charts are state: a deleted or overwritten chart can be restored (versions, soft delete).
+        versioned_blob_service("charts-blob-service", cfg, account.name, net.resource_group_name, self)
         container = storage.BlobContainer(
             "charts-container",
             container_name=CONTAINER,

@@ -2,7 +2,7 @@
 
 Only for `vault.mode: in-cluster`. Consul is Vault's store: its release is protected in production. Vault's pods
 are Ready only when unsealed (a broken auto-unseal makes the release fail visibly) or not yet initialized (a first
-install completes; initializing is a one-time step on an empty store).
+install completes; the graph then initialises Vault through its ingress: components/vault_init.py).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ listener "tcp" {{
 }}
 
 storage "consul" {{
-  path    = "vault/"
+  path    = "{naming.VAULT_CONSUL_PATH}"
   address = "HOST_IP:8500"
 }}
 
@@ -119,11 +119,15 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
             },
             "extraLabels": {"azure.workload.identity/use": "true"},
             "readinessProbe": {"enabled": True, "path": VAULT_READINESS_PATH},
+            # Only Ready pods (unsealed, or not yet initialised) behind the service: a sealed pod answers nothing.
+            "service": {"publishNotReadyAddresses": False},
             "ingress": {
                 "enabled": True,
                 "ingressClassName": naming.INGRESS_CLASS,
                 "annotations": tls_annotations(),
-                "activeService": True,
+                # The `vault` service, not `vault-active`: an uninitialised Vault has no active pod, and the first
+                # `pulumi up` initialises it through this ingress. Standbys forward requests to the active node.
+                "activeService": False,
                 "hosts": [{"host": host, "paths": []}],
                 "tls": ingress_tls(host, "vault-tls"),
             },

@@ -1,0 +1,158 @@
+"""Where backups go: a storage account with no shared keys, one container per backup, versioning, soft delete and a
+lifecycle rule that deletes snapshots past their retention; and per backup an identity its job assumes through
+workload identity, with Storage Blob Data Contributor on exactly its container (not the account).
+
+Shapes: azure-native storage.BlobServiceProperties (`default` blob service: is_versioning_enabled,
+delete_retention_policy, container_delete_retention_policy) and storage.ManagementPolicy (`default` policy; a
+Lifecycle rule's filters.prefix_match is `<container>/<prefix>`), as the installed pulumi-azure-native types define.
+"""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_azure_native import authorization, managedidentity, storage
+
+from components import naming
+from components.azure.cluster import role_definition_id
+from components.azure.keyvault import WORKLOAD_IDENTITY_AUDIENCE
+from components.config import StackConfig
+from components.endpoints import BackupTarget
+from components.tags import common_tags
+
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+"""Built-in role id: read, write and delete blobs in the scope (data plane only, no keys)."""
+
+
+def versioned_blob_service(
+    name: str,
+    cfg: StackConfig,
+    account_name: pulumi.Input[str],
+    resource_group_name: pulumi.Input[str],
+    parent: pulumi.Resource,
+) -> storage.BlobServiceProperties:
+    """Versioning and soft delete (blobs and containers) for a storage account holding state we cannot regenerate."""
+    days = cfg.backup.blob_soft_delete_days
+    return storage.BlobServiceProperties(
+        name,
+        blob_services_name="default",
+        account_name=account_name,
+        resource_group_name=resource_group_name,
+        is_versioning_enabled=True,
+        delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=days),
+        container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=days),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def retention_rule(container: str, days: int, version_days: int) -> storage.ManagementPolicyRuleArgs:
+    """Delete the container's blobs `days` after they were written, and their older versions after `version_days`."""
+    return storage.ManagementPolicyRuleArgs(
+        name=f"{container}-retention",
+        type="Lifecycle",
+        enabled=True,
+        definition=storage.ManagementPolicyDefinitionArgs(
+            filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob"], prefix_match=[f"{container}/"]),
+            actions=storage.ManagementPolicyActionArgs(
+                base_blob=storage.ManagementPolicyBaseBlobArgs(
+                    delete=storage.DateAfterModificationArgs(days_after_modification_greater_than=days)
+                ),
+                version=storage.ManagementPolicyVersionArgs(
+                    delete=storage.DateAfterCreationArgs(days_after_creation_greater_than=version_days)
+                ),
+            ),
+        ),
+    )
+
+
+class BackupStorage(pulumi.ComponentResource):
+    """The backup account, and for Vault (Consul snapshots) its container, retention, identity and role."""
+
+    vault: BackupTarget
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        resource_group_name: pulumi.Output[str],
+        oidc_issuer_url: pulumi.Output[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("cdstack:azure:BackupStorage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        account = storage.StorageAccount(
+            "backup-storage",
+            account_name=cfg.naming.backup_storage_account(),
+            resource_group_name=resource_group_name,
+            location=cfg.location,
+            kind="StorageV2",
+            sku=storage.SkuArgs(name="Standard_ZRS"),
+            # Backup jobs log in with workload identity; no key exists that could leak.
+            allow_shared_key_access=False,
+            allow_blob_public_access=False,
+            minimum_tls_version="TLS1_2",
+            enable_https_traffic_only=True,
+            tags=common_tags(cfg),
+            # The backups are what a rebuild restores from.
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
+        )
+        versioned_blob_service("backup-blob-service", cfg, account.name, resource_group_name, self)
+        container_name = naming.BACKUP_CONTAINERS["vault"]
+        container = storage.BlobContainer(
+            "vault-snapshots",
+            container_name=container_name,
+            account_name=account.name,
+            resource_group_name=resource_group_name,
+            public_access=storage.PublicAccess.NONE,
+            opts=child,
+        )
+        storage.ManagementPolicy(
+            "backup-retention",
+            management_policy_name="default",
+            account_name=account.name,
+            resource_group_name=resource_group_name,
+            policy=storage.ManagementPolicySchemaArgs(
+                rules=[
+                    retention_rule(container_name, cfg.backup.vault_retention_days, cfg.backup.blob_soft_delete_days)
+                ]
+            ),
+            opts=child,
+        )
+
+        identity = managedidentity.UserAssignedIdentity(
+            "vault-backup-identity",
+            resource_name_=cfg.naming.identity("vault-backup"),
+            resource_group_name=resource_group_name,
+            location=cfg.location,
+            tags=common_tags(cfg),
+            opts=child,
+        )
+        federation = managedidentity.FederatedIdentityCredential(
+            "vault-backup-federation",
+            federated_identity_credential_resource_name="vault-backup-service-account",
+            resource_name_=identity.name,
+            resource_group_name=resource_group_name,
+            issuer=oidc_issuer_url,
+            subject=f"system:serviceaccount:{naming.NAMESPACES['secrets']}:{naming.VAULT_BACKUP_SERVICE_ACCOUNT}",
+            audiences=[WORKLOAD_IDENTITY_AUDIENCE],
+            opts=child,
+        )
+        client = authorization.get_client_config_output()
+        writer = authorization.RoleAssignment(
+            "vault-backup-writer",
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=client.subscription_id.apply(
+                lambda s: role_definition_id(s, STORAGE_BLOB_DATA_CONTRIBUTOR)
+            ),
+            # Exactly this container: the job cannot read or delete any other backup.
+            scope=container.id,
+            opts=child,
+        )
+        self.vault = BackupTarget(
+            account_name=account.name,
+            container_name=container.name,
+            identity_client_id=pulumi.Output.all(identity.client_id, federation.id, writer.id).apply(
+                lambda ids: ids[0]
+            ),
+        )
+        self.register_outputs({"accountName": account.name})

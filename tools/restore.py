@@ -1,0 +1,206 @@
+"""Restore one part of a stack from its newest (or a named, or the last before a time) backup, and say what it did.
+
+    python -m tools.restore <stack> vault [--at <snapshot name | ISO time>] [--dry-run]
+    python -m tools.restore <stack> postgres --at <ISO time> [--dry-run]
+
+It drives the tools an operator already has (`az` logged in, `kubectl` on the stack's cluster: `az aks get-credentials
+--resource-group <resourceGroupName> --name <clusterName>`), step by step, printing each command before it runs;
+`--dry-run` prints them only. Names come from the stack file through the program's own naming (no state read).
+
+- vault: Vault's whole store is Consul, backed up as Consul snapshots in the `vault-snapshots` container (one blob
+  per run, named by UTC time). The chosen snapshot is downloaded, copied to a Consul server, restored with `consul
+  snapshot restore`, and Vault's pods are restarted so they read the restored store. The snapshot's data is sealed
+  by the Key Vault key of the stack that wrote it: restoring into a rebuilt stack (a new Key Vault) needs that old
+  key (README "Rebuild from nothing").
+- postgres: a point-in-time restore of Azure's backups always creates a new server (`<server>-restored-<time>`);
+  the tool creates it and prints how to move Concourse's data over to the managed server.
+- elasticsearch: not available yet (no snapshot repository is configured); the tool says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from components import naming
+from components.config import StackConfig
+from components.services.backups import CONSUL_HTTP
+
+Runner = Callable[[Sequence[str]], str]
+"""Runs a command, returns its standard output, raises RestoreError when it fails."""
+
+CONSUL_POD = "consul-server-0"
+VAULT_PODS = "app.kubernetes.io/name=vault"
+
+
+class RestoreError(Exception):
+    pass
+
+
+def run_command(command: Sequence[str]) -> str:
+    result = subprocess.run(list(command), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RestoreError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()[:500]}")
+    return result.stdout
+
+
+@dataclass
+class Restore:
+    cfg: StackConfig
+    run: Runner
+    say: Callable[[str], None]
+    dry_run: bool = False
+
+    def step(self, what: str, command: Sequence[str]) -> str:
+        self.say(f"- {what}: {' '.join(command)}")
+        return "" if self.dry_run else self.run(command)
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # Vault
+
+    def snapshots(self) -> list[str]:
+        """Snapshot blob names, oldest first (names are UTC times, so name order is time order)."""
+        listing = self.run(
+            [
+                "az", "storage", "blob", "list", "--auth-mode", "login",
+                "--account-name", self.cfg.naming.backup_storage_account(),
+                "--container-name", naming.BACKUP_CONTAINERS["vault"],
+                "--query", "[].name", "--output", "json",
+            ]
+        )  # fmt: skip
+        return sorted(json.loads(listing or "[]"))
+
+    def vault(self, at: str | None) -> str:
+        names = self.snapshots()
+        snapshot = choose_snapshot(names, at)
+        ns = naming.NAMESPACES["secrets"]
+        account = self.cfg.naming.backup_storage_account()
+        with tempfile.TemporaryDirectory() as tmp:
+            local = str(Path(tmp) / snapshot)
+            self.step(
+                "download the snapshot",
+                [
+                    "az", "storage", "blob", "download", "--auth-mode", "login", "--account-name", account,
+                    "--container-name", naming.BACKUP_CONTAINERS["vault"], "--name", snapshot, "--file", local,
+                    "--output", "none",
+                ],
+            )  # fmt: skip
+            self.step(
+                "copy it to a Consul server", ["kubectl", "-n", ns, "cp", local, f"{CONSUL_POD}:/tmp/restore.snap"]
+            )
+        self.step(
+            "restore Consul (Vault's store) from it",
+            ["kubectl", "-n", ns, "exec", CONSUL_POD, "--", "consul", "snapshot", "restore",
+             f"-http-addr={CONSUL_HTTP}", "/tmp/restore.snap"],
+        )  # fmt: skip
+        self.step(
+            "restart Vault so it reads the restored store", ["kubectl", "-n", ns, "delete", "pod", "-l", VAULT_PODS]
+        )
+        return (
+            f"Restored Vault of stack {self.cfg.stack} from {snapshot} ({len(names)} snapshots available). Vault's "
+            "pods restart and auto-unseal with the Key Vault key; its data, logins and tokens are the snapshot's."
+        )
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # PostgreSQL
+
+    def postgres(self, at: str | None) -> str:
+        if not at:
+            raise RestoreError("postgres needs --at <ISO time> (Azure restores to a point in time, not a file)")
+        when = parse_time(at)
+        server = self.cfg.naming.postgres_server()
+        target = f"{server}-restored-{when.strftime('%Y%m%d%H%M')}"
+        self.step(
+            "restore the server's backups to a new server",
+            [
+                "az", "postgres", "flexible-server", "restore",
+                "--resource-group", self.cfg.naming.resource_group(),
+                "--name", target, "--source-server", server,
+                "--restore-time", when.isoformat(),
+            ],
+        )  # fmt: skip
+        ns = naming.NAMESPACES["concourse"]
+        return "\n".join(
+            [
+                f"Restored {server} as it was at {when.isoformat()} into the new server {target}.",
+                "Concourse still uses the managed server. To switch it to the restored data:",
+                f"  1. stop Concourse: kubectl -n {ns} scale deployment concourse-web --replicas=0",
+                f"  2. copy the data: pg_dump -Fc -h {target}.postgres.database.azure.com -U <admin> concourse | "
+                f"pg_restore --clean --if-exists -h {server}.postgres.database.azure.com -U <admin> -d concourse",
+                "     (admin login and password: cdstack:database.adminLogin and the stack's Pulumi secret)",
+                "  3. run `pulumi up` (it scales Concourse web back to its configured replicas)",
+                f"  4. when satisfied: az postgres flexible-server delete -g {self.cfg.naming.resource_group()} "
+                f"-n {target}",
+            ]
+        )
+
+    def elasticsearch(self, _at: str | None) -> str:
+        raise RestoreError(
+            "elasticsearch: no snapshot repository is configured in this version, so there is nothing to restore from "
+            "(README: Rebuild from nothing says what is lost)"
+        )
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise RestoreError(f"--at {text!r}: not an ISO time such as 2026-11-28T14:00Z") from error
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def snapshot_time(name: str) -> datetime | None:
+    try:
+        return datetime.strptime(name.removesuffix(".snap"), "%Y-%m-%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def choose_snapshot(names: Sequence[str], at: str | None) -> str:
+    """The newest snapshot; the one named `at`; or the newest taken at or before the time `at`."""
+    if not names:
+        raise RestoreError("no Vault snapshot in the backup container (has backup-vault ever succeeded?)")
+    if at is None:
+        return max(names)
+    if at in names:
+        return at
+    when = parse_time(at)
+    earlier = [name for name in names if (taken := snapshot_time(name)) is not None and taken <= when]
+    if not earlier:
+        raise RestoreError(f"no Vault snapshot at or before {when.isoformat()}; the oldest is {min(names)}")
+    return max(earlier)
+
+
+WHAT = ("vault", "elasticsearch", "postgres")
+
+
+def main(argv: Sequence[str] | None = None, run: Runner = run_command) -> int:
+    from tools import offline
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.restore", description="Restore one part of a stack from a backup."
+    )
+    parser.add_argument("stack")
+    parser.add_argument("what", choices=WHAT)
+    parser.add_argument("--at", help="a snapshot name, or an ISO time: restore the newest backup at or before it")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
+    args = parser.parse_args(argv)
+    try:
+        cfg = offline.load_config(args.stack)
+        restore = Restore(cfg, run, print, args.dry_run)
+        print(getattr(restore, args.what)(args.at))
+    except RestoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
