@@ -303,6 +303,20 @@ class ConcourseConfig(Section):
     worker_drain_seconds: int = Field(
         default=3600, ge=60, le=86400, description="Grace period a retiring worker gets to finish running builds."
     )
+    team_api_budget_seconds: int = Field(
+        default=150,
+        ge=30,
+        le=600,
+        description="Time one team API operation (create, read, update or delete of a team) may take, retries "
+        "included, before `pulumi up` reports it failed (README: Concourse teams).",
+    )
+    certificate_wait_seconds: int = Field(
+        default=900,
+        ge=120,
+        le=3600,
+        description="How long the teams wait, on the first `up`, for Concourse's host to answer with its "
+        "Let's Encrypt certificate (HTTP-01 issuance takes minutes).",
+    )
 
 
 class VaultConfig(Section):
