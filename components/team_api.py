@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import requests
 import tenacity
 import urllib3.exceptions
+from requests.structures import CaseInsensitiveDict
 
 # fly's OAuth2 client, built into every Concourse web (atc/atccmd/command.go flyClientID/flyClientSecret); only local
 # users can use the password grant. The scopes are fly's own (fly/commands/login.go).
@@ -299,19 +300,21 @@ def exchange(session: requests.Session, deadline: Deadline, method: str, url: st
         try:
             with session.request(method, url, timeout=timeout, stream=True, **kwargs) as response:
                 body = read_body(response, deadline)
-                return Reply(response.status_code, response.reason or "", dict(response.headers), body)
-        except requests.exceptions.RequestException as error:
+                headers = CaseInsensitiveDict(response.headers)  # HTTP/2 through Traefik lower-cases names
+                return Reply(response.status_code, response.reason or "", headers, body)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:
             raise classify_exception(error) from None
 
     return bounded(attempt, left, f"{method} {url}")
 
 
 def read_body(response: requests.Response, deadline: Deadline) -> bytes:
-    """The body, chunk by chunk, giving up at the deadline (a drip-fed body never trips a read timeout) or past
-    MAX_BODY. A body cut short by a reset raises ChunkedEncodingError: ambiguous, handled by the caller."""
+    """The body as it arrives (read1: whatever the socket has, not a full buffer), giving up at the deadline (a
+    drip-fed body never trips a read timeout) or past MAX_BODY. A body cut short by a reset raises urllib3's
+    ProtocolError: ambiguous, classified by the caller."""
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=16384):
+    while chunk := response.raw.read1(16384, decode_content=True):
         chunks.append(chunk)
         size += len(chunk)
         if size > MAX_BODY:
@@ -358,9 +361,9 @@ class OutOfTime(tenacity.stop.stop_base):
 
 @dataclass
 class Operation:
-    """One team operation: what it is called in messages, and how it went."""
+    """One operation: what it acts on (the start of every message, "team 'payments'"), and how it went."""
 
-    team: str
+    subject: str
     deadline: Deadline
     attempts: int = 0
     last_call: str = ""
@@ -371,7 +374,7 @@ class Operation:
     def fail(self, problem: str) -> TeamApiError:
         budget = self.deadline.budget.seconds
         spent = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''} in {self.deadline.elapsed():.1f}s"
-        return TeamApiError(f"team {self.team!r}: {self.last_call}: {problem} ({spent} of a {budget:g}s budget)")
+        return TeamApiError(f"{self.subject}: {self.last_call}: {problem} ({spent} of a {budget:g}s budget)")
 
 
 def run(operation: Operation, attempt: Callable[[], T]) -> T:
@@ -424,7 +427,7 @@ class ConcourseApi:
         self.session.close()
 
     def operation(self, team: str) -> Operation:
-        return Operation(team, Deadline(self.budget))
+        return Operation(f"team {team!r}", Deadline(self.budget))
 
     # -- requests
 
@@ -594,7 +597,7 @@ def wait_for_api(url: str, budget: Budget) -> dict[str, Any]:
     Traefik presents its own self-signed default certificate (and answers 404 until it has loaded the route); both are
     waited out here, and only here. Any other certificate failure (an untrusted CA, an expired certificate) fails at
     once, as it does for the teams."""
-    op = Operation("(every team)", Deadline(budget))
+    op = Operation("Concourse API (every team waits for it)", Deadline(budget))
     session = requests.Session()
     info_url = url.rstrip("/") + "/api/v1/info"
     op.last_call = f"GET {info_url}"

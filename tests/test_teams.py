@@ -5,6 +5,7 @@ Faults (resets, 5xx, stalls, malformed replies, tokens, DNS, certificates, late 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,8 +13,9 @@ import pulumi
 import pytest
 
 from components import config
+from components.config import ConfigError
 from components.team_api import TeamApiError
-from components.teams import TeamProvider, Teams, team_auth
+from components.teams import ConcourseTeam, TeamProvider, Teams, team_auth
 from tests.conftest import stack_config
 from tests.fake_concourse import GROUP, OTHER_GROUP, FakeConcourse, VirtualClock, running
 from tests.fake_concourse import props as fake_props
@@ -145,3 +147,52 @@ def test_teams_under_the_mock_engine():
     assert ready.urn in team.dependencies
     assert plan.get("kubernetes:helm.sh/v3:Release", "concourse").urn in ready.dependencies
     assert not [r for r in plan.registrations if r.inputs.get("teamName") == "main"]
+
+
+def teams_not_waiting_for_the_api(plan: Any) -> list[str]:
+    """Teams that could be written before Concourse's host answers with its certificate (issue 10 item 11)."""
+    ready = {r.urn for r in plan.registrations if r.type == "pulumi-python:dynamic/concourse:ApiReady"}
+    teams = [r for r in plan.registrations if r.type == "pulumi-python:dynamic/concourse:Team"]
+    return [r.name for r in teams if not ready & set(r.dependencies)]
+
+
+def test_every_team_waits_for_the_api_and_a_team_wired_only_after_the_release_is_caught(plan_of):
+    assert teams_not_waiting_for_the_api(plan_of("prod")) == []
+
+    def planted() -> None:
+        """The old wiring: the team waits for the Concourse release only, racing the certificate."""
+        release = pulumi.CustomResource("kubernetes:helm.sh/v3:Release", "concourse", {})
+        ConcourseTeam(
+            "team-payments",
+            team_name="payments",
+            auth={"owner": {"users": ["local:payments-bot"], "groups": []}},
+            url="https://ci.cd.contoso.com",
+            admin_user="admin",
+            admin_password="pw",
+            budget_seconds=150,
+            opts=pulumi.ResourceOptions(depends_on=[release]),
+        )
+
+    flat, secret_keys = offline.flatten_config(stack_config("prod"))
+    assert teams_not_waiting_for_the_api(offline.run("prod", flat, secret_keys, program=planted)) == ["team-payments"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("teamApiBudgetSeconds", 5, "greater than or equal to 30"),
+        ("teamApiBudgetSeconds", 3600, "less than or equal to 600"),
+        ("certificateWaitSeconds", 30, "greater than or equal to 120"),
+        ("teamApiBudgetSeconds", "2m", "valid integer"),
+    ],
+)
+def test_team_api_budgets_are_validated_before_any_resource(plan_of, key: str, value: Any, allowed: str):
+    raw = copy.deepcopy(stack_config("staging"))
+    raw.setdefault("cdstack:concourse", {})[key] = value
+    with pytest.raises(ConfigError) as caught:
+        plan_of("staging", raw)
+    message = str(caught.value)
+    assert message.startswith("Pulumi.staging.yaml: invalid configuration")
+    line = next(line for line in message.splitlines() if f"cdstack:concourse.{key}:" in line)
+    assert f"got {value!r}" in line or f"got {value}" in line
+    assert allowed in line, line
