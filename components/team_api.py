@@ -92,6 +92,7 @@ class Budget:
     """The time one operation may take, and the bounds of each attempt inside it."""
 
     seconds: float = 150.0
+    """cdstack:concourse.teamApiBudgetSeconds sets it for every team."""
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
     first_wait: float = FIRST_WAIT
@@ -368,8 +369,7 @@ class Operation:
     attempts: int = 0
     last_call: str = ""
     ambiguous: bool = False
-    """Some earlier attempt may have written: the next one reads first (see ConcourseApi.set_team)."""
-    sleeps: list[float] = field(default_factory=list)
+    """Some earlier attempt may have written: the next one reads first (see ConcourseApi._write)."""
 
     def fail(self, problem: str) -> TeamApiError:
         budget = self.deadline.budget.seconds
@@ -380,11 +380,6 @@ class Operation:
 def run(operation: Operation, attempt: Callable[[], T]) -> T:
     """Call `attempt` until it returns, fails permanently or the budget runs out."""
     deadline = operation.deadline
-    clock = deadline.budget.clock
-
-    def sleep(seconds: float) -> None:
-        operation.sleeps.append(seconds)
-        clock.sleep(seconds)
 
     def counted() -> T:
         operation.attempts += 1
@@ -394,7 +389,7 @@ def run(operation: Operation, attempt: Callable[[], T]) -> T:
         retry=tenacity.retry_if_exception_type(RetryableError),
         wait=JitteredBackoff(deadline),
         stop=OutOfTime(deadline),
-        sleep=sleep,
+        sleep=deadline.budget.clock.sleep,
         reraise=True,
     )
     try:

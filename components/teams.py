@@ -100,9 +100,11 @@ class TeamProvider(pulumi.dynamic.ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
         replaces = ["teamName"] if olds.get("teamName") != news.get("teamName") else []
         changed = bool(replaces) or normalized_auth(olds.get("auth")) != normalized_auth(news.get("auth"))
-        # A new admin password, URL or budget changes no team, but later calls (delete included) must use them.
-        changed = changed or any(olds.get(key) != news.get(key) for key in ("url", "adminUser", "adminPassword"))
-        changed = changed or olds.get("budgetSeconds") != news.get("budgetSeconds")
+        # A new admin password, URL or budget changes no team, but later calls (delete included) use the state's
+        # inputs and provider. State from before budgets were inputs has none: that update also stores the provider
+        # that reads it.
+        watched = ("url", "adminUser", "adminPassword", "budgetSeconds")
+        changed = changed or any(olds.get(key) != news.get(key) for key in watched)
         return pulumi.dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
@@ -246,7 +248,8 @@ class Teams(pulumi.ComponentResource):
     """Every team except main, through Concourse's team API as the main team's admin local user."""
 
     teams: dict[str, ConcourseTeam]
-    api_ready: ConcourseApiReady
+    api_ready: ConcourseApiReady | None
+    """What every team waits for; None without teams (nothing then needs the API during `up`)."""
 
     def __init__(
         self,
@@ -259,14 +262,18 @@ class Teams(pulumi.ComponentResource):
     ):
         super().__init__("cdstack:concourse:Teams", name, None, opts)
         url = f"https://{cfg.dns.host('concourse')}"
-        self.api_ready = ConcourseApiReady(
+        self.teams = {}
+        self.api_ready = None
+        if not cfg.teams:
+            self.register_outputs({})
+            return
+        self.api_ready = ready = ConcourseApiReady(
             "concourse-api-ready",
             url,
             cfg.concourse.certificate_wait_seconds,
             # The API answers only once Concourse web runs; the certificate is issued meanwhile, in parallel.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(concourse_ready)),
         )
-        self.teams = {}
         for team in cfg.teams:
             keys = sorted({key for field in ROLES for key in getattr(team.roles, field)})
             ids = pulumi.Output.all(*(group_object_ids[key] for key in keys)).apply(
@@ -282,6 +289,6 @@ class Teams(pulumi.ComponentResource):
                 budget_seconds=cfg.concourse.team_api_budget_seconds,
                 # The URL is a plain string and the password Output comes from a random resource, so neither orders
                 # the team after the API is ready.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.api_ready]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
             )
         self.register_outputs({})
