@@ -307,15 +307,15 @@ class ConcourseConfig(Section):
         default=150,
         ge=30,
         le=600,
-        description="Time one team API operation (create, read, update or delete of a team) may take, retries "
-        "included, before `pulumi up` reports it failed (README: Concourse teams).",
+        description="Seconds one team API operation (create, read, update or delete of a team) may take, retries "
+        "included, before `pulumi up` reports it failed; 30 to 600 (README: Concourse teams).",
     )
     certificate_wait_seconds: int = Field(
         default=900,
         ge=120,
         le=3600,
-        description="How long the teams wait, on the first `up`, for Concourse's host to answer with its "
-        "Let's Encrypt certificate (HTTP-01 issuance takes minutes).",
+        description="Seconds the teams wait, on the first `up`, for Concourse's host to answer with its "
+        "Let's Encrypt certificate (HTTP-01 issuance takes minutes); 120 to 3600.",
     )
 
 
