@@ -226,7 +226,7 @@ def test_a_wrong_password_fails_at_once(concourse, provider, clock):
 
 @pytest.fixture
 def fake_dns(monkeypatch) -> Iterator[threading.Event]:
-    """Names ending .unresolvable do not resolve; names ending .hangs never answer (until the test ends)."""
+    """Names ending .unresolvable do not resolve; names ending .hangs answer 127.0.0.1 only once released."""
     real = socket.getaddrinfo
     release = threading.Event()
 
@@ -235,7 +235,7 @@ def fake_dns(monkeypatch) -> Iterator[threading.Event]:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         if str(host).endswith(".hangs"):
             release.wait(30)
-            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+            return real("127.0.0.1", *args, **kwargs)
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
@@ -250,11 +250,14 @@ def test_an_unresolvable_host_fails_after_the_budget(fake_dns, provider, clock):
     assert 3 - 0.5 <= took <= 3 + SLACK  # a new record may still be propagating: retried, but only so long
 
 
-def test_a_hanging_dns_lookup_is_bounded_by_the_budget(fake_dns, provider, clock):
-    url = "https://ci.cd.contoso.hangs"
-    result, took = timed(clock, lambda: provider.create({**props_without_server(), "url": url}))
+def test_a_hanging_dns_lookup_is_bounded_and_sends_nothing_once_it_answers(fake_dns, concourse, provider, clock):
+    url = f"http://ci.cd.contoso.hangs:{concourse.server_address[1]}"
+    result, took = timed(clock, lambda: provider.create(props(concourse, url=url)))
     one_line_error(result, f"POST {url}/sky/issuer/token", "no complete answer within")
     assert took <= 3 + SLACK
+    fake_dns.set()  # the lookup answers after the operation gave up: the abandoned attempt must not send
+    concourse.stopping.wait(0.5)
+    assert concourse.requests == []
 
 
 def props_without_server() -> dict[str, Any]:
