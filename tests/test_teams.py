@@ -6,6 +6,7 @@ Faults (resets, 5xx, stalls, malformed replies, tokens, DNS, certificates, late 
 from __future__ import annotations
 
 import copy
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from components import config
 from components.config import ConfigError
-from components.team_api import TeamApiError
+from components.team_api import TeamApiError, retry_after
 from components.teams import ConcourseTeam, TeamProvider, Teams, team_auth
 from tests.conftest import stack_config
 from tests.fake_concourse import GROUP, OTHER_GROUP, FakeConcourse, VirtualClock, running
@@ -196,3 +197,12 @@ def test_team_api_budgets_are_validated_before_any_resource(plan_of, key: str, v
     line = next(line for line in message.splitlines() if f"cdstack:concourse.{key}:" in line)
     assert f"got {value!r}" in line or f"got {value}" in line
     assert allowed in line, line
+
+
+def test_retry_after_takes_seconds_or_an_http_date():
+    now = datetime.datetime(2015, 10, 21, 7, 27, 30, tzinfo=datetime.UTC)
+    assert retry_after("120") == 120.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 30.0
+    assert retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now=now) == 0.0  # already past: no wait
+    assert retry_after("soon") is None
+    assert retry_after(None) is None
