@@ -1,4 +1,5 @@
-"""Every Helm chart cdstack deploys: repository, chart, pinned version, and how long an install may take.
+"""Upstream facts cdstack pins: every Helm chart (repository, chart, pinned version, how long an install may take),
+the images it overrides, the VM sizes node pools may use, and AKS's Kubernetes support calendar.
 
 This is the one place chart versions live. A stack may override a version under `cdstack:charts` (that is how a
 version is tried in staging and then promoted to prod); everything else reads `StackConfig.chart_version(key)`.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 
@@ -69,3 +71,44 @@ VM_SIZES: dict[str, VmSize] = {
     **_series("standardESv5Family", "Standard_E{}s_v5", (2, 4, 8, 16, 20, 32, 48, 64), 8),
     **_series("standardEDSv5Family", "Standard_E{}ds_v5", (2, 4, 8, 16, 20, 32, 48, 64), 8),
 }
+
+
+@dataclass(frozen=True)
+class KubernetesMinor:
+    end_of_support: date
+    """The first day of the month AKS's calendar gives as the minor's end of life: from then on AKS creates no new
+    cluster at that minor and upgrades existing ones (Premium tier with long-term support aside)."""
+
+
+# AKS's release calendar. Source: Microsoft Learn, AKS "Supported Kubernetes versions", release calendar table,
+# read 2026-11-29 (month granularity there; the first day of the month here, to warn and refuse early, not late).
+# Add the next minor when AKS publishes it; a minor that is not listed is refused. Never list one below 1.32: the
+# Concourse chart deletes a retired worker's volume claim (PVC retention policy) only from Kubernetes 1.32 on.
+KUBERNETES_MINORS: dict[str, KubernetesMinor] = {
+    "1.33": KubernetesMinor(date(2026, 7, 1)),
+    "1.34": KubernetesMinor(date(2026, 11, 1)),
+    "1.35": KubernetesMinor(date(2027, 3, 1)),
+    "1.36": KubernetesMinor(date(2027, 6, 1)),
+    "1.37": KubernetesMinor(date(2027, 10, 1)),
+}
+
+SUPPORT_WARNING_DAYS = 60
+"""The plan warns this many days before a pinned minor's end of support: time to run the upgrade through staging."""
+
+
+def kubernetes_support(version: str, today: date, long_term_support: bool) -> tuple[str, str] | None:
+    """Whether AKS still supports `version` (minor or minor.patch) on `today`: None when it does with time to
+    spare, ("warning", why) within SUPPORT_WARNING_DAYS of the end, ("error", why) when unknown or past it."""
+    minor = ".".join(version.split(".")[:2])
+    known = KUBERNETES_MINORS.get(minor)
+    if known is None:
+        return "error", f"must be a minor in AKS's support calendar ({', '.join(KUBERNETES_MINORS)}; catalog.py)"
+    days_left = (known.end_of_support - today).days
+    if days_left <= 0 and not long_term_support:
+        return "error", (
+            f"AKS support for {minor} ended {known.end_of_support.isoformat()}; choose a newer minor "
+            "(or skuTier Premium with longTermSupport)"
+        )
+    if days_left <= SUPPORT_WARNING_DAYS:
+        return "warning", f"AKS support for {minor} ends {known.end_of_support.isoformat()} ({days_left} days)"
+    return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from datetime import date
 from typing import Annotated, Any, Literal, get_origin
 
 import pulumi
@@ -22,7 +23,7 @@ import pulumi.runtime
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components import catalog
+from components import capacity, catalog, clock
 from components.naming import Naming, NamingError
 
 NAMESPACE = "cdstack"
@@ -120,10 +121,17 @@ class MaintenanceWindowConfig(Section):
 
 class ClusterConfig(Section):
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
-        default="1.33", description="AKS Kubernetes version (minor, or minor.patch)."
+        default="1.36",
+        description="AKS Kubernetes version (minor, or minor.patch); a minor in AKS's support calendar (catalog.py). "
+        "The plan warns 60 days before its end of support and refuses it after.",
     )
     sku_tier: Literal["Free", "Standard", "Premium"] = Field(
         default="Free", description="AKS control-plane tier; production requires Standard or Premium (uptime SLA)."
+    )
+    long_term_support: bool = Field(
+        default=False,
+        description="AKS long-term support (support plan AKSLongTermSupport): keeps a minor past its community end "
+        "of support; needs skuTier Premium.",
     )
     disable_local_accounts: bool = Field(
         default=False, description="Turn off the cluster's local admin account; production requires true."
@@ -240,6 +248,12 @@ class IdentityConfig(Section):
         description="Entra ID security groups by a short key; teams and the admin group refer to these keys.",
     )
     admin_group: str = Field(description="Key of the group that owns Concourse's main team.")
+    group_claims: Literal["ApplicationGroup", "SecurityGroup"] = Field(
+        default="ApplicationGroup",
+        description="Groups Entra ID puts in the login token: ApplicationGroup (only the groups assigned to the login "
+        "app, which cdstack assigns: never over the 200-group limit; needs Entra ID P1, direct members only) or "
+        "SecurityGroup (every security group of the user; a user in more than 200 gets none).",
+    )
     client_secret_rotation_days: int = Field(
         default=90,
         ge=7,
@@ -298,7 +312,9 @@ class ConcourseConfig(Section):
     heartbeat_interval: GoDuration = Field(default="120s", description="TSA heartbeat interval of workers.")
     worker_disk_gi: int = Field(default=256, ge=20, le=4096, description="Persistent volume per worker, in GiB.")
     baggageclaim_driver: Literal["btrfs", "overlay", "naive"] = Field(
-        default="btrfs", description="Baggageclaim volume driver on workers."
+        default="overlay",
+        description="Baggageclaim volume driver on workers: overlay (copy-on-write, Concourse's preferred driver "
+        "since 7.5); btrfs needs the btrfs module and loop devices on the node.",
     )
     worker_drain_seconds: int = Field(
         default=3600, ge=60, le=86400, description="Grace period a retiring worker gets to finish running builds."
@@ -525,9 +541,13 @@ def load() -> StackConfig:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(file, [_pydantic_problem(e, raw) for e in error.errors()]) from None
-    problems = check_rules(cfg)
+    today = clock.today()
+    problems = check_rules(cfg, today)
     if problems:
         raise ConfigError(file, problems)
+    support = kubernetes_support(cfg, today)
+    if support is not None:
+        pulumi.log.warn(f"{file}: {NAMESPACE}:cluster.kubernetesVersion: {support[1]}; plan the upgrade now")
     return cfg
 
 
@@ -545,8 +565,17 @@ def _pydantic_problem(error: Any, raw: dict[str, Any]) -> tuple[str, Any, str]:
     return key, value, allowed
 
 
-def check_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
-    """Rules that span fields. Each problem is (key path, value given, what is allowed)."""
+def kubernetes_support(cfg: StackConfig, today: date) -> tuple[str, str] | None:
+    """AKS's support of the stack's Kubernetes minor on `today` (catalog.kubernetes_support)."""
+    return catalog.kubernetes_support(cfg.cluster.kubernetes_version, today, cfg.cluster.long_term_support)
+
+
+def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, Any, str]]:
+    """Rules that span fields. Each problem is (key path, value given, what is allowed). `today` judges the AKS
+    support window (default: clock.today())."""
+    # Concourse's rollout rule lives with Concourse, whose module imports this one: imported when first needed.
+    from components.services import concourse
+
     p: list[tuple[str, Any, str]] = []
     k = NAMESPACE + ":"
 
@@ -679,17 +708,6 @@ def check_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
             )
         )
 
-    # The Concourse chart sets the workers' PVC retention policy (delete on scale-down and uninstall) only on
-    # Kubernetes 1.32+; below that every retired worker would leave its disk behind.
-    if int(cfg.cluster.kubernetes_version.split(".")[1]) < 32:
-        p.append(
-            (
-                f"{k}cluster.kubernetesVersion",
-                cfg.cluster.kubernetes_version,
-                "must be 1.32 or later (worker volume claims are deleted with their workers only from 1.32 on)",
-            )
-        )
-
     for key, version in cfg.charts.items():
         if key not in catalog.CHARTS:
             p.append((f"{k}charts.{key}", version, f"must be a catalog chart: {', '.join(sorted(catalog.CHARTS))}"))
@@ -705,6 +723,14 @@ def check_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
         cfg.naming.check()
     except NamingError as error:
         p.append((f"{k}name", cfg.name, str(error)))
+
+    support = kubernetes_support(cfg, today or clock.today())
+    if support is not None and support[0] == "error":
+        p.append((f"{k}cluster.kubernetesVersion", cfg.cluster.kubernetes_version, support[1]))
+    if cfg.cluster.long_term_support and cfg.cluster.sku_tier != "Premium":
+        p.append((f"{k}cluster.skuTier", cfg.cluster.sku_tier, "must be Premium when longTermSupport is true"))
+    p.extend(capacity.system_pool_problems(cfg))
+    p.extend(concourse.rollout_problems(cfg))
 
     if cfg.production:
         rules = [

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pulumi
 import pulumi_azuread as azuread
 
+from components import clock
 from components.config import StackConfig
 from components.endpoints import OidcLogin
 
@@ -16,6 +17,9 @@ MICROSOFT_GRAPH = "00000003-0000-0000-c000-000000000000"
 GRAPH_USER_READ = "e1fe6dd8-ba31-4d61-89e7-88639da4683d"
 """The id of Graph's delegated `User.Read` scope: the same in every tenant. Constants instead of looking up Graph's
 service principal, so deploying needs no directory-read permission on Microsoft's own applications."""
+
+DEFAULT_APP_ROLE = "00000000-0000-0000-0000-000000000000"
+"""The app role id Entra ID assigns a principal to an application with when the app defines no roles of its own."""
 
 _EPOCH = date(1970, 1, 1)
 
@@ -65,7 +69,7 @@ class ConcourseLogin(pulumi.ComponentResource):
             "concourse-app",
             display_name=names.app_registration(),
             sign_in_audience="AzureADMyOrg",
-            group_membership_claims=["SecurityGroup"],
+            group_membership_claims=[cfg.identity.group_claims],
             web=azuread.ApplicationWebArgs(redirect_uris=[redirect_uri(cfg)]),
             required_resource_accesses=[
                 azuread.ApplicationRequiredResourceAccessArgs(
@@ -78,9 +82,9 @@ class ConcourseLogin(pulumi.ComponentResource):
             prevent_duplicate_names=True,
             opts=child,
         )
-        azuread.ServicePrincipal("concourse-sp", client_id=app.client_id, opts=child)
+        service_principal = azuread.ServicePrincipal("concourse-sp", client_id=app.client_id, opts=child)
 
-        window = secret_window(datetime.now(UTC).date(), cfg.identity.client_secret_rotation_days)
+        window = secret_window(clock.today(), cfg.identity.client_secret_rotation_days)
         secret = azuread.ApplicationPassword(
             "concourse-secret",
             application_id=app.id,
@@ -107,6 +111,16 @@ class ConcourseLogin(pulumi.ComponentResource):
                 # granting nobody (or someone else) a Concourse role.
                 found = azuread.get_group_output(object_id=group.object_id, security_enabled=True)
                 groups[key] = found.object_id
+            if cfg.identity.group_claims == "ApplicationGroup":
+                # With ApplicationGroup claims the token lists only groups assigned to the app: assign each one,
+                # so a user in hundreds of groups (over Entra ID's 200-group token limit) still gets these.
+                azuread.AppRoleAssignment(
+                    f"group-{key}-assignment",
+                    app_role_id=DEFAULT_APP_ROLE,
+                    principal_object_id=groups[key],
+                    resource_object_id=service_principal.object_id,
+                    opts=child,
+                )
 
         self.login = OidcLogin(
             issuer_url=client.tenant_id.apply(issuer_url),

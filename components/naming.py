@@ -31,6 +31,9 @@ _RULES: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
+KEY_VAULT_SUFFIX_LENGTH = 4
+
+
 @dataclass(frozen=True)
 class Naming:
     name: str
@@ -61,8 +64,10 @@ class Naming:
     def postgres_server(self) -> str:
         return self._join("psql")
 
-    def key_vault(self) -> str:
-        return self._join("kv")
+    def key_vault(self, suffix: str) -> str:
+        """`suffix`: random per Key Vault, generated in the stack's state. A destroyed vault keeps its name for its
+        90-day soft-delete (purge protection forbids purging it early), so a rebuilt stack needs a new one."""
+        return f"{self._join('kv')}-{suffix}"
 
     def storage_account(self) -> str:
         return f"st{self.name}{self.compact_stack}"
@@ -85,7 +90,7 @@ class Naming:
             raise NamingError(f"stack name {self.stack!r} must be lower-case letters, digits and hyphens")
         names = {
             "storage_account": self.storage_account(),
-            "key_vault": self.key_vault(),
+            "key_vault": self.key_vault("x" * KEY_VAULT_SUFFIX_LENGTH),
             "postgres_server": self.postgres_server(),
             "cluster": self.cluster(),
             "dns_prefix": self.dns_prefix(),

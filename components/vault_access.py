@@ -22,6 +22,7 @@ import pulumi
 import pulumi_vault as vault
 
 from components.config import StackConfig, go_duration_seconds
+from components.services import concourse
 
 KV_VERSION = "2"
 CONCOURSE_POLICY = "concourse"
@@ -45,6 +46,11 @@ def address(cfg: StackConfig) -> str:
 def configurable(cfg: StackConfig) -> bool:
     """Whether Vault can take configuration now: an external Vault always, the in-cluster one once initialised."""
     return cfg.vault.mode == "external" or cfg.vault.initialized
+
+
+def token_lifetime_seconds(cfg: StackConfig) -> int:
+    """How long the provider's Vault token lives: the longest release wait of the `up`, plus an hour for the rest."""
+    return concourse.release_timeout_seconds(cfg) + 3600
 
 
 def mount_path(cfg: StackConfig) -> str:
@@ -116,6 +122,9 @@ class VaultAccess(pulumi.ComponentResource):
             "vault",
             address=self.address,
             auth_login=provider_auth_login(os.environ),
+            # The provider's child token must outlive the whole `up`: a replaced secret id is destroyed only after
+            # Concourse's release, which may wait for every worker's drain (default TTL: 1200 s).
+            max_lease_ttl_seconds=token_lifetime_seconds(cfg),
             # The address is a plain string, so nothing else orders the provider after the Vault release; Vault
             # answers (pods Ready behind the ingress) only once that release is up.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(vault_ready)),

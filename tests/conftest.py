@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components import clock
 from tools import offline
 
 PROJECT_DIR = offline.PROJECT_DIR
@@ -15,10 +16,31 @@ CHARTS_DIR = PROJECT_DIR.parent / "shared" / "upstream-charts"
 
 Planner = Callable[..., offline.Plan]
 
+TODAY = "2026-11-29"
+"""The date every test judges AKS support windows and secret rotation on, so no test fails on a calendar day."""
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(clock.ENV, TODAY)
+
 
 def stack_config(stack: str) -> dict[str, Any]:
     """The `config:` map of a stack file in this project, as YAML data (a fresh copy to modify)."""
     return yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def initialized_stack_config(stack: str) -> dict[str, Any]:
+    """A stack file's config once its Vault has been initialised: the second `up` of a new environment (README)."""
+    config = stack_config(stack)
+    config["cdstack:vault"] = {**config.get("cdstack:vault", {}), "initialized": True}
+    return config
+
+
+def initialized_plan(stack: str) -> offline.Plan:
+    """The plan of a stack file's second `up`, when Vault-side resources are created (see initialized_stack_config)."""
+    flat, secret_keys = offline.flatten_config(initialized_stack_config(stack))
+    return offline.run(stack, flat, secret_keys, stack_outputs=offline.source_stack_outputs(flat, PROJECT_DIR))
 
 
 @pytest.fixture

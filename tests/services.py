@@ -129,8 +129,11 @@ def names_of(plan: offline.Plan, urns: list[str]) -> set[str]:
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def assert_release(plan: offline.Plan, name: str, chart_key: str, namespace: str) -> offline.Registration:
-    """The release is the catalog chart at the stack's pinned version, fixed name, atomic, bounded, in its namespace."""
+def assert_release(
+    plan: offline.Plan, name: str, chart_key: str, namespace: str, timeout_seconds: int | None = None
+) -> offline.Registration:
+    """The release is the catalog chart at the stack's pinned version, fixed name, atomic, bounded (by the catalog's
+    install timeout unless `timeout_seconds` says otherwise), in its namespace."""
     chart = catalog.CHARTS[chart_key]
     registration = plan.get(HELM_RELEASE, name)
     inputs = registration.inputs
@@ -140,7 +143,7 @@ def assert_release(plan: offline.Plan, name: str, chart_key: str, namespace: str
     assert inputs["repositoryOpts"] == {"repo": chart.repository}
     assert inputs["atomic"] is True
     assert inputs["cleanupOnFail"] is True
-    assert inputs["timeout"] == chart.timeout_seconds
+    assert inputs["timeout"] == (timeout_seconds or chart.timeout_seconds)
     assert inputs["maxHistory"] == HISTORY
     assert inputs["namespace"] == namespace
     return registration

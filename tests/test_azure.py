@@ -351,7 +351,8 @@ def test_key_vault_unseals_vault_through_a_federated_identity(plans: dict[str, o
     plan = plans[stack]
     vault = plan.get("azure-native:keyvault:Vault", "key-vault")
     props = vault.inputs["properties"]
-    assert vault.inputs["vaultName"] == f"kv-contoso-{stack}"
+    # A random suffix per vault (offline: q7k2): a rebuilt stack never collides with its soft-deleted predecessor.
+    assert vault.inputs["vaultName"] == f"kv-contoso-{stack}-q7k2"
     assert props["enableRbacAuthorization"] is True
     assert props["enablePurgeProtection"] is True
     key = plan.get("azure-native:keyvault:Key", "unseal-key")
@@ -374,11 +375,11 @@ def test_key_vault_unseals_vault_through_a_federated_identity(plans: dict[str, o
     assert out["hasUnseal"] is True
     assert (out["unseal.tenant"], out["unseal.vault"], out["unseal.key"]) == (
         offline.TENANT_ID,
-        f"kv-contoso-{stack}",
+        f"kv-contoso-{stack}-q7k2",
         "vault-unseal",
     )
     assert out["unseal.client"] == identity.state["clientId"]
-    assert out["keyVaultName"] == f"kv-contoso-{stack}"
+    assert out["keyVaultName"] == f"kv-contoso-{stack}-q7k2"
 
 
 def test_external_vault_gets_no_key_vault():
@@ -438,6 +439,6 @@ def test_stack_outputs_name_the_azure_resources(plans: dict[str, offline.Plan], 
     assert out["clusterName"] == f"aks-contoso-{stack}"
     assert out["databaseServerName"] == f"psql-contoso-{stack}"
     assert out["databaseHost"] == f"psql-contoso-{stack}.postgres.database.azure.com"
-    assert out["keyVaultName"] == f"kv-contoso-{stack}"
+    assert out["keyVaultName"] == f"kv-contoso-{stack}-q7k2"
     assert out["ingressIp"] == "20.31.0.10"
     assert out["resourceGroupName"] == f"rg-contoso-{stack}"

@@ -29,7 +29,8 @@ def test_staging_and_prod_stack_files_validate():
     assert prod.concourse.web_replicas >= 2
     assert staging.cluster.worker_pool.max_count == 4
     assert staging.dns.host("concourse") == "ci.staging.cd.contoso.com"
-    assert staging.tls.acme_server == "https://acme-staging-v02.api.letsencrypt.org/directory"
+    # Staging gets trusted certificates too: the pipeline's Vault login, team calls and smoke test verify them.
+    assert staging.tls.acme_server == "https://acme-v02.api.letsencrypt.org/directory"
     assert prod.tls.acme_server == "https://acme-v02.api.letsencrypt.org/directory"
 
 
@@ -41,7 +42,7 @@ def test_defaults_are_the_operators_numbers():
     assert c.max_build_logs_to_retain == 2000
     assert c.heartbeat_interval == "120s"
     assert c.worker_disk_gi == 256
-    assert c.baggageclaim_driver == "btrfs"
+    assert c.baggageclaim_driver == "overlay"
 
 
 def test_a_new_environment_needs_only_a_stack_file(tmp_path: Path, plan_of: Planner):

@@ -44,7 +44,7 @@ def test_app_registration_lets_this_tenant_log_in_to_concourse(plans: dict[str, 
     assert app["displayName"] == f"contoso-{stack}-concourse"
     assert app["signInAudience"] == "AzureADMyOrg"
     assert app["web"]["redirectUris"] == [f"https://{host}/sky/issuer/callback"]
-    assert app["groupMembershipClaims"] == ["SecurityGroup"]
+    assert app["groupMembershipClaims"] == ["ApplicationGroup"]
     assert app["requiredResourceAccesses"] == [
         {"resourceAppId": MICROSOFT_GRAPH, "resourceAccesses": [{"id": GRAPH_USER_READ, "type": "Scope"}]}
     ]

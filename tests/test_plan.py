@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, initialized_plan
 from tools import plan
 
 
@@ -57,7 +57,7 @@ def test_readme_configuration_reference_matches_the_models():
 
 
 def test_longest_chain_of_waits_runs_from_the_resource_group_through_vault_to_the_teams(plan_of):
-    path = [f"{r.type.rsplit(':', 1)[-1]}::{r.name}" for r in plan.critical_path(plan_of("prod"))]
+    path = [f"{r.type.rsplit(':', 1)[-1]}::{r.name}" for r in plan.critical_path(initialized_plan("prod"))]
     assert path[0] == "ResourceGroup::resource-group"
     assert path[-1] == "Team::team-payments"
     vault_side = [

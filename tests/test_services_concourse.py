@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pulumi
 import pytest
 
-from components import naming
+from components import catalog, naming
 from components.config import check_rules
 from components.services import concourse
+from components.services.concourse import release_timeout_seconds
 from components.services.release import HISTORY
 from tests.chartvalues import assert_paths_exist
 from tests.conftest import stack_config
@@ -111,9 +113,9 @@ def test_external_postgres_with_ca_verification(values: dict[str, Any]):
     assert at(values, "secrets.postgresCaCert") == CA_BUNDLE
 
 
-def test_workers_are_ephemeral_btrfs_on_the_worker_pool_and_leave_cleanly(values: dict[str, Any]):
+def test_workers_are_ephemeral_overlay_on_the_worker_pool_and_leave_cleanly(values: dict[str, Any]):
     assert at(values, "concourse.worker.ephemeral") is True
-    assert at(values, "concourse.worker.baggageclaim.driver") == "btrfs"
+    assert at(values, "concourse.worker.baggageclaim.driver") == "overlay"
     assert at(values, "concourse.worker.shutdownSignal") == "SIGUSR2"  # retire, not land
     assert at(values, "persistence.enabled") is True
     assert at(values, "persistence.worker.size") == "256Gi"
@@ -152,9 +154,10 @@ def test_entra_id_login_and_main_team(values: dict[str, Any]):
         "enabled": True,
         "displayName": "Entra ID",
         "issuer": "https://login.microsoftonline.com/tenant-id/v2.0",
-        "scope": "openid,profile,email",
+        "scope": "openid,profile",  # no email scope: Dex would demand email and email_verified claims
         "groupsKey": "groups",
         "userNameKey": "preferred_username",
+        "skipEmailVerifiedValidation": True,  # Entra ID never sends email_verified
     }
     assert at(values, "concourse.web.auth.mainTeam.oidc.group") == ADMIN_GROUP_ID
     assert at(values, "concourse.web.auth.mainTeam.localUser") == "admin"  # not the chart's demo user `test`
@@ -262,7 +265,9 @@ def build(cfg: Any, k8s: Any, with_crd_source: bool = False) -> None:
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_release_and_secrets_under_the_mock_engine(stack: str):
     plan = plan_services(stack, build)
-    release = assert_release(plan, "concourse", "concourse", naming.NAMESPACES["concourse"])
+    release = assert_release(
+        plan, "concourse", "concourse", naming.NAMESPACES["concourse"], release_timeout_seconds(stack_cfg(stack))
+    )
     assert release.inputs["maxHistory"] == HISTORY
     web = plan.get(SECRET, "concourse-web-secret")
     worker = plan.get(SECRET, "concourse-worker-secret")
@@ -295,8 +300,9 @@ def test_generated_keys_and_passwords():
         assert plan.get("tls:index/privateKey:PrivateKey", name).inputs["algorithm"] == "RSA"
 
 
-def test_clusters_before_kubernetes_1_32_are_refused_they_would_keep_retired_workers_disks():
+def test_the_support_calendar_never_admits_a_minor_that_keeps_retired_workers_disks():
+    # The chart's PVC retention policy (delete with the worker) needs Kubernetes 1.32 or later.
+    assert all(int(minor.split(".")[1]) >= 32 for minor in catalog.KUBERNETES_MINORS)
     cluster = {**stack_config("staging")["cdstack:cluster"], "kubernetesVersion": "1.31"}
-    problems = check_rules(stack_cfg("staging", cluster=cluster))
+    problems = check_rules(stack_cfg("staging", cluster=cluster), date(2026, 11, 29))
     assert [(key, value) for key, value, _ in problems] == [("cdstack:cluster.kubernetesVersion", "1.31")]
-    assert not check_rules(stack_cfg("staging", cluster={**cluster, "kubernetesVersion": "1.32"}))

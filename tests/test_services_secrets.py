@@ -7,7 +7,7 @@ import pytest
 from components import naming
 from components.services import secrets
 from tests.chartvalues import assert_paths_exist
-from tests.conftest import Planner, stack_config
+from tests.conftest import Planner, initialized_plan, stack_config
 from tests.services import HELM_RELEASE, assert_release, at, plan_services, stack_cfg, unseal
 
 UNSEAL = secrets.UnsealKey(
@@ -109,8 +109,8 @@ def test_releases_under_the_mock_engine(stack: str, protected: bool):
     assert 'vault_name = "kv-contoso-test"' in at(vault.inputs["values"], "server.ha.config")
 
 
-def test_wired_into_the_stack_vault_access_waits_for_vault_behind_the_ingress(plan_of: Planner):
-    plan = plan_of("prod")
+def test_wired_into_the_stack_vault_access_waits_for_vault_behind_the_ingress():
+    plan = initialized_plan("prod")
     vault = plan.get(HELM_RELEASE, "vault")
     assert plan.get("azure-native:keyvault:Key", "unseal-key").urn in vault.dependencies
     assert plan.get(HELM_RELEASE, "consul").protect is True

@@ -138,8 +138,10 @@ def test_no_secret_in_any_helm_values_or_stack_output(stack: str, plan_of: Plann
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_every_release_is_pinned_atomic_and_bounded(stack: str, plan_of: Planner):
     from components import catalog
+    from components.services.concourse import release_timeout_seconds
 
     plan = plan_of(stack)
+    plan_cfg = offline.load_config(stack)
     charts = {c.chart: key for key, c in catalog.CHARTS.items()}
     deployed = set()
     for release in plan.by_type("kubernetes:helm.sh/v3:Release"):
@@ -149,6 +151,7 @@ def test_every_release_is_pinned_atomic_and_bounded(stack: str, plan_of: Planner
         assert inputs["version"] == plan.outputs["releaseSet"]["charts"][key]
         assert inputs["repositoryOpts"] == {"repo": catalog.CHARTS[key].repository}
         assert inputs["atomic"] is True and inputs["cleanupOnFail"] is True
-        assert inputs["timeout"] == catalog.CHARTS[key].timeout_seconds
+        wait = release_timeout_seconds(plan_cfg) if key == "concourse" else catalog.CHARTS[key].timeout_seconds
+        assert inputs["timeout"] == wait
         assert inputs["name"] == release.name
     assert deployed == set(catalog.CHARTS)

@@ -11,7 +11,7 @@ import pytest
 
 from components import config
 from components.vault_access import VaultAccess, provider_auth_login
-from tests.conftest import Planner, stack_config
+from tests.conftest import Planner, initialized_plan, initialized_stack_config, stack_config
 from tools import offline
 
 POLICY = """path "concourse/data/*" {
@@ -33,7 +33,7 @@ VAULT_TYPES = (MOUNT, POLICY_TYPE, ROLE, SECRET_ID, PROVIDER, "vault:index/authB
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_mount_policy_and_approle(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+    plan = initialized_plan(stack)
     provider = plan.get(PROVIDER, "vault")
     assert provider.inputs["address"] == f"https://vault.{'staging.' if stack == 'staging' else ''}cd.contoso.com"
     assert "token" not in provider.inputs  # a person's VAULT_TOKEN is read by the provider, never a stack value
@@ -74,7 +74,7 @@ def test_mount_policy_and_approle(stack: str, plan_of: Planner):
 
 
 def test_policy_follows_the_path_prefix(plan_of: Planner):
-    cfg = stack_config("staging")
+    cfg = initialized_stack_config("staging")
     cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "pathPrefix": "/ci/concourse", "tokenTtl": "20m"}
     plan = plan_of("staging", cfg)
     assert plan.get(MOUNT, "kv").inputs["path"] == "ci/concourse"
@@ -83,14 +83,14 @@ def test_policy_follows_the_path_prefix(plan_of: Planner):
 
 
 def test_rotation_is_a_config_change(plan_of: Planner):
-    cfg = stack_config("staging")
+    cfg = initialized_stack_config("staging")
     cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "secretIdGeneration": 2}
     secret_id = plan_of("staging", cfg).get(SECRET_ID, "concourse-secret-id")
     assert json.loads(secret_id.inputs["metadata"]) == {"generation": "2"}
 
 
 def test_team_credentials_land_in_vault_under_the_team_path(plan_of: Planner):
-    plan = plan_of("staging")
+    plan = initialized_plan("staging")
     secret = plan.get("vault:kv/secretV2:SecretV2", "payments-service-user")
     assert secret.inputs["name"] == "payments/service-user"
     assert secret.inputs["mount"] == "concourse"
@@ -118,7 +118,7 @@ def run_access(stack: str, raw: dict[str, Any], ready: bool = True) -> offline.P
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_auth_param_is_the_charts_approle_form_and_a_secret(stack: str):
-    plan = run_access(stack, stack_config(stack))
+    plan = run_access(stack, initialized_stack_config(stack))
     assert plan.outputs["param"] == "role_id:offline-role-id-concourse,secret_id:offline-secret-id-concourse-secret-id"
     assert plan.outputs["paramIsSecret"] is True
     release = plan.get("kubernetes:helm.sh/v3:Release", "vault")
@@ -148,7 +148,7 @@ def test_external_vault_needs_no_bootstrap():
 def test_infra_job_logs_in_with_approle_from_the_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("VAULT_ROLE_ID", "infra-role")
     monkeypatch.setenv("VAULT_SECRET_ID", "infra-secret")
-    plan = run_access("staging", stack_config("staging"))
+    plan = run_access("staging", initialized_stack_config("staging"))
     # The provider's inputs go into the state: the login (ids inside) stays a secret there.
     assert plan.get(PROVIDER, "vault").inputs["authLogin"] == offline.SECRET
     login = provider_auth_login({"VAULT_ROLE_ID": "infra-role", "VAULT_SECRET_ID": "infra-secret"})

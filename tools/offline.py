@@ -258,6 +258,7 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "metadata": {**inputs.get("metadata", {}), "resourceVersion": "1"}
     },
     "random:index/randomPassword:RandomPassword": lambda name, inputs: {"result": "offline-plan-password"},
+    "random:index/randomString:RandomString": lambda name, inputs: {"result": "q7k2"[: int(inputs["length"])]},
 }
 
 

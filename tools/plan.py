@@ -17,7 +17,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from components.config import ConfigError
+from components import capacity
+from components.config import ConfigError, StackConfig
 from components.promotion import PromotionError
 from tools import compare, offline
 
@@ -90,6 +91,16 @@ def render(plan: offline.Plan) -> str:
     return "\n".join(lines)
 
 
+def render_quota(cfg: StackConfig) -> str:
+    """The regional vCPU quota the stack's node pools need: check it (`az vm list-usage -l <region>`) before an `up`."""
+    needs = capacity.vcpu_quota(cfg)
+    low, high = capacity.total_regional_vcpus(needs)
+    lines = [f"vCPU quota in {cfg.location} (smallest size / largest size with one upgrade surge node per pool):"]
+    lines += [f"  {n.family}: {n.minimum} / {n.maximum}" for n in needs]
+    lines.append(f"  Total Regional vCPUs: {low} / {high}")
+    return "\n".join(lines)
+
+
 def to_json(plan: offline.Plan) -> dict:
     return {
         "stack": plan.stack,
@@ -117,10 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             print(compare.render(a, b))
             return 0
         plan = offline.run_stack(args.stack, args.project_dir)
+        cfg = offline.load_config(args.stack, args.project_dir)
     except (ConfigError, PromotionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(render(plan))
+    print("\n" + render_quota(cfg))
     if args.json:
         args.json.write_text(json.dumps(to_json(plan), indent=2, sort_keys=True) + "\n")
         print(f"\nWrote {len(plan.registrations)} resources to {args.json}")

@@ -80,6 +80,11 @@ class Cluster(pulumi.ComponentResource):
             dns_prefix=cfg.naming.dns_prefix(),
             kubernetes_version=c.kubernetes_version,
             sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=c.sku_tier),
+            support_plan=(
+                containerservice.KubernetesSupportPlan.AKS_LONG_TERM_SUPPORT
+                if c.long_term_support
+                else containerservice.KubernetesSupportPlan.KUBERNETES_OFFICIAL
+            ),
             identity=containerservice.ManagedClusterIdentityArgs(
                 type=containerservice.ResourceIdentityType.SYSTEM_ASSIGNED
             ),

@@ -4,6 +4,7 @@ identity that may wrap and unwrap with it, and nothing else."""
 from __future__ import annotations
 
 import pulumi
+import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault, managedidentity
 
 from components import naming
@@ -42,9 +43,13 @@ class KeyVault(pulumi.ComponentResource):
         tags = common_tags(cfg)
         child = pulumi.ResourceOptions(parent=self)
 
+        # Lower-case letters and digits: Key Vault names are case-insensitive and must end in one of them.
+        suffix = random.RandomString(
+            "key-vault-suffix", length=naming.KEY_VAULT_SUFFIX_LENGTH, special=False, upper=False, opts=child
+        )
         vault = keyvault.Vault(
             "key-vault",
-            vault_name=cfg.naming.key_vault(),
+            vault_name=suffix.result.apply(cfg.naming.key_vault),
             resource_group_name=net.resource_group_name,
             location=cfg.location,
             properties=keyvault.VaultPropertiesArgs(
@@ -65,7 +70,10 @@ class KeyVault(pulumi.ComponentResource):
             vault_name=vault.name,
             resource_group_name=net.resource_group_name,
             properties=keyvault.KeyPropertiesArgs(kty="RSA", key_size=4096, key_ops=["wrapKey", "unwrapKey"]),
-            opts=child,
+            # Never deleted by Pulumi: ARM has no DELETE for keys, so the provider deletes through the data plane,
+            # where the deployer holds no role on an RBAC vault (403); and a deleted unseal key makes Vault's data
+            # unreadable. The key goes (soft-deleted) with its vault.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
 
         identity = managedidentity.UserAssignedIdentity(

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import naming
+from components import catalog, naming
 from components.config import StackConfig
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
 from components.services.ingress import ingress_tls, tls_annotations
@@ -35,11 +35,43 @@ ENCRYPTION_KEY_LENGTH = 32
 
 SECRET_VERSION_ANNOTATION = "cdstack.io/secret-version"
 
+MAX_RELEASE_WAIT_SECONDS = 12 * 3600
+"""The longest a `pulumi up` may wait for Concourse's rollout: beyond half a day nobody is watching the deploy, and
+the credentials it runs with (Vault token, Azure tokens) are not meant to live that long."""
+
 RSA_BITS = 4096
-OIDC_SCOPE = "openid,profile,email"
+# No `email` scope: Entra ID sends neither `email_verified` nor, for users without a mailbox, `email`, and Dex's OIDC
+# connector refuses a login that asked for the email scope and lacks either claim (dexidp/dex connector/oidc).
+# Concourse names users by OIDC_USER_NAME_CLAIM, so nothing needs the address.
+OIDC_SCOPE = "openid,profile"
 OIDC_GROUPS_CLAIM = "groups"
 # Entra ID puts the sign-in name (the UPN) in preferred_username; its tokens have no `username` claim.
 OIDC_USER_NAME_CLAIM = "preferred_username"
+
+
+def release_timeout_seconds(cfg: StackConfig) -> int:
+    """Helm's wait for the Concourse release: a first install (catalog), plus an upgrade's rolling update of the
+    worker StatefulSet, which replaces one worker at a time and waits for each to retire: up to workerDrainSeconds
+    (its termination grace period) per worker. A shorter wait times out mid-rollout and the atomic rollback restarts
+    the workers again."""
+    c = cfg.concourse
+    return catalog.CHARTS["concourse"].timeout_seconds + c.worker_replicas * c.worker_drain_seconds
+
+
+def rollout_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
+    """The worker rollout must fit in MAX_RELEASE_WAIT_SECONDS."""
+    c = cfg.concourse
+    if release_timeout_seconds(cfg) <= MAX_RELEASE_WAIT_SECONDS:
+        return []
+    return [
+        (
+            "cdstack:concourse.workerDrainSeconds",
+            c.worker_drain_seconds,
+            f"workerReplicas ({c.worker_replicas}) x workerDrainSeconds plus the install "
+            f"({catalog.CHARTS['concourse'].timeout_seconds} s) must fit in {MAX_RELEASE_WAIT_SECONDS} s, the longest "
+            "a deploy waits for the rolling update of the workers; lower workerDrainSeconds",
+        )
+    ]
 
 
 def worker_tolerations() -> list[dict[str, str]]:
@@ -194,6 +226,8 @@ def concourse_values(
                         "scope": OIDC_SCOPE,
                         "groupsKey": OIDC_GROUPS_CLAIM,
                         "userNameKey": OIDC_USER_NAME_CLAIM,
+                        # Entra ID tokens never carry `email_verified` (concourse/concourse PR 6478 added this flag).
+                        "skipEmailVerifiedValidation": True,
                     },
                 },
                 "prometheus": {"enabled": True, "serviceMonitor": {"enabled": True}},
@@ -315,6 +349,7 @@ class Concourse(pulumi.ComponentResource):
             values,
             provider,
             self,
+            timeout_seconds=release_timeout_seconds(cfg),
             depends_on=[
                 # The pods mount and read both Secrets by name (the values cannot refer to them): they must exist
                 # before the first pod starts, or the release waits on pods stuck in ContainerCreating.

@@ -40,6 +40,7 @@ LOG_INDEX = "filebeat-*"
 
 GRAFANA_READER = "grafana"
 GRAFANA_READER_SECRET = "elasticsearch-grafana-reader"
+BASIC_AUTH_SECRET_TYPE = "kubernetes.io/basic-auth"
 ILM_CONFIGMAP = "filebeat-ilm-policy"
 ILM_MOUNT = "/usr/share/filebeat/ilm"
 ELASTALERT_RULES_SECRET = "elastalert-rules"
@@ -274,6 +275,9 @@ class Logging(pulumi.ComponentResource):
             {"username": GRAFANA_READER, "password": reader_password.result, "roles": "viewer"},
             provider,
             self,
+            # ECK reads username/password/roles file-realm users only from Secrets of this type; from an Opaque
+            # one it creates no user, and Grafana's Elasticsearch datasource fails to authenticate.
+            secret_type=BASIC_AUTH_SECRET_TYPE,
         )
         ilm = k8s.core.v1.ConfigMap(
             f"{ILM_CONFIGMAP}-configmap",

@@ -34,12 +34,14 @@ def secret(
     string_data: Mapping[str, pulumi.Input[str]],
     provider: k8s.Provider,
     parent: pulumi.Resource,
+    secret_type: str = "Opaque",
 ) -> k8s.core.v1.Secret:
-    """A Kubernetes Secret with a fixed name that a chart references; its data is a Pulumi secret."""
+    """A Kubernetes Secret with a fixed name that a chart references; its data is a Pulumi secret. `secret_type`:
+    what its reader requires (ECK takes file-realm users only from `kubernetes.io/basic-auth` Secrets)."""
     return k8s.core.v1.Secret(
         f"{name}-secret",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns.metadata.name),
-        type="Opaque",
+        type=secret_type,
         string_data=pulumi.Output.secret(dict(string_data)),
         opts=pulumi.ResourceOptions(parent=parent, provider=provider),
     )
@@ -55,8 +57,10 @@ def release(
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
     protect: bool = False,
+    timeout_seconds: int | None = None,
 ) -> k8s.helm.v3.Release:
-    """A Helm release of a catalog chart at the stack's version. `depends_on`: only what the values cannot carry."""
+    """A Helm release of a catalog chart at the stack's version. `depends_on`: only what the values cannot carry;
+    `timeout_seconds`: a wait derived from the stack (default: the catalog's install timeout)."""
     chart = catalog.CHARTS[chart_key]
     return k8s.helm.v3.Release(
         name,
@@ -68,7 +72,7 @@ def release(
         values=values,
         atomic=True,
         cleanup_on_fail=True,
-        timeout=chart.timeout_seconds,
+        timeout=timeout_seconds or chart.timeout_seconds,
         max_history=HISTORY,
         opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on), protect=protect),
     )

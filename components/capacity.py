@@ -1,0 +1,73 @@
+"""Whether a stack's workloads fit its node pools, and the regional vCPU quota its pools draw, from config alone.
+
+The charts cdstack installs on the system pool with *required* pod anti-affinity on `kubernetes.io/hostname` place
+at most one server per node: Consul's servers (consul chart `server.affinity`) and Vault's (vault chart
+`server.affinity`), and neither tolerates the worker pool's taint. With fewer system nodes than servers the rest stay
+Pending, Consul never elects a leader, and the atomic release times out and rolls back. The rendered-manifest audit
+checks every workload; this rule catches the common case before anything is planned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from components import catalog
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
+
+Problem = tuple[str, Any, str]
+
+UPGRADE_SURGE_NODES = 1
+"""Extra nodes per pool while AKS upgrades it (its default max surge rounds up to one node for pools this size)."""
+
+
+def one_per_node_servers(cfg: StackConfig) -> dict[str, int]:
+    """Servers the system pool must hold one per node, by the config key that sets their count."""
+    if cfg.vault.mode != "in-cluster":
+        return {}
+    return {"vault.consulReplicas": cfg.vault.consul_replicas, "vault.serverReplicas": cfg.vault.server_replicas}
+
+
+def system_pool_problems(cfg: StackConfig) -> list[Problem]:
+    nodes = cfg.cluster.system_pool.count
+    return [
+        (
+            "cdstack:cluster.systemPool.count",
+            nodes,
+            f"must be at least {key} ({replicas}): each server needs a system node of its own "
+            f"(raise cluster.systemPool.count or lower {key})",
+        )
+        for key, replicas in one_per_node_servers(cfg).items()
+        if replicas > nodes
+    ]
+
+
+@dataclass(frozen=True)
+class QuotaNeed:
+    family: str
+    minimum: int
+    maximum: int
+    """vCPUs at the pools' largest size, with one surge node per pool during upgrades."""
+
+
+def vcpu_quota(cfg: StackConfig) -> list[QuotaNeed]:
+    """The regional vCPUs per VM family the cluster needs, at its smallest and its largest size. Azure refuses to
+    create or scale a node pool beyond the subscription's quota for that family in the region."""
+    system, workers = cfg.cluster.system_pool, cfg.cluster.worker_pool
+    pools = [(system.vm_size, system.count, system.count), (workers.vm_size, workers.min_count, workers.max_count)]
+    needs: dict[str, list[int]] = {}
+    for vm_size, low, high in pools:
+        size = catalog.VM_SIZES.get(vm_size)
+        if size is None:
+            continue  # an unknown size is a config error of its own
+        need = needs.setdefault(size.quota_family, [0, 0])
+        need[0] += low * size.vcpus
+        need[1] += (high + UPGRADE_SURGE_NODES) * size.vcpus
+    return [QuotaNeed(family, low, high) for family, (low, high) in sorted(needs.items())]
+
+
+def total_regional_vcpus(needs: list[QuotaNeed]) -> tuple[int, int]:
+    """The 'Total Regional vCPUs' quota a stack needs, smallest and largest (every family counts against it)."""
+    return sum(n.minimum for n in needs), sum(n.maximum for n in needs)

@@ -1,0 +1,297 @@
+"""Mistakes that pass every other offline check and fail the first real `pulumi up` of a new environment, or the
+pipeline and the logins right after it. Each class has a check here, shown clean on the shipped stacks and failing on
+a planted copy of the mistake, so the next one of its kind fails `make test` instead of a deploy."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from datetime import date
+from typing import Any
+
+import pytest
+import yaml
+
+from components import capacity, catalog
+from components.config import ConfigError, check_rules
+from components.services import concourse
+from tests.conftest import PROJECT_DIR, Planner, initialized_plan, stack_config
+from tests.services import stack_cfg
+from tools import offline
+from tools import plan as plan_tool
+
+STACKS = ["staging", "prod"]
+SECRET = "kubernetes:core/v1:Secret"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def problem_keys(problems: list[tuple[str, Any, str]]) -> list[str]:
+    return [key for key, _, _ in problems]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 1. Servers with required anti-affinity need a system node each
+
+
+def test_three_consul_and_vault_servers_need_three_system_nodes(plan_of: Planner):
+    cfg = stack_config("staging")
+    cfg["cdstack:cluster"]["systemPool"]["count"] = 2  # the planted mistake: the staging file before this fix
+    with pytest.raises(ConfigError) as error:
+        plan_of("staging", cfg)
+    assert error.value.keys == ["cdstack:cluster.systemPool.count", "cdstack:cluster.systemPool.count"]
+    message = str(error.value)
+    assert "got 2; must be at least vault.consulReplicas (3)" in message
+    assert "raise cluster.systemPool.count or lower vault.serverReplicas" in message
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stacks_hold_one_server_per_system_node(stack: str):
+    cfg = stack_cfg(stack)
+    assert capacity.system_pool_problems(cfg) == []
+    assert cfg.cluster.system_pool.count >= max(capacity.one_per_node_servers(cfg).values())
+
+
+def test_an_external_vault_puts_no_servers_on_the_system_pool():
+    cluster = {**stack_config("staging")["cdstack:cluster"], "systemPool": {"count": 1}}
+    cfg = stack_cfg("staging", cluster=cluster, vault={"mode": "external", "address": "https://vault.example.com"})
+    assert capacity.system_pool_problems(cfg) == []
+
+
+def test_quota_covers_both_pools_at_their_smallest_and_largest_size():
+    cfg = stack_cfg("prod")  # 3 x D4ds_v5 system, 3..12 x D16ds_v5 workers
+    assert capacity.vcpu_quota(cfg) == [capacity.QuotaNeed("standardDDSv5Family", 3 * 4 + 3 * 16, 4 * 4 + 13 * 16)]
+    text = plan_tool.render_quota(cfg)
+    assert "standardDDSv5Family: 60 / 224" in text
+    assert "Total Regional vCPUs: 60 / 224" in text
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 2. A stack file in git deploys from nothing
+
+
+def needs_a_person_first(config: dict[str, Any]) -> list[str]:
+    """Settings that claim a step a person takes on the running stack: a new environment fails with them."""
+    vault = config.get("cdstack:vault") or {}
+    return ["cdstack:vault.initialized"] if vault.get("initialized") is True else []
+
+
+@pytest.mark.parametrize("path", sorted(PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_stack_files_in_git_describe_a_stack_that_deploys_from_nothing(path):
+    config = yaml.safe_load(path.read_text())["config"]
+    assert needs_a_person_first(config) == []
+    planted = copy.deepcopy(config)
+    planted.setdefault("cdstack:vault", {})["initialized"] = True
+    assert needs_a_person_first(planted) == ["cdstack:vault.initialized"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 5. Kubernetes minors AKS supports
+
+
+@pytest.mark.parametrize(
+    ("version", "today", "lts", "expected"),
+    [
+        ("1.33", date(2026, 11, 29), False, "error"),  # past its end (July 2026)
+        ("1.34", date(2026, 11, 29), False, "error"),  # ends November 2026
+        ("1.35", date(2027, 1, 15), False, "warning"),  # 45 days left
+        ("1.36.2", date(2026, 11, 29), False, None),
+        ("1.33", date(2026, 11, 29), True, "warning"),  # long-term support keeps it, with a warning
+        ("1.29", date(2026, 11, 29), False, "error"),  # not in the calendar at all
+    ],
+)
+def test_support_window(version: str, today: date, lts: bool, expected: str | None):
+    found = catalog.kubernetes_support(version, today, lts)
+    assert (found[0] if found else None) == expected
+
+
+def test_a_minor_past_its_end_is_refused_with_the_date_and_the_way_out():
+    cluster = {**stack_config("staging")["cdstack:cluster"], "kubernetesVersion": "1.34"}
+    problems = check_rules(stack_cfg("staging", cluster=cluster), date(2026, 11, 29))
+    assert problems == [
+        (
+            "cdstack:cluster.kubernetesVersion",
+            "1.34",
+            "AKS support for 1.34 ended 2026-11-01; choose a newer minor (or skuTier Premium with longTermSupport)",
+        )
+    ]
+
+
+def test_long_term_support_needs_premium():
+    cluster = {**stack_config("prod")["cdstack:cluster"], "kubernetesVersion": "1.33", "longTermSupport": True}
+    problems = check_rules(stack_cfg("prod", cluster=cluster), date(2026, 11, 29))
+    assert problems == [("cdstack:cluster.skuTier", "Standard", "must be Premium when longTermSupport is true")]
+    premium = check_rules(stack_cfg("prod", cluster={**cluster, "skuTier": "Premium"}), date(2026, 11, 29))
+    assert premium == []
+
+
+def test_the_plan_warns_before_the_end_and_the_cluster_asks_for_lts(
+    plan_of: Planner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    monkeypatch.setenv("CDSTACK_TODAY", "2027-08-15")  # 47 days before staging's 1.37 ends
+    with caplog.at_level(logging.WARNING):
+        plan = plan_of("staging")
+    warnings = " ".join(record.getMessage() for record in caplog.records)
+    assert "cdstack:cluster.kubernetesVersion: AKS support for 1.37 ends 2027-10-01 (47 days)" in warnings
+    assert plan.get("azure-native:containerservice:ManagedCluster", "aks").inputs["supportPlan"] == (
+        "KubernetesOfficial"
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_minors_are_supported_and_staging_leads(stack: str):
+    assert check_rules(stack_cfg(stack), date(2026, 11, 29)) == []
+    minor = {s: int(stack_cfg(s).cluster.kubernetes_version.split(".")[1]) for s in STACKS}
+    assert minor["staging"] - minor["prod"] in (0, 1)  # upgrades go through staging first, one minor at a time
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 6. Every stack the pipeline deploys serves certificates its tasks trust
+
+
+def untrusted_pipeline_stacks(pipeline: dict[str, Any], configs: dict[str, dict[str, Any]]) -> list[str]:
+    """Stacks the pipeline deploys and smoke-tests whose certificates come from Let's Encrypt's staging CA, which no
+    task trusts (Vault's approle login, the team API calls and the smoke test would fail verification)."""
+    deployed = {
+        params["STACK"]
+        for job in pipeline["jobs"]
+        for step in job["plan"]
+        if isinstance(params := step.get("params"), dict) and "STACK" in params
+    }
+    return sorted(
+        stack
+        for stack in deployed
+        if (configs[stack].get("cdstack:tls") or {}).get("acmeEnvironment", "production") != "production"
+    )
+
+
+def test_the_pipeline_trusts_every_stack_it_deploys():
+    pipeline = yaml.safe_load((PROJECT_DIR / "ci" / "pipeline.yml").read_text())
+    configs = {stack: stack_config(stack) for stack in STACKS}
+    assert untrusted_pipeline_stacks(pipeline, configs) == []
+    configs["staging"]["cdstack:tls"] = {**configs["staging"]["cdstack:tls"], "acmeEnvironment": "staging"}
+    assert untrusted_pipeline_stacks(pipeline, configs) == ["staging"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 7. Entra ID login through Dex
+
+
+def dex_refusals(oidc: dict[str, Any]) -> list[str]:
+    """What Dex's OIDC connector (connector/oidc) refuses in an Entra ID login with these settings: asked for the
+    email scope, it demands `email_verified` (Entra ID never sends it) unless told to skip that check."""
+    scopes = oidc["scope"].split(",")
+    if "email" in scopes and not oidc.get("skipEmailVerifiedValidation"):
+        return ["missing email_verified claim"]
+    return []
+
+
+def test_entra_id_logins_pass_dex(plan_of: Planner):
+    values = plan_of("staging").get(RELEASE, "concourse").inputs["values"]
+    oidc = values["concourse"]["web"]["auth"]["oidc"]
+    assert dex_refusals(oidc) == []
+    assert dex_refusals({**oidc, "scope": "openid,profile,email", "skipEmailVerifiedValidation": None}) == [
+        "missing email_verified claim"
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_group_a_team_maps_is_assigned_to_the_login_app(stack: str, plan_of: Planner):
+    """ApplicationGroup claims list only assigned groups: an unassigned team group would grant nobody anything."""
+    plan = plan_of(stack)
+    assert plan.get("azuread:index/application:Application", "concourse-app").inputs["groupMembershipClaims"] == [
+        "ApplicationGroup"
+    ]
+    assignments = plan.by_type("azuread:index/appRoleAssignment:AppRoleAssignment")
+    assert {a.name for a in assignments} == {f"group-{key}-assignment" for key in stack_cfg(stack).identity.groups}
+    sp = plan.get("azuread:index/servicePrincipal:ServicePrincipal", "concourse-sp")
+    assert all(a.inputs["appRoleId"] == "00000000-0000-0000-0000-000000000000" for a in assignments)
+    assert all(sp.urn in a.dependencies for a in assignments)
+
+
+def test_security_group_claims_need_no_assignment(plan_of: Planner):
+    cfg = stack_config("staging")
+    cfg["cdstack:identity"] = {**cfg["cdstack:identity"], "groupClaims": "SecurityGroup"}
+    plan = plan_of("staging", cfg)
+    assert plan.by_type("azuread:index/appRoleAssignment:AppRoleAssignment") == []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 8. Destroy, then up again
+
+
+# Azure resource types whose delete the provider sends to a data plane (ARM has no DELETE for them), where the
+# deployer holds no role on an RBAC Key Vault.
+DATA_PLANE_DELETES = {"azure-native:keyvault:Key", "azure-native:keyvault:Secret"}
+
+
+def deletes_that_fail(plan: offline.Plan) -> list[str]:
+    return [r.name for r in plan.registrations if r.type in DATA_PLANE_DELETES and not r.retain_on_delete]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_destroy_never_deletes_through_the_data_plane(stack: str, plan_of: Planner):
+    plan = plan_of(stack)
+    assert deletes_that_fail(plan) == []
+    key = plan.get("azure-native:keyvault:Key", "unseal-key")
+    planted = dataclasses.replace(plan, registrations=[dataclasses.replace(key, retain_on_delete=False)])
+    assert deletes_that_fail(planted) == ["unseal-key"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_rebuilt_stack_gets_a_key_vault_name_of_its_own(stack: str, plan_of: Planner):
+    plan = plan_of(stack)
+    suffix = plan.get("random:index/randomString:RandomString", "key-vault-suffix")
+    assert (suffix.inputs["length"], suffix.inputs["special"], suffix.inputs["upper"]) == (4, False, False)
+    vault = plan.get("azure-native:keyvault:Vault", "key-vault")
+    assert suffix.urn in vault.dependencies
+    assert vault.inputs["vaultName"] == f"kv-contoso-{stack}-q7k2"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 9. Secrets in the shape their readers require
+
+
+def file_realm_secrets_of_the_wrong_type(plan: offline.Plan) -> list[str]:
+    """ECK creates file-realm users only from `kubernetes.io/basic-auth` Secrets: list the others it references."""
+    values = plan.get(RELEASE, "eck-stack").inputs["values"]
+    names = {ref["secretName"] for ref in values["eck-elasticsearch"]["auth"]["fileRealm"]}
+    secrets = {r.inputs["metadata"]["name"]: r for r in plan.by_type(SECRET)}
+    return sorted(name for name in names if secrets[name].inputs.get("type") != "kubernetes.io/basic-auth")
+
+
+def test_eck_users_come_from_basic_auth_secrets(plan_of: Planner):
+    plan = plan_of("staging")
+    assert file_realm_secrets_of_the_wrong_type(plan) == []
+    planted = dataclasses.replace(
+        plan,
+        registrations=[
+            dataclasses.replace(r, inputs={**r.inputs, "type": "Opaque"}) if r.type == SECRET else r
+            for r in plan.registrations
+        ],
+    )
+    assert file_realm_secrets_of_the_wrong_type(planted) == ["elasticsearch-grafana-reader"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 10. Waits long enough for what Helm and Vault sit through
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_concourse_waits_for_every_worker_to_drain_and_vault_tokens_outlive_it(stack: str):
+    cfg = stack_cfg(stack)
+    plan = initialized_plan(stack)
+    timeout = plan.get(RELEASE, "concourse").inputs["timeout"]
+    # One worker at a time (a StatefulSet rolling update), each up to its grace period, after a first install.
+    assert timeout >= cfg.concourse.worker_replicas * cfg.concourse.worker_drain_seconds
+    assert timeout == concourse.release_timeout_seconds(cfg)
+    provider = plan.get("pulumi:providers:vault", "vault")
+    assert int(provider.inputs["maxLeaseTtlSeconds"]) > timeout
+
+
+def test_a_rollout_longer_than_a_deploy_may_wait_is_refused():
+    planted = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 14400})
+    problems = concourse.rollout_problems(planted)
+    assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
+    assert "workerReplicas (4) x workerDrainSeconds" in problems[0][2]
+    assert concourse.rollout_problems(stack_cfg("prod")) == []
