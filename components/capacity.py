@@ -12,15 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from components import catalog
+from components import catalog, upgrades
 
 if TYPE_CHECKING:
     from components.config import StackConfig
 
 Problem = tuple[str, Any, str]
-
-UPGRADE_SURGE_NODES = 1
-"""Extra nodes per pool while AKS upgrades it (its default max surge rounds up to one node for pools this size)."""
 
 
 def one_per_node_servers(cfg: StackConfig) -> dict[str, int]:
@@ -49,22 +46,25 @@ class QuotaNeed:
     family: str
     minimum: int
     maximum: int
-    """vCPUs at the pools' largest size, with one surge node per pool during upgrades."""
+    """vCPUs at the pools' largest size, with their surge nodes during upgrades (upgrade.maxSurge)."""
 
 
 def vcpu_quota(cfg: StackConfig) -> list[QuotaNeed]:
-    """The regional vCPUs per VM family the cluster needs, at its smallest and its largest size. Azure refuses to
-    create or scale a node pool beyond the subscription's quota for that family in the region."""
+    """The regional vCPUs per VM family the cluster needs, at its smallest and its largest size (with upgrade surge).
+    Azure refuses to create or scale a node pool beyond the subscription's quota for that family in the region."""
     system, workers = cfg.cluster.system_pool, cfg.cluster.worker_pool
-    pools = [(system.vm_size, system.count, system.count), (workers.vm_size, workers.min_count, workers.max_count)]
+    pools = [
+        (system.vm_size, system.count, system.count, system.upgrade.max_surge),
+        (workers.vm_size, workers.min_count, workers.max_count, workers.upgrade.max_surge),
+    ]
     needs: dict[str, list[int]] = {}
-    for vm_size, low, high in pools:
+    for vm_size, low, high, max_surge in pools:
         size = catalog.VM_SIZES.get(vm_size)
         if size is None:
             continue  # an unknown size is a config error of its own
         need = needs.setdefault(size.quota_family, [0, 0])
         need[0] += low * size.vcpus
-        need[1] += (high + UPGRADE_SURGE_NODES) * size.vcpus
+        need[1] += (high + upgrades.surge_nodes(max_surge, high)) * size.vcpus
     return [QuotaNeed(family, low, high) for family, (low, high) in sorted(needs.items())]
 
 

@@ -23,7 +23,7 @@ import pulumi.runtime
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components import capacity, catalog, clock
+from components import capacity, catalog, clock, upgrades
 from components.naming import Naming, NamingError
 
 NAMESPACE = "cdstack"
@@ -84,12 +84,34 @@ class NetworkConfig(Section):
     dns_service_ip: str = Field(default="10.41.0.10", description="Cluster DNS service address, inside serviceCidr.")
 
 
+class PoolUpgradeConfig(Section):
+    max_surge: Annotated[str, StringConstraints(pattern=r"^([1-9][0-9]{0,2}|([1-9][0-9]?|100)%)$")] = Field(
+        default="1",
+        description="Extra nodes AKS adds while it upgrades the pool: a count (1) or a share of the pool (33%); "
+        "each needs vCPU quota (the plan counts it).",
+    )
+    node_soak_minutes: int = Field(
+        default=0, ge=0, le=30, description="Minutes AKS waits after draining a node before it reimages it."
+    )
+    undrainable_node_behavior: Literal["Schedule", "Cordon"] = Field(
+        default="Schedule",
+        description="A node AKS cannot drain in time: Schedule (it stays in service, not upgraded, and the upgrade "
+        "fails visibly) or Cordon (quarantined and replaced by a surge node that is kept).",
+    )
+
+
 class SystemPoolConfig(Section):
     vm_size: str = Field(default="Standard_D4ds_v5", description="VM size of the system pool's nodes.")
     count: int = Field(default=2, ge=1, le=100, description="Node count of the system pool (fixed, no autoscaling).")
     os_disk_size_gb: int = Field(default=128, ge=30, le=2048, description="OS disk size of each system node, in GiB.")
     zones: list[Literal["1", "2", "3"]] = Field(
         default_factory=lambda: ["1", "2", "3"], description="Availability zones the system pool spreads over."
+    )
+    drain_timeout_minutes: int = Field(
+        default=30, ge=1, le=1440, description="How long AKS waits for a system node to drain before the upgrade fails."
+    )
+    upgrade: PoolUpgradeConfig = Field(
+        default_factory=PoolUpgradeConfig, description="How AKS upgrades the system pool."
     )
 
 
@@ -101,6 +123,10 @@ class WorkerPoolConfig(Section):
     max_pods: int = Field(default=30, ge=10, le=250, description="Pods per worker node.")
     zones: list[Literal["1", "2", "3"]] = Field(
         default_factory=lambda: ["1", "2", "3"], description="Availability zones the worker pool spreads over."
+    )
+    upgrade: PoolUpgradeConfig = Field(
+        default_factory=PoolUpgradeConfig,
+        description="How AKS upgrades the worker pool; its drain timeout follows concourse.workerDrainSeconds.",
     )
 
 
@@ -730,6 +756,7 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
     if cfg.cluster.long_term_support and cfg.cluster.sku_tier != "Premium":
         p.append((f"{k}cluster.skuTier", cfg.cluster.sku_tier, "must be Premium when longTermSupport is true"))
     p.extend(capacity.system_pool_problems(cfg))
+    p.extend(upgrades.problems(cfg))
     p.extend(concourse.rollout_problems(cfg))
 
     if cfg.production:

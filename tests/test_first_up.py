@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import capacity, catalog
+from components import capacity, catalog, upgrades
 from components.config import ConfigError, check_rules
 from components.services import concourse
 from tests.conftest import PROJECT_DIR, Planner, initialized_plan, stack_config
@@ -295,3 +295,54 @@ def test_a_rollout_longer_than_a_deploy_may_wait_is_refused():
     assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
     assert "workerReplicas (4) x workerDrainSeconds" in problems[0][2]
     assert concourse.rollout_problems(stack_cfg("prod")) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Node upgrades that respect worker drains (issue 18's first part builds on the same waits)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pool_drains_as_long_as_its_pods_need(stack: str, plan_of: Planner):
+    cfg = stack_cfg(stack)
+    plan = plan_of(stack)
+    system = plan.get("azure-native:containerservice:ManagedCluster", "aks").inputs["agentPoolProfiles"][0]
+    workers = plan.get("azure-native:containerservice:AgentPool", "worker-pool").inputs
+    assert system["upgradeSettings"] == {
+        "drainTimeoutInMinutes": 30,
+        "maxSurge": "1",
+        "nodeSoakDurationInMinutes": 0,
+        "undrainableNodeBehavior": "Schedule",
+    }
+    drain = workers["upgradeSettings"]["drainTimeoutInMinutes"]
+    assert drain * 60 >= cfg.concourse.worker_drain_seconds + upgrades.DRAIN_MARGIN_MINUTES * 60
+
+
+def test_a_drain_longer_than_aks_allows_or_the_window_holds_is_refused():
+    planted = stack_cfg("staging", concourse={"workerDrainSeconds": 86400})
+    keys = problem_keys(upgrades.problems(planted))
+    assert keys == ["cdstack:concourse.workerDrainSeconds", "cdstack:cluster.maintenanceWindow.durationHours"]
+    cluster = {**stack_config("staging")["cdstack:cluster"], "maintenanceWindow": {"durationHours": 4}}
+    long_drain = stack_cfg("staging", cluster=cluster, concourse={"workerDrainSeconds": 4 * 3600})
+    [(key, value, allowed)] = upgrades.problems(long_drain)
+    assert (key, value) == ("cdstack:cluster.maintenanceWindow.durationHours", 4)
+    assert "one workers node's drain, soak and reimage (265 minutes)" in allowed
+    assert upgrades.problems(stack_cfg("prod")) == []
+
+
+def test_surge_is_counted_in_the_quota():
+    assert upgrades.surge_nodes("33%", 12) == 4
+    assert upgrades.surge_nodes("2", 12) == 2
+    cluster = stack_config("prod")["cdstack:cluster"]
+    surged = {**cluster, "workerPool": {**cluster["workerPool"], "upgrade": {"maxSurge": "50%"}}}
+    [need] = capacity.vcpu_quota(stack_cfg("prod", cluster=surged))
+    assert need.maximum == 4 * 4 + (12 + 6) * 16
+
+
+def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
+    releases = {r.name: r.inputs["values"] for r in plan_of("staging").by_type(RELEASE)}
+    # Vault on Consul: the chart's Raft-minded default would be 0 for one or two servers.
+    assert releases["vault"]["server"]["ha"]["disruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
+    # Consul's chart sets maxUnavailable 1 itself unless told otherwise; nothing here tells it otherwise.
+    assert "disruptionBudget" not in releases["consul"]["server"]
+    workers = releases["concourse"]["worker"]
+    assert workers["replicas"] - workers["minAvailable"] >= 1

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization, containerservice
 
-from components import naming
+from components import naming, upgrades
 from components.azure.kubeconfig import non_interactive
 from components.azure.network import Network
 from components.config import MaintenanceWindowConfig, StackConfig
@@ -99,6 +99,9 @@ class Cluster(pulumi.ComponentResource):
                     os_disk_size_gb=c.system_pool.os_disk_size_gb,
                     availability_zones=list(c.system_pool.zones),
                     vnet_subnet_id=net.aks_subnet_id,
+                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(
+                        **upgrades.upgrade_settings(cfg, "system")
+                    ),
                 )
             ],
             enable_rbac=True,
@@ -157,6 +160,8 @@ class Cluster(pulumi.ComponentResource):
             count=pool.min_count,
             node_labels={label_key: label_value},
             node_taints=[naming.WORKER_POOL_TAINT],
+            # A worker's drain waits for its running builds: the pool's drain timeout follows workerDrainSeconds.
+            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(**upgrades.upgrade_settings(cfg, "workers")),
             tags=tags,
             # The cluster autoscaler owns the node count between min and max; writing it back would fight it.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),

@@ -100,7 +100,14 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
         # Concourse reads Vault directly; the agent injector's mutating webhook would serve nothing.
         "injector": {"enabled": False},
         "server": {
-            "ha": {"enabled": True, "replicas": cfg.vault.server_replicas, "config": vault_ha_config(unseal)},
+            "ha": {
+                "enabled": True,
+                "replicas": cfg.vault.server_replicas,
+                "config": vault_ha_config(unseal),
+                # The chart's default, floor((n-1)/2), is a Raft quorum rule: it is 0 for one or two servers and
+                # blocks every node drain. On Consul storage a standby just takes over: one may always go.
+                "disruptionBudget": {"enabled": True, "maxUnavailable": 1},
+            },
             # Workload identity: the webhook injects a federated token into pods with this label, for the identity
             # the service account names; the platform federates exactly this namespace/service account.
             "serviceAccount": {
