@@ -112,3 +112,87 @@ def kubernetes_support(version: str, today: date, long_term_support: bool) -> tu
     if days_left <= SUPPORT_WARNING_DAYS:
         return "warning", f"AKS support for {minor} ends {known.end_of_support.isoformat()} ({days_left} days)"
     return None
+
+
+# The Azure regions a stack may be placed in: public regions with availability zones, without access restrictions.
+# Every node pool spreads over zones 1-3 and the database's HA standby is zone-redundant, so a region without zones
+# would fail at `pulumi up`. Source: Microsoft Learn, "Azure regions list" (learn.microsoft.com/azure/reliability/
+# regions-list, ms.date 2025-09-23; rows with availability zone support, neither "restricted" nor "coming soon"),
+# read 2026-11-29. The names are the programmatic names ARM and `az account list-locations` use.
+REGIONS: frozenset[str] = frozenset(
+    {
+        "australiaeast",
+        "austriaeast",
+        "belgiumcentral",
+        "brazilsouth",
+        "canadacentral",
+        "centralindia",
+        "centralus",
+        "chilecentral",
+        "eastasia",
+        "eastus",
+        "eastus2",
+        "francecentral",
+        "germanywestcentral",
+        "indonesiacentral",
+        "israelcentral",
+        "italynorth",
+        "japaneast",
+        "japanwest",
+        "koreacentral",
+        "malaysiawest",
+        "mexicocentral",
+        "newzealandnorth",
+        "northeurope",
+        "norwayeast",
+        "polandcentral",
+        "qatarcentral",
+        "southafricanorth",
+        "southcentralus",
+        "southeastasia",
+        "spaincentral",
+        "swedencentral",
+        "switzerlandnorth",
+        "uaenorth",
+        "uksouth",
+        "westeurope",
+        "westus2",
+        "westus3",
+    }
+)
+
+
+@dataclass(frozen=True)
+class PostgresSku:
+    tier: str
+    vcores: int
+    memory_gib: int
+
+
+def _postgres_series(tier: str, pattern: str, sizes: dict[int, int]) -> dict[str, PostgresSku]:
+    return {pattern.format(n): PostgresSku(tier, n, gib) for n, gib in sizes.items()}
+
+
+# The PostgreSQL flexible server compute SKUs a stack may use, by tier (Azure refuses a SKU outside its tier).
+# Source: Microsoft Learn, "Compute options in Azure Database for PostgreSQL" (learn.microsoft.com/azure/postgresql/
+# configure-maintain/concepts-compute, table "SKU name / vCores / Memory size"), read 2026-11-29.
+def postgres_user_connections(sku: PostgresSku) -> int:
+    """Connections the server accepts from users at its default max_connections, which Azure derives from memory,
+    less the 15 Azure reserves for replication and monitoring. Source: Microsoft Learn, "Limits in Azure Database
+    for PostgreSQL flexible server", maximum connections table, read 2026-11-29."""
+    by_memory = {2: 35, 4: 414, 8: 844, 16: 1703, 32: 3422}
+    return by_memory.get(sku.memory_gib, 4985)
+
+
+POSTGRES_SKUS: dict[str, PostgresSku] = {
+    "Standard_B1ms": PostgresSku("Burstable", 1, 2),
+    "Standard_B2s": PostgresSku("Burstable", 2, 4),
+    **_postgres_series("Burstable", "Standard_B{}ms", {2: 8, 4: 16, 8: 32, 12: 48, 16: 64, 20: 80}),
+    **_postgres_series("GeneralPurpose", "Standard_D{}ds_v5", {n: 4 * n for n in (2, 4, 8, 16, 32, 48, 64, 96)}),
+    **_postgres_series("GeneralPurpose", "Standard_D{}ds_v4", {n: 4 * n for n in (2, 4, 8, 16, 32, 48, 64)}),
+    **_postgres_series(
+        "MemoryOptimized",
+        "Standard_E{}ds_v5",
+        {2: 16, 4: 32, 8: 64, 16: 128, 20: 160, 32: 256, 48: 384, 64: 512, 96: 672},
+    ),
+}

@@ -12,6 +12,7 @@ satisfy; nothing in the code branches on the stack's name.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -20,13 +21,27 @@ from typing import Annotated, Any, Literal, get_origin
 
 import pulumi
 import pulumi.runtime
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 from components import capacity, catalog, clock, upgrades
 from components.naming import Naming, NamingError
 
 NAMESPACE = "cdstack"
+
+# Config namespaces this program reads or its providers read (pulumi/pulumi passes every stack-file key to the
+# program, whichever namespace): the project's own, each provider package it uses (a provider reads `<package>:<key>`)
+# and Pulumi's (`pulumi:tags`, `pulumi:disable-default-providers`). A key in any other namespace configures nothing,
+# so it is almost always a typo (`cdstak:production: true` would plan prod as a non-production stack).
+KNOWN_NAMESPACES = (NAMESPACE, "azure-native", "azuread", "kubernetes", "vault", "random", "tls", "pulumi")
 
 # Keys that may only hold values a person supplies, and only as `secure:` values. They never enter StackConfig:
 # components read them with `secret()` so they stay Pulumi secrets from the config API to the Kubernetes Secret.
@@ -49,6 +64,70 @@ HostName = Annotated[
     StringConstraints(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"),
 ]
 """A lower-case DNS name."""
+
+
+def _closest(value: str, choices: Any, normalise: Any = str.lower) -> str:
+    """` (did you mean X?)` for the choice nearest to `value`, or nothing when none is near."""
+    by_key = {normalise(c): c for c in choices}
+    match = difflib.get_close_matches(normalise(value), list(by_key), n=1, cutoff=0.6)
+    return f" (did you mean {by_key[match[0]]}?)" if match else ""
+
+
+def _region_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _known_region(value: str) -> str:
+    if value not in catalog.REGIONS:
+        raise ValueError(
+            "must be the programmatic name of an Azure region with availability zones, one of "
+            f"components/catalog.py REGIONS{_closest(value, catalog.REGIONS, _region_key)}"
+        )
+    return value
+
+
+def _known_vm_size(value: str) -> str:
+    if value not in catalog.VM_SIZES:
+        raise ValueError(f"must be a VM size from components/catalog.py VM_SIZES{_closest(value, catalog.VM_SIZES)}")
+    return value
+
+
+def _known_postgres_sku(value: str) -> str:
+    if value not in catalog.POSTGRES_SKUS:
+        raise ValueError(
+            "must be a PostgreSQL flexible server SKU from components/catalog.py POSTGRES_SKUS"
+            f"{_closest(value, catalog.POSTGRES_SKUS)}"
+        )
+    return value
+
+
+def _number_as_text(value: Any) -> Any:
+    """A version or tag typed unquoted is a YAML number (and `pulumi config set --path ... 17` stores a number):
+    read it as its text. A float keeps only its digits (1.30 arrives as 1.3), which the field's pattern then refuses
+    with a hint to quote it."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def _text_as_number(value: Any) -> Any:
+    """A quoted number (`"3"`) where the field is one of a few numbers: the number (ints accept it already)."""
+    return int(value) if isinstance(value, str) and re.fullmatch(r"[0-9]+", value) else value
+
+
+def _seconds_as_duration(value: Any) -> Any:
+    """A TTL typed as a bare number is seconds (`tokenTtl: 3600` is 3600s): the unit Vault's approle role takes,
+    and what vault_access.py hands it in the end."""
+    return f"{value}s" if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+AzureRegion = Annotated[str, AfterValidator(_known_region)]
+VmSizeName = Annotated[str, AfterValidator(_known_vm_size)]
+PostgresSkuName = Annotated[str, AfterValidator(_known_postgres_sku)]
+NumberAsText = BeforeValidator(_number_as_text)
+TextAsNumber = BeforeValidator(_text_as_number)
 
 # Concourse validates team names against this pattern (atc/team.go: valid identifiers).
 TeamName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
@@ -101,7 +180,7 @@ class PoolUpgradeConfig(Section):
 
 
 class SystemPoolConfig(Section):
-    vm_size: str = Field(default="Standard_D4ds_v5", description="VM size of the system pool's nodes.")
+    vm_size: VmSizeName = Field(default="Standard_D4ds_v5", description="VM size of the system pool's nodes.")
     count: int = Field(default=2, ge=1, le=100, description="Node count of the system pool (fixed, no autoscaling).")
     os_disk_size_gb: int = Field(default=128, ge=30, le=2048, description="OS disk size of each system node, in GiB.")
     zones: list[Literal["1", "2", "3"]] = Field(
@@ -116,7 +195,7 @@ class SystemPoolConfig(Section):
 
 
 class WorkerPoolConfig(Section):
-    vm_size: str = Field(default="Standard_D8ds_v5", description="VM size of the Concourse worker pool's nodes.")
+    vm_size: VmSizeName = Field(default="Standard_D8ds_v5", description="VM size of the Concourse worker pool's nodes.")
     min_count: int = Field(default=2, ge=0, le=1000, description="Fewest worker-pool nodes the autoscaler keeps.")
     max_count: int = Field(default=6, ge=1, le=1000, description="Most worker-pool nodes the autoscaler adds.")
     os_disk_size_gb: int = Field(default=256, ge=30, le=2048, description="OS disk size of each worker node, in GiB.")
@@ -146,7 +225,7 @@ class MaintenanceWindowConfig(Section):
 
 
 class ClusterConfig(Section):
-    kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
+    kubernetes_version: Annotated[str, NumberAsText, StringConstraints(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
         default="1.36",
         description="AKS Kubernetes version (minor, or minor.patch); a minor in AKS's support calendar (catalog.py). "
         "The plan warns 60 days before its end of support and refuses it after.",
@@ -176,7 +255,9 @@ class ClusterConfig(Section):
         description="CIDRs allowed to reach the API server; empty means unrestricted (not allowed in production).",
     )
     admin_group_object_ids: list[ObjectId] = Field(
-        min_length=1, description="Entra ID groups that get cluster-admin through Azure RBAC."
+        min_length=1,
+        description="Entra ID groups that get cluster-admin through Azure RBAC.",
+        examples=[["00000000-0000-4000-8000-000000000000"]],
     )
     system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig, description="The stable system pool.")
     worker_pool: WorkerPoolConfig = Field(
@@ -185,13 +266,17 @@ class ClusterConfig(Section):
 
 
 class DatabaseConfig(Section):
-    version: Literal["14", "15", "16", "17"] = Field(default="16", description="PostgreSQL major version.")
-    sku_name: str = Field(default="Standard_D2ds_v5", description="Flexible server compute SKU.")
+    version: Annotated[Literal["14", "15", "16", "17"], NumberAsText] = Field(
+        default="16", description="PostgreSQL major version."
+    )
+    sku_name: PostgresSkuName = Field(
+        default="Standard_D2ds_v5", description="Flexible server compute SKU (it must belong to skuTier)."
+    )
     sku_tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = Field(
         default="GeneralPurpose",
         description="Flexible server compute tier (HA needs GeneralPurpose or MemoryOptimized).",
     )
-    storage_gb: Literal[32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768] = Field(
+    storage_gb: Annotated[Literal[32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768], TextAsNumber] = Field(
         default=128, description="Provisioned storage in GiB (auto-grow raises it when needed)."
     )
     storage_auto_grow: bool = Field(default=True, description="Let Azure grow storage before it fills up.")
@@ -216,7 +301,7 @@ class HostsConfig(Section):
 
 
 class DnsConfig(Section):
-    domain: HostName = Field(description="DNS domain every public host lives under.")
+    domain: HostName = Field(description="DNS domain every public host lives under.", examples=["cd.example.com"])
     zone_resource_group: str | None = Field(
         default=None,
         description="Resource group of an Azure DNS zone named `domain`; when set, A records are written there.",
@@ -245,7 +330,7 @@ LETS_ENCRYPT = {
 
 class TlsConfig(Section):
     acme_email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = Field(
-        description="E-mail Let's Encrypt sends expiry notices to."
+        description="E-mail Let's Encrypt sends expiry notices to.", examples=["platform@example.com"]
     )
     acme_environment: Literal["production", "staging"] = Field(
         default="production", description="Let's Encrypt environment; staging issues untrusted certificates."
@@ -273,7 +358,7 @@ class IdentityConfig(Section):
         min_length=1,
         description="Entra ID security groups by a short key; teams and the admin group refer to these keys.",
     )
-    admin_group: str = Field(description="Key of the group that owns Concourse's main team.")
+    admin_group: str = Field(description="Key of the group that owns Concourse's main team.", examples=["admins"])
     group_claims: Literal["ApplicationGroup", "SecurityGroup"] = Field(
         default="ApplicationGroup",
         description="Groups Entra ID puts in the login token: ApplicationGroup (only the groups assigned to the login "
@@ -296,9 +381,10 @@ class TeamRoles(Section):
 
 
 class TeamConfig(Section):
-    name: TeamName = Field(description="Concourse team name.")
+    name: TeamName = Field(description="Concourse team name.", examples=["payments"])
     service_user: LocalUserName = Field(
-        description="The team's local service user (owner of the team; credentials written to Vault)."
+        description="The team's local service user (owner of the team; credentials written to Vault).",
+        examples=["payments-bot"],
     )
     roles: TeamRoles = Field(default_factory=TeamRoles, description="Entra ID groups per Concourse role.")
 
@@ -359,6 +445,38 @@ class ConcourseConfig(Section):
         description="Seconds the teams wait, on the first `up`, for Concourse's host to answer with its "
         "Let's Encrypt certificate (HTTP-01 issuance takes minutes); 120 to 3600.",
     )
+    default_task_timeout: GoDuration = Field(
+        default="2h", description="Timeout of a task step that sets none (a task's own `timeout` overrides it)."
+    )
+    default_task_memory_limit: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(KB|MB|GB)$")] = Field(
+        default="4GB",
+        description="Memory of a task container that sets no `container_limits.memory` (for example 4GB).",
+    )
+    default_task_cpu_limit: int = Field(
+        default=1024,
+        ge=0,
+        le=262144,
+        description="CPU shares of a task container that sets no `container_limits.cpu` (1024 = one CPU's weight; "
+        "0 = unlimited).",
+    )
+    resource_checking_interval: GoDuration = Field(
+        default="2m",
+        description="How often resources without a webhook are checked (Concourse's default 1m doubles the check "
+        "load of 60 pipelines).",
+    )
+    resource_check_timeout: GoDuration = Field(
+        default="15m", description="Longest one resource check may run before it is failed."
+    )
+    secret_cache_duration: GoDuration = Field(
+        default="5m",
+        description="How long web caches a credential it read from Vault, so 400 jobs do not each fetch it.",
+    )
+    api_max_connections: int = Field(
+        default=10, ge=1, le=500, description="PostgreSQL connections of each web instance's API pool."
+    )
+    backend_max_connections: int = Field(
+        default=50, ge=1, le=1000, description="PostgreSQL connections of each web instance's backend pool."
+    )
 
 
 class VaultConfig(Section):
@@ -373,13 +491,19 @@ class VaultConfig(Section):
         default="shared", description="Path under the prefix holding secrets every team may read."
     )
     server_replicas: int = Field(default=3, ge=1, le=7, description="Vault server replicas (HA on Consul).")
-    consul_replicas: Literal[1, 3, 5] = Field(default=3, description="Consul servers; production requires 3 or 5.")
+    consul_replicas: Annotated[Literal[1, 3, 5], TextAsNumber] = Field(
+        default=3, description="Consul servers; production requires 3 or 5."
+    )
     consul_storage_gi: int = Field(
         default=10, ge=1, le=1024, description="Persistent volume per Consul server, in GiB."
     )
     secret_id_generation: int = Field(default=1, ge=1, description="Bump to rotate Concourse's approle secret id.")
-    token_ttl: GoDuration = Field(default="1h", description="TTL of the tokens Concourse's approle issues.")
-    token_max_ttl: GoDuration = Field(default="4h", description="Max TTL of the tokens Concourse's approle issues.")
+    token_ttl: Annotated[GoDuration, BeforeValidator(_seconds_as_duration)] = Field(
+        default="1h", description="TTL of the tokens Concourse's approle issues (a bare number is seconds)."
+    )
+    token_max_ttl: Annotated[GoDuration, BeforeValidator(_seconds_as_duration)] = Field(
+        default="4h", description="Max TTL of the tokens Concourse's approle issues (a bare number is seconds)."
+    )
     initialized: bool = Field(
         default=False,
         description="The in-cluster Vault has been initialised (README: Vault bootstrap runbook); until then the "
@@ -389,7 +513,7 @@ class VaultConfig(Section):
 
 class ObservabilityConfig(Section):
     slack_channel: Annotated[str, StringConstraints(pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")] = Field(
-        description="Slack channel alerts go to, for example #cd-alerts."
+        description="Slack channel alerts go to, for example #cd-alerts.", examples=["#cd-alerts"]
     )
     prometheus_retention: Annotated[str, StringConstraints(pattern=r"^[0-9]+(h|d|w|y)$")] = Field(
         default="15d", description="How long Prometheus keeps samples."
@@ -412,7 +536,10 @@ class ObservabilityConfig(Section):
 
 class PromotionConfig(Section):
     source_stack: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] = (
-        Field(description="Fully qualified stack (org/project/stack) whose deployed release set gates this one.")
+        Field(
+            description="Fully qualified stack (org/project/stack) whose deployed release set gates this one.",
+            examples=["organization/cdstack/staging"],
+        )
     )
     override_reason: str = Field(
         default="",
@@ -428,11 +555,13 @@ class StackConfig(Section):
     """Everything one stack is. Each field is a `cdstack:<key>` in the stack file."""
 
     name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,9}$")] = Field(
-        description="Short base name of every resource (2-10 lower-case letters and digits)."
+        description="Short base name of every resource (2-10 lower-case letters and digits).", examples=["cdstack"]
     )
     production: bool = Field(default=False, description="Apply the production rules (HA, paid tier, protected state).")
-    location: str = Field(description="Azure region, for example westeurope.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags on every Azure resource.")
+    location: AzureRegion = Field(description="Azure region, for example westeurope.", examples=["westeurope"])
+    tags: dict[str, Annotated[str, NumberAsText]] = Field(
+        default_factory=dict, description="Tags on every Azure resource."
+    )
     network: NetworkConfig = Field(default_factory=NetworkConfig, description="Virtual network layout.")
     cluster: ClusterConfig = Field(description="AKS cluster.")
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="PostgreSQL for Concourse.")
@@ -509,11 +638,34 @@ def stack_file() -> str:
     return f"Pulumi.{pulumi.get_stack()}.yaml"
 
 
+def _all_config_keys() -> set[str]:
+    """Every config key Pulumi gave this program, any namespace: set in-process (mocks, automation) or in
+    PULUMI_CONFIG (the CLI)."""
+    return set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+
+
 def _config_keys() -> set[str]:
-    """Every config key Pulumi gave this program: set in-process (mocks, automation) or in PULUMI_CONFIG (the CLI)."""
-    keys = set(pulumi.runtime.config.CONFIG.get())
-    keys |= set(pulumi.runtime.get_config_env())
-    return {key for key in keys if key.startswith(NAMESPACE + ":")}
+    """Every `cdstack:` config key Pulumi gave this program."""
+    return {key for key in _all_config_keys() if key.startswith(NAMESPACE + ":")}
+
+
+def namespace_problems(keys: set[str]) -> list[tuple[str, Any, str]]:
+    """A key in a namespace nobody reads, named with the closest namespace that somebody does."""
+    problems: list[tuple[str, Any, str]] = []
+    for full_key in sorted(keys):
+        namespace = full_key.split(":", 1)[0]
+        if namespace in KNOWN_NAMESPACES:
+            continue
+        closest = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1, cutoff=0)[0]
+        problems.append(
+            (
+                full_key,
+                pulumi.runtime.get_config(full_key),
+                f"unknown namespace {namespace!r}: nothing reads it (did you mean {closest}:?); "
+                f"known namespaces are {', '.join(KNOWN_NAMESPACES)}",
+            )
+        )
+    return problems
 
 
 def _is_secret(full_key: str) -> bool:
@@ -529,10 +681,14 @@ def _wants_object(annotation: Any) -> bool:
 
 
 def load() -> StackConfig:
-    """Read and validate the whole `cdstack:` configuration, or raise ConfigError. Creates nothing."""
+    """Read and validate the whole `cdstack:` configuration, or raise ConfigError. Creates nothing.
+
+    Every mistake is reported in one run: unknown keys and namespaces, each value a field refuses, and each
+    cross-field rule whose inputs are themselves valid (see `_rules_on_valid_part`).
+    """
     config = pulumi.Config(NAMESPACE)
     file = stack_file()
-    problems: list[tuple[str, Any, str]] = []
+    problems: list[tuple[str, Any, str]] = namespace_problems(_all_config_keys())
     raw: dict[str, Any] = {}
     by_alias = {
         (info.alias or name): (name, info) for name, info in StackConfig.model_fields.items() if not info.exclude
@@ -548,7 +704,8 @@ def load() -> StackConfig:
             continue
         if key not in by_alias:
             allowed = ", ".join(sorted(list(by_alias) + list(SECRET_KEYS)))
-            problems.append((full_key, config.get(key), f"unknown key; known keys are {allowed}"))
+            closest = _closest(key, list(by_alias) + list(SECRET_KEYS))
+            problems.append((full_key, config.get(key), f"unknown key{closest}; known keys are {allowed}"))
             continue
         _, info = by_alias[key]
         if _wants_object(info.annotation):
@@ -561,14 +718,14 @@ def load() -> StackConfig:
 
     raw["stack"] = pulumi.get_stack()
     raw["slackWebhookConfigured"] = config.get("slackWebhookUrl") is not None
-    if problems:
-        raise ConfigError(file, problems)
+    today = clock.today()
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(file, [_pydantic_problem(e, raw) for e in error.errors()]) from None
-    today = clock.today()
-    problems = check_rules(cfg, today)
+        field_problems = [_pydantic_problem(e, raw) for e in error.errors()]
+        problems += field_problems + _rules_on_valid_part(raw, error, today)
+        raise ConfigError(file, problems) from None
+    problems += check_rules(cfg, today) + input_rules(cfg)
     if problems:
         raise ConfigError(file, problems)
     support = kubernetes_support(cfg, today)
@@ -577,9 +734,115 @@ def load() -> StackConfig:
     return cfg
 
 
+def _key_path(loc: Any) -> str:
+    parts = [str(part) for part in loc]
+    return f"{NAMESPACE}:{parts[0]}" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts[1:])
+
+
+def _rules_on_valid_part(raw: dict[str, Any], error: ValidationError, today: date) -> list[tuple[str, Any, str]]:
+    """The cross-field rules' problems where a field was refused, so that one run reports every mistake.
+
+    Each refused value is replaced by a stand-in (the field's default when it has one: the value is dropped; a
+    required field's documented example; else its list or parent object is dropped, and when nothing can stand in
+    the rules stay unrun), and the rules run on the result. A rule problem is kept only when its inputs are the
+    operator's own: it is dropped when it lies at or under a replaced location, or names a replaced key (rules name
+    the other settings they compare with, as in "must be <= maxCount (6)").
+    """
+    repaired = json.loads(json.dumps(raw))
+    replaced: list[tuple[str, str]] = []
+    for _ in range(4):
+        for item in error.errors():
+            loc = tuple(str(part) for part in item["loc"])
+            done = _stand_in(repaired, loc) or _drop(repaired, loc) or _drop(repaired, loc[:-1])
+            if done is None:
+                return []
+            replaced.append((_key_path(done), done[-1]))
+        try:
+            cfg = StackConfig.model_validate(repaired)
+            break
+        except ValidationError as again:
+            error = again
+    else:
+        return []
+    return [problem for problem in check_rules(cfg, today) + input_rules(cfg) if not _depends_on(problem, replaced)]
+
+
+def _depends_on(problem: tuple[str, Any, str], replaced: list[tuple[str, str]]) -> bool:
+    key, _, allowed = problem
+    return any(_within(key, scope) or re.search(rf"\b{re.escape(name)}\b", allowed) for scope, name in replaced)
+
+
+def _stand_in(data: Any, loc: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Put a required field's documented example where its value was refused or missing; the location, if done."""
+    model: Any = StackConfig
+    for part in loc[:-1]:
+        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+            continue
+        fields = {(info.alias or name): info for name, info in model.model_fields.items()} if model else {}
+        if not isinstance(data, dict) or part not in fields or not isinstance(data.get(part), (dict, list)):
+            return None
+        model = _model_of(fields[part].annotation)
+        data = data[part]
+    fields = {(info.alias or name): info for name, info in model.model_fields.items()} if model else {}
+    info = fields.get(loc[-1]) if loc else None
+    if info is None or not info.is_required() or not info.examples or not isinstance(data, dict):
+        return None
+    data[loc[-1]] = info.examples[0]
+    return loc
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The section model a field holds (directly, optionally, or as list items)."""
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        inner = getattr(candidate, "__args__", ())
+        for item in inner:
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                return item
+    return None
+
+
+def _within(key: str, scope: str) -> bool:
+    return key == scope or key.startswith((scope + ".", scope + "["))
+
+
+def _drop(data: Any, loc: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Remove the value at `loc` (a pydantic error location) from nested dicts and lists; the location removed.
+
+    A list item is not removed (the items after it would change index): the whole list is, and its location
+    returned."""
+    if not loc:
+        return None
+    for depth, part in enumerate(loc):
+        last = depth == len(loc) - 1
+        if isinstance(data, dict) and part in data:
+            if last:
+                del data[part]
+                return loc
+            parent, data = data, data[part]
+            if isinstance(data, list):
+                del parent[part]
+                return loc[: depth + 1]
+        else:
+            return None
+    return None
+
+
+def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        if isinstance(data, dict) and str(part) in data:
+            data = data[str(part)]
+        elif isinstance(data, list) and str(part).isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return _MISSING
+    return data
+
+
 def _pydantic_problem(error: Any, raw: dict[str, Any]) -> tuple[str, Any, str]:
-    loc = [str(part) for part in error["loc"]]
-    key = f"{NAMESPACE}:{loc[0]}" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+    key = _key_path(error["loc"])
     value = error.get("input", _MISSING) if error["type"] != "missing" else _MISSING
     allowed = error["msg"]
     if error["type"] == "extra_forbidden":
@@ -588,6 +851,11 @@ def _pydantic_problem(error: Any, raw: dict[str, Any]) -> tuple[str, Any, str]:
         allowed = f"must match {error['ctx']['pattern']}"
     elif error["type"] == "missing":
         allowed = "this key is required"
+    elif error["type"] == "value_error":
+        allowed = str(error["ctx"]["error"])
+    given = _lookup(raw, tuple(error["loc"]))
+    if isinstance(given, float):
+        allowed += f" (YAML read an unquoted number here and dropped its trailing zeros: quote it, as in '{given:.2f}')"
     return key, value, allowed
 
 
@@ -758,6 +1026,7 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
     p.extend(capacity.system_pool_problems(cfg))
     p.extend(upgrades.problems(cfg))
     p.extend(concourse.rollout_problems(cfg))
+    p.extend(concourse.connection_problems(cfg))
 
     if cfg.production:
         rules = [
@@ -806,6 +1075,47 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
             ),
         ]
         p.extend((f"{k}{key}", value, allowed) for key, value, ok, allowed in rules if not ok)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Operator-input rules (issue 16), kept apart from check_rules: values Azure would refuse only at `pulumi up`.
+
+# The widest range production may open the API server to: anything wider is most of the internet.
+WIDEST_PRODUCTION_API_RANGE = 8
+
+
+def input_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
+    """Rules across fields whose mistakes Azure reports only halfway through `pulumi up`."""
+    p: list[tuple[str, Any, str]] = []
+    k = NAMESPACE + ":"
+    db = cfg.database
+    sku = catalog.POSTGRES_SKUS.get(db.sku_name)
+    if sku is not None and sku.tier != db.sku_tier:
+        in_tier = sorted(name for name, s in catalog.POSTGRES_SKUS.items() if s.tier == db.sku_tier)
+        p.append(
+            (
+                f"{k}database.skuName",
+                db.sku_name,
+                f"is a {sku.tier} SKU, but skuTier is {db.sku_tier}: use one of {', '.join(in_tier)} "
+                f"or set skuTier: {sku.tier}",
+            )
+        )
+    if cfg.production:
+        for i, cidr in enumerate(cfg.cluster.api_authorized_ranges):
+            try:
+                network = ipaddress.IPv4Network(cidr, strict=False)
+            except ValueError:
+                continue  # check_rules reports it
+            if network.prefixlen < WIDEST_PRODUCTION_API_RANGE:
+                p.append(
+                    (
+                        f"{k}cluster.apiAuthorizedRanges[{i}]",
+                        cidr,
+                        f"opens the API server to most of the internet; production allows /"
+                        f"{WIDEST_PRODUCTION_API_RANGE} or narrower (an office egress, the infra Concourse's NAT)",
+                    )
+                )
     return p
 
 

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
 from components import clock
-from tools import offline
+from tools import offline, stackfile
 
 PROJECT_DIR = offline.PROJECT_DIR
 CHARTS_DIR = PROJECT_DIR.parent / "shared" / "upstream-charts"
@@ -26,8 +25,8 @@ def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    """The `config:` map of a stack file in this project, as YAML data (a fresh copy to modify)."""
-    return yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+    """The `config:` map of a stack file in this project, as Pulumi reads it (YAML 1.2; a fresh copy to modify)."""
+    return stackfile.config_map(PROJECT_DIR / f"Pulumi.{stack}.yaml")
 
 
 def initialized_stack_config(stack: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from components.config import ConfigError, check_rules
 from components.services import concourse
 from tests.conftest import PROJECT_DIR, Planner, initialized_plan, stack_config
 from tests.services import stack_cfg
-from tools import offline
+from tools import offline, stackfile
 from tools import plan as plan_tool
 
 STACKS = ["staging", "prod"]
@@ -78,7 +78,7 @@ def needs_a_person_first(config: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize("path", sorted(PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
 def test_stack_files_in_git_describe_a_stack_that_deploys_from_nothing(path):
-    config = yaml.safe_load(path.read_text())["config"]
+    config = stackfile.config_map(path)  # as the Pulumi CLI reads it (YAML 1.2)
     assert needs_a_person_first(config) == []
     planted = copy.deepcopy(config)
     planted.setdefault("cdstack:vault", {})["initialized"] = True
@@ -346,3 +346,15 @@ def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
     assert "disruptionBudget" not in releases["consul"]["server"]
     workers = releases["concourse"]["worker"]
     assert workers["replicas"] - workers["minAvailable"] >= 1
+
+
+def test_concourse_pools_fit_the_database_sku():
+    assert concourse.connection_problems(stack_cfg("staging")) == []
+    assert concourse.database_connections(stack_cfg("prod")) == 3 * (10 + 50 + 2)  # two web replicas and a surge
+    planted = stack_cfg("staging", database={"skuName": "Standard_B1ms", "skuTier": "Burstable"})
+    [(key, value, allowed)] = concourse.connection_problems(planted)
+    assert (key, value) == ("cdstack:concourse.backendMaxConnections", 50)
+    assert "= 124 connections, more than the 35 Standard_B1ms accepts" in allowed
+    assert "Database connections at most (web pools, one rollout surge): 186 of 1703" in plan_tool.render_quota(
+        stack_cfg("prod")
+    )

@@ -52,7 +52,7 @@ def test_readme_configuration_reference_matches_the_models():
     from tools import config_reference
 
     assert config_reference.readme_block() == config_reference.reference(), (
-        "README.md's configuration reference is stale: run `python -m tools.config_reference --write`"
+        "README.md's configuration reference is stale: run `make docs`"
     )
 
 

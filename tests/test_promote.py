@@ -111,3 +111,44 @@ def test_promote_refuses_a_bad_release_set_and_writes_nothing(
     assert promote.main(["--project-dir", str(project), "--release-set", str(output)]) == 2
     assert (project / "Pulumi.prod.yaml").read_bytes() == before
     assert capsys.readouterr().err.startswith("error: the source release set")
+
+
+def test_a_partial_release_set_changes_only_the_charts_it_names(project: Path, capsys: pytest.CaptureFixture[str]):
+    prod = project / "Pulumi.prod.yaml"
+    before = prod.read_text()
+    output = project / "release-set.json"
+    output.write_text(json.dumps({"charts": {"traefik": "41.5.0"}}))
+
+    assert promote.main(["--project-dir", str(project), "--release-set", str(output)]) == 0
+
+    after = prod.read_text()
+    assert after == before.replace("    traefik: 41.3.0\n", "    traefik: 41.5.0\n")
+    assert after != before
+    printed = capsys.readouterr().out
+    assert "cdstack:charts.traefik: 41.3.0 -> 41.5.0" in printed
+    assert "(removed)" not in printed
+    assert "partial release set: 1 of 12 charts" in printed
+
+
+def test_a_complete_release_set_still_drops_a_pin_the_catalog_no_longer_has(project: Path):
+    prod = project / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text() + "    retired-chart: 1.0.0\n")
+    output = project / "release-set.json"
+    output.write_text(json.dumps({"charts": {key: c.version for key, c in catalog.CHARTS.items()}}))
+
+    assert promote.main(["--project-dir", str(project), "--release-set", str(output)]) == 0
+
+    assert "retired-chart" not in prod.read_text()
+
+
+def test_promote_refuses_a_target_that_collides_with_another_stack(project: Path, capsys: pytest.CaptureFixture[str]):
+    prod = project / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text().replace("domain: cd.contoso.com", "domain: staging.cd.contoso.com"))
+    before = prod.read_bytes()
+
+    assert promote.main(["--project-dir", str(project)]) == 2
+
+    assert prod.read_bytes() == before
+    err = capsys.readouterr().err
+    assert "Pulumi.prod.yaml: invalid configuration" in err
+    assert "cdstack:dns.domain: got 'staging.cd.contoso.com'; must differ from Pulumi.staging.yaml's dns.domain" in err

@@ -146,7 +146,16 @@ def test_vault_is_the_only_credential_manager(values: dict[str, Any]):
         "sharedPath": "shared",
         "useAuthParam": True,
         "useCaCert": False,
+        "authBackendMaxTtl": "7200s",  # half of vault.tokenMaxTtl (4h): re-login before renewal stops
     }
+
+
+def test_guardrails_for_hundreds_of_jobs(values: dict[str, Any]):
+    web = at(values, "concourse.web")
+    assert (web["defaultTaskTimeout"], web["defaultTaskMemoryLimit"], web["defaultTaskCpuLimit"]) == ("2h", "4GB", 1024)
+    assert (web["resourceCheckingInterval"], web["globalResourceCheckTimeout"]) == ("2m", "15m")
+    assert (web["secretCacheEnabled"], web["secretCacheDuration"]) == (True, "5m")
+    assert (web["apiMaxConns"], web["backendMaxConns"]) == (10, 50)
 
 
 def test_entra_id_login_and_main_team(values: dict[str, Any]):

@@ -23,7 +23,7 @@ from components import config
 from tools import offline
 
 README = offline.PROJECT_DIR / "README.md"
-BEGIN = "<!-- BEGIN GENERATED CONFIG REFERENCE: python -m tools.config_reference --write -->"
+BEGIN = "<!-- BEGIN GENERATED CONFIG REFERENCE: make docs -->"
 END = "<!-- END GENERATED CONFIG REFERENCE -->"
 
 

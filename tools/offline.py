@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi.runtime
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks
 
+from tools import stackfile
+
 if TYPE_CHECKING:
-    from components.config import StackConfig
+    from components.config import ConfigError, StackConfig
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "cdstack"
@@ -41,8 +42,7 @@ _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
-# Placeholder for a `secure:` stack value: the offline plan cannot decrypt it, and needs not.
-SECURE_PLACEHOLDER = "offline-plan-placeholder"
+SECURE_PLACEHOLDER = stackfile.SECURE_PLACEHOLDER
 
 
 @dataclass
@@ -313,31 +313,14 @@ class PlanMocks(mocks.Mocks):
 
 
 def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
-    """The `config:` of a stack file as Pulumi hands it to a program (see `flatten_config`)."""
-    document = yaml.safe_load(path.read_text()) or {}
-    return flatten_config(document.get("config") or {})
+    """The `config:` of a stack file as the Pulumi CLI hands it to a program (YAML 1.2: see tools/stackfile.py)."""
+    return stackfile.read(path)
 
 
 def flatten_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """A stack file's `config:` map as Pulumi hands it to a program: JSON text for objects, strings for scalars.
-
-    `secure:` values cannot be decrypted offline; they become a placeholder that is flagged secret, so the
-    program sees a secret exactly where `pulumi up` would give it one.
-    """
-    flat: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in config.items():
-        full_key = key if ":" in key else f"{PROJECT}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            flat[full_key] = SECURE_PLACEHOLDER
-            secret_keys.append(full_key)
-        elif isinstance(value, (dict, list)):
-            flat[full_key] = json.dumps(value)
-        elif isinstance(value, bool):
-            flat[full_key] = "true" if value else "false"
-        else:
-            flat[full_key] = str(value)
-    return flat, secret_keys
+    """A `config:` map (YAML data, as in a stack file) as Pulumi hands it to a program: strings as written,
+    numbers and booleans as JSON text, objects as JSON; `secure:` values a secret placeholder."""
+    return stackfile.pulumi_config({"config": config})
 
 
 @dataclass
@@ -389,7 +372,9 @@ def run(
         return asyncio.ensure_future(collect_outputs())
 
     mocks.test(body)()
-    return Plan(stack, list(monitor.registrations.values()), outputs)
+    # Sorted by URN: the SDK registers resources from a thread pool, in an order that varies from run to run, and
+    # two plans of one commit must be byte-identical to be diffed.
+    return Plan(stack, sorted(monitor.registrations.values(), key=lambda r: r.urn), outputs)
 
 
 def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
@@ -401,6 +386,28 @@ def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
 def load_config(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The validated StackConfig of `Pulumi.<stack>.yaml`, loaded by the program's own `config.load()`."""
     return validated_config(stack, *read_stack_file(project_dir / f"Pulumi.{stack}.yaml"))
+
+
+def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
+    """Every stack with a `Pulumi.<stack>.yaml` in the project."""
+    return sorted(path.name.split(".")[1] for path in project_dir.glob("Pulumi.*.yaml"))
+
+
+def cross_stack_errors(stack: str, project_dir: Path = PROJECT_DIR) -> list[ConfigError]:
+    """The cross-stack problems (components/cross_stack.py) of `stack` against every other stack file here.
+
+    A stack file that does not validate on its own is left out: its own plan reports it."""
+    from components import cross_stack
+    from components.config import ConfigError
+
+    configs = [load_config(stack, project_dir)]
+    for other in stack_names(project_dir):
+        if other != stack:
+            try:
+                configs.append(load_config(other, project_dir))
+            except (ConfigError, stackfile.StackFileError):
+                continue
+    return cross_stack.errors(configs, only=stack)
 
 
 def validated_config(stack: str, config: dict[str, str], secret_keys: list[str]) -> StackConfig:

@@ -17,10 +17,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from components import capacity
+from components import capacity, catalog
 from components.config import ConfigError, StackConfig
 from components.promotion import PromotionError
-from tools import compare, offline
+from components.services import concourse
+from tools import compare, offline, stackfile
 
 
 def short(urn: str) -> str:
@@ -92,12 +93,17 @@ def render(plan: offline.Plan) -> str:
 
 
 def render_quota(cfg: StackConfig) -> str:
-    """The regional vCPU quota the stack's node pools need: check it (`az vm list-usage -l <region>`) before an `up`."""
+    """The regional vCPU quota the stack's node pools need (check it with `az vm list-usage -l <region>` before an
+    `up`), and the database connections Concourse may open against what its SKU accepts."""
     needs = capacity.vcpu_quota(cfg)
     low, high = capacity.total_regional_vcpus(needs)
-    lines = [f"vCPU quota in {cfg.location} (smallest size / largest size with one upgrade surge node per pool):"]
+    lines = [f"vCPU quota in {cfg.location} (smallest size / largest size with the pools' upgrade surge nodes):"]
     lines += [f"  {n.family}: {n.minimum} / {n.maximum}" for n in needs]
     lines.append(f"  Total Regional vCPUs: {low} / {high}")
+    sku = catalog.POSTGRES_SKUS.get(cfg.database.sku_name)
+    if sku is not None:
+        used, limit = concourse.database_connections(cfg), catalog.postgres_user_connections(sku)
+        lines.append(f"Database connections at most (web pools, one rollout surge): {used} of {limit} ({sku.tier})")
     return "\n".join(lines)
 
 
@@ -127,9 +133,14 @@ def main(argv: list[str] | None = None) -> int:
             a, b = (offline.load_config(stack, args.project_dir) for stack in (args.stack, args.compare))
             print(compare.render(a, b))
             return 0
+        # Rules between stacks first: a Pulumi program sees only its own stack, so `pulumi up` cannot check them.
+        cross_stack = offline.cross_stack_errors(args.stack, args.project_dir)
+        if cross_stack:
+            print("\n".join(f"error: {error}" for error in cross_stack), file=sys.stderr)
+            return 2
         plan = offline.run_stack(args.stack, args.project_dir)
         cfg = offline.load_config(args.stack, args.project_dir)
-    except (ConfigError, PromotionError) as error:
+    except (ConfigError, PromotionError, stackfile.StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(render(plan))

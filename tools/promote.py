@@ -30,7 +30,7 @@ from ruamel.yaml.comments import CommentedMap
 from components import catalog
 from components.config import ConfigError
 from components.releases import release_set
-from tools import offline
+from tools import offline, stackfile
 
 CHARTS_KEY = "cdstack:charts"
 
@@ -62,7 +62,11 @@ def check_charts(charts: Any) -> dict[str, str]:
 
 
 def promote_text(text: str, charts: dict[str, str], source: str) -> tuple[str, list[str]]:
-    """The stack file `text` with `cdstack:charts` set to `charts`, and one line per key that changed."""
+    """The stack file `text` with `cdstack:charts` set to `charts`, and one line per key that changed.
+
+    A complete release set (every catalog chart) replaces the pins, dropping those of charts the catalog no longer
+    has. A partial one (`{"charts": {"traefik": "41.5.0"}}`) changes only the charts it names: a missing chart
+    means "not part of this promotion", never "unpin it"."""
     yaml = _yaml()
     document = yaml.load(text)
     config = document["config"]
@@ -75,7 +79,8 @@ def promote_text(text: str, charts: dict[str, str], source: str) -> tuple[str, l
         config.yaml_set_comment_before_after_key(
             CHARTS_KEY, before=f"Chart versions promoted from {source} by tools/promote.py.", indent=2
         )
-    for key in [k for k in current if k not in charts]:
+    complete = set(catalog.CHARTS) <= set(charts)
+    for key in [k for k in current if k not in charts and complete]:
         changes.append(f"{CHARTS_KEY}.{key}: {current[key]} -> (removed)")
         del current[key]
     for key, version in charts.items():
@@ -120,7 +125,16 @@ def main(argv: list[str] | None = None) -> int:
             source_name = source.rsplit("/", 1)[-1]
             charts = check_charts(release_set(offline.load_config(source_name, args.project_dir))["charts"])
         text, changes = promote_text(target_file.read_text(), charts, source)
-    except (PromoteError, ConfigError, OSError, json.JSONDecodeError) as error:
+        # Both stack files are at hand: refuse to promote into a stack that collides with another one. (A target
+        # that is invalid on its own, say pinning a chart the catalog dropped, is what promote repairs; its plan
+        # reports anything else.)
+        try:
+            cross_stack = offline.cross_stack_errors(args.target, args.project_dir)
+        except ConfigError:
+            cross_stack = []
+        if cross_stack:
+            raise PromoteError("\n".join(str(error) for error in cross_stack))
+    except (PromoteError, ConfigError, stackfile.StackFileError, OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not changes:
@@ -128,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     target_file.write_text(text)
     print(f"{target_file.name}: chart versions from {source}")
+    if not set(catalog.CHARTS) <= set(charts):
+        print(f"  (a partial release set: {len(charts)} of {len(catalog.CHARTS)} charts; the other pins are unchanged)")
     for line in changes:
         print(f"  {line}")
     print("Review and commit the change; the prod job deploys it after staging's smoke test.")

@@ -20,7 +20,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components import catalog, naming
-from components.config import StackConfig
+from components.config import StackConfig, go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
 from components.services.ingress import ingress_tls, tls_annotations
 from components.services.release import namespace, release, secret
@@ -70,6 +70,39 @@ def rollout_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
             f"workerReplicas ({c.worker_replicas}) x workerDrainSeconds plus the install "
             f"({catalog.CHARTS['concourse'].timeout_seconds} s) must fit in {MAX_RELEASE_WAIT_SECONDS} s, the longest "
             "a deploy waits for the rolling update of the workers; lower workerDrainSeconds",
+        )
+    ]
+
+
+CONNECTIONS_OUTSIDE_POOLS = 2
+"""Per web instance, besides its API and backend pools: the lock connection and the notification listener."""
+
+
+def database_connections(cfg: StackConfig) -> int:
+    """Connections Concourse may hold at most: every web instance, plus the one a rolling update surges, each with
+    full pools."""
+    c = cfg.concourse
+    per_web = c.api_max_connections + c.backend_max_connections + CONNECTIONS_OUTSIDE_POOLS
+    return (c.web_replicas + 1) * per_web
+
+
+def connection_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
+    """Concourse's pools must fit in what the PostgreSQL SKU accepts, or web fails under load with 'too many
+    clients'. An unknown SKU is a config error of its own."""
+    sku = catalog.POSTGRES_SKUS.get(cfg.database.sku_name)
+    if sku is None:
+        return []
+    used, limit = database_connections(cfg), catalog.postgres_user_connections(sku)
+    if used <= limit:
+        return []
+    c = cfg.concourse
+    return [
+        (
+            "cdstack:concourse.backendMaxConnections",
+            c.backend_max_connections,
+            f"(webReplicas {c.web_replicas} + 1 during a rollout) x (apiMaxConnections {c.api_max_connections} + "
+            f"backendMaxConnections + {CONNECTIONS_OUTSIDE_POOLS}) = {used} connections, more than the {limit} "
+            f"{cfg.database.sku_name} accepts; lower the pools or choose a larger database.skuName",
         )
     ]
 
@@ -205,6 +238,18 @@ def concourse_values(
                     "sslmode": "verify-ca",
                 },
                 "tsa": {"heartbeatInterval": c.heartbeat_interval},
+                # Guardrails for about 400 jobs: one runaway task cannot take a worker, checks run half as often as
+                # Concourse's default (webhooks still trigger them at once), credentials are cached.
+                "defaultTaskTimeout": c.default_task_timeout,
+                "defaultTaskMemoryLimit": c.default_task_memory_limit,
+                "defaultTaskCpuLimit": c.default_task_cpu_limit,
+                "resourceCheckingInterval": c.resource_checking_interval,
+                "resourceTypeCheckingInterval": c.resource_checking_interval,
+                "globalResourceCheckTimeout": c.resource_check_timeout,
+                "secretCacheEnabled": True,
+                "secretCacheDuration": c.secret_cache_duration,
+                "apiMaxConns": c.api_max_connections,
+                "backendMaxConns": c.backend_max_connections,
                 # Two credential managers at once make Concourse pick one at random: Vault only.
                 "kubernetes": {"enabled": False},
                 "vault": {
@@ -215,6 +260,8 @@ def concourse_values(
                     "sharedPath": cfg.vault.shared_path,
                     "useAuthParam": True,
                     "useCaCert": False,
+                    # Log in again before the approle token reaches its max TTL and can no longer be renewed.
+                    "authBackendMaxTtl": f"{go_duration_seconds(cfg.vault.token_max_ttl) // 2}s",
                 },
                 "localAuth": {"enabled": True},
                 "auth": {
