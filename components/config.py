@@ -437,6 +437,20 @@ class ConcourseConfig(Section):
     worker_drain_seconds: int = Field(
         default=3600, ge=60, le=86400, description="Grace period a retiring worker gets to finish running builds."
     )
+    team_api_budget_seconds: int = Field(
+        default=150,
+        ge=30,
+        le=600,
+        description="Seconds one team API operation (create, read, update or delete of a team) may take, retries "
+        "included, before `pulumi up` reports it failed; 30 to 600 (README: Concourse teams).",
+    )
+    certificate_wait_seconds: int = Field(
+        default=900,
+        ge=120,
+        le=3600,
+        description="Seconds the teams wait, on the first `up`, for Concourse's host to answer with its "
+        "Let's Encrypt certificate (HTTP-01 issuance takes minutes); 120 to 3600.",
+    )
     default_task_timeout: GoDuration = Field(
         default="2h", description="Timeout of a task step that sets none (a task's own `timeout` overrides it)."
     )

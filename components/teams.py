@@ -3,30 +3,28 @@
 Two components, because Concourse sits between them: `TeamUsers` generates the service users' passwords (the
 Concourse web Secret's `local-users` needs them) and writes each user's login to Vault under its team's path, so the
 team's pipelines can log in with fly and set pipelines from git; `Teams` then creates every team except main (the
-chart configures main) through Concourse's team API, once Concourse runs, as the main team's admin local user.
+chart configures main) through Concourse's team API, once Concourse answers, as the main team's admin local user.
 
-The team resource is a Pulumi dynamic provider (`TeamProvider`) over Concourse's API, as atc/api/teamserver serves it:
-`PUT /api/v1/teams/<team>` with `{"auth": {<role>: {"users": [...], "groups": [...]}}}` creates (201) or updates
-(200) in one write; `GET` reads (200, 404); `DELETE` deletes (204, 404). The bearer token comes from the OAuth2
-password grant at `/sky/issuer/token` with fly's client id. Load-balancer 5xx and TLS handshake timeouts on Azure are
-retried with bounded exponential backoff; any other 4xx stops at once with the team and status in the message.
+The team resource is a Pulumi dynamic provider (`TeamProvider`) over Concourse's API; `components.team_api` is the
+client (one time budget per operation, jittered backoff, the API's shapes and where they come from). Before any team,
+`ConcourseApiReady` waits, on the first `up` only, until Concourse's host answers with its Let's Encrypt certificate:
+the certificate is issued (HTTP-01, minutes) in parallel with the Concourse release, and a team call that met
+Traefik's placeholder certificate would otherwise fail for good.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 import pulumi.dynamic
 import pulumi_random as random
 import pulumi_vault as vault
-import requests
 
 from components.config import StackConfig, TeamConfig
+from components.team_api import Budget, Clock, ConcourseApi, RealClock, normalized_auth, wait_for_api
 from components.vault_access import VaultAccess
 
 ROLES = {"owner": "owner", "member": "member", "pipeline_operator": "pipeline-operator", "viewer": "viewer"}
@@ -34,10 +32,6 @@ ROLES = {"owner": "owner", "member": "member", "pipeline_operator": "pipeline-op
 
 SERVICE_USER_SECRET = "service-user"
 """Name of the Vault secret under <prefix>/<team>/: pipelines read ((service-user.username)) and so on."""
-
-# fly's OAuth2 client, built into every Concourse web (atc/atccmd); only local users can use the password grant.
-FLY_CLIENT = ("fly", "Zmx5")
-TOKEN_SCOPE = "openid profile email federated:id groups"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -56,21 +50,6 @@ def team_auth(team: TeamConfig, group_object_ids: Mapping[str, str]) -> dict[str
     return auth
 
 
-def normalized_auth(auth: Any) -> dict[str, dict[str, list[str]]] | None:
-    """Auth in a canonical form for comparison (sorted members, empty roles dropped); None when not a mapping."""
-    if not isinstance(auth, Mapping):
-        return None
-    result: dict[str, dict[str, list[str]]] = {}
-    for role, members in auth.items():
-        if not isinstance(members, Mapping):
-            return None
-        users = sorted(members.get("users") or [])
-        groups = sorted(members.get("groups") or [])
-        if users or groups:
-            result[str(role)] = {"users": users, "groups": groups}
-    return result
-
-
 def auth_problem(auth: Any) -> str | None:
     """Why Concourse would refuse this auth with 400 (atc.TeamAuth.Validate), or None."""
     normal = normalized_auth(auth)
@@ -84,142 +63,24 @@ def auth_problem(auth: Any) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Concourse's team API
+# The dynamic providers
 
-
-class TeamApiError(Exception):
-    """A team API call failed for good: a 4xx, or transient failures beyond the retry bound."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Bounded exponential backoff: `attempts` tries in all, waits first_delay, 2x, 4x ... capped at max_delay."""
-
-    attempts: int = 6
-    first_delay: float = 1.0
-    max_delay: float = 20.0
-    sleep: Callable[[float], None] = time.sleep
-
-    def delay(self, retry: int) -> float:
-        return min(self.max_delay, self.first_delay * 2**retry)
-
-
-TRANSIENT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
-"""Dropped connections, TLS handshake timeouts (SSLError is a ConnectionError) and read timeouts."""
-
-
-class ConcourseApi:
-    """One operation's session with Concourse's API, logged in as a local user of the main team."""
-
-    def __init__(
-        self, url: str, user: str, password: str, backoff: Backoff, timeout: tuple[float, float] = (10.0, 30.0)
-    ):
-        self.url = url.rstrip("/")
-        self.user = user
-        self.password = password
-        self.backoff = backoff
-        self.timeout = timeout
-        self.session = requests.Session()
-        self._token: str | None = None
-
-    def close(self) -> None:
-        self.session.close()
-
-    def _send(self, what: str, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send, retrying transient failures (connection, TLS, timeout, 5xx); return any other response."""
-        problem = ""
-        for attempt in range(self.backoff.attempts):
-            if attempt:
-                self.backoff.sleep(self.backoff.delay(attempt - 1))
-            try:
-                response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
-            except TRANSIENT_ERRORS as error:
-                problem = f"{type(error).__name__}: {error}"
-                continue
-            if response.status_code < 500:
-                return response
-            problem = f"{response.status_code} {response.reason}"
-        raise TeamApiError(
-            f"{what}: {method} {self.url}{path} still failing after {self.backoff.attempts} attempts ({problem})"
-        )
-
-    def _headers(self) -> dict[str, str]:
-        if self._token is None:
-            self._token = self._login()
-        return {"Authorization": f"Bearer {self._token}"}
-
-    def _login(self) -> str:
-        what = f"log in to Concourse as local user {self.user!r}"
-        response = self._send(
-            what,
-            "POST",
-            "/sky/issuer/token",
-            auth=FLY_CLIENT,
-            data={"grant_type": "password", "username": self.user, "password": self.password, "scope": TOKEN_SCOPE},
-        )
-        if response.status_code != 200:
-            raise TeamApiError(f"{what}: {_status(response)} (is the admin password in the web Secret current?)")
-        token = response.json().get("access_token")
-        if not token:
-            raise TeamApiError(f"{what}: the token response carries no access_token")
-        return token
-
-    def get_team(self, team: str) -> dict[str, Any] | None:
-        response = self._send(f"read team {team!r}", "GET", f"/api/v1/teams/{team}", headers=self._headers())
-        if response.status_code == 404:
-            return None
-        _expect(response, (200,), f"read team {team!r}")
-        return response.json()
-
-    def set_team(self, team: str, auth: Mapping[str, Any]) -> dict[str, Any]:
-        """Create or update the team in one write (PUT sets the whole auth, so a retry cannot half-write it)."""
-        what = f"set team {team!r}"
-        response = self._send(what, "PUT", f"/api/v1/teams/{team}", headers=self._headers(), json={"auth": auth})
-        _expect(response, (200, 201), what)
-        body = response.json()
-        if body.get("errors"):
-            raise TeamApiError(f"{what}: Concourse reported {'; '.join(body['errors'])}")
-        return body["team"]
-
-    def delete_team(self, team: str) -> None:
-        """Delete the team; one that is already gone (404, for example a retried delete) counts as deleted."""
-        what = f"delete team {team!r}"
-        response = self._send(what, "DELETE", f"/api/v1/teams/{team}", headers=self._headers())
-        if response.status_code != 404:
-            _expect(response, (200, 204), what)
-
-
-def _status(response: requests.Response) -> str:
-    body = response.text.strip()
-    return f"{response.status_code} {response.reason}" + (f": {body[:300]}" if body else "")
-
-
-def _expect(response: requests.Response, ok: tuple[int, ...], what: str) -> None:
-    if response.status_code not in ok:
-        hint = {
-            400: " (Concourse refused the team definition)",
-            401: " (Concourse refused the token)",
-            403: " (the user is not an admin of the main team)",
-        }.get(response.status_code, "")
-        raise TeamApiError(f"{what}: {_status(response)}{hint}")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The dynamic provider
-
-INPUTS = ("teamName", "auth", "url", "adminUser", "adminPassword")
+INPUTS = ("teamName", "auth", "url", "adminUser", "adminPassword", "budgetSeconds")
 
 
 class TeamProvider(pulumi.dynamic.ResourceProvider):
-    """CRUD of one Concourse team. Holds no credential: the admin password arrives with each call's inputs."""
+    """CRUD of one Concourse team. Holds no credential: the admin password and the time budget arrive with each call's
+    inputs. `clock` is for tests; `pulumi up` uses real time."""
 
-    def __init__(self, backoff: Backoff | None = None, timeout: tuple[float, float] = (10.0, 30.0)):
+    def __init__(self, clock: Clock | None = None, attempt_bounds: Mapping[str, float] | None = None):
         super().__init__()
-        self.backoff = backoff or Backoff()
-        self.timeout = timeout
+        self.clock = clock or RealClock()
+        self.attempt_bounds = dict(attempt_bounds or {})
+        """Tests shrink the per-attempt connect/read bounds and backoff with the budget (Budget's fields)."""
 
     def _api(self, props: Mapping[str, Any]) -> ConcourseApi:
-        return ConcourseApi(props["url"], props["adminUser"], props["adminPassword"], self.backoff, self.timeout)
+        budget = Budget(seconds=float(props["budgetSeconds"]), clock=self.clock, **self.attempt_bounds)
+        return ConcourseApi(props["url"], props["adminUser"], props["adminPassword"], budget)
 
     def _outs(self, props: Mapping[str, Any], team: Mapping[str, Any]) -> dict[str, Any]:
         outs = {key: props[key] for key in INPUTS}
@@ -239,14 +100,19 @@ class TeamProvider(pulumi.dynamic.ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
         replaces = ["teamName"] if olds.get("teamName") != news.get("teamName") else []
         changed = bool(replaces) or normalized_auth(olds.get("auth")) != normalized_auth(news.get("auth"))
-        # A new admin password or URL changes no team, but later calls (delete included) must use the new ones.
-        changed = changed or any(olds.get(key) != news.get(key) for key in ("url", "adminUser", "adminPassword"))
+        # A new admin password, URL or budget changes no team, but later calls (delete included) use the state's
+        # inputs and provider. State from before budgets were inputs has none: that update also stores the provider
+        # that reads it.
+        watched = ("url", "adminUser", "adminPassword", "budgetSeconds")
+        changed = changed or any(olds.get(key) != news.get(key) for key in watched)
         return pulumi.dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        """Create the team, or adopt one of that name whose auth is already this one; any other refuses
+        (ConcourseApi.create_team says why and what to do)."""
         api = self._api(props)
         try:
-            team = api.set_team(props["teamName"], props["auth"])
+            team = api.create_team(props["teamName"], props["auth"])
         finally:
             api.close()
         return pulumi.dynamic.CreateResult(props["teamName"], self._outs(props, team))
@@ -277,6 +143,25 @@ class TeamProvider(pulumi.dynamic.ResourceProvider):
             api.close()
 
 
+class ApiReadyProvider(pulumi.dynamic.ResourceProvider):
+    """Waits, when created, until Concourse's URL answers with a verified certificate (team_api.wait_for_api). Created
+    once per URL, so only the first `up` (or a new host) waits; later runs cost nothing."""
+
+    def __init__(self, clock: Clock | None = None, attempt_bounds: Mapping[str, float] | None = None):
+        super().__init__()
+        self.clock = clock or RealClock()
+        self.attempt_bounds = dict(attempt_bounds or {})
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        budget = Budget(seconds=float(props["waitSeconds"]), clock=self.clock, **self.attempt_bounds)
+        info = wait_for_api(props["url"], budget)
+        return pulumi.dynamic.CreateResult(props["url"], {**props, "version": info.get("version")})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        replaces = ["url"] if olds.get("url") != news.get("url") else []
+        return pulumi.dynamic.DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
+
+
 class ConcourseTeam(pulumi.dynamic.Resource, module="concourse", name="Team"):
     """One Concourse team through the team API. The admin password is a secret input and a secret output."""
 
@@ -288,6 +173,7 @@ class ConcourseTeam(pulumi.dynamic.Resource, module="concourse", name="Team"):
         url: str,
         admin_user: str,
         admin_password: pulumi.Input[str],
+        budget_seconds: int,
         opts: pulumi.ResourceOptions | None = None,
     ):
         props = {
@@ -296,10 +182,19 @@ class ConcourseTeam(pulumi.dynamic.Resource, module="concourse", name="Team"):
             "url": url,
             "adminUser": admin_user,
             "adminPassword": pulumi.Output.secret(admin_password),
+            "budgetSeconds": budget_seconds,
             "teamId": None,
         }
         secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["adminPassword"])
         super().__init__(TeamProvider(), resource_name, props, pulumi.ResourceOptions.merge(opts, secret_outputs))
+
+
+class ConcourseApiReady(pulumi.dynamic.Resource, module="concourse", name="ApiReady"):
+    """Concourse's API answering at `url` with a certificate that verifies; what every team waits for."""
+
+    def __init__(self, resource_name: str, url: str, wait_seconds: int, opts: pulumi.ResourceOptions | None = None):
+        props = {"url": url, "waitSeconds": wait_seconds, "version": None}
+        super().__init__(ApiReadyProvider(), resource_name, props, opts)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -353,6 +248,8 @@ class Teams(pulumi.ComponentResource):
     """Every team except main, through Concourse's team API as the main team's admin local user."""
 
     teams: dict[str, ConcourseTeam]
+    api_ready: ConcourseApiReady | None
+    """What every team waits for; None without teams (nothing then needs the API during `up`)."""
 
     def __init__(
         self,
@@ -364,7 +261,19 @@ class Teams(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("cdstack:concourse:Teams", name, None, opts)
+        url = f"https://{cfg.dns.host('concourse')}"
         self.teams = {}
+        self.api_ready = None
+        if not cfg.teams:
+            self.register_outputs({})
+            return
+        self.api_ready = ready = ConcourseApiReady(
+            "concourse-api-ready",
+            url,
+            cfg.concourse.certificate_wait_seconds,
+            # The API answers only once Concourse web runs; the certificate is issued meanwhile, in parallel.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(concourse_ready)),
+        )
         for team in cfg.teams:
             keys = sorted({key for field in ROLES for key in getattr(team.roles, field)})
             ids = pulumi.Output.all(*(group_object_ids[key] for key in keys)).apply(
@@ -374,11 +283,12 @@ class Teams(pulumi.ComponentResource):
                 f"team-{team.name}",
                 team_name=team.name,
                 auth=ids.apply(lambda resolved, team=team: team_auth(team, resolved)),
-                url=f"https://{cfg.dns.host('concourse')}",
+                url=url,
                 admin_user=cfg.concourse.admin_user,
                 admin_password=admin_password,
-                # The team API answers only once Concourse web runs; the URL is a plain string and the password
-                # Output comes from a random resource, so neither orders the team after the Concourse release.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(concourse_ready)),
+                budget_seconds=cfg.concourse.team_api_budget_seconds,
+                # The URL is a plain string and the password Output comes from a random resource, so neither orders
+                # the team after the API is ready.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
             )
         self.register_outputs({})

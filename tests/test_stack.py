@@ -91,8 +91,11 @@ def test_concourse_waits_for_its_inputs_and_teams_wait_for_concourse(stack: str,
     # Concourse does not wait for logging, ingress or ChartMuseum releases.
     for other in ("eck-stack", "elastalert2", "traefik", "cert-manager", "chartmuseum"):
         assert f"kubernetes:helm.sh/v3:Release::{other}" not in waits
+    # Teams wait for the API to answer with its certificate (components/teams.py), which waits for Concourse.
+    ready = plan.get("pulumi-python:dynamic/concourse:ApiReady", "concourse-api-ready")
+    assert concourse.urn in ready.dependencies
     team = plan.get("pulumi-python:dynamic/concourse:Team", "team-payments")
-    assert concourse.urn in team.dependencies
+    assert ready.urn in team.dependencies
 
 
 def test_vault_starts_only_after_its_unseal_identity_can_log_in_and_use_the_key(plan_of: Planner):

@@ -1,167 +1,49 @@
-"""The team provider against a local server that follows Concourse's team API contract, and the Teams wiring.
+"""The team provider's ordinary life against the fake Concourse API (tests/fake_concourse.py), and the Teams wiring.
 
-The server mirrors atc/api/teamserver and skymarshal: the OAuth2 password grant at /sky/issuer/token (fly's client,
-local users only), bearer tokens on /api/v1, PUT 201 created / 200 updated / 400 on an invalid auth body, GET 200 or
-404, DELETE 204 or 404, 401 without a valid token; PUT answers {"team": {...}}, GET the team {"id", "name", "auth"}.
+Faults (resets, 5xx, stalls, malformed replies, tokens, DNS, certificates, late commits) are in test_teams_faults.py.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import threading
+import copy
+import datetime
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
-from urllib.parse import parse_qs
+from typing import Any
 
 import pulumi
 import pytest
 
 from components import config
-from components.teams import Backoff, TeamApiError, TeamProvider, Teams, team_auth
+from components.config import ConfigError
+from components.team_api import TeamApiError, retry_after
+from components.teams import ConcourseTeam, TeamProvider, Teams, team_auth
 from tests.conftest import stack_config
+from tests.fake_concourse import GROUP, OTHER_GROUP, FakeConcourse, VirtualClock, running
+from tests.fake_concourse import props as fake_props
 from tools import offline
-
-ADMIN, PASSWORD, TOKEN = "admin", "s3cret-admin", "token-abc"
-GROUP = "0b7e4d2c-8a15-4f3e-b6d9-2c1a7e5f9d04"
-OTHER_GROUP = "9d3f6b1a-2e4c-4a8b-8f7d-1c5e9a3b7d62"
-
-
-class FakeConcourse(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.teams: dict[str, dict[str, Any]] = {"main": {"id": 1, "name": "main", "auth": {}}}
-        self.faults: list[str] = []  # "502" or "drop" (or "PUT:502": only for that method), one per request
-        self.requests: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    @property
-    def fake(self) -> FakeConcourse:
-        return cast(FakeConcourse, self.server)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def reply(self, status: int, body: Any = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        if body is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def handle_one(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        with self.fake.lock:
-            self.fake.requests.append((method, self.path))
-            faults = self.fake.faults
-            fault = (
-                faults.pop(0).rpartition(":")[2] if faults and faults[0].rpartition(":")[0] in ("", method) else None
-            )
-        if fault == "drop":
-            self.close_connection = True
-            self.connection.close()  # no response at all, as a load balancer cutting the connection
-            return
-        if fault == "502":
-            return self.reply(502)
-        if self.path == "/sky/issuer/token" and method == "POST":
-            return self.token(body)
-        if not self.path.startswith("/api/v1/teams/"):
-            return self.reply(404)
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self.reply(401)
-        name = self.path.removeprefix("/api/v1/teams/")
-        with self.fake.lock:
-            self.team(method, name, body)
-
-    def token(self, body: bytes) -> None:
-        client = base64.b64encode(b"fly:Zmx5").decode()
-        form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
-        if self.headers.get("Authorization") != f"Basic {client}":
-            return self.reply(401, {"error": "invalid_client"})
-        if form.get("grant_type") != "password" or "openid" not in form.get("scope", ""):
-            return self.reply(400, {"error": "invalid_request"})
-        if (form.get("username"), form.get("password")) != (ADMIN, PASSWORD):
-            return self.reply(401, {"error": "access_denied", "error_description": "Invalid username or password"})
-        self.reply(200, {"access_token": TOKEN, "token_type": "bearer", "expires_in": 86399})
-
-    def team(self, method: str, name: str, body: bytes) -> None:
-        teams = self.fake.teams
-        if method == "GET":
-            return self.reply(200, teams[name]) if name in teams else self.reply(404)
-        if method == "DELETE":
-            if name not in teams:
-                return self.reply(404)
-            del teams[name]
-            return self.reply(204)
-        try:
-            auth = json.loads(body)["auth"]
-        except (ValueError, KeyError):
-            return self.reply(400)
-        if not auth or any(not (role.get("users") or role.get("groups")) for role in auth.values()):
-            return self.reply(400)
-        created = name not in teams
-        if created:
-            teams[name] = {"id": len(teams) + 1, "name": name}
-        teams[name]["auth"] = auth
-        self.reply(201 if created else 200, {"team": teams[name]})
-
-    def do_GET(self) -> None:
-        self.handle_one("GET")
-
-    def do_PUT(self) -> None:
-        self.handle_one("PUT")
-
-    def do_POST(self) -> None:
-        self.handle_one("POST")
-
-    def do_DELETE(self) -> None:
-        self.handle_one("DELETE")
 
 
 @pytest.fixture
 def concourse() -> Iterator[FakeConcourse]:
-    server = FakeConcourse()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
+    with running() as server:
+        yield server
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def clock() -> VirtualClock:
+    return VirtualClock()
 
 
 @pytest.fixture
-def provider(sleeps: Sleeps) -> TeamProvider:
-    return TeamProvider(Backoff(attempts=4, first_delay=1.0, max_delay=3.0, sleep=sleeps), timeout=(2.0, 2.0))
+def provider(clock: VirtualClock) -> TeamProvider:
+    return TeamProvider(clock, {"connect_timeout": 0.5, "read_timeout": 0.5, "first_wait": 0.05, "max_wait": 0.2})
 
 
 def props(server: FakeConcourse, name: str = "payments", groups: list[str] | None = None, **over: Any):
-    auth = {"owner": {"users": ["local:payments-bot"], "groups": [f"oidc:{g}" for g in (groups or [GROUP])]}}
-    return {"teamName": name, "auth": auth, "url": server.url, "adminUser": ADMIN, "adminPassword": PASSWORD, **over}
+    return fake_props(server, name, tuple(groups or ()), **over)
 
 
-def test_create_read_update_delete(concourse: FakeConcourse, provider: TeamProvider, sleeps: Sleeps):
+def test_create_read_update_delete(concourse: FakeConcourse, provider: TeamProvider, clock: VirtualClock):
     created = provider.create(props(concourse))
     assert created.id == "payments"
     assert concourse.teams["payments"]["auth"] == props(concourse)["auth"]
@@ -188,7 +70,7 @@ def test_create_read_update_delete(concourse: FakeConcourse, provider: TeamProvi
     gone = provider.read("payments", updated.outs)
     assert gone.id == ""
     provider.delete("payments", updated.outs)  # already gone counts as deleted
-    assert sleeps == []
+    assert clock.sleeps == []
 
 
 def test_unchanged_team_is_no_change_and_renamed_team_is_replaced(concourse: FakeConcourse, provider: TeamProvider):
@@ -208,38 +90,15 @@ def test_unchanged_team_is_no_change_and_renamed_team_is_replaced(concourse: Fak
     assert not rotated.replaces
 
 
-def test_transient_failures_are_retried_with_backoff(concourse: FakeConcourse, provider: TeamProvider, sleeps: Sleeps):
-    concourse.faults = ["502", "drop"]  # token request: a 502, then a dropped connection, then success
-    created = provider.create(props(concourse))
-    assert created.id == "payments"
-    assert "payments" in concourse.teams
-    assert sleeps == [1.0, 2.0]
-    concourse.faults = ["PUT:drop", "PUT:502"]  # the PUT: dropped, then a 502, then success
-    sleeps.clear()
-    assert created.outs is not None
-    provider.update("payments", created.outs, props(concourse, groups=[OTHER_GROUP]))
-    assert concourse.teams["payments"]["auth"]["owner"]["groups"] == [f"oidc:{OTHER_GROUP}"]
-    assert sleeps == [1.0, 2.0]
-    assert concourse.requests.count(("PUT", "/api/v1/teams/payments")) == 4
-
-
-def test_retries_are_bounded(concourse: FakeConcourse, provider: TeamProvider, sleeps: Sleeps):
-    concourse.faults = ["502"] * 10
-    with pytest.raises(TeamApiError, match=r"still failing after 4 attempts \(502 Bad Gateway\)"):
-        provider.create(props(concourse))
-    assert sleeps == [1.0, 2.0, 3.0]
-    assert "payments" not in concourse.teams
-
-
-def test_client_errors_fail_at_once_and_name_the_team(concourse: FakeConcourse, provider: TeamProvider, sleeps: Sleeps):
-    with pytest.raises(TeamApiError, match=r"log in to Concourse as local user 'admin': 401 Unauthorized"):
+def test_client_errors_fail_at_once_and_name_the_team(concourse: FakeConcourse, provider: TeamProvider, clock):
+    with pytest.raises(TeamApiError, match=r"team 'payments': POST .*/sky/issuer/token: log in as local user 'admin'"):
         provider.create(props(concourse, adminPassword="wrong"))
     bad = props(concourse)
     bad["auth"] = {"owner": {"users": [], "groups": []}}
-    with pytest.raises(TeamApiError, match=r"set team 'payments': 400 Bad Request \(Concourse refused the team"):
+    with pytest.raises(TeamApiError, match=r"team 'payments': PUT .*/payments: 400 Bad Request \(Concourse refused"):
         provider.create(bad)
     assert "payments" not in concourse.teams
-    assert sleeps == []
+    assert clock.sleeps == []
 
 
 def test_check_refuses_what_concourse_would_refuse(provider: TeamProvider):
@@ -281,5 +140,69 @@ def test_teams_under_the_mock_engine():
         "owner": {"users": ["local:payments-bot"], "groups": ["oidc:9d3f6b1a-2e4c-4a8b-8f7d-1c5e9a3b7d62"]},
         "member": {"users": [], "groups": ["oidc:0b7e4d2c-8a15-4f3e-b6d9-2c1a7e5f9d04"]},
     }
-    assert plan.get("kubernetes:helm.sh/v3:Release", "concourse").urn in team.dependencies
+    assert team.inputs["budgetSeconds"] == 150
+    ready = plan.get("pulumi-python:dynamic/concourse:ApiReady", "concourse-api-ready")
+    assert ready.inputs["url"] == "https://ci.cd.contoso.com"
+    assert ready.inputs["waitSeconds"] == 900
+    # Every team waits for the API's certificate, which waits for the Concourse release.
+    assert ready.urn in team.dependencies
+    assert plan.get("kubernetes:helm.sh/v3:Release", "concourse").urn in ready.dependencies
     assert not [r for r in plan.registrations if r.inputs.get("teamName") == "main"]
+
+
+def teams_not_waiting_for_the_api(plan: Any) -> list[str]:
+    """Teams that could be written before Concourse's host answers with its certificate (issue 10 item 11)."""
+    ready = {r.urn for r in plan.registrations if r.type == "pulumi-python:dynamic/concourse:ApiReady"}
+    teams = [r for r in plan.registrations if r.type == "pulumi-python:dynamic/concourse:Team"]
+    return [r.name for r in teams if not ready & set(r.dependencies)]
+
+
+def test_every_team_waits_for_the_api_and_a_team_wired_only_after_the_release_is_caught(plan_of):
+    assert teams_not_waiting_for_the_api(plan_of("prod")) == []
+
+    def planted() -> None:
+        """The old wiring: the team waits for the Concourse release only, racing the certificate."""
+        release = pulumi.CustomResource("kubernetes:helm.sh/v3:Release", "concourse", {})
+        ConcourseTeam(
+            "team-payments",
+            team_name="payments",
+            auth={"owner": {"users": ["local:payments-bot"], "groups": []}},
+            url="https://ci.cd.contoso.com",
+            admin_user="admin",
+            admin_password="pw",
+            budget_seconds=150,
+            opts=pulumi.ResourceOptions(depends_on=[release]),
+        )
+
+    flat, secret_keys = offline.flatten_config(stack_config("prod"))
+    assert teams_not_waiting_for_the_api(offline.run("prod", flat, secret_keys, program=planted)) == ["team-payments"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("teamApiBudgetSeconds", 5, "greater than or equal to 30"),
+        ("teamApiBudgetSeconds", 3600, "less than or equal to 600"),
+        ("certificateWaitSeconds", 30, "greater than or equal to 120"),
+        ("teamApiBudgetSeconds", "2m", "valid integer"),
+    ],
+)
+def test_team_api_budgets_are_validated_before_any_resource(plan_of, key: str, value: Any, allowed: str):
+    raw = copy.deepcopy(stack_config("staging"))
+    raw.setdefault("cdstack:concourse", {})[key] = value
+    with pytest.raises(ConfigError) as caught:
+        plan_of("staging", raw)
+    message = str(caught.value)
+    assert message.startswith("Pulumi.staging.yaml: invalid configuration")
+    line = next(line for line in message.splitlines() if f"cdstack:concourse.{key}:" in line)
+    assert f"got {value!r}" in line or f"got {value}" in line
+    assert allowed in line, line
+
+
+def test_retry_after_takes_seconds_or_an_http_date():
+    now = datetime.datetime(2015, 10, 21, 7, 27, 30, tzinfo=datetime.UTC)
+    assert retry_after("120") == 120.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 30.0
+    assert retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now=now) == 0.0  # already past: no wait
+    assert retry_after("soon") is None
+    assert retry_after(None) is None

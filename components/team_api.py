@@ -1,0 +1,620 @@
+"""A client for Concourse's team API that works to a deadline, not to a count of attempts.
+
+Each operation (read, create, update or delete one team) gets one budget of wall-clock time, and everything inside it
+is bounded by what is left: the DNS lookup, the TCP connect and TLS handshake, the wait for the reply and the reading
+of its body. Transient failures are retried with jittered exponential backoff (tenacity's policy, so twenty teams
+do not retry in lockstep), a `Retry-After` is honoured, and an expired token gets one fresh login. What cannot get
+better by waiting fails at once: a certificate that does not verify, a 4xx other than 401/409/429, a refused login.
+Every failure is one line naming the team, the method, the URL and the last status or exception.
+
+Why a deadline: Concourse is reached through an Azure load balancer, Traefik and one of several web pods. A backend
+rotating out of the load balancer (AKS probes every 5 s and takes a node out after 2 misses), a Traefik or web pod
+restarting, or a rolling update gives a burst of resets, 502s and 503s lasting seconds to a minute, which a handful
+of fast retries does not outlast and a count of slow ones turns into many minutes. Why no request waits longer than
+READ_TIMEOUT (30 s) and no backoff longer than MAX_WAIT (30 s): the load balancer silently drops (or, with TCP reset
+enabled, resets) a flow idle for its idle timeout, 4 minutes by default
+(learn.microsoft.com/azure/load-balancer/load-balancer-tcp-idle-timeout), so a connection of ours is never idle long
+enough to be dropped under us, and a dead one is noticed in seconds.
+
+API shapes, from concourse/concourse atc/routes.go, atc/api/teamserver (set.go, get.go, destroy.go) and
+skymarshal: `POST /sky/issuer/token` (OAuth2 password grant, fly's client) answers {"access_token", ...} or 401;
+`PUT /api/v1/teams/<team>` with {"auth": {...}} answers 201 created / 200 updated with {"team": {"id", "name",
+"auth"}, "errors": [...]}, 400 on an invalid auth; it commits before it notifies the team cache, so a 500 can follow
+a committed write; `GET` answers the team or 404; `DELETE` 204 or 404; 401 without a valid token, 403 without the
+right. `GET /api/v1/info` needs no login and answers once web is up.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+import tenacity
+import urllib3.exceptions
+from requests.structures import CaseInsensitiveDict
+
+# fly's OAuth2 client, built into every Concourse web (atc/atccmd/command.go flyClientID/flyClientSecret); only local
+# users can use the password grant. The scopes are fly's own (fly/commands/login.go).
+FLY_CLIENT = ("fly", "Zmx5")
+TOKEN_SCOPE = "openid profile email federated:id groups"
+
+CONNECT_TIMEOUT = 10.0
+"""Upper bound on one TCP connect plus TLS handshake (a stalled handshake costs at most this)."""
+READ_TIMEOUT = 30.0
+"""Upper bound on one wait for bytes of a reply; far below the load balancer's 4-minute idle timeout."""
+FIRST_WAIT = 1.0
+MAX_WAIT = 30.0
+"""Backoff: random in [0, FIRST_WAIT * 2^n], capped at MAX_WAIT (full jitter), unless Retry-After asks for more."""
+MAX_BODY = 1 << 20
+"""A reply larger than this is not Concourse talking (a team is a few hundred bytes)."""
+EXCERPT = 200
+"""Characters of a reply body kept in an error message."""
+RETRY_STATUSES = frozenset({409, 429})
+"""The 4xx worth retrying: a conflicting concurrent change, and rate limiting (with Retry-After)."""
+PLACEHOLDER_CERT_CODES = frozenset({18, 62})
+"""OpenSSL verify codes of a certificate that is not the host's yet: self-signed (Traefik serves its own default
+certificate until cert-manager's Secret exists) and hostname mismatch. Only the certificate wait retries them."""
+
+T = TypeVar("T")
+
+
+class TeamApiError(Exception):
+    """A team API operation failed for good. The message is one line: team, method, URL, cause, time spent."""
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    """Monotonic time and real sleeps; tests inject a clock whose sleeps only advance time."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The time one operation may take, and the bounds of each attempt inside it."""
+
+    seconds: float = 150.0
+    """cdstack:concourse.teamApiBudgetSeconds sets it for every team."""
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
+    first_wait: float = FIRST_WAIT
+    max_wait: float = MAX_WAIT
+    min_attempt: float = 1.0
+    """No new attempt starts with less time left than this: it could not finish."""
+    clock: Clock = field(default_factory=RealClock)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# One attempt's outcome
+
+
+class RetryableError(Exception):
+    """An attempt failed in a way a later attempt may not. `ambiguous`: the request may have reached Concourse, so a
+    write may have happened; `retry_after`: the server's own advice, in seconds."""
+
+    def __init__(self, problem: str, *, ambiguous: bool = False, retry_after: float | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.ambiguous = ambiguous
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """An attempt failed in a way no retry changes; becomes a TeamApiError with the operation's context.
+    `verify_code`: OpenSSL's code when the cause is a certificate that did not verify."""
+
+    def __init__(self, problem: str, *, verify_code: int | None = None, verify_message: str = ""):
+        super().__init__(problem)
+        self.problem = problem
+        self.verify_code = verify_code
+        self.verify_message = verify_message
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def status_line(self) -> str:
+        """`503 Service Unavailable: <first 200 characters of the body, on one line>`."""
+        excerpt = one_line(self.text())[:EXCERPT]
+        return f"{self.status} {self.reason}" + (f": {excerpt}" if excerpt else "")
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object, or a RetryableError naming what arrived instead (a proxy's HTML page, a truncated
+        document): a malformed reply says nothing about whether Concourse did the work, so it is ambiguous."""
+        try:
+            value = json.loads(self.body)
+        except ValueError as error:
+            kind = self.headers.get("Content-Type", "no content type")
+            raise RetryableError(
+                f"{self.status} reply is not JSON ({kind}, {len(self.body)} bytes: {error}): "
+                f"{one_line(self.text())[:EXCERPT]!r}",
+                ambiguous=True,
+            ) from None
+        if not isinstance(value, dict):
+            raise RetryableError(
+                f"{self.status} reply is JSON but not an object: {one_line(self.text())[:EXCERPT]!r}", ambiguous=True
+            )
+        return value
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks for: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything it wraps: requests wraps urllib3, which wraps the socket or ssl error."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
+
+
+def certificate_error(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    return next((e for e in causes(error) if isinstance(e, ssl.SSLCertVerificationError)), None)
+
+
+def classify_exception(error: BaseException) -> Exception:
+    """A requests exception as RetryableError or PermanentError. Only failures before the request left (refused,
+    connect or handshake timeout) are unambiguous; a reset or timeout after it may hide a committed write."""
+    cert = certificate_error(error)
+    if cert is not None:
+        return PermanentError(
+            f"TLS certificate rejected ({cert.verify_message}, code {cert.verify_code}); a certificate problem does "
+            "not pass by retrying (an untrusted CA needs REQUESTS_CA_BUNDLE)",
+            verify_code=cert.verify_code,
+            verify_message=cert.verify_message,
+        )
+    problem = f"{type(error).__name__}: {one_line(str(error))[:EXCERPT]}"
+    before_send = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+    if isinstance(error, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError) or any(
+        isinstance(e, before_send) for e in causes(error)
+    ):
+        return RetryableError(problem)
+    return RetryableError(problem, ambiguous=True)
+
+
+def status_outcome(reply: Reply) -> Exception | None:
+    """What a non-2xx status means for retrying; None for 2xx. 401 is the caller's (one fresh login)."""
+    if 200 <= reply.status < 300:
+        return None
+    after = retry_after(reply.headers.get("Retry-After"))
+    if reply.status >= 500:
+        # Concourse's SetTeam answers 500 after committing when notifying its cache fails: ambiguous.
+        return RetryableError(reply.status_line(), ambiguous=True, retry_after=after)
+    if reply.status in RETRY_STATUSES:
+        return RetryableError(reply.status_line(), retry_after=after)
+    hint = {
+        400: " (Concourse refused the team definition)",
+        401: " (Concourse refused the token)",
+        403: " (the user is not an admin of the main team)",
+    }.get(reply.status, "")
+    return PermanentError(reply.status_line() + hint)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Bounded exchanges
+
+
+class Deadline:
+    """The end of one operation's budget, on the budget's clock."""
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.started = budget.clock.now()
+        self.at = self.started + budget.seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - self.budget.clock.now())
+
+    def elapsed(self) -> float:
+        return self.budget.clock.now() - self.started
+
+
+def bounded(work: Callable[[], T], seconds: float, what: str) -> T:
+    """Run `work` in a daemon thread and wait at most `seconds`. Socket timeouts bound each connect and each read,
+    but not a DNS lookup (getaddrinfo cannot be interrupted) nor a body dripped one byte per read timeout; the thread
+    bounds both. An abandoned thread ends on its own socket timeouts, or with the process."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as error:  # handed to the caller below
+            box["error"] = error
+
+    thread = threading.Thread(target=run, name=f"team-api {what}", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise RetryableError(f"no complete answer within the {seconds:.1f}s left of the budget", ambiguous=True)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def resolve(url: str) -> None:
+    """Look the host up before sending, so a name that does not resolve (yet: a new DNS record) is reported as such,
+    and a lookup that outlived the budget sends nothing afterwards."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise RetryableError(f"host {host!r} does not resolve ({error})") from None
+
+
+def exchange(session: requests.Session, deadline: Deadline, method: str, url: str, **kwargs: Any) -> Reply:
+    """One request and its whole reply, within what is left of the budget, or a RetryableError or PermanentError."""
+    budget = deadline.budget
+    left = deadline.remaining()
+
+    def attempt() -> Reply:
+        resolve(url)
+        if deadline.remaining() <= 0:
+            raise RetryableError("the DNS lookup used up the budget")
+        timeout = (min(budget.connect_timeout, left), min(budget.read_timeout, left))
+        try:
+            with session.request(method, url, timeout=timeout, stream=True, **kwargs) as response:
+                body = read_body(response, deadline)
+                headers = CaseInsensitiveDict(response.headers)  # HTTP/2 through Traefik lower-cases names
+                return Reply(response.status_code, response.reason or "", headers, body)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:
+            raise classify_exception(error) from None
+
+    return bounded(attempt, left, f"{method} {url}")
+
+
+def read_body(response: requests.Response, deadline: Deadline) -> bytes:
+    """The body as it arrives (read1: whatever the socket has, not a full buffer), giving up at the deadline (a
+    drip-fed body never trips a read timeout) or past MAX_BODY. A body cut short by a reset raises urllib3's
+    ProtocolError: ambiguous, classified by the caller."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.raw.read1(16384, decode_content=True):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RetryableError(f"{response.status_code} reply larger than {MAX_BODY} bytes", ambiguous=True)
+        if deadline.remaining() <= 0:
+            raise RetryableError(
+                f"{response.status_code} reply still arriving at the deadline ({size} bytes)", ambiguous=True
+            )
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The retry policy
+
+
+class JitteredBackoff(tenacity.wait.wait_base):
+    """Full-jitter exponential backoff, never shorter than the server's Retry-After, never past the deadline."""
+
+    def __init__(self, deadline: Deadline):
+        budget = deadline.budget
+        self.deadline = deadline
+        self.jitter = tenacity.wait_random_exponential(multiplier=budget.first_wait, max=budget.max_wait)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        asked = error.retry_after if isinstance(error, RetryableError) else None
+        if asked is not None:
+            return asked  # honoured exactly; OutOfTime stops when it does not fit
+        room = self.deadline.remaining() - self.deadline.budget.min_attempt
+        return max(0.0, min(self.jitter(retry_state), room))
+
+
+class OutOfTime(tenacity.stop.stop_base):
+    """Stop when the coming wait would leave less than one attempt's minimum before the deadline."""
+
+    def __init__(self, deadline: Deadline):
+        self.deadline = deadline
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        upcoming = retry_state.upcoming_sleep
+        return self.deadline.remaining() - upcoming < self.deadline.budget.min_attempt
+
+
+@dataclass
+class Operation:
+    """One operation: what it acts on (the start of every message, "team 'payments'"), and how it went."""
+
+    subject: str
+    deadline: Deadline
+    attempts: int = 0
+    last_call: str = ""
+    ambiguous: bool = False
+    """Some earlier attempt may have written: the next one reads first (see ConcourseApi._write)."""
+
+    def fail(self, problem: str) -> TeamApiError:
+        budget = self.deadline.budget.seconds
+        spent = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''} in {self.deadline.elapsed():.1f}s"
+        return TeamApiError(f"{self.subject}: {self.last_call}: {problem} ({spent} of a {budget:g}s budget)")
+
+
+def run(operation: Operation, attempt: Callable[[], T]) -> T:
+    """Call `attempt` until it returns, fails permanently or the budget runs out."""
+    deadline = operation.deadline
+
+    def counted() -> T:
+        operation.attempts += 1
+        return attempt()
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(RetryableError),
+        wait=JitteredBackoff(deadline),
+        stop=OutOfTime(deadline),
+        sleep=deadline.budget.clock.sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(counted)
+    except PermanentError as error:
+        raise operation.fail(error.problem) from None
+    except RetryableError as error:
+        asked = f"; the server asked to retry after {error.retry_after:g}s" if error.retry_after else ""
+        landed = " (a write may still have landed: run `pulumi up --refresh`)" if operation.ambiguous else ""
+        raise operation.fail(f"still failing at the deadline: {error.problem}{asked}{landed}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The API
+
+
+class ConcourseApi:
+    """One operation's session with Concourse's API, logged in as a local user of the main team."""
+
+    def __init__(self, url: str, user: str, password: str, budget: Budget):
+        self.url = url.rstrip("/")
+        self.user = user
+        self.password = password
+        self.budget = budget
+        self.session = requests.Session()
+        self._token: str | None = None
+        self._fresh_login_used = False
+
+    def close(self) -> None:
+        self.session.close()
+
+    def operation(self, team: str) -> Operation:
+        return Operation(f"team {team!r}", Deadline(self.budget))
+
+    # -- requests
+
+    def _send(self, op: Operation, method: str, path: str, **kwargs: Any) -> Reply:
+        op.last_call = f"{method} {self.url}{path}"
+        return exchange(self.session, op.deadline, method, self.url + path, **kwargs)
+
+    def _login(self, op: Operation) -> str:
+        reply = self._send(
+            op,
+            "POST",
+            "/sky/issuer/token",
+            auth=FLY_CLIENT,
+            data={"grant_type": "password", "username": self.user, "password": self.password, "scope": TOKEN_SCOPE},
+        )
+        if reply.status == 401:
+            raise PermanentError(
+                f"log in as local user {self.user!r}: {reply.status_line()} (is the admin password current?)"
+            )
+        outcome = status_outcome(reply)
+        if outcome is not None:
+            raise outcome
+        token = reply.json_object().get("access_token")
+        if not isinstance(token, str) or not token:
+            raise RetryableError(f"token reply carries no access_token: {one_line(reply.text())[:EXCERPT]!r}")
+        return token
+
+    def _api(self, op: Operation, method: str, path: str, **kwargs: Any) -> Reply:
+        """A call with the bearer token; a 401 (an expired or revoked token) gets one fresh login per operation."""
+        if self._token is None:
+            self._token = self._login(op)
+        reply = self._send(op, method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+        if reply.status == 401 and not self._fresh_login_used:
+            self._fresh_login_used = True
+            self._token = None  # a failed login below is retried as a login, never with the refused token
+            self._token = self._login(op)
+            reply = self._send(op, method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+        if reply.status == 401:
+            raise PermanentError(f"{reply.status_line()} (Concourse refused a fresh token)")
+        return reply
+
+    # -- reads
+
+    def _read(self, op: Operation, team: str) -> dict[str, Any] | None:
+        reply = self._api(op, "GET", f"/api/v1/teams/{team}")
+        if reply.status == 404:
+            return None
+        outcome = status_outcome(reply)
+        if outcome is not None:
+            raise outcome
+        return team_body(reply, reply.json_object())
+
+    def get_team(self, team: str) -> dict[str, Any] | None:
+        op = self.operation(team)
+        return run(op, lambda: self._read(op, team))
+
+    # -- writes
+
+    def _write(self, op: Operation, team: str, auth: Mapping[str, Any]) -> dict[str, Any]:
+        """One PUT, preceded by a read when an earlier attempt may have written: if the team already holds this
+        auth, that write landed and another is not needed (nor is it an existing team to refuse)."""
+        if op.ambiguous:
+            found = self._read(op, team)
+            if found is not None and same_auth(found.get("auth"), auth):
+                return found
+        try:
+            reply = self._api(op, "PUT", f"/api/v1/teams/{team}", json={"auth": auth})
+            outcome = status_outcome(reply)
+            if outcome is not None:
+                raise outcome
+            body = reply.json_object()
+        except RetryableError as error:
+            op.ambiguous = op.ambiguous or error.ambiguous
+            raise
+        if body.get("errors"):
+            raise PermanentError(f"Concourse reported {'; '.join(map(str, body['errors']))}")
+        try:
+            return team_body(reply, body.get("team"))
+        except RetryableError:
+            op.ambiguous = True
+            raise
+
+    def set_team(self, team: str, auth: Mapping[str, Any]) -> dict[str, Any]:
+        """Update (or create) the team in one write: PUT sets the whole auth, so a retry cannot half-write it."""
+        op = self.operation(team)
+        return run(op, lambda: self._write(op, team, auth))
+
+    def create_team(self, team: str, auth: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the team. One that already exists is adopted only when its auth is already this one (for example
+        after an earlier `up` created it and then failed); otherwise it is refused, because PUT would silently
+        replace auth that someone else set."""
+        op = self.operation(team)
+        checked = False
+
+        def attempt() -> dict[str, Any]:
+            nonlocal checked
+            if not checked:
+                existing = self._read(op, team)
+                checked = True
+                if existing is not None:
+                    if same_auth(existing.get("auth"), auth):
+                        return existing
+                    raise PermanentError(existing_team_problem(team, existing.get("auth"), auth))
+            return self._write(op, team, auth)
+
+        return run(op, attempt)
+
+    def delete_team(self, team: str) -> None:
+        """Delete the team; one already gone (404, for example after a retried delete) counts as deleted."""
+        op = self.operation(team)
+
+        def attempt() -> None:
+            reply = self._api(op, "DELETE", f"/api/v1/teams/{team}")
+            if reply.status != 404:
+                outcome = status_outcome(reply)
+                if outcome is not None:
+                    raise outcome
+
+        run(op, attempt)
+
+
+def team_body(reply: Reply, value: Any) -> dict[str, Any]:
+    """The team object of a reply, checked: `{}` or a missing field is a malformed reply, not a team."""
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not isinstance(value.get("auth"), dict):
+        raise RetryableError(
+            f"{reply.status} reply carries no team (name and auth): {one_line(reply.text())[:EXCERPT]!r}",
+            ambiguous=True,
+        )
+    return value
+
+
+def normalized_auth(auth: Any) -> dict[str, dict[str, list[str]]] | None:
+    """Auth in a canonical form for comparison (sorted members, empty roles dropped); None when not a mapping."""
+    if not isinstance(auth, Mapping):
+        return None
+    result: dict[str, dict[str, list[str]]] = {}
+    for role, members in auth.items():
+        if not isinstance(members, Mapping):
+            return None
+        users = sorted(members.get("users") or [])
+        groups = sorted(members.get("groups") or [])
+        if users or groups:
+            result[str(role)] = {"users": users, "groups": groups}
+    return result
+
+
+def same_auth(found: Any, wanted: Mapping[str, Any]) -> bool:
+    return normalized_auth(found) == normalized_auth(wanted)
+
+
+def existing_team_problem(team: str, found: Any, wanted: Mapping[str, Any]) -> str:
+    return (
+        f"team {team!r} already exists in Concourse with other auth ({json.dumps(found, sort_keys=True)}; this stack "
+        f"sets {json.dumps(dict(wanted), sort_keys=True)}); refusing to take it over. Pulumi cannot import a dynamic "
+        "provider's resource (pulumi/pulumi#16175): either give the team this stack's auth with `fly set-team` so "
+        "the next `up` adopts it, or remove it with `fly destroy-team` so `up` creates it, or rename the stack's team"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The certificate wait
+
+
+def wait_for_api(url: str, budget: Budget) -> dict[str, Any]:
+    """Wait until Concourse answers `GET /api/v1/info` over TLS with a certificate that verifies: DNS, the load
+    balancer, Traefik's route, cert-manager's certificate and web are all there. Until the certificate is issued
+    Traefik presents its own self-signed default certificate (and answers 404 until it has loaded the route); both are
+    waited out here, and only here. Any other certificate failure (an untrusted CA, an expired certificate) fails at
+    once, as it does for the teams."""
+    op = Operation("Concourse API (every team waits for it)", Deadline(budget))
+    session = requests.Session()
+    info_url = url.rstrip("/") + "/api/v1/info"
+    op.last_call = f"GET {info_url}"
+
+    def attempt() -> dict[str, Any]:
+        try:
+            reply = exchange(session, op.deadline, "GET", info_url)
+        except PermanentError as error:
+            if error.verify_code in PLACEHOLDER_CERT_CODES:
+                raise RetryableError(
+                    f"the host does not present its own certificate yet ({error.verify_message}, code "
+                    f"{error.verify_code}): Traefik's default until cert-manager has issued it"
+                ) from None
+            raise
+        if reply.status == 404:
+            raise RetryableError(f"{reply.status_line()} [no route to Concourse yet]")
+        outcome = status_outcome(reply)
+        if outcome is not None:
+            raise outcome
+        return reply.json_object()
+
+    try:
+        return run(op, attempt)
+    finally:
+        session.close()
