@@ -20,9 +20,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from components import config
-from tools import offline
+from tools import readme_blocks
 
-README = offline.PROJECT_DIR / "README.md"
 BEGIN = "<!-- BEGIN GENERATED CONFIG REFERENCE: make docs -->"
 END = "<!-- END GENERATED CONFIG REFERENCE -->"
 
@@ -102,10 +101,7 @@ def reference() -> str:
 
 
 def readme_block() -> str:
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        return ""
-    return text[text.index(BEGIN) : text.index(END) + len(END)]
+    return readme_blocks.current(BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,12 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.write:
         print(generated)
         return 0
-    current = readme_block()
-    if not current:
-        print(f"{README} has no generated block ({BEGIN})", file=sys.stderr)
-        return 2
-    README.write_text(README.read_text().replace(current, generated))
-    return 0
+    return readme_blocks.write(BEGIN, END, generated)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools import cost, offline, timeline
+from tools import cost, offline, readme_blocks, timeline
 
-README = offline.PROJECT_DIR / "README.md"
+README = readme_blocks.README
 DOCS = offline.PROJECT_DIR / "docs"
 BEGIN = "<!-- BEGIN GENERATED COST AND TIMELINE: make figures -->"
 END = "<!-- END GENERATED COST AND TIMELINE -->"
@@ -44,11 +44,6 @@ def block() -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, new_block: str) -> str:
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    return text[:start] + new_block + text[end:]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.figures", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--write", action="store_true", help="replace the block in README.md and redraw the picture")
@@ -57,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.write:
         print(new_block)
         return 0
-    README.write_text(replace_block(README.read_text(), new_block))
+    if readme_blocks.write(BEGIN, END, new_block):
+        return 2
     timeline.picture(PICTURED, timeline.schedule(offline.run_stack(PICTURED)), DOCS)
     print(f"Wrote {README} and {DOCS}/timeline-{PICTURED}.svg/.png")
     return 0
