@@ -9,7 +9,6 @@ test fails when README.md's block is stale.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from components import alerting
@@ -29,14 +28,7 @@ def readme_block() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.alerts")
-    parser.add_argument("--write", action="store_true", help="replace the generated block in README.md")
-    args = parser.parse_args(argv)
-    generated = table()
-    if not args.write:
-        print(generated)
-        return 0
-    return readme_blocks.write(BEGIN, END, generated)
+    return readme_blocks.main("python -m tools.alerts", BEGIN, END, table, argv)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -40,7 +38,7 @@ import jsonschema.protocols
 
 from components.config import ConfigError
 from components.promotion import PromotionError
-from tools import charts, helmrender, offline, render, workloads
+from tools import charts, helmrender, offline, render, short_run, workloads
 from tools.workloads import Pod, Pool
 
 CHECKS = ("render", "schema", "values-schema", "dead", "scheduling", "capacity", "references", "ordering")
@@ -619,8 +617,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    gc.disable()  # one short run; see tools/plan.py
-    status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    short_run.run(main)

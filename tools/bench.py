@@ -42,7 +42,7 @@ def cold_run(stack: str) -> tuple[float, float]:
 
 SPLIT = """
 import gc, time
-gc.disable()  # as tools.plan runs
+gc.disable()  # as tools.short_run runs the commands
 start = time.perf_counter()
 import components.program, tools.offline
 loaded = time.perf_counter()

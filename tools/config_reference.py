@@ -8,7 +8,6 @@ A test fails when README.md and the models disagree, so the reference never drif
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import types
@@ -105,14 +104,7 @@ def readme_block() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.config_reference")
-    parser.add_argument("--write", action="store_true", help="replace the generated block in README.md")
-    args = parser.parse_args(argv)
-    generated = reference()
-    if not args.write:
-        print(generated)
-        return 0
-    return readme_blocks.write(BEGIN, END, generated)
+    return readme_blocks.main("python -m tools.config_reference", BEGIN, END, reference, argv)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
-import gc
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +20,7 @@ from typing import Any
 
 from components.config import ConfigError
 from components.promotion import PromotionError
-from tools import charts, offline, render
+from tools import charts, offline, render, short_run
 
 MASK = "<masked>"
 
@@ -110,8 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    gc.disable()  # one short run; see tools/plan.py
-    status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    short_run.run(main)

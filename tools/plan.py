@@ -10,9 +10,7 @@ A configuration error prints the same one message `pulumi up` would and exits 2.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +20,7 @@ from components import capacity, catalog
 from components.config import ConfigError, StackConfig
 from components.promotion import PromotionError
 from components.services import concourse
-from tools import compare, offline, stackfile
+from tools import compare, offline, short_run, stackfile
 
 
 def short(urn: str) -> str:
@@ -164,11 +162,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # A plan is one short-lived run in which every object (the SDKs' thousands of generated classes, the resources)
-    # lives until exit: the cyclic garbage collector only costs time here (about a second), and so does tearing the
-    # interpreter down. Neither changes what is printed or written.
-    gc.disable()
-    status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    short_run.run(main)

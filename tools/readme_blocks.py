@@ -3,7 +3,9 @@ a test compares it with what the code would generate now, so the README never dr
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 
 from tools import offline
 
@@ -26,3 +28,14 @@ def write(begin: str, end: str, generated: str) -> int:
         return 2
     README.write_text(README.read_text().replace(block, generated))
     return 0
+
+
+def main(prog: str, begin: str, end: str, generate: Callable[[], str], argv: list[str] | None = None) -> int:
+    """Print the generated block, or with --write put it into README.md."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--write", action="store_true", help="replace the generated block in README.md")
+    generated = generate()
+    if not parser.parse_args(argv).write:
+        print(generated)
+        return 0
+    return write(begin, end, generated)

@@ -11,9 +11,7 @@ the objects are counted per kind.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -25,7 +23,7 @@ from typing import Any
 from components import catalog
 from components.config import ConfigError
 from components.promotion import PromotionError
-from tools import charts, helmrender, offline
+from tools import charts, helmrender, offline, short_run
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CLUSTER_TYPE = "azure-native:containerservice:ManagedCluster"
@@ -257,8 +255,4 @@ def catalog_key(chart: str) -> str:
 
 
 if __name__ == "__main__":
-    gc.disable()  # one short run; see tools/plan.py
-    status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    short_run.run(main)
