@@ -1,0 +1,56 @@
+"""Key Vault and the unseal identity under the mock engine: Vault auto-unseals through a federated identity, and
+an external Vault gets no Key Vault."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import naming
+from tests.azure import ROLE, STACKS, run
+from tests.conftest import stack_config
+from tools import offline
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_vault_unseals_vault_through_a_federated_identity(azure_plans: dict[str, offline.Plan], stack: str):
+    plan = azure_plans[stack]
+    vault = plan.get("azure-native:keyvault:Vault", "key-vault")
+    props = vault.inputs["properties"]
+    # A random suffix per vault (offline: q7k2): a rebuilt stack never collides with its soft-deleted predecessor.
+    assert vault.inputs["vaultName"] == f"kv-contoso-{stack}-q7k2"
+    assert props["enableRbacAuthorization"] is True
+    assert props["enablePurgeProtection"] is True
+    key = plan.get("azure-native:keyvault:Key", "unseal-key")
+    assert key.inputs["properties"]["kty"] == "RSA"
+    assert key.inputs["properties"]["keyOps"] == ["wrapKey", "unwrapKey"]
+    identity = plan.get("azure-native:managedidentity:UserAssignedIdentity", "vault-identity")
+    federation = plan.get("azure-native:managedidentity:FederatedIdentityCredential", "vault-federation")
+    assert federation.inputs["subject"] == (
+        f"system:serviceaccount:{naming.NAMESPACES['secrets']}:{naming.VAULT_SERVICE_ACCOUNT}"
+    )
+    assert federation.inputs["issuer"] == plan.outputs["oidcIssuerUrl"]
+    assert federation.inputs["audiences"] == ["api://AzureADTokenExchange"]
+    assert federation.inputs["resourceName"] == f"id-contoso-{stack}-vault"
+    role = plan.get(ROLE, "vault-crypto-user")
+    assert role.inputs["roleDefinitionId"].endswith("/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424")
+    assert role.inputs["scope"] == "/offline/azure-native/keyvault/Vault/key-vault"
+    assert role.inputs["principalId"] == identity.state["principalId"]
+    assert role.inputs["principalType"] == "ServicePrincipal"
+    out = plan.outputs
+    assert out["hasUnseal"] is True
+    assert (out["unseal.tenant"], out["unseal.vault"], out["unseal.key"]) == (
+        offline.TENANT_ID,
+        f"kv-contoso-{stack}-q7k2",
+        "vault-unseal",
+    )
+    assert out["unseal.client"] == identity.state["clientId"]
+    assert out["keyVaultName"] == f"kv-contoso-{stack}-q7k2"
+
+
+def test_external_vault_gets_no_key_vault():
+    cfg = stack_config("staging")
+    cfg["cdstack:vault"] = {"mode": "external", "address": "https://vault.example.com"}
+    plan = run("staging", cfg)
+    assert not [r for r in plan.registrations if r.type.startswith(("azure-native:keyvault", "azure-native:managedid"))]
+    assert plan.outputs["hasUnseal"] is False
+    assert plan.outputs["keyVaultName"] is None
