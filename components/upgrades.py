@@ -14,6 +14,8 @@ import math
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from pulumi_azure_native.containerservice import AgentPoolUpgradeSettingsArgsDict
+
     from components.config import PoolUpgradeConfig, StackConfig
 
 Pool = Literal["system", "workers"]
@@ -44,8 +46,8 @@ def pool_upgrade(cfg: StackConfig, pool: Pool) -> PoolUpgradeConfig:
     return pools.system_pool.upgrade if pool == "system" else pools.worker_pool.upgrade
 
 
-def upgrade_settings(cfg: StackConfig, pool: Pool) -> dict[str, Any]:
-    """AgentPoolUpgradeSettings of a pool, as keyword arguments of the SDK's args class."""
+def upgrade_settings(cfg: StackConfig, pool: Pool) -> AgentPoolUpgradeSettingsArgsDict:
+    """AgentPoolUpgradeSettings of a pool, as the SDK's plain-dict form."""
     upgrade = pool_upgrade(cfg, pool)
     return {
         "drain_timeout_in_minutes": drain_timeout_minutes(cfg, pool),
