@@ -3,7 +3,8 @@ RBAC, workload identity, planned maintenance, and the Kubernetes provider the re
 
 The pure builders return the SDK's arguments as plain dicts (its `...ArgsDict` types, and TypedDicts of a resource's
 keyword arguments that pyright checks against the resource's signature where `Cluster` unpacks them), from the
-configuration and the few outputs they need; `Cluster` only wires them to resources."""
+configuration and the outputs that land inside them (a subnet id, the tenant); `Cluster` wires the rest (resource
+group, the cluster's name) and the options."""
 
 from __future__ import annotations
 
@@ -163,7 +164,6 @@ class ManagedClusterArgs(TypedDict):
     """The ManagedCluster's keyword arguments."""
 
     resource_name_: str
-    resource_group_name: pulumi.Input[str]
     location: str
     dns_prefix: str
     kubernetes_version: str
@@ -182,18 +182,12 @@ class ManagedClusterArgs(TypedDict):
     tags: dict[str, str]
 
 
-def managed_cluster(
-    cfg: StackConfig,
-    resource_group_name: pulumi.Input[str],
-    subnet_id: pulumi.Input[str],
-    tenant_id: pulumi.Input[str],
-) -> ManagedClusterArgs:
+def managed_cluster(cfg: StackConfig, subnet_id: pulumi.Input[str], tenant_id: pulumi.Input[str]) -> ManagedClusterArgs:
     """The cluster: the configured tier, version and channels, a system-assigned identity (the cloud provider's), the
     OIDC issuer for workload identity, and the API server open only to the authorized ranges."""
     c = cfg.cluster
     return {
         "resource_name_": cfg.naming.cluster(),
-        "resource_group_name": resource_group_name,
         "location": cfg.location,
         "dns_prefix": cfg.naming.dns_prefix(),
         "kubernetes_version": c.kubernetes_version,
@@ -235,7 +229,8 @@ class Cluster(pulumi.ComponentResource):
 
         cluster = containerservice.ManagedCluster(
             "aks",
-            **managed_cluster(cfg, group, net.aks_subnet_id, client.tenant_id),
+            resource_group_name=group,
+            **managed_cluster(cfg, net.aks_subnet_id, client.tenant_id),
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
         self.worker_pool = containerservice.AgentPool(
