@@ -57,9 +57,19 @@ def run(stack: str, cfg: dict[str, Any] | None = None) -> offline.Plan:
     return offline.run(stack, flat, secret_keys, program=endpoints_program)
 
 
-def settings(stack: str) -> config.StackConfig:
+def settings(stack: str, **changes: Any) -> config.StackConfig:
+    """A stack file's configuration as the program sees it, with `changes` (camelCase, as in the stack file) merged
+    into its sections: settings("prod", cluster={"workerPool": {"minCount": 1}})."""
     raw = {key.split(":", 1)[1]: value for key, value in stack_config(stack).items() if key.startswith("cdstack:")}
-    return config.StackConfig.model_validate({**raw, "stack": stack})
+    return config.StackConfig.model_validate({**merged(raw, changes), "stack": stack})
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in changes.items():
+        old = result.get(key)
+        result[key] = merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return result
 
 
 def urn(plan: offline.Plan, type_: str, name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components import naming
+from components.azure import cluster
 from components.azure.cluster import active_schedules
 from components.azure.kubeconfig import non_interactive
 from tests.azure import CLUSTER, POOL, ROLE, STACKS, settings, urn
@@ -140,3 +141,92 @@ def test_kubernetes_provider_gets_the_non_interactive_rewrite_of_the_clusters_de
     kubeconfig = provider.state["kubeconfig"]["value"]  # the engine's view, unmasked: the secret wraps it
     assert kubeconfig == non_interactive(offline.FAKE_KUBECONFIG)
     assert "devicecode" not in kubeconfig
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The pure builders, without the mock engine
+
+
+def test_network_profile_is_cilium_overlay_on_the_configured_ranges():
+    cfg = settings("staging", network={"podCidr": "10.60.0.0/16", "serviceCidr": "10.61.0.0/16"})
+    profile = cluster.network_profile(cfg)
+    assert (profile["network_plugin"], profile["network_plugin_mode"]) == ("azure", "overlay")
+    assert (profile["network_dataplane"], profile["network_policy"]) == ("cilium", "cilium")
+    assert (profile["pod_cidr"], profile["service_cidr"]) == ("10.60.0.0/16", "10.61.0.0/16")
+    assert profile["dns_service_ip"] == cfg.network.dns_service_ip
+
+
+def test_system_pool_is_fixed_size_on_the_aks_subnet_with_its_own_drain_timeout():
+    cfg = settings("prod", cluster={"systemPool": {"count": 4, "drainTimeoutMinutes": 45}})
+    pool = cluster.system_pool(cfg, "/subnets/aks")
+    assert (pool["name"], pool["mode"], pool["count"]) == ("system", "System", 4)
+    assert "enable_auto_scaling" not in pool and "node_taints" not in pool
+    assert pool["vnet_subnet_id"] == "/subnets/aks"
+    assert pool["availability_zones"] == ["1", "2", "3"]
+    upgrade = cfg.cluster.system_pool.upgrade
+    assert pool["upgrade_settings"] == {
+        "drain_timeout_in_minutes": 45,
+        "max_surge": upgrade.max_surge,
+        "node_soak_duration_in_minutes": upgrade.node_soak_minutes,
+        "undrainable_node_behavior": upgrade.undrainable_node_behavior,
+    }
+
+
+def test_worker_pool_is_reserved_for_workers_and_starts_at_its_minimum():
+    cfg = settings("staging", cluster={"workerPool": {"minCount": 1, "maxCount": 7, "maxPods": 40}})
+    pool = cluster.worker_pool(cfg, "/subnets/aks")
+    key, value = naming.WORKER_POOL_LABEL
+    assert (pool["agent_pool_name"], pool["mode"]) == ("workers", "User")
+    assert pool["node_labels"] == {key: value}
+    assert pool["node_taints"] == [naming.WORKER_POOL_TAINT]
+    assert pool["enable_auto_scaling"] is True
+    assert (pool["min_count"], pool["count"], pool["max_count"], pool["max_pods"]) == (1, 1, 7, 40)
+    assert pool["vnet_subnet_id"] == "/subnets/aks"
+
+
+@pytest.mark.parametrize(("drain_seconds", "minutes"), [(600, 20), (3600, 70), (3601, 71)])
+def test_worker_pool_drain_timeout_outlasts_a_workers_drain(drain_seconds: int, minutes: int):
+    cfg = settings("staging", concourse={"workerDrainSeconds": drain_seconds})
+    assert cluster.worker_pool(cfg, "subnet")["upgrade_settings"]["drain_timeout_in_minutes"] == minutes
+
+
+def test_entra_id_security_and_support_plan_profiles():
+    cfg = settings("prod")
+    assert cluster.aad_profile(cfg, "tenant") == {
+        "managed": True,
+        "enable_azure_rbac": True,
+        "admin_group_object_ids": cfg.cluster.admin_group_object_ids,
+        "tenant_id": "tenant",
+    }
+    assert cluster.security_profile() == {"workload_identity": {"enabled": True}}
+    assert cluster.support_plan(cfg) == "KubernetesOfficial"
+    lts = settings("prod", cluster={"skuTier": "Premium", "longTermSupport": True})
+    assert cluster.support_plan(lts) == "AKSLongTermSupport"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_managed_cluster_is_composed_of_the_profiles(stack: str):
+    cfg = settings(stack)
+    args = cluster.managed_cluster(cfg, "/subnets/aks", "tenant")
+    assert args["resource_name_"] == f"aks-contoso-{stack}"
+    assert args["agent_pool_profiles"] == [cluster.system_pool(cfg, "/subnets/aks")]
+    assert args["network_profile"] == cluster.network_profile(cfg)
+    assert args["aad_profile"] == cluster.aad_profile(cfg, "tenant")
+    assert args["security_profile"] == cluster.security_profile()
+    assert args["sku"] == {"name": "Base", "tier": cfg.cluster.sku_tier}
+    assert args["disable_local_accounts"] is (stack == "prod")
+    assert args["api_server_access_profile"] == {"authorized_ip_ranges": cfg.cluster.api_authorized_ranges}
+    assert args["identity"] == {"type": "SystemAssigned"}
+    assert args["tags"]["cdstack-stack"] == stack
+
+
+def test_maintenance_window_is_weekly_on_the_configured_slot():
+    window = settings(
+        "staging", cluster={"maintenanceWindow": {"dayOfWeek": "Tuesday", "startTime": "03:30", "durationHours": 5}}
+    ).cluster.maintenance_window
+    assert cluster.maintenance_window(window) == {
+        "schedule": {"weekly": {"day_of_week": "Tuesday", "interval_weeks": 1}},
+        "start_time": "03:30",
+        "duration_hours": 5,
+        "utc_offset": window.utc_offset,
+    }

@@ -82,3 +82,36 @@ def test_ca_bundle_holds_exactly_the_three_roots_azure_documents():
         "Microsoft RSA Root Certificate Authority 2017",
     }
     assert all(cert["issuer"] == cert["subject"] for cert in certs)  # roots, no intermediates
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The pure builder, without the mock engine
+
+
+def test_flexible_server_is_reachable_only_through_the_delegated_subnet_and_private_zone():
+    server = database.flexible_server(settings("staging"), "/subnets/postgres", "/zones/postgres")
+    assert server["network"] == {
+        "delegated_subnet_resource_id": "/subnets/postgres",
+        "private_dns_zone_arm_resource_id": "/zones/postgres",
+        "public_network_access": "Disabled",
+    }
+    assert server["auth_config"]["password_auth"] == "Enabled"
+    assert server["auth_config"]["active_directory_auth"] == "Disabled"
+    assert server["server_name"] == "psql-contoso-staging"
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_flexible_server_maps_the_database_switches_to_azures_words(flag: bool):
+    cfg = settings(
+        "prod",
+        database={"highAvailability": flag, "geoRedundantBackup": flag, "storageAutoGrow": flag, "storageGb": 256},
+    )
+    server = database.flexible_server(cfg, "subnet", "zone")
+    word = "Enabled" if flag else "Disabled"
+    assert server["high_availability"]["mode"] == ("ZoneRedundant" if flag else "Disabled")
+    assert server["backup"] == {
+        "backup_retention_days": cfg.database.backup_retention_days,
+        "geo_redundant_backup": word,
+    }
+    assert server["storage"] == {"storage_size_gb": 256, "auto_grow": word}
+    assert server["sku"] == {"name": cfg.database.sku_name, "tier": cfg.database.sku_tier}

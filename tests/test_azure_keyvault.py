@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components import naming
+from components.azure import keyvault
 from tests.azure import ROLE, STACKS, run
 from tests.conftest import stack_config
 from tools import offline
@@ -54,3 +55,20 @@ def test_external_vault_gets_no_key_vault():
     assert not [r for r in plan.registrations if r.type.startswith(("azure-native:keyvault", "azure-native:managedid"))]
     assert plan.outputs["hasUnseal"] is False
     assert plan.outputs["keyVaultName"] is None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The pure builders, without the mock engine
+
+
+def test_key_vault_is_rbac_only_and_its_deleted_keys_cannot_be_purged_early():
+    properties = keyvault.vault_properties("tenant")
+    assert properties["tenant_id"] == "tenant"
+    assert properties["enable_rbac_authorization"] is True
+    assert (properties["enable_soft_delete"], properties["enable_purge_protection"]) == (True, True)
+    assert properties["soft_delete_retention_in_days"] == 90
+    assert not any(properties[k] for k in ("enabled_for_deployment", "enabled_for_disk_encryption"))
+
+
+def test_unseal_key_may_only_wrap_and_unwrap():
+    assert keyvault.unseal_key_properties() == {"kty": "RSA", "key_size": 4096, "key_ops": ["wrapKey", "unwrapKey"]}

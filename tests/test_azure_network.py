@@ -69,3 +69,53 @@ def test_no_dns_records_without_a_zone_resource_group():
     plan = run("staging", cfg)
     assert plan.by_type("azure-native:dns:RecordSet") == []
     assert plan.by_type("azure-native:network:PublicIPAddress")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The pure builders, without the mock engine
+
+
+def test_subnets_come_in_creation_order_and_only_postgres_is_delegated():
+    cfg = settings("staging", network={"aksSubnet": "10.40.0.0/22", "postgresSubnet": "10.40.8.0/27"})
+    subnets = network.subnets(cfg)
+    assert list(subnets) == ["aks", "postgres"]
+    assert subnets["aks"] == {"subnet_name": "snet-aks", "address_prefix": "10.40.0.0/22"}
+    assert subnets["postgres"] == {
+        "subnet_name": "snet-postgres",
+        "address_prefix": "10.40.8.0/27",
+        "delegations": [{"name": "postgres", "service_name": "Microsoft.DBforPostgreSQL/flexibleServers"}],
+    }
+
+
+def test_virtual_network_spans_the_configured_address_space():
+    cfg = settings("prod", network={"addressSpace": "10.50.0.0/16"})
+    vnet = network.virtual_network(cfg)
+    assert vnet["address_space"] == {"address_prefixes": ["10.50.0.0/16"]}
+    assert vnet["virtual_network_name"] == "vnet-contoso-prod"
+    assert vnet["location"] == cfg.location
+
+
+def test_postgres_zone_is_global_and_named_as_azure_requires():
+    zone = network.postgres_dns_zone(settings("prod"))
+    assert zone["private_zone_name"] == "psql-contoso-prod.private.postgres.database.azure.com"
+    assert zone["location"] == "global"
+
+
+def test_ingress_ip_is_a_static_standard_ipv4_address():
+    ip = network.ingress_ip(settings("staging"))
+    assert ip["sku"] == {"name": "Standard", "tier": "Regional"}
+    assert (ip["public_ip_allocation_method"], ip["public_ip_address_version"]) == ("Static", "IPv4")
+    assert ip["public_ip_address_name"] == "pip-contoso-staging-ingress"
+
+
+def test_a_records_point_every_public_host_at_the_ingress_address_in_the_zones_resource_group():
+    cfg = settings("staging")
+    records = network.a_records(cfg, "20.0.0.1")
+    assert set(records) == set(config.DEFAULT_HOST_LABELS)
+    for service, record in records.items():
+        assert record["relative_record_set_name"] == network.public_records(cfg)[service]
+        assert (record["zone_name"], record["resource_group_name"]) == (cfg.dns.domain, "rg-contoso-dns")
+        assert (record["record_type"], record["ttl"]) == ("A", network.RECORD_TTL)
+        assert record["a_records"] == [{"ipv4_address": "20.0.0.1"}]
+    without_zone = settings("staging", dns={"zoneResourceGroup": None})
+    assert network.a_records(without_zone, "20.0.0.1") == {}
