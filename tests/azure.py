@@ -3,6 +3,7 @@ it under the mock engine, a stack file's settings, and the resource types the te
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -70,6 +71,11 @@ def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         old = result.get(key)
         result[key] = merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
     return result
+
+
+def plain(args: Mapping[str, Any]) -> dict[str, Any]:
+    """A builder's SDK dict (a TypedDict whose keys are all optional) as a plain dict, to read its keys in a test."""
+    return dict(args)
 
 
 def urn(plan: offline.Plan, type_: str, name: str) -> str:

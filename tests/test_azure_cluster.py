@@ -9,7 +9,7 @@ from components import naming
 from components.azure import cluster
 from components.azure.cluster import active_schedules
 from components.azure.kubeconfig import non_interactive
-from tests.azure import CLUSTER, POOL, ROLE, STACKS, settings, urn
+from tests.azure import CLUSTER, POOL, ROLE, STACKS, plain, settings, urn
 from tools import offline
 
 
@@ -149,7 +149,7 @@ def test_kubernetes_provider_gets_the_non_interactive_rewrite_of_the_clusters_de
 
 def test_network_profile_is_cilium_overlay_on_the_configured_ranges():
     cfg = settings("staging", network={"podCidr": "10.60.0.0/16", "serviceCidr": "10.61.0.0/16"})
-    profile = cluster.network_profile(cfg)
+    profile = plain(cluster.network_profile(cfg))
     assert (profile["network_plugin"], profile["network_plugin_mode"]) == ("azure", "overlay")
     assert (profile["network_dataplane"], profile["network_policy"]) == ("cilium", "cilium")
     assert (profile["pod_cidr"], profile["service_cidr"]) == ("10.60.0.0/16", "10.61.0.0/16")
@@ -158,7 +158,7 @@ def test_network_profile_is_cilium_overlay_on_the_configured_ranges():
 
 def test_system_pool_is_fixed_size_on_the_aks_subnet_with_its_own_drain_timeout():
     cfg = settings("prod", cluster={"systemPool": {"count": 4, "drainTimeoutMinutes": 45}})
-    pool = cluster.system_pool(cfg, "/subnets/aks")
+    pool = plain(cluster.system_pool(cfg, "/subnets/aks"))
     assert (pool["name"], pool["mode"], pool["count"]) == ("system", "System", 4)
     assert "enable_auto_scaling" not in pool and "node_taints" not in pool
     assert pool["vnet_subnet_id"] == "/subnets/aks"
@@ -187,7 +187,7 @@ def test_worker_pool_is_reserved_for_workers_and_starts_at_its_minimum():
 @pytest.mark.parametrize(("drain_seconds", "minutes"), [(600, 20), (3600, 70), (3601, 71)])
 def test_worker_pool_drain_timeout_outlasts_a_workers_drain(drain_seconds: int, minutes: int):
     cfg = settings("staging", concourse={"workerDrainSeconds": drain_seconds})
-    assert cluster.worker_pool(cfg, "subnet")["upgrade_settings"]["drain_timeout_in_minutes"] == minutes
+    assert plain(cluster.worker_pool(cfg, "subnet")["upgrade_settings"])["drain_timeout_in_minutes"] == minutes
 
 
 def test_entra_id_security_and_support_plan_profiles():

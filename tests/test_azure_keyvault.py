@@ -7,7 +7,7 @@ import pytest
 
 from components import naming
 from components.azure import keyvault
-from tests.azure import ROLE, STACKS, run
+from tests.azure import ROLE, STACKS, plain, run
 from tests.conftest import stack_config
 from tools import offline
 
@@ -62,7 +62,7 @@ def test_external_vault_gets_no_key_vault():
 
 
 def test_key_vault_is_rbac_only_and_its_deleted_keys_cannot_be_purged_early():
-    properties = keyvault.vault_properties("tenant")
+    properties = plain(keyvault.vault_properties("tenant"))
     assert properties["tenant_id"] == "tenant"
     assert properties["enable_rbac_authorization"] is True
     assert (properties["enable_soft_delete"], properties["enable_purge_protection"]) == (True, True)
