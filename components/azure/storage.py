@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
-
 import pulumi
 from pulumi_azure_native import storage
 
-from components.azure.backups import versioned_blob_service
+from components.azure.backups import StorageAccountArgs, versioned_blob_service
 from components.azure.network import Network
 from components.config import StackConfig
 from components.endpoints import BlobStore
@@ -16,18 +14,6 @@ from components.tags import common_tags
 CONTAINER = "charts"
 RECOVERY_DAYS = 30
 """How long an overwritten or deleted chart (and a deleted container) stays recoverable: a month of releases."""
-
-
-class StorageAccountArgs(TypedDict):
-    account_name: str
-    location: str
-    kind: str
-    sku: storage.SkuArgsDict
-    allow_shared_key_access: bool
-    allow_blob_public_access: bool
-    minimum_tls_version: str
-    enable_https_traffic_only: bool
-    tags: dict[str, str]
 
 
 def chart_account(cfg: StackConfig) -> StorageAccountArgs:
