@@ -49,8 +49,8 @@ def plan_of() -> Planner:
 @pytest.fixture(scope="session")
 def azure_plans() -> dict[str, offline.Plan]:
     """Both stacks planned once for every Azure test module, with the endpoints the services consume exported
-    (tests/azure.py); judged on TODAY like every test, though a session fixture runs before `pinned_today`."""
-    from tests.azure import STACKS, run
+    (tests/azure_plans.py); judged on TODAY like every test, though a session fixture runs before `pinned_today`."""
+    from tests.azure_plans import STACKS, run
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, TODAY)

@@ -9,7 +9,7 @@ from components import naming
 from components.azure import cluster
 from components.azure.cluster import active_schedules
 from components.azure.kubeconfig import non_interactive
-from tests.azure import CLUSTER, POOL, ROLE, STACKS, plain, settings, urn
+from tests.azure_plans import CLUSTER, POOL, ROLE, STACKS, plain, settings, urn
 from tools import offline
 
 

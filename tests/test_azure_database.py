@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components.azure import database
-from tests.azure import SERVER, STACKS, plain, settings, urn
+from tests.azure_plans import SERVER, STACKS, plain, settings, urn
 from tools import offline
 
 

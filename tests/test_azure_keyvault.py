@@ -7,7 +7,7 @@ import pytest
 
 from components import naming
 from components.azure import keyvault
-from tests.azure import ROLE, STACKS, plain, run
+from tests.azure_plans import ROLE, STACKS, plain, run
 from tests.conftest import stack_config
 from tools import offline
 

@@ -7,7 +7,7 @@ import pytest
 
 from components import config
 from components.azure import network
-from tests.azure import STACKS, run, settings
+from tests.azure_plans import STACKS, run, settings
 from tests.conftest import stack_config
 from tools import offline
 

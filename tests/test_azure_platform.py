@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.azure import CLUSTER, SERVER, STACKS
+from tests.azure_plans import CLUSTER, SERVER, STACKS
 from tools import offline
 
 STATEFUL = [

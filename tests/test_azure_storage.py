@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.azure import storage
-from tests.azure import STACKS, settings
+from tests.azure_plans import STACKS, settings
 from tools import offline
 
 
