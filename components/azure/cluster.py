@@ -112,6 +112,7 @@ class WorkerPoolArgs(TypedDict):
     node_labels: dict[str, str]
     node_taints: list[str]
     upgrade_settings: containerservice.AgentPoolUpgradeSettingsArgsDict
+    tags: dict[str, str]
 
 
 def worker_pool(cfg: StackConfig, subnet_id: pulumi.Input[str]) -> WorkerPoolArgs:
@@ -136,6 +137,7 @@ def worker_pool(cfg: StackConfig, subnet_id: pulumi.Input[str]) -> WorkerPoolArg
         "node_labels": {label_key: label_value},
         "node_taints": [naming.WORKER_POOL_TAINT],
         "upgrade_settings": upgrades.upgrade_settings(cfg, "workers"),
+        "tags": common_tags(cfg),
     }
 
 
@@ -238,7 +240,6 @@ class Cluster(pulumi.ComponentResource):
             resource_name_=cluster.name,
             resource_group_name=group,
             **worker_pool(cfg, net.aks_subnet_id),
-            tags=common_tags(cfg),
             # The cluster autoscaler owns the node count between min and max; writing it back would fight it.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
         )
