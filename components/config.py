@@ -2,12 +2,17 @@
 
 A stack is configured only through Pulumi's config API (`pulumi config set`, `secure:` values, `--config`), under the
 `cdstack:` namespace. Each top-level key below is one section; structured sections are YAML objects in
-`Pulumi.<stack>.yaml`. `load()` reads every `cdstack:` key, parses it into the frozen `StackConfig`, applies the
-cross-field rules and raises `ConfigError` (one message naming the stack file, the key path, the value given and
-what is allowed) before any resource is constructed. Unknown keys are errors, so a typo never passes silently.
+`Pulumi.<stack>.yaml`. `load()` reads every `cdstack:` key, parses it into the frozen `StackConfig`, runs the
+cross-field rules of `RULES` and raises `ConfigError` (one message naming the stack file, the key path, the value
+given and what is allowed) before any resource is constructed. Unknown keys are errors, so a typo never passes
+silently.
+
+This module is the schema and the loader. The cross-field rules live beside the concern each guards (addressing.py,
+membership.py, vault_settings.py, production.py, ...) and import this module only for its types, so the loader can
+import them without a cycle; `RULES` lists them.
 
 Environments differ only in this configuration: `production: true` switches on the rules a production stack must
-satisfy; nothing in the code branches on the stack's name.
+satisfy (production.py); nothing in the code branches on the stack's name.
 """
 
 from __future__ import annotations

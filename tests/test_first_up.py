@@ -15,6 +15,7 @@ import yaml
 
 from components import capacity, catalog, concourse_limits, upgrades
 from components.config import ConfigError, check_rules
+from components.problem import Problem
 from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tests.services import stack_cfg
 from tools import offline, stackfile
@@ -25,8 +26,8 @@ SECRET = "kubernetes:core/v1:Secret"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def problem_keys(problems: list[tuple[str, Any, str]]) -> list[str]:
-    return [key for key, _, _ in problems]
+def problem_keys(problems: list[Problem]) -> list[str]:
+    return [problem.key for problem in problems]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
