@@ -267,7 +267,7 @@ CASES = [
         "prod",
         {"concourse.workerReplicas": 4, "concourse.workerDrainSeconds": 14400},
         "concourse.workerDrainSeconds",
-        "the longest a deploy waits for the rolling update of the workers",
+        f"must fit in {concourse_limits.MAX_RELEASE_WAIT_SECONDS} s, the longest a deploy waits",
     ),
     Case(
         concourse_limits.connection_problems,
