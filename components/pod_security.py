@@ -48,7 +48,7 @@ LEVEL_BY_CONCERN: dict[str, NamespaceLevel] = {
         "privileged", "Filebeat reads the nodes' container logs through hostPath volumes (/var/log/containers, pods)"
     ),
     "charts": NamespaceLevel(
-        "baseline", "ChartMuseum's chart sets no seccomp profile and drops no capabilities (restricted needs both)"
+        "restricted", "ChartMuseum runs unprivileged with the security context components/services/charts.py sets"
     ),
 }
 

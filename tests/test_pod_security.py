@@ -65,7 +65,7 @@ def test_each_level_is_chosen_with_its_reason():
     assert enforced == {
         "ingress": "restricted",
         "cert-manager": "restricted",
-        "chartmuseum": "baseline",
+        "chartmuseum": "restricted",
         "vault": "privileged",
         "concourse": "privileged",
         "monitoring": "privileged",
