@@ -5,10 +5,12 @@ Concourse logs in with approle and reads `<prefix>/<team>/<pipeline>/<secret>`, 
 the version itself. The role id and secret id are Vault's own, generated here and handed to Concourse as the web
 Secret's `vault-client-auth-param`, so no person copies an id.
 
-Who talks to Vault: for the in-cluster Vault, whoever runs `pulumi up`, logged in with their own Entra ID token
-through Vault's JWT auth (components/vault_login.py); the provider waits until `VaultInit` has initialised Vault and
-set that login up, so a new environment needs nothing from a person. An external Vault is run by others: the
-provider logs in as its own environment says (VAULT_TOKEN and friends). No credential is ever a stack value.
+Who talks to Vault: for the in-cluster Vault, whoever runs `pulumi up`, at its public host (Let's Encrypt, verified
+against the system roots; behind the ingress, the hop to Vault's TLS listener is verified against the internal CA:
+components/services/secrets.py), logged in with their own Entra ID token through Vault's JWT auth
+(components/vault_login.py); the provider waits until `VaultInit` has initialised Vault and set that login up, so a
+new environment needs nothing from a person. An external Vault is run by others: the provider logs in as its own
+environment says (VAULT_TOKEN and friends). No credential is ever a stack value.
 """
 
 from __future__ import annotations

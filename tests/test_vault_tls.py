@@ -194,6 +194,14 @@ def test_vault_certificate_names_every_address_clients_dial():
     assert spec["renewBefore"] == "720h"
 
 
+def test_a_standby_redirects_clients_to_a_name_the_certificate_covers():
+    api_addr = urlsplit(at(secrets.vault_values(stack_cfg("staging"), UNSEAL), "server.ha.apiAddr"))
+    assert api_addr.scheme == "https"
+    assert covers(
+        secrets.vault_certificate_spec(), (api_addr.hostname or "").replace("$(vault_k8s_pod_name)", "vault-1")
+    )
+
+
 def test_a_renewed_certificate_is_reloaded_without_a_restart():
     values = secrets.vault_values(stack_cfg("staging"), UNSEAL)
     assert at(values, "server.shareProcessNamespace") is True

@@ -219,6 +219,10 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
             "ha": {
                 "enabled": True,
                 "replicas": cfg.vault.server_replicas,
+                # The address a standby redirects clients to when it cannot forward: the pod's name, which Vault's
+                # certificate covers (the chart's default, https://<pod IP>:8200, is in no certificate). The chart
+                # defines VAULT_K8S_POD_NAME before VAULT_API_ADDR, so Kubernetes expands it.
+                "apiAddr": f"https://$(VAULT_K8S_POD_NAME).{VAULT_RELEASE}-internal.{ns}.svc.cluster.local:{VAULT_PORT}",
                 "config": vault_ha_config(unseal),
                 # The chart's default, floor((n-1)/2), is a Raft quorum rule: it is 0 for one or two servers and
                 # blocks every node drain. On Consul storage a standby just takes over: one may always go.
