@@ -34,8 +34,8 @@ LEVEL_BY_CONCERN: dict[str, NamespaceLevel] = {
     "cert-manager": NamespaceLevel("restricted", "cert-manager's chart meets restricted by default"),
     "secrets": NamespaceLevel(
         "privileged",
-        "Consul's client agents listen on hostPorts 8500 and 8502: Vault's storage reaches the agent on its own node at "
-        "HOST_IP:8500, and baseline forbids every hostPort",
+        "Consul's client agents listen on hostPorts 8500 and 8502: Vault's storage reaches the agent on its own node "
+        "at HOST_IP:8500, and baseline forbids every hostPort",
     ),
     "concourse": NamespaceLevel(
         "privileged", "Concourse workers run builds in containers of their own: the worker container is privileged"
