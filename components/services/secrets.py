@@ -14,8 +14,9 @@ internal_ca.py). Its clients and how each verifies it:
 The backup job reads Consul, never Vault, and Vault's data in Consul is sealed by Vault's barrier.
 
 Renewal: cert-manager renews the certificate 30 days before it expires and the kubelet updates the mounted Secret;
-Vault reads its certificate only at start and on SIGHUP (it reloads listener certificates on SIGHUP), so a sidecar in
-the pod's shared process namespace sends SIGHUP when the certificate file changes. No restart, no dropped request.
+Vault reads its certificate at start and again on SIGHUP only (Vault docs, tcp listener `tls_cert_file`: "On SIGHUP,
+the path set here at Vault startup will be used for reloading the certificate"), so a sidecar in the pod's shared
+process namespace sends SIGHUP when the certificate file changes. No restart, no dropped request.
 """
 
 from __future__ import annotations
