@@ -11,7 +11,7 @@ pool, or the node-OS channel never gets a node done inside its window.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from components.problem import Problem
 
