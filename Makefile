@@ -9,13 +9,16 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security
+.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 plan: $(VENV)/.installed ## offline plan of a stack (STACK=staging; JSON=plan.json also writes every resource)
 	$(PY) -m tools.plan $(STACK) $(if $(JSON),--json $(JSON),)
+
+plans: $(VENV)/.installed ## rewrite plans/<stack>.json, every stack's golden plan, to commit with a change (CHECK=1 only reports)
+	$(PY) -m tools.golden_plans $(if $(CHECK),--check,)
 
 compare: $(VENV)/.installed ## releases and settings that differ between two stacks (STACK=staging OTHER=prod)
 	$(PY) -m tools.plan $(STACK) --compare $(OTHER)

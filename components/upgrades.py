@@ -11,11 +11,13 @@ pool, or the node-OS channel never gets a node done inside its window.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from components.problem import Problem
 
 if TYPE_CHECKING:
+    from pulumi_azure_native.containerservice import AgentPoolUpgradeSettingsArgsDict
+
     from components.config import PoolUpgradeConfig, StackConfig
 
 Pool = Literal["system", "workers"]
@@ -46,8 +48,8 @@ def pool_upgrade(cfg: StackConfig, pool: Pool) -> PoolUpgradeConfig:
     return pools.system_pool.upgrade if pool == "system" else pools.worker_pool.upgrade
 
 
-def upgrade_settings(cfg: StackConfig, pool: Pool) -> dict[str, Any]:
-    """AgentPoolUpgradeSettings of a pool, as keyword arguments of the SDK's args class."""
+def upgrade_settings(cfg: StackConfig, pool: Pool) -> AgentPoolUpgradeSettingsArgsDict:
+    """AgentPoolUpgradeSettings of a pool, as the SDK's plain-dict form."""
     upgrade = pool_upgrade(cfg, pool)
     return {
         "drain_timeout_in_minutes": drain_timeout_minutes(cfg, pool),

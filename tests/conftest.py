@@ -44,3 +44,14 @@ def plan_of() -> Planner:
         return offline.run(stack, flat, secret_keys, stack_outputs=stack_outputs)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def azure_plans() -> dict[str, offline.Plan]:
+    """Both stacks planned once for every Azure test module, with the endpoints the services consume exported
+    (tests/azure_plans.py); judged on TODAY like every test, though a session fixture runs before `pinned_today`."""
+    from tests.azure_plans import STACKS, run
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(clock.ENV, TODAY)
+        return {stack: run(stack) for stack in STACKS}

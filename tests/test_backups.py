@@ -165,3 +165,27 @@ def test_a_bad_schedule_is_refused_before_anything_exists(plan_of: Planner):
     with pytest.raises(config.ConfigError) as error:
         plan_of("staging", raw)
     assert error.value.keys == ["cdstack:backup.vaultSchedule"]
+
+
+def test_backup_account_has_no_shared_key_and_nothing_public():
+    account = backups.backup_account(stack_cfg("prod"))
+    assert account["account_name"] == "stbcontosoprod"
+    assert account["allow_shared_key_access"] is False  # the jobs log in with workload identity
+    assert (account["allow_blob_public_access"], account["minimum_tls_version"]) == (False, "TLS1_2")
+    assert account["sku"] == {"name": "Standard_ZRS"}
+
+
+def test_retention_rule_deletes_only_its_containers_blobs_and_their_old_versions():
+    rule = backups.retention_rule("vault-snapshots", 30, 14)
+    assert rule == {
+        "name": "vault-snapshots-retention",
+        "type": "Lifecycle",
+        "enabled": True,
+        "definition": {
+            "filters": {"blob_types": ["blockBlob"], "prefix_match": ["vault-snapshots/"]},
+            "actions": {
+                "base_blob": {"delete": {"days_after_modification_greater_than": 30}},
+                "version": {"delete": {"days_after_creation_greater_than": 14}},
+            },
+        },
+    }

@@ -124,6 +124,12 @@ def to_json(plan: offline.Plan) -> dict:
     }
 
 
+def dumps(plan: offline.Plan) -> str:
+    """The plan as JSON text, keys sorted at every level (resources are already in URN order): the same bytes for the
+    same graph, so two plans diff line by line (`--json` and the golden plans under plans/)."""
+    return json.dumps(to_json(plan), indent=2, sort_keys=True) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render(plan))
     print("\n" + render_quota(cfg))
     if args.json:
-        args.json.write_text(json.dumps(to_json(plan), indent=2, sort_keys=True) + "\n")
+        args.json.write_text(dumps(plan))
         print(f"\nWrote {len(plan.registrations)} resources to {args.json}")
     return 0
 

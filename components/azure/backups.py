@@ -9,6 +9,8 @@ Lifecycle rule's filters.prefix_match is `<container>/<prefix>`), as the install
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pulumi
 from pulumi_azure_native import authorization, managedidentity, storage
 
@@ -44,24 +46,50 @@ def versioned_blob_service(
     )
 
 
-def retention_rule(container: str, days: int, version_days: int) -> storage.ManagementPolicyRuleArgs:
+def retention_rule(container: str, days: int, version_days: int) -> storage.ManagementPolicyRuleArgsDict:
     """Delete the container's blobs `days` after they were written, and their older versions after `version_days`."""
-    return storage.ManagementPolicyRuleArgs(
-        name=f"{container}-retention",
-        type="Lifecycle",
-        enabled=True,
-        definition=storage.ManagementPolicyDefinitionArgs(
-            filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob"], prefix_match=[f"{container}/"]),
-            actions=storage.ManagementPolicyActionArgs(
-                base_blob=storage.ManagementPolicyBaseBlobArgs(
-                    delete=storage.DateAfterModificationArgs(days_after_modification_greater_than=days)
-                ),
-                version=storage.ManagementPolicyVersionArgs(
-                    delete=storage.DateAfterCreationArgs(days_after_creation_greater_than=version_days)
-                ),
-            ),
-        ),
-    )
+    return {
+        "name": f"{container}-retention",
+        "type": "Lifecycle",
+        "enabled": True,
+        "definition": {
+            "filters": {"blob_types": ["blockBlob"], "prefix_match": [f"{container}/"]},
+            "actions": {
+                "base_blob": {"delete": {"days_after_modification_greater_than": days}},
+                "version": {"delete": {"days_after_creation_greater_than": version_days}},
+            },
+        },
+    }
+
+
+class StorageAccountArgs(TypedDict):
+    """A StorageAccount's keyword arguments (the chart store's and the backups')."""
+
+    account_name: str
+    location: str
+    kind: str
+    sku: storage.SkuArgsDict
+    allow_shared_key_access: bool
+    allow_blob_public_access: bool
+    minimum_tls_version: str
+    enable_https_traffic_only: bool
+    tags: dict[str, str]
+
+
+def backup_account(cfg: StackConfig) -> StorageAccountArgs:
+    """Zone-redundant, private, and without shared keys: backup jobs log in with workload identity, so no key exists
+    that could leak."""
+    return {
+        "account_name": cfg.naming.backup_storage_account(),
+        "location": cfg.location,
+        "kind": "StorageV2",
+        "sku": {"name": "Standard_ZRS"},
+        "allow_shared_key_access": False,
+        "allow_blob_public_access": False,
+        "minimum_tls_version": "TLS1_2",
+        "enable_https_traffic_only": True,
+        "tags": common_tags(cfg),
+    }
 
 
 class BackupStorage(pulumi.ComponentResource):
@@ -81,17 +109,8 @@ class BackupStorage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account = storage.StorageAccount(
             "backup-storage",
-            account_name=cfg.naming.backup_storage_account(),
             resource_group_name=resource_group_name,
-            location=cfg.location,
-            kind="StorageV2",
-            sku=storage.SkuArgs(name="Standard_ZRS"),
-            # Backup jobs log in with workload identity; no key exists that could leak.
-            allow_shared_key_access=False,
-            allow_blob_public_access=False,
-            minimum_tls_version="TLS1_2",
-            enable_https_traffic_only=True,
-            tags=common_tags(cfg),
+            **backup_account(cfg),
             # The backups are what a rebuild restores from.
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
@@ -110,11 +129,11 @@ class BackupStorage(pulumi.ComponentResource):
             management_policy_name="default",
             account_name=account.name,
             resource_group_name=resource_group_name,
-            policy=storage.ManagementPolicySchemaArgs(
-                rules=[
+            policy={
+                "rules": [
                     retention_rule(container_name, cfg.backup.vault_retention_days, cfg.backup.blob_soft_delete_days)
                 ]
-            ),
+            },
             opts=child,
         )
 

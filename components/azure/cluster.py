@@ -1,9 +1,15 @@
 """The AKS cluster: a stable system pool, an autoscaling pool reserved for Concourse workers, Entra ID with Azure
-RBAC, workload identity, planned maintenance, and the Kubernetes provider the rest of the graph deploys through."""
+RBAC, workload identity, planned maintenance, and the Kubernetes provider the rest of the graph deploys through.
+
+The pure builders return the SDK's arguments as plain dicts (its `...ArgsDict` types, and TypedDicts of a resource's
+keyword arguments that pyright checks against the resource's signature where `Cluster` unpacks them), from the
+configuration and the outputs that land inside them (a subnet id, the tenant); `Cluster` wires the rest (resource
+group, the cluster's name) and the options."""
 
 from __future__ import annotations
 
 import base64
+from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,16 +38,14 @@ def role_definition_id(subscription_id: str, role: str) -> str:
     return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
 
 
-def maintenance_window(window: MaintenanceWindowConfig) -> containerservice.MaintenanceWindowArgs:
+def maintenance_window(window: MaintenanceWindowConfig) -> containerservice.MaintenanceWindowArgsDict:
     """Weekly, on the configured day, start time and UTC offset, for the configured number of hours."""
-    return containerservice.MaintenanceWindowArgs(
-        schedule=containerservice.ScheduleArgs(
-            weekly=containerservice.WeeklyScheduleArgs(day_of_week=window.day_of_week, interval_weeks=1)
-        ),
-        start_time=window.start_time,
-        duration_hours=window.duration_hours,
-        utc_offset=window.utc_offset,
-    )
+    return {
+        "schedule": {"weekly": {"day_of_week": window.day_of_week, "interval_weeks": 1}},
+        "start_time": window.start_time,
+        "duration_hours": window.duration_hours,
+        "utc_offset": window.utc_offset,
+    }
 
 
 def active_schedules(cfg: StackConfig) -> list[str]:
@@ -52,6 +56,160 @@ def active_schedules(cfg: StackConfig) -> list[str]:
     if cfg.cluster.node_os_upgrade_channel not in ("None", "Unmanaged"):
         schedules.append("aksManagedNodeOSUpgradeSchedule")
     return schedules
+
+
+def network_profile(cfg: StackConfig) -> containerservice.ContainerServiceNetworkProfileArgsDict:
+    """Azure CNI overlay: pods get addresses outside the VNet, nodes only use the AKS subnet. Cilium is both dataplane
+    and network policy engine (Azure's own policy manager is on its way out)."""
+    return {
+        "network_plugin": "azure",
+        "network_plugin_mode": "overlay",
+        "network_dataplane": "cilium",
+        "network_policy": "cilium",
+        "load_balancer_sku": "standard",
+        "outbound_type": "loadBalancer",
+        "pod_cidr": cfg.network.pod_cidr,
+        "service_cidr": cfg.network.service_cidr,
+        "dns_service_ip": cfg.network.dns_service_ip,
+    }
+
+
+def system_pool(
+    cfg: StackConfig, subnet_id: pulumi.Input[str]
+) -> containerservice.ManagedClusterAgentPoolProfileArgsDict:
+    """The cluster's inline pool: fixed size (no autoscaling), for the system pods and the stack's services."""
+    pool = cfg.cluster.system_pool
+    return {
+        "name": SYSTEM_POOL,
+        "mode": "System",
+        "os_type": "Linux",
+        "type": "VirtualMachineScaleSets",
+        "vm_size": pool.vm_size,
+        "count": pool.count,
+        "os_disk_size_gb": pool.os_disk_size_gb,
+        "availability_zones": list(pool.zones),
+        "vnet_subnet_id": subnet_id,
+        "upgrade_settings": upgrades.upgrade_settings(cfg, "system"),
+    }
+
+
+class WorkerPoolArgs(TypedDict):
+    """The worker pool's AgentPool keyword arguments that come from the configuration."""
+
+    agent_pool_name: str
+    mode: str
+    os_type: str
+    type: str
+    vm_size: str
+    os_disk_size_gb: int
+    max_pods: int
+    availability_zones: list[str]
+    vnet_subnet_id: pulumi.Input[str]
+    enable_auto_scaling: bool
+    min_count: int
+    max_count: int
+    count: int
+    node_labels: dict[str, str]
+    node_taints: list[str]
+    upgrade_settings: containerservice.AgentPoolUpgradeSettingsArgsDict
+    tags: dict[str, str]
+
+
+def worker_pool(cfg: StackConfig, subnet_id: pulumi.Input[str]) -> WorkerPoolArgs:
+    """The pool reserved for Concourse workers (label and taint), scaled by the cluster autoscaler between min and max,
+    starting at min. A worker's drain waits for its running builds: the drain timeout follows workerDrainSeconds."""
+    pool = cfg.cluster.worker_pool
+    label_key, label_value = naming.WORKER_POOL_LABEL
+    return {
+        "agent_pool_name": WORKER_POOL,
+        "mode": "User",
+        "os_type": "Linux",
+        "type": "VirtualMachineScaleSets",
+        "vm_size": pool.vm_size,
+        "os_disk_size_gb": pool.os_disk_size_gb,
+        "max_pods": pool.max_pods,
+        "availability_zones": list(pool.zones),
+        "vnet_subnet_id": subnet_id,
+        "enable_auto_scaling": True,
+        "min_count": pool.min_count,
+        "max_count": pool.max_count,
+        "count": pool.min_count,
+        "node_labels": {label_key: label_value},
+        "node_taints": [naming.WORKER_POOL_TAINT],
+        "upgrade_settings": upgrades.upgrade_settings(cfg, "workers"),
+        "tags": common_tags(cfg),
+    }
+
+
+def aad_profile(cfg: StackConfig, tenant_id: pulumi.Input[str]) -> containerservice.ManagedClusterAADProfileArgsDict:
+    """Entra ID login with Azure RBAC for Kubernetes authorization; the admin groups are cluster admins."""
+    return {
+        "managed": True,
+        "enable_azure_rbac": True,
+        "admin_group_object_ids": list(cfg.cluster.admin_group_object_ids),
+        "tenant_id": tenant_id,
+    }
+
+
+def security_profile() -> containerservice.ManagedClusterSecurityProfileArgsDict:
+    """Workload identity: pods (Vault, the backup jobs) log in to Azure as user-assigned identities."""
+    return {"workload_identity": {"enabled": True}}
+
+
+def support_plan(cfg: StackConfig) -> containerservice.KubernetesSupportPlan:
+    if cfg.cluster.long_term_support:
+        return containerservice.KubernetesSupportPlan.AKS_LONG_TERM_SUPPORT
+    return containerservice.KubernetesSupportPlan.KUBERNETES_OFFICIAL
+
+
+class ManagedClusterArgs(TypedDict):
+    """The ManagedCluster's keyword arguments."""
+
+    resource_name_: str
+    location: str
+    dns_prefix: str
+    kubernetes_version: str
+    sku: containerservice.ManagedClusterSKUArgsDict
+    support_plan: containerservice.KubernetesSupportPlan
+    identity: containerservice.ManagedClusterIdentityArgsDict
+    agent_pool_profiles: list[containerservice.ManagedClusterAgentPoolProfileArgsDict]
+    enable_rbac: bool
+    aad_profile: containerservice.ManagedClusterAADProfileArgsDict
+    disable_local_accounts: bool
+    oidc_issuer_profile: containerservice.ManagedClusterOIDCIssuerProfileArgsDict
+    security_profile: containerservice.ManagedClusterSecurityProfileArgsDict
+    network_profile: containerservice.ContainerServiceNetworkProfileArgsDict
+    api_server_access_profile: containerservice.ManagedClusterAPIServerAccessProfileArgsDict
+    auto_upgrade_profile: containerservice.ManagedClusterAutoUpgradeProfileArgsDict
+    tags: dict[str, str]
+
+
+def managed_cluster(cfg: StackConfig, subnet_id: pulumi.Input[str], tenant_id: pulumi.Input[str]) -> ManagedClusterArgs:
+    """The cluster: the configured tier, version and channels, a system-assigned identity (the cloud provider's), the
+    OIDC issuer for workload identity, and the API server open only to the authorized ranges."""
+    c = cfg.cluster
+    return {
+        "resource_name_": cfg.naming.cluster(),
+        "location": cfg.location,
+        "dns_prefix": cfg.naming.dns_prefix(),
+        "kubernetes_version": c.kubernetes_version,
+        "sku": {"name": "Base", "tier": c.sku_tier},
+        "support_plan": support_plan(cfg),
+        "identity": {"type": containerservice.ResourceIdentityType.SYSTEM_ASSIGNED},
+        "agent_pool_profiles": [system_pool(cfg, subnet_id)],
+        "enable_rbac": True,
+        "aad_profile": aad_profile(cfg, tenant_id),
+        "disable_local_accounts": c.disable_local_accounts,
+        "oidc_issuer_profile": {"enabled": True},
+        "security_profile": security_profile(),
+        "network_profile": network_profile(cfg),
+        "api_server_access_profile": {"authorized_ip_ranges": list(c.api_authorized_ranges)},
+        "auto_upgrade_profile": {
+            "upgrade_channel": c.upgrade_channel,
+            "node_os_upgrade_channel": c.node_os_upgrade_channel,
+        },
+        "tags": common_tags(cfg),
+    }
 
 
 class Cluster(pulumi.ComponentResource):
@@ -68,112 +226,30 @@ class Cluster(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("cdstack:azure:Cluster", name, None, opts)
-        c = cfg.cluster
-        tags = common_tags(cfg)
         child = pulumi.ResourceOptions(parent=self)
+        group = net.resource_group_name
 
         cluster = containerservice.ManagedCluster(
             "aks",
-            resource_name_=cfg.naming.cluster(),
-            resource_group_name=net.resource_group_name,
-            location=cfg.location,
-            dns_prefix=cfg.naming.dns_prefix(),
-            kubernetes_version=c.kubernetes_version,
-            sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=c.sku_tier),
-            support_plan=(
-                containerservice.KubernetesSupportPlan.AKS_LONG_TERM_SUPPORT
-                if c.long_term_support
-                else containerservice.KubernetesSupportPlan.KUBERNETES_OFFICIAL
-            ),
-            identity=containerservice.ManagedClusterIdentityArgs(
-                type=containerservice.ResourceIdentityType.SYSTEM_ASSIGNED
-            ),
-            agent_pool_profiles=[
-                containerservice.ManagedClusterAgentPoolProfileArgs(
-                    name=SYSTEM_POOL,
-                    mode="System",
-                    os_type="Linux",
-                    type="VirtualMachineScaleSets",
-                    vm_size=c.system_pool.vm_size,
-                    count=c.system_pool.count,
-                    os_disk_size_gb=c.system_pool.os_disk_size_gb,
-                    availability_zones=list(c.system_pool.zones),
-                    vnet_subnet_id=net.aks_subnet_id,
-                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(
-                        **upgrades.upgrade_settings(cfg, "system")
-                    ),
-                )
-            ],
-            enable_rbac=True,
-            aad_profile=containerservice.ManagedClusterAADProfileArgs(
-                managed=True,
-                enable_azure_rbac=True,
-                admin_group_object_ids=list(c.admin_group_object_ids),
-                tenant_id=client.tenant_id,
-            ),
-            disable_local_accounts=c.disable_local_accounts,
-            oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
-            security_profile=containerservice.ManagedClusterSecurityProfileArgs(
-                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True)
-            ),
-            # Azure CNI overlay: pods get addresses outside the VNet, nodes only use the AKS subnet. Cilium is both
-            # dataplane and network policy engine (Azure's own policy manager is on its way out).
-            network_profile=containerservice.ContainerServiceNetworkProfileArgs(
-                network_plugin="azure",
-                network_plugin_mode="overlay",
-                network_dataplane="cilium",
-                network_policy="cilium",
-                load_balancer_sku="standard",
-                outbound_type="loadBalancer",
-                pod_cidr=cfg.network.pod_cidr,
-                service_cidr=cfg.network.service_cidr,
-                dns_service_ip=cfg.network.dns_service_ip,
-            ),
-            api_server_access_profile=containerservice.ManagedClusterAPIServerAccessProfileArgs(
-                authorized_ip_ranges=list(c.api_authorized_ranges)
-            ),
-            auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
-                upgrade_channel=c.upgrade_channel, node_os_upgrade_channel=c.node_os_upgrade_channel
-            ),
-            tags=tags,
+            resource_group_name=group,
+            **managed_cluster(cfg, net.aks_subnet_id, client.tenant_id),
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
-
-        label_key, label_value = naming.WORKER_POOL_LABEL
-        pool = c.worker_pool
         self.worker_pool = containerservice.AgentPool(
             "worker-pool",
-            agent_pool_name=WORKER_POOL,
             resource_name_=cluster.name,
-            resource_group_name=net.resource_group_name,
-            mode="User",
-            os_type="Linux",
-            type="VirtualMachineScaleSets",
-            vm_size=pool.vm_size,
-            os_disk_size_gb=pool.os_disk_size_gb,
-            max_pods=pool.max_pods,
-            availability_zones=list(pool.zones),
-            vnet_subnet_id=net.aks_subnet_id,
-            enable_auto_scaling=True,
-            min_count=pool.min_count,
-            max_count=pool.max_count,
-            count=pool.min_count,
-            node_labels={label_key: label_value},
-            node_taints=[naming.WORKER_POOL_TAINT],
-            # A worker's drain waits for its running builds: the pool's drain timeout follows workerDrainSeconds.
-            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(**upgrades.upgrade_settings(cfg, "workers")),
-            tags=tags,
+            resource_group_name=group,
+            **worker_pool(cfg, net.aks_subnet_id),
             # The cluster autoscaler owns the node count between min and max; writing it back would fight it.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
         )
-
         for config_name in active_schedules(cfg):
             containerservice.MaintenanceConfiguration(
                 UPGRADE_SCHEDULES[config_name],
                 config_name=config_name,
                 resource_name_=cluster.name,
-                resource_group_name=net.resource_group_name,
-                maintenance_window=maintenance_window(c.maintenance_window),
+                resource_group_name=group,
+                maintenance_window=maintenance_window(cfg.cluster.maintenance_window),
                 opts=child,
             )
 
@@ -190,7 +266,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
         credentials = containerservice.list_managed_cluster_user_credentials_output(
-            resource_group_name=net.resource_group_name, resource_name=cluster.name, format="exec"
+            resource_group_name=group, resource_name=cluster.name, format="exec"
         )
         kubeconfig = credentials.kubeconfigs.apply(lambda k: non_interactive(base64.b64decode(k[0].value).decode()))
         # Only the ingress controller's LoadBalancer Service needs the role (an ingress Service created before it

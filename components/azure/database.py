@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import pulumi
 import pulumi_random as random
@@ -31,13 +32,64 @@ def ca_bundle() -> str:
     return CA_BUNDLE_FILE.read_text()
 
 
+def enabled(flag: bool) -> str:
+    return "Enabled" if flag else "Disabled"
+
+
+class ServerArgs(TypedDict):
+    """The flexible server's keyword arguments that come from the configuration and the network."""
+
+    server_name: str
+    location: str
+    version: str
+    sku: dbforpostgresql.SkuArgsDict
+    storage: dbforpostgresql.StorageArgsDict
+    backup: dbforpostgresql.BackupArgsDict
+    high_availability: dbforpostgresql.HighAvailabilityArgsDict
+    network: dbforpostgresql.NetworkArgsDict
+    auth_config: dbforpostgresql.AuthConfigArgsDict
+    administrator_login: str
+    create_mode: str
+    tags: dict[str, str]
+
+
+def flexible_server(cfg: StackConfig, subnet_id: pulumi.Input[str], dns_zone_id: pulumi.Input[str]) -> ServerArgs:
+    """Private access only (the delegated subnet, names in the private zone), password login for Concourse, the
+    configured size, backups and zone-redundant HA."""
+    db = cfg.database
+    return {
+        "server_name": cfg.naming.postgres_server(),
+        "location": cfg.location,
+        "version": db.version,
+        "sku": {"name": db.sku_name, "tier": db.sku_tier},
+        "storage": {"storage_size_gb": db.storage_gb, "auto_grow": enabled(db.storage_auto_grow)},
+        "backup": {
+            "backup_retention_days": db.backup_retention_days,
+            "geo_redundant_backup": enabled(db.geo_redundant_backup),
+        },
+        # The SDK's args classes fill in `""` for an unset standby zone and tenant; the dicts keep what they sent.
+        "high_availability": {
+            "mode": "ZoneRedundant" if db.high_availability else "Disabled",
+            "standby_availability_zone": "",
+        },
+        "network": {
+            "delegated_subnet_resource_id": subnet_id,
+            "private_dns_zone_arm_resource_id": dns_zone_id,
+            "public_network_access": "Disabled",
+        },
+        "auth_config": {"password_auth": "Enabled", "active_directory_auth": "Disabled", "tenant_id": ""},
+        "administrator_login": db.admin_login,
+        "create_mode": "Default",
+        "tags": common_tags(cfg),
+    }
+
+
 class Database(pulumi.ComponentResource):
     server_name: pulumi.Output[str]
     endpoint: DatabaseEndpoint
 
     def __init__(self, name: str, cfg: StackConfig, net: Network, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cdstack:azure:Database", name, None, opts)
-        db = cfg.database
         child = pulumi.ResourceOptions(parent=self)
 
         # Generated, kept in the state as a secret; it reaches only the server and Concourse's Kubernetes Secret.
@@ -55,31 +107,9 @@ class Database(pulumi.ComponentResource):
 
         server = dbforpostgresql.Server(
             "postgres",
-            server_name=cfg.naming.postgres_server(),
             resource_group_name=net.resource_group_name,
-            location=cfg.location,
-            version=db.version,
-            sku=dbforpostgresql.SkuArgs(name=db.sku_name, tier=db.sku_tier),
-            storage=dbforpostgresql.StorageArgs(
-                storage_size_gb=db.storage_gb, auto_grow="Enabled" if db.storage_auto_grow else "Disabled"
-            ),
-            backup=dbforpostgresql.BackupArgs(
-                backup_retention_days=db.backup_retention_days,
-                geo_redundant_backup="Enabled" if db.geo_redundant_backup else "Disabled",
-            ),
-            high_availability=dbforpostgresql.HighAvailabilityArgs(
-                mode="ZoneRedundant" if db.high_availability else "Disabled"
-            ),
-            network=dbforpostgresql.NetworkArgs(
-                delegated_subnet_resource_id=net.postgres_subnet_id,
-                private_dns_zone_arm_resource_id=net.postgres_dns_zone_id,
-                public_network_access="Disabled",
-            ),
-            auth_config=dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),
-            administrator_login=db.admin_login,
+            **flexible_server(cfg, net.postgres_subnet_id, net.postgres_dns_zone_id),
             administrator_login_password=pulumi.Output.secret(password.result),
-            create_mode="Default",
-            tags=common_tags(cfg),
             # Private access needs the zone linked to the VNet before the server registers its name in it; the zone
             # id alone does not carry that ordering.
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production, depends_on=[net.postgres_dns_link]),
@@ -117,7 +147,7 @@ class Database(pulumi.ComponentResource):
             host=pulumi.Output.all(server.fully_qualified_domain_name, database.id).apply(lambda values: values[0]),
             port=PORT,
             database=DATABASE,
-            user=pulumi.Output.from_input(db.admin_login),
+            user=pulumi.Output.from_input(cfg.database.admin_login),
             password=pulumi.Output.secret(password.result),
             ca_bundle=ca_bundle(),
         )

@@ -26,6 +26,30 @@ def vault_subject() -> str:
     return f"system:serviceaccount:{naming.NAMESPACES['secrets']}:{naming.VAULT_SERVICE_ACCOUNT}"
 
 
+def vault_properties(tenant_id: pulumi.Input[str]) -> keyvault.VaultPropertiesArgsDict:
+    """Access through Azure RBAC only (no access policies); soft delete for the longest period Azure allows."""
+    return {
+        "tenant_id": tenant_id,
+        "sku": {"family": "A", "name": keyvault.SkuName.STANDARD},
+        "enable_rbac_authorization": True,
+        "enable_soft_delete": True,
+        "soft_delete_retention_in_days": 90,
+        # Without the unseal key Vault's data is lost: no one, not even an owner, may purge it early.
+        "enable_purge_protection": True,
+        # What the SDK's args class sets when left out, spelled out: no VM, disk or template reads it, and it stays
+        # reachable from outside Azure (the deployer stores Vault's recovery keys in it from where `pulumi up` runs).
+        "enabled_for_deployment": False,
+        "enabled_for_disk_encryption": False,
+        "enabled_for_template_deployment": False,
+        "public_network_access": "enabled",
+    }
+
+
+def unseal_key_properties() -> keyvault.KeyPropertiesArgsDict:
+    """An RSA key Vault's auto-unseal may only wrap and unwrap with."""
+    return {"kty": "RSA", "key_size": 4096, "key_ops": ["wrapKey", "unwrapKey"]}
+
+
 class KeyVault(pulumi.ComponentResource):
     key_vault_name: pulumi.Output[str]
     key_vault_id: pulumi.Output[str]
@@ -53,15 +77,7 @@ class KeyVault(pulumi.ComponentResource):
             vault_name=suffix.result.apply(cfg.naming.key_vault),
             resource_group_name=net.resource_group_name,
             location=cfg.location,
-            properties=keyvault.VaultPropertiesArgs(
-                tenant_id=client.tenant_id,
-                sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
-                enable_rbac_authorization=True,
-                enable_soft_delete=True,
-                soft_delete_retention_in_days=90,
-                # Without the unseal key Vault's data is lost: no one, not even an owner, may purge it early.
-                enable_purge_protection=True,
-            ),
+            properties=vault_properties(client.tenant_id),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
@@ -70,7 +86,7 @@ class KeyVault(pulumi.ComponentResource):
             key_name=UNSEAL_KEY,
             vault_name=vault.name,
             resource_group_name=net.resource_group_name,
-            properties=keyvault.KeyPropertiesArgs(kty="RSA", key_size=4096, key_ops=["wrapKey", "unwrapKey"]),
+            properties=unseal_key_properties(),
             tags=tags,
             # Never deleted by Pulumi: ARM has no DELETE for keys, so the provider deletes through the data plane,
             # where the deployer holds no role on an RBAC vault (403); and a deleted unseal key makes Vault's data

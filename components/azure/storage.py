@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import storage
 
-from components.azure.backups import versioned_blob_service
+from components.azure.backups import StorageAccountArgs, versioned_blob_service
 from components.azure.network import Network
 from components.config import StackConfig
 from components.endpoints import BlobStore
@@ -16,6 +16,22 @@ RECOVERY_DAYS = 30
 """How long an overwritten or deleted chart (and a deleted container) stays recoverable: a month of releases."""
 
 
+def chart_account(cfg: StackConfig) -> StorageAccountArgs:
+    """Zone-redundant like the cluster: the published charts are the only copy pipelines fetch from. ChartMuseum's
+    Azure backend authenticates with the account key only, so shared keys stay on; nothing is public."""
+    return {
+        "account_name": cfg.naming.storage_account(),
+        "location": cfg.location,
+        "kind": "StorageV2",
+        "sku": {"name": "Standard_ZRS"},
+        "allow_shared_key_access": True,
+        "allow_blob_public_access": False,
+        "minimum_tls_version": "TLS1_2",
+        "enable_https_traffic_only": True,
+        "tags": common_tags(cfg),
+    }
+
+
 class ChartStorage(pulumi.ComponentResource):
     store: BlobStore
 
@@ -24,18 +40,8 @@ class ChartStorage(pulumi.ComponentResource):
 
         account = storage.StorageAccount(
             "chart-storage",
-            account_name=cfg.naming.storage_account(),
             resource_group_name=net.resource_group_name,
-            location=cfg.location,
-            kind="StorageV2",
-            # Zone-redundant like the cluster: the published charts are the only copy pipelines fetch from.
-            sku=storage.SkuArgs(name="Standard_ZRS"),
-            # ChartMuseum's Azure backend authenticates with the account key only.
-            allow_shared_key_access=True,
-            allow_blob_public_access=False,
-            minimum_tls_version="TLS1_2",
-            enable_https_traffic_only=True,
-            tags=common_tags(cfg),
+            **chart_account(cfg),
             # The charts pipelines have published live only here.
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )

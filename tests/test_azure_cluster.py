@@ -1,0 +1,232 @@
+"""AKS under the mock engine, for both stacks: the cluster and its pools follow the configuration, the
+maintenance windows, the cloud provider's role, and the Kubernetes provider's non-interactive kubeconfig."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import naming
+from components.azure import cluster
+from components.azure.cluster import active_schedules
+from components.azure.kubeconfig import non_interactive
+from tests.azure_plans import CLUSTER, POOL, ROLE, STACKS, plain, settings, urn
+from tools import offline
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_follows_the_configuration(azure_plans: dict[str, offline.Plan], stack: str):
+    cfg = settings(stack)
+    aks = azure_plans[stack].get(CLUSTER, "aks").inputs
+    assert aks["resourceName"] == f"aks-contoso-{stack}"
+    assert aks["sku"] == {"name": "Base", "tier": cfg.cluster.sku_tier}
+    assert aks["disableLocalAccounts"] is cfg.cluster.disable_local_accounts
+    assert aks["kubernetesVersion"] == cfg.cluster.kubernetes_version
+    assert aks["aadProfile"] == {
+        "managed": True,
+        "enableAzureRBAC": True,
+        "adminGroupObjectIDs": cfg.cluster.admin_group_object_ids,
+        "tenantID": offline.TENANT_ID,
+    }
+    assert aks["oidcIssuerProfile"] == {"enabled": True}
+    assert aks["securityProfile"] == {"workloadIdentity": {"enabled": True}}
+    assert aks["apiServerAccessProfile"]["authorizedIPRanges"] == cfg.cluster.api_authorized_ranges
+    assert aks["autoUpgradeProfile"] == {
+        "upgradeChannel": cfg.cluster.upgrade_channel,
+        "nodeOSUpgradeChannel": cfg.cluster.node_os_upgrade_channel,
+    }
+    net = aks["networkProfile"]
+    assert (net["networkPlugin"], net["networkPluginMode"], net["networkPolicy"]) == ("azure", "overlay", "cilium")
+    assert (net["podCidr"], net["serviceCidr"], net["dnsServiceIP"]) == (
+        cfg.network.pod_cidr,
+        cfg.network.service_cidr,
+        cfg.network.dns_service_ip,
+    )
+    [system] = aks["agentPoolProfiles"]
+    assert system["mode"] == "System"
+    assert system["count"] == cfg.cluster.system_pool.count
+    assert "enableAutoScaling" not in system
+    assert system["vnetSubnetID"].endswith("/Subnet/aks-subnet")
+
+
+def test_production_turns_on_the_paid_tier_and_turns_off_local_accounts(azure_plans: dict[str, offline.Plan]):
+    prod = azure_plans["prod"].get(CLUSTER, "aks").inputs
+    staging = azure_plans["staging"].get(CLUSTER, "aks").inputs
+    assert (prod["sku"]["tier"], prod["disableLocalAccounts"]) == ("Standard", True)
+    assert (staging["sku"]["tier"], staging["disableLocalAccounts"]) == ("Free", False)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_worker_pool_is_reserved_for_concourse_and_left_to_the_autoscaler(
+    azure_plans: dict[str, offline.Plan], stack: str
+):
+    cfg = settings(stack).cluster.worker_pool
+    pool = azure_plans[stack].get(POOL, "worker-pool")
+    key, value = naming.WORKER_POOL_LABEL
+    assert pool.inputs["nodeLabels"] == {key: value}
+    assert pool.inputs["nodeTaints"] == [naming.WORKER_POOL_TAINT]
+    assert pool.inputs["mode"] == "User"
+    assert pool.inputs["enableAutoScaling"] is True
+    assert (pool.inputs["minCount"], pool.inputs["maxCount"]) == (cfg.min_count, cfg.max_count)
+    assert pool.inputs["osDiskSizeGB"] == cfg.os_disk_size_gb
+    assert pool.inputs["vmSize"] == cfg.vm_size
+    assert pool.inputs["resourceName"] == f"aks-contoso-{stack}"
+    # The autoscaler's count never shows up as a diff on the next run.
+    assert pool.ignore_changes == ["count"]
+    assert urn(azure_plans[stack], CLUSTER, "aks") in pool.dependencies
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_maintenance_windows_follow_the_configuration(azure_plans: dict[str, offline.Plan], stack: str):
+    window = settings(stack).cluster.maintenance_window
+    configs = azure_plans[stack].by_type("azure-native:containerservice:MaintenanceConfiguration")
+    assert {c.inputs["configName"] for c in configs} == {
+        "aksManagedAutoUpgradeSchedule",
+        "aksManagedNodeOSUpgradeSchedule",
+    }
+    for c in configs:
+        assert c.inputs["maintenanceWindow"] == {
+            "schedule": {"weekly": {"dayOfWeek": window.day_of_week, "intervalWeeks": 1}},
+            "startTime": window.start_time,
+            "durationHours": window.duration_hours,
+            "utcOffset": window.utc_offset,
+        }
+    if stack == "prod":
+        assert (window.day_of_week, window.start_time, window.duration_hours) == ("Saturday", "22:00", 6)
+
+
+def test_a_channel_switched_off_gets_no_schedule():
+    cfg = settings("staging")
+    off = cfg.model_copy(update={"cluster": cfg.cluster.model_copy(update={"upgrade_channel": "none"})})
+    assert active_schedules(off) == ["aksManagedNodeOSUpgradeSchedule"]
+    unmanaged = cfg.model_copy(
+        update={"cluster": cfg.cluster.model_copy(update={"node_os_upgrade_channel": "Unmanaged"})}
+    )
+    assert active_schedules(unmanaged) == ["aksManagedAutoUpgradeSchedule"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_identity_may_attach_the_ingress_ip_before_the_ingress_service_exists(
+    azure_plans: dict[str, offline.Plan], stack: str
+):
+    plan = azure_plans[stack]
+    role = plan.get(ROLE, "cluster-network-contributor")
+    aks = plan.get(CLUSTER, "aks")
+    assert role.inputs["roleDefinitionId"] == (
+        f"/subscriptions/{offline.SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/"
+        "4d97b98b-1d4f-4787-a291-c67834ab3a3e"
+    )
+    assert role.inputs["principalType"] == "ServicePrincipal"
+    assert role.inputs["principalId"] == aks.state["identity"]["principalId"]
+    assert role.inputs["scope"] == "/offline/azure-native/resources/ResourceGroup/resource-group"
+    # The ingress controller's release (its LoadBalancer Service takes the IP) waits for the role; nothing else in
+    # the cluster needs it, so the provider does not hold every Kubernetes resource back for it.
+    traefik = plan.get("kubernetes:helm.sh/v3:Release", "traefik")
+    assert role.urn in traefik.dependencies
+    assert role.urn not in plan.get("pulumi:providers:kubernetes", "aks").dependencies
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kubernetes_provider_has_a_secret_kubeconfig_from_the_cluster(azure_plans: dict[str, offline.Plan], stack: str):
+    provider = azure_plans[stack].get("pulumi:providers:kubernetes", "aks")
+    assert provider.inputs["kubeconfig"] == offline.SECRET
+    assert urn(azure_plans[stack], CLUSTER, "aks") in provider.dependencies
+    assert azure_plans[stack].outputs["oidcIssuerUrl"].startswith("https://westeurope.oic.prod-aks.azure.com/")
+
+
+def test_kubernetes_provider_gets_the_non_interactive_rewrite_of_the_clusters_device_code_kubeconfig(
+    azure_plans: dict[str, offline.Plan],
+):
+    assert "devicecode" in offline.FAKE_KUBECONFIG  # what AKS hands out for an Entra ID cluster
+    provider = azure_plans["staging"].get("pulumi:providers:kubernetes", "aks")
+    kubeconfig = provider.state["kubeconfig"]["value"]  # the engine's view, unmasked: the secret wraps it
+    assert kubeconfig == non_interactive(offline.FAKE_KUBECONFIG)
+    assert "devicecode" not in kubeconfig
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The pure builders, without the mock engine
+
+
+def test_network_profile_is_cilium_overlay_on_the_configured_ranges():
+    cfg = settings("staging", network={"podCidr": "10.60.0.0/16", "serviceCidr": "10.61.0.0/16"})
+    profile = plain(cluster.network_profile(cfg))
+    assert (profile["network_plugin"], profile["network_plugin_mode"]) == ("azure", "overlay")
+    assert (profile["network_dataplane"], profile["network_policy"]) == ("cilium", "cilium")
+    assert (profile["pod_cidr"], profile["service_cidr"]) == ("10.60.0.0/16", "10.61.0.0/16")
+    assert profile["dns_service_ip"] == cfg.network.dns_service_ip
+
+
+def test_system_pool_is_fixed_size_on_the_aks_subnet_with_its_own_drain_timeout():
+    cfg = settings("prod", cluster={"systemPool": {"count": 4, "drainTimeoutMinutes": 45}})
+    pool = plain(cluster.system_pool(cfg, "/subnets/aks"))
+    assert (pool["name"], pool["mode"], pool["count"]) == ("system", "System", 4)
+    assert "enable_auto_scaling" not in pool and "node_taints" not in pool
+    assert pool["vnet_subnet_id"] == "/subnets/aks"
+    assert pool["availability_zones"] == ["1", "2", "3"]
+    upgrade = cfg.cluster.system_pool.upgrade
+    assert pool["upgrade_settings"] == {
+        "drain_timeout_in_minutes": 45,
+        "max_surge": upgrade.max_surge,
+        "node_soak_duration_in_minutes": upgrade.node_soak_minutes,
+        "undrainable_node_behavior": upgrade.undrainable_node_behavior,
+    }
+
+
+def test_worker_pool_is_reserved_for_workers_and_starts_at_its_minimum():
+    cfg = settings("staging", cluster={"workerPool": {"minCount": 1, "maxCount": 7, "maxPods": 40}})
+    pool = cluster.worker_pool(cfg, "/subnets/aks")
+    key, value = naming.WORKER_POOL_LABEL
+    assert (pool["agent_pool_name"], pool["mode"]) == ("workers", "User")
+    assert pool["node_labels"] == {key: value}
+    assert pool["node_taints"] == [naming.WORKER_POOL_TAINT]
+    assert pool["enable_auto_scaling"] is True
+    assert (pool["min_count"], pool["count"], pool["max_count"], pool["max_pods"]) == (1, 1, 7, 40)
+    assert pool["vnet_subnet_id"] == "/subnets/aks"
+
+
+@pytest.mark.parametrize(("drain_seconds", "minutes"), [(600, 20), (3600, 70), (3601, 71)])
+def test_worker_pool_drain_timeout_outlasts_a_workers_drain(drain_seconds: int, minutes: int):
+    cfg = settings("staging", concourse={"workerDrainSeconds": drain_seconds})
+    assert plain(cluster.worker_pool(cfg, "subnet")["upgrade_settings"])["drain_timeout_in_minutes"] == minutes
+
+
+def test_entra_id_security_and_support_plan_profiles():
+    cfg = settings("prod")
+    assert cluster.aad_profile(cfg, "tenant") == {
+        "managed": True,
+        "enable_azure_rbac": True,
+        "admin_group_object_ids": cfg.cluster.admin_group_object_ids,
+        "tenant_id": "tenant",
+    }
+    assert cluster.security_profile() == {"workload_identity": {"enabled": True}}
+    assert cluster.support_plan(cfg) == "KubernetesOfficial"
+    lts = settings("prod", cluster={"skuTier": "Premium", "longTermSupport": True})
+    assert cluster.support_plan(lts) == "AKSLongTermSupport"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_managed_cluster_is_composed_of_the_profiles(stack: str):
+    cfg = settings(stack)
+    args = cluster.managed_cluster(cfg, "/subnets/aks", "tenant")
+    assert args["resource_name_"] == f"aks-contoso-{stack}"
+    assert args["agent_pool_profiles"] == [cluster.system_pool(cfg, "/subnets/aks")]
+    assert args["network_profile"] == cluster.network_profile(cfg)
+    assert args["aad_profile"] == cluster.aad_profile(cfg, "tenant")
+    assert args["security_profile"] == cluster.security_profile()
+    assert args["sku"] == {"name": "Base", "tier": cfg.cluster.sku_tier}
+    assert args["disable_local_accounts"] is (stack == "prod")
+    assert args["api_server_access_profile"] == {"authorized_ip_ranges": cfg.cluster.api_authorized_ranges}
+    assert args["identity"] == {"type": "SystemAssigned"}
+    assert args["tags"]["cdstack-stack"] == stack
+
+
+def test_maintenance_window_is_weekly_on_the_configured_slot():
+    window = settings(
+        "staging", cluster={"maintenanceWindow": {"dayOfWeek": "Tuesday", "startTime": "03:30", "durationHours": 5}}
+    ).cluster.maintenance_window
+    assert cluster.maintenance_window(window) == {
+        "schedule": {"weekly": {"day_of_week": "Tuesday", "interval_weeks": 1}},
+        "start_time": "03:30",
+        "duration_hours": 5,
+        "utc_offset": window.utc_offset,
+    }
