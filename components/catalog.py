@@ -306,7 +306,9 @@ class Duration:
 # Types not listed take DEFAULT_DURATION. "estimate" marks a figure no published source states.
 DURATIONS: dict[str, Duration] = {
     "azure-native:containerservice:ManagedCluster": Duration(
-        420, "estimate: Microsoft Learn's AKS quickstart says creation 'takes a few minutes'; 7 min assumed"
+        420,
+        "estimate: Microsoft Learn's AKS quickstart says creation 'takes a few minutes'; kubedex.com (2019) quotes "
+        "AKS's claim of 5-6 min (its 2018 runs averaged 17:52); 7 min assumed",
     ),
     "azure-native:containerservice:AgentPool": Duration(240, "estimate: a node pool is VMSS creation plus node join"),
     "azure-native:dbforpostgresql:Server": Duration(
@@ -335,7 +337,12 @@ DURATIONS: dict[str, Duration] = {
     "pulumi:providers:kubernetes": Duration(0, "local"),
     "release/traefik": Duration(60, "estimate: one Deployment and its load balancer Service"),
     "release/cert-manager": Duration(90, "estimate: three Deployments, CRDs, the webhook answering"),
-    "release/consul": Duration(240, "estimate: servers bind volumes and elect a leader"),
+    # Off prod's critical path since Concourse no longer waits for Vault (components/vault_access.py).
+    "release/consul": Duration(
+        240,
+        "estimate, on the slow side: hashicorp/consul-helm#10 shows a fresh 3-server install all Ready at about 2 min "
+        "(server volumes ~50 s); Azure disk attach and leader election assumed slower",
+    ),
     "release/vault": Duration(90, "estimate: servers start (readiness passes while sealed)"),
     "release/concourse": Duration(240, "estimate: web migrates the database, workers bind volumes and register"),
     "release/kube-prometheus-stack": Duration(180, "estimate: operator, Prometheus volume, Grafana"),
