@@ -392,7 +392,9 @@ DURATIONS: dict[str, Duration] = {
         "estimate, on the slow side: hashicorp/consul-helm#10 shows a fresh 3-server install all Ready at about 2 min "
         "(server volumes ~50 s); Azure disk attach and leader election assumed slower",
     ),
-    "release/vault": Duration(90, "estimate: servers start (readiness passes while sealed)"),
+    "release/vault": Duration(
+        90, "estimate: servers start once Consul answers; Ready while not yet initialised (services/secrets.py)"
+    ),
     "release/concourse": Duration(240, "estimate: web migrates the database, workers bind volumes and register"),
     "release/kube-prometheus-stack": Duration(180, "estimate: operator, Prometheus volume, Grafana"),
     "release/influxdb2": Duration(90, "estimate: one StatefulSet with a volume"),
