@@ -62,8 +62,8 @@ def test_longest_chain_of_waits_runs_from_the_resource_group_through_vault_to_co
     path = [f"{r.type.rsplit(':', 1)[-1]}::{r.name}" for r in plan.critical_path(offline.run_stack("prod"))]
     assert path[0] == "ResourceGroup::resource-group"
     assert path[-1] == "AuthBackendRoleSecretId::concourse-secret-id"
+    # Before Vault the longest chain runs through whatever Vault's release waits for (Consul, its certificate).
     vault_side = [
-        "Release::consul",
         "Release::vault",
         "Init::vault-init",
         "vault::vault",
