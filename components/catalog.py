@@ -226,10 +226,32 @@ class Price:
 PRICES_TAKEN = date(2026, 11, 29)
 """When the prices below were read. Azure changes list prices; re-read them (and this date) before relying on them."""
 
-# Azure pay-as-you-go list prices in US dollars. Only prices a published page states are listed; a priced item with no
-# entry here (every VM size, managed disk tier, PostgreSQL SKU and storage in westeurope today) is reported as
-# "unknown" by `make cost`, never as zero. Azure's own price API and calculator were out of reach when these were
-# taken; add a region's figure from https://prices.azure.com/api/retail/prices (or the pricing pages) with its source.
+# Azure pay-as-you-go list prices in US dollars. Only prices a published source states are listed; a priced item with no
+# entry here (in westeurope today: the PostgreSQL flexible server's compute, storage and geo-redundant backup, and the
+# private DNS zone) is reported as "unknown" by `make cost`, never as zero. Azure's own price API and calculator are out
+# of reach from here; the westeurope VM, disk and blob prices come from a public snapshot of that API (below), each
+# with the snapshot's date. Add or refresh a region's figure from https://prices.azure.com/api/retail/prices (filter
+# `armRegionName eq '<region>' and priceType eq 'Consumption'`) with its source.
+_RETAIL_SNAPSHOT = (
+    "Azure Retail Prices API (api-version 2023-01-01-preview), westeurope, Consumption, as snapshotted in "
+    "github.com/andy-diericks/azure-pricing-radar "
+)
+_VM_SNAPSHOT = _RETAIL_SNAPSHOT + "data/latest/vm-eu-west.json @1b7f554 (fetched 2026-08-20); Linux meter"
+_STORAGE_SNAPSHOT = _RETAIL_SNAPSHOT + "data/latest/storage-eu-west.json @25ddcc8 (fetched 2026-07-15)"
+_WESTEUROPE = ("westeurope",)
+
+
+def _vm_prices(usd_per_hour: dict[str, float]) -> dict[str, Price]:
+    """Linux pay-as-you-go hourly prices of VM sizes in westeurope (product `Virtual Machines <series> Series`)."""
+    return {f"vm/{size}": Price(usd, "hour", _VM_SNAPSHOT, _WESTEUROPE) for size, usd in usd_per_hour.items()}
+
+
+def _disk_prices(usd_per_month: dict[str, float]) -> dict[str, Price]:
+    """Managed disks by billing tier, LRS, per disk-month (meters `<tier> LRS Disk` of Standard/Premium SSD Managed
+    Disks) in westeurope."""
+    return {f"disk/{tier}": Price(usd, "month", _STORAGE_SNAPSHOT, _WESTEUROPE) for tier, usd in usd_per_month.items()}
+
+
 PRICES: dict[str, Price] = {
     # AKS control plane: Free tier has no charge, Standard costs per cluster-hour (one price in every public region).
     "aks-tier/Free": Price(0.0, "hour", "https://techmarmot.com/post/6188/ (AKS pricing tiers table)"),
@@ -241,6 +263,33 @@ PRICES: dict[str, Price] = {
         0.03,
         "10k operations",
         "https://learn.microsoft.com/en-us/answers/questions/5608202/how-to-correctly-estimate-azure-key-vault-cost",
+    ),
+    **_vm_prices(
+        {"Standard_D2ds_v5": 0.136, "Standard_D4ds_v5": 0.272, "Standard_D8ds_v5": 0.544, "Standard_D16ds_v5": 1.088}
+    ),
+    **_disk_prices(
+        {
+            "E3": 1.2,
+            "E4": 2.4,
+            "E6": 4.8,
+            "E10": 9.6,
+            "E15": 19.2,
+            "E20": 38.4,
+            "E30": 76.8,
+            "P3": 3.12,
+            "P4": 5.8072,
+            "P6": 11.2272,
+            "P10": 21.68,
+            "P15": 41.811428,
+            "P20": 80.54,
+            "P30": 148.68,
+        }
+    ),
+    # General Block Blob v2 (StorageV2, default Hot tier), meter `Hot ZRS Data Stored`. The snapshot keeps one row per
+    # meter and this meter has volume tiers (first 50 TB, next 450 TB, over 500 TB), so the figure may be a higher
+    # tier's rate: a lower bound for the first tier, which the 10 GiB estimated per account pays. Cents either way.
+    "storage/Standard_ZRS": Price(
+        0.02208, "GiB-month", _STORAGE_SNAPSHOT + "; may be a volume tier's rate", _WESTEUROPE
     ),
 }
 
@@ -306,7 +355,9 @@ class Duration:
 # Types not listed take DEFAULT_DURATION. "estimate" marks a figure no published source states.
 DURATIONS: dict[str, Duration] = {
     "azure-native:containerservice:ManagedCluster": Duration(
-        420, "estimate: Microsoft Learn's AKS quickstart says creation 'takes a few minutes'; 7 min assumed"
+        420,
+        "estimate: Microsoft Learn's AKS quickstart says creation 'takes a few minutes'; kubedex.com (2019) quotes "
+        "AKS's claim of 5-6 min (its 2018 runs averaged 17:52); 7 min assumed",
     ),
     "azure-native:containerservice:AgentPool": Duration(240, "estimate: a node pool is VMSS creation plus node join"),
     "azure-native:dbforpostgresql:Server": Duration(
@@ -335,8 +386,15 @@ DURATIONS: dict[str, Duration] = {
     "pulumi:providers:kubernetes": Duration(0, "local"),
     "release/traefik": Duration(60, "estimate: one Deployment and its load balancer Service"),
     "release/cert-manager": Duration(90, "estimate: three Deployments, CRDs, the webhook answering"),
-    "release/consul": Duration(240, "estimate: servers bind volumes and elect a leader"),
-    "release/vault": Duration(90, "estimate: servers start (readiness passes while sealed)"),
+    # Off prod's critical path since Concourse no longer waits for Vault (components/vault_access.py).
+    "release/consul": Duration(
+        240,
+        "estimate, on the slow side: hashicorp/consul-helm#10 shows a fresh 3-server install all Ready at about 2 min "
+        "(server volumes ~50 s); Azure disk attach and leader election assumed slower",
+    ),
+    "release/vault": Duration(
+        90, "estimate: servers start once Consul answers; Ready while not yet initialised (services/secrets.py)"
+    ),
     "release/concourse": Duration(240, "estimate: web migrates the database, workers bind volumes and register"),
     "release/kube-prometheus-stack": Duration(180, "estimate: operator, Prometheus volume, Grafana"),
     "release/influxdb2": Duration(90, "estimate: one StatefulSet with a volume"),

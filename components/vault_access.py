@@ -2,8 +2,12 @@
 
 Concourse logs in with approle and reads `<prefix>/<team>/<pipeline>/<secret>`, `<prefix>/<team>/<secret>` and
 `<prefix>/<sharedPath>/<secret>`. The mount is KV v2 (secret history and undelete for operators); Concourse detects
-the version itself. The role id and secret id are Vault's own, generated here and handed to Concourse as the web
-Secret's `vault-client-auth-param`, so no person copies an id.
+the version itself. The role id and secret id are generated here, as Pulumi secrets, pushed into Vault (approle's
+custom role id and custom secret id) and handed to Concourse as the web Secret's `vault-client-auth-param`, so no
+person copies an id, and Concourse need not wait for Vault: its web logs in in the background, retrying with
+exponential backoff (1 s up to 5 min, forever: concourse atc/creds/vault/reauther.go and manager.go's defaults), so it
+installs while Vault is still being initialised and logs in once the approle below exists. That takes Vault's chain
+(Consul, Vault, its initialisation, the approle) off the first `up`'s critical path (issue 15).
 
 Who talks to Vault: for the in-cluster Vault, whoever runs `pulumi up`, at its public host (Let's Encrypt, verified
 against the system roots; behind the ingress, the hop to Vault's TLS listener is verified against the internal CA:
@@ -19,6 +23,7 @@ import json
 from typing import Any
 
 import pulumi
+import pulumi_random as random
 import pulumi_vault as vault
 
 from components import concourse_limits, vault_login
@@ -30,6 +35,8 @@ KV_VERSION = "2"
 CONCOURSE_POLICY = "concourse"
 CONCOURSE_ROLE = "concourse"
 APPROLE_PATH = "approle"
+ID_LENGTH = 40
+"""Characters of the generated role id and secret id (Vault's own are 36-character UUIDs)."""
 AUDIT_PATH = "stdout"
 
 
@@ -123,6 +130,7 @@ class VaultAccess(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[initialised] if initialised else []),
         )
         in_vault = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        child = pulumi.ResourceOptions(parent=self)
 
         # The in-cluster Vault records every request from here on; an external Vault's audit is its owners' business.
         self.audit = None
@@ -153,10 +161,21 @@ class VaultAccess(pulumi.ComponentResource):
         approle = vault.AuthBackend(
             "approle", type="approle", path=APPROLE_PATH, description="Machine logins (cdstack)", opts=in_vault
         )
+        # Letters and digits only: `:` and `,` separate the auth param's fields.
+        role_id = random.RandomPassword("concourse-role-id", length=ID_LENGTH, special=False, opts=child)
+        secret_id_value = random.RandomPassword(
+            "concourse-secret-id-value",
+            length=ID_LENGTH,
+            special=False,
+            # A new generation is a new value: the rotation below.
+            keepers={"generation": str(cfg.vault.secret_id_generation)},
+            opts=child,
+        )
         role = vault.approle.AuthBackendRole(
             "concourse-role",
             backend=approle.path,
             role_name=CONCOURSE_ROLE,
+            role_id=pulumi.Output.secret(role_id.result),  # a credential half: secret in the state too
             token_policies=[policy.name],
             token_ttl=go_duration_seconds(cfg.vault.token_ttl),
             token_max_ttl=go_duration_seconds(cfg.vault.token_max_ttl),
@@ -164,16 +183,20 @@ class VaultAccess(pulumi.ComponentResource):
             secret_id_ttl=0,
             opts=in_vault,
         )
-        secret_id = vault.approle.AuthBackendRoleSecretId(
+        vault.approle.AuthBackendRoleSecretId(
             "concourse-secret-id",
             backend=approle.path,
             role_name=role.role_name,
             # Bumping the generation replaces the secret id: the new one is created and handed to Concourse before
             # the old one is destroyed.
             metadata=json.dumps({"generation": str(cfg.vault.secret_id_generation)}),
+            secret_id=secret_id_value.result,  # "push" mode: Vault stores the id it is given
             opts=pulumi.ResourceOptions.merge(in_vault, pulumi.ResourceOptions(replace_on_changes=["metadata"])),
         )
+        # From the generated values, not from the Vault resources: Concourse's web Secret (and so its release) does
+        # not wait for Vault. On a rotation the web rolls out with the new id a moment before Vault has it, and its
+        # login loop retries until it does; the old id is destroyed only after the new one is stored.
         self.vault_auth_param = pulumi.Output.secret(
-            pulumi.Output.all(role.role_id, secret_id.secret_id).apply(lambda ids: auth_param(ids[0], ids[1]))
+            pulumi.Output.all(role_id.result, secret_id_value.result).apply(lambda ids: auth_param(ids[0], ids[1]))
         )
         self.register_outputs({"vaultAuthParam": self.vault_auth_param})

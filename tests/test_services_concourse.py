@@ -313,9 +313,9 @@ def test_the_support_calendar_never_admits_a_minor_that_keeps_retired_workers_di
 
 
 def test_workers_fill_their_nodes_and_follow_load_between_the_configured_bounds(values: dict[str, Any]):
-    # One worker per Standard_D8ds_v5 node (staging): 8 cores less 180m kube-reserved less the 1000m allowance.
+    # One worker per Standard_D4ds_v5 node (staging): 4 cores less 140m kube-reserved less the 1000m allowance.
     assert at(values, "worker.hardAntiAffinity") is True
-    assert at(values, "worker.resources.requests.cpu") == "6820m"
+    assert at(values, "worker.resources.requests.cpu") == "2860m"
     scaling = at(values, "concourse.worker.autoscaling")
     assert (scaling["minReplicas"], scaling["maxReplicas"]) == (2, 4)  # concourse.workerReplicas, workerPool.maxCount
     assert scaling["builtInMetrics"][0]["resource"]["name"] == "cpu"

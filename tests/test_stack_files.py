@@ -148,12 +148,13 @@ def _regions() -> list[Mistake]:
 
 def _vm_sizes() -> list[Mistake]:
     cases = []
-    for pool, size in (("systemPool", "Standard_D4ds_v5"), ("workerPool", "Standard_D8ds_v5")):
+    # Prod's file: its two pools have different sizes, so each line names one pool.
+    for pool, size in (("systemPool", "Standard_D4ds_v5"), ("workerPool", "Standard_D16ds_v5")):
         for wrong in (size.replace("v5", "v9"), size.removeprefix("Standard_"), size.lower(), size + "x"):
             cases.append(
                 Mistake(
                     f"{pool} {wrong}",
-                    "staging",
+                    "prod",
                     lambda t, size=size, wrong=wrong: replace_line(t, f"vmSize: {size}", f"vmSize: {wrong}"),
                     f"cdstack:cluster.{pool}.vmSize",
                     repr(wrong),

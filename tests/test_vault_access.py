@@ -68,7 +68,13 @@ def test_mount_policy_and_approle(stack: str, plan_of: Planner):
     assert secret_id.inputs["roleName"] == "concourse"
     assert role.urn in secret_id.property_dependencies["roleName"]
     assert json.loads(secret_id.inputs["metadata"]) == {"generation": "1"}
-    assert "secretId" not in secret_id.inputs  # Vault generates it
+    # Both ids are generated here (secrets) and pushed into Vault: Concourse need not wait for Vault to hand them out.
+    assert secret_id.inputs["secretId"] == offline.SECRET
+    assert role.inputs["roleId"] == offline.SECRET
+    value = plan.get("random:index/randomPassword:RandomPassword", "concourse-secret-id-value")
+    assert value.urn in secret_id.property_dependencies["secretId"]
+    assert value.inputs["keepers"] == {"generation": "1"}  # a new generation, a new id
+    assert value.inputs["special"] is False  # `:` and `,` separate the auth param's fields
     assert secret_id.replace_on_changes == ["metadata"]
     for registration in plan.registrations:
         if registration.type.startswith("vault:"):
@@ -87,8 +93,11 @@ def test_policy_follows_the_path_prefix(plan_of: Planner):
 def test_rotation_is_a_config_change(plan_of: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "secretIdGeneration": 2}
-    secret_id = plan_of("staging", cfg).get(SECRET_ID, "concourse-secret-id")
+    plan = plan_of("staging", cfg)
+    secret_id = plan.get(SECRET_ID, "concourse-secret-id")
     assert json.loads(secret_id.inputs["metadata"]) == {"generation": "2"}
+    value = plan.get("random:index/randomPassword:RandomPassword", "concourse-secret-id-value")
+    assert value.inputs["keepers"] == {"generation": "2"}
 
 
 def test_team_credentials_land_in_vault_under_the_team_path(plan_of: Planner):
@@ -125,7 +134,8 @@ def test_auth_param_is_the_charts_approle_form_and_a_secret(stack: str):
     raw = stack_config(stack)
     raw["cdstack:vault"] = EXTERNAL
     plan = run_access(stack, raw)
-    assert plan.outputs["param"] == "role_id:offline-role-id-concourse,secret_id:offline-secret-id-concourse-secret-id"
+    # The mock engine's generated password for both ids (tools/offline.py).
+    assert plan.outputs["param"] == "role_id:offline-plan-password,secret_id:offline-plan-password"
     assert plan.outputs["paramIsSecret"] is True
 
 

@@ -310,9 +310,12 @@ class Secrets(pulumi.ComponentResource):
             values,
             provider,
             self,
-            # Vault's storage is the Consul agents this release runs (HOST_IP:8500): without them Vault cannot even
-            # report whether it is initialized, so its pods would not become Ready within the release's wait. Its
-            # listener's certificate is a Secret the pods mount (see above).
+            # Vault's storage is the Consul agents this release runs (HOST_IP:8500). Without them Vault does not
+            # wait: its start reads the seal config from storage and exits on the error (hashicorp/vault
+            # vault/core.go, NewCore -> adjustForSealMigration -> PhysicalSealConfigs), and the kubelet restarts it
+            # with a back-off doubling from 10 s to 5 min, so starting beside Consul would not make Vault Ready any
+            # sooner than after it, and would only add crash loops to every first `up`. Its listener's certificate
+            # is a Secret the pods mount (see above).
             depends_on=[self.consul, self.certificate],
         )
         # The public host answers once Vault, the ingress and the transport that trusts Vault's CA all exist.
