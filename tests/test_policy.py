@@ -279,7 +279,7 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
         lambda p: changed(
             p,
             "azure-native:storage:BlobServiceProperties",
-            "chart-storage-blob-service",
+            "charts-blob-service",
             setter("isVersioningEnabled", False),
         ),
         "account 'stcontosoprod': set isVersioningEnabled true",
@@ -290,7 +290,7 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
         lambda p: changed(
             p,
             "azure-native:storage:BlobServiceProperties",
-            "chart-storage-blob-service",
+            "charts-blob-service",
             setter("deleteRetentionPolicy.days", 1),
         ),
         "enable deleteRetentionPolicy for at least 7 days",
@@ -580,7 +580,7 @@ def test_names_unknown_at_a_first_preview_do_not_stop_the_graph_checks(plans: di
         (K8S_SECRET, "elastalert-rules-secret", "metadata.namespace"),
         ("azure-native:containerservice:MaintenanceConfiguration", "upgrade-window", "resourceName"),
         ("azure-native:dbforpostgresql:Configuration", "require-secure-transport", "serverName"),
-        ("azure-native:storage:BlobServiceProperties", "chart-storage-blob-service", "accountName"),
+        ("azure-native:storage:BlobServiceProperties", "charts-blob-service", "accountName"),
         (RELEASE, "concourse", "values.concourse.web.externalUrl"),
     ]:
         plan = changed(plan, type_, name, setter(path, offline.UNKNOWN))

@@ -12,8 +12,6 @@ from components.endpoints import BlobStore
 from components.tags import common_tags
 
 CONTAINER = "charts"
-RECOVERY_DAYS = 30
-"""How long an overwritten or deleted chart (and a deleted container) stays recoverable: a month of releases."""
 
 
 def chart_account(cfg: StackConfig) -> StorageAccountArgs:
@@ -45,7 +43,8 @@ class ChartStorage(pulumi.ComponentResource):
             # The charts pipelines have published live only here.
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
-        # Published charts are state: a deleted or overwritten chart can be restored (versions, soft delete).
+        # Published charts are state: a deleted or overwritten chart can be restored (versions, soft delete), for
+        # backup.blobSoftDeleteDays. One resource only: the account has one `default` blob service.
         versioned_blob_service("charts-blob-service", cfg, account.name, net.resource_group_name, self)
         container = storage.BlobContainer(
             "charts-container",
@@ -53,18 +52,6 @@ class ChartStorage(pulumi.ComponentResource):
             account_name=account.name,
             resource_group_name=net.resource_group_name,
             public_access=storage.PublicAccess.NONE,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        # The published charts exist only here: a version overwritten or deleted by mistake stays recoverable
-        # (the policy pack's storage-data-protection, PSRule Azure.Storage.SoftDelete/ContainerSoftDelete).
-        storage.BlobServiceProperties(
-            "chart-storage-blob-service",
-            account_name=account.name,
-            resource_group_name=net.resource_group_name,
-            blob_services_name="default",
-            is_versioning_enabled=True,
-            delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=RECOVERY_DAYS),
-            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=RECOVERY_DAYS),
             opts=pulumi.ResourceOptions(parent=self),
         )
         keys = storage.list_storage_account_keys_output(
