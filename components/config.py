@@ -545,6 +545,23 @@ class BackupConfig(Section):
         le=365,
         description="Days a deleted or overwritten blob (backups, charts) can still be restored; versioning is on.",
     )
+    elasticsearch_schedule: CronSchedule = Field(
+        default="30 */6 * * *",
+        description="When Elasticsearch takes a snapshot of every index and Kibana's saved objects into Blob storage "
+        "(cron, UTC): the backup-elasticsearch CronJob runs the snapshot lifecycle policy.",
+    )
+    elasticsearch_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days Elasticsearch snapshots are kept before the snapshot lifecycle policy deletes them.",
+    )
+    elasticsearch_min_snapshots: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Snapshots the lifecycle policy keeps even when they are older than elasticsearchRetentionDays.",
+    )
 
 
 SlackChannel = Annotated[str, StringConstraints(pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")]
@@ -947,7 +964,7 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
     """Rules that span fields. Each problem is (key path, value given, what is allowed). `today` judges the AKS
     support window (default: clock.today())."""
     # Concourse's rollout rule lives with Concourse, whose module imports this one: imported when first needed.
-    from components.services import concourse
+    from components.services import concourse, snapshots
 
     p: list[tuple[str, Any, str]] = []
     k = NAMESPACE + ":"
@@ -1124,6 +1141,7 @@ def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, 
     p.extend(upgrades.problems(cfg))
     p.extend(concourse.rollout_problems(cfg))
     p.extend(concourse.connection_problems(cfg))
+    p.extend(snapshots.snapshot_problems(cfg))
 
     if cfg.production:
         rules = [
