@@ -29,7 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import catalog, naming
-from components.config import StackConfig
+from components.config import PROD_MIN_BACKUP_DAYS, StackConfig
 from components.endpoints import BackupTarget
 
 NAMESPACE = naming.NAMESPACES["logging"]
@@ -68,14 +68,11 @@ def policy_body(cfg: StackConfig) -> dict[str, Any]:
 
 def snapshot_problems(cfg: StackConfig) -> list[tuple[str, Any, str]]:
     """Production keeps two weeks of logs' history, like every other backup."""
-    from components.config import NAMESPACE as CONFIG_NAMESPACE
-    from components.config import PROD_MIN_BACKUP_DAYS
-
     days = cfg.backup.elasticsearch_retention_days
     if cfg.production and days < PROD_MIN_BACKUP_DAYS:
         return [
             (
-                f"{CONFIG_NAMESPACE}:backup.elasticsearchRetentionDays",
+                "cdstack:backup.elasticsearchRetentionDays",
                 days,
                 f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
             )
@@ -124,7 +121,7 @@ def script_configmap_data() -> dict[str, str]:
 def job_env(cfg: StackConfig, container: str) -> list[dict[str, Any]]:
     """The script's environment: where Elasticsearch is, the `elastic` user's password from ECK's Secret, and the
     repository and policy from config."""
-    from components.services.logging import ELASTICSEARCH, ELASTICSEARCH_URL
+    from components.services.logging import ELASTICSEARCH, ELASTICSEARCH_URL  # logging.py imports this module
 
     return [
         {"name": "ES_URL", "value": ELASTICSEARCH_URL},
@@ -144,7 +141,7 @@ def job_env(cfg: StackConfig, container: str) -> list[dict[str, Any]]:
 
 def job_pod(cfg: StackConfig, container: str, mode: str) -> dict[str, Any]:
     """The pod that runs the script (`backup` for the CronJob, `restore` for tools/restore.py)."""
-    from components.services.logging import ELASTICSEARCH
+    from components.services.logging import ELASTICSEARCH  # logging.py imports this module
 
     return {
         "metadata": {"labels": {"app": naming.ELASTICSEARCH_BACKUP_CRONJOB}},
