@@ -7,6 +7,10 @@ Retention: Filebeat installs the ILM policy of its data stream at start (`setup.
 stock policy that never deletes); the policy is a ConfigMap this component owns, and a pod annotation carrying the
 retention rolls the DaemonSet when it changes, so a new retention is applied by the next `pulumi up`.
 
+Backups: Elasticsearch writes its snapshots to Blob storage itself, as the backup identity through workload identity
+(its pods' service account, token and keystore are set here; the repository, the SLM policy and the job that runs it
+are components/services/snapshots.py).
+
 The eck-stack release owns the Elasticsearch resource: deleting or replacing it deletes the cluster's logs, so it is
 protected in production (and its volume claims survive a cluster deletion either way).
 """
