@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from components.problem import Problem
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 
 class NamingError(ValueError):
@@ -110,6 +116,15 @@ class Naming:
                     f"makes the {kind.replace('_', ' ')} name {value!r} (stack {self.stack!r}), "
                     f"which Azure refuses: {rule}; choose a shorter name"
                 )
+
+
+def name_problems(cfg: StackConfig) -> list[Problem]:
+    """The stack's names are names Azure accepts: checked at config time, not by a failed deployment."""
+    try:
+        cfg.naming.check()
+    except NamingError as error:
+        return [Problem.at("name", cfg.name, str(error))]
+    return []
 
 
 # Kubernetes: one namespace per concern; releases have fixed names (no random suffix).

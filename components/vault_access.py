@@ -18,9 +18,9 @@ import json
 import pulumi
 import pulumi_vault as vault
 
-from components import vault_login
-from components.config import StackConfig, go_duration_seconds
-from components.services import concourse
+from components import concourse_limits, vault_login
+from components.config import StackConfig
+from components.durations import go_duration_seconds
 from components.vault_init import VaultInit
 
 KV_VERSION = "2"
@@ -39,7 +39,7 @@ def address(cfg: StackConfig) -> str:
 
 def token_lifetime_seconds(cfg: StackConfig) -> int:
     """How long the provider's Vault token lives: the longest release wait of the `up`, plus an hour for the rest."""
-    return concourse.release_timeout_seconds(cfg) + 3600
+    return concourse_limits.release_timeout_seconds(cfg) + 3600
 
 
 def mount_path(cfg: StackConfig) -> str:

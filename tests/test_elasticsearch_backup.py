@@ -17,7 +17,7 @@ import pytest
 
 from components import config, naming
 from components.azure import backups
-from components.services import es_snapshot, snapshots
+from components.services import es_snapshot, logging, snapshots
 from tests.conftest import Planner, stack_config
 from tests.services import stack_cfg
 from tools import offline, restore
@@ -73,7 +73,7 @@ def snapshot_problems(plan: offline.Plan, cfg: config.StackConfig) -> list[str]:
         if not token.startswith("/usr/share/elasticsearch/config/") or not any(token.startswith(m) for m in mounts):
             problems.append(f"nodeSet {node_set['name']}: the token is not mounted inside Elasticsearch's config")
     keystores = [s["secretName"] for s in stack.get("secureSettings", [])]
-    keystore = plan.get("kubernetes:core/v1:Secret", f"{snapshots.KEYSTORE_SECRET}-secret")
+    keystore = plan.get("kubernetes:core/v1:Secret", f"{logging.KEYSTORE_SECRET}-secret")
     storage_account = plan.get("azure-native:storage:StorageAccount", "backup-storage")
     if keystore.inputs["metadata"]["name"] not in keystores:
         problems.append("the keystore Secret is not in secureSettings")

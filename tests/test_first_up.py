@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import capacity, catalog, upgrades
+from components import capacity, catalog, concourse_limits, upgrades
 from components.config import ConfigError, check_rules
-from components.services import concourse
+from components.problem import Problem
 from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tests.services import stack_cfg
 from tools import offline, stackfile
@@ -26,8 +26,8 @@ SECRET = "kubernetes:core/v1:Secret"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def problem_keys(problems: list[tuple[str, Any, str]]) -> list[str]:
-    return [key for key, _, _ in problems]
+def problem_keys(problems: list[Problem]) -> list[str]:
+    return [problem.key for problem in problems]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_concourse_waits_for_every_worker_to_drain_and_vault_tokens_outlive_it(s
     timeout = plan.get(RELEASE, "concourse").inputs["timeout"]
     # One worker at a time (a StatefulSet rolling update), each up to its grace period, after a first install.
     assert timeout >= cfg.concourse.worker_replicas * cfg.concourse.worker_drain_seconds
-    assert timeout == concourse.release_timeout_seconds(cfg)
+    assert timeout == concourse_limits.release_timeout_seconds(cfg)
     provider = plan.get("pulumi:providers:vault", "vault")
     assert int(provider.inputs["maxLeaseTtlSeconds"]) > timeout
     # The child token cannot outlive its parent: the deployer's JWT login lives as long.
@@ -294,10 +294,10 @@ def test_concourse_waits_for_every_worker_to_drain_and_vault_tokens_outlive_it(s
 
 def test_a_rollout_longer_than_a_deploy_may_wait_is_refused():
     planted = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 14400})
-    problems = concourse.rollout_problems(planted)
+    problems = concourse_limits.rollout_problems(planted)
     assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
     assert "workerReplicas (4) x workerDrainSeconds" in problems[0][2]
-    assert concourse.rollout_problems(stack_cfg("prod")) == []
+    assert concourse_limits.rollout_problems(stack_cfg("prod")) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -353,10 +353,10 @@ def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
 
 
 def test_concourse_pools_fit_the_database_sku():
-    assert concourse.connection_problems(stack_cfg("staging")) == []
-    assert concourse.database_connections(stack_cfg("prod")) == 3 * (10 + 50 + 2)  # two web replicas and a surge
+    assert concourse_limits.connection_problems(stack_cfg("staging")) == []
+    assert concourse_limits.database_connections(stack_cfg("prod")) == 3 * (10 + 50 + 2)  # two web replicas and a surge
     planted = stack_cfg("staging", database={"skuName": "Standard_B1ms", "skuTier": "Burstable"})
-    [(key, value, allowed)] = concourse.connection_problems(planted)
+    [(key, value, allowed)] = concourse_limits.connection_problems(planted)
     assert (key, value) == ("cdstack:concourse.backendMaxConnections", 50)
     assert "= 124 connections, more than the 35 Standard_B1ms accepts" in allowed
     assert "Database connections at most (web pools, one rollout surge): 186 of 1703" in plan_tool.render_quota(

@@ -9,9 +9,9 @@ import pulumi
 import pytest
 
 from components import catalog, naming
+from components.concourse_limits import release_timeout_seconds
 from components.config import check_rules
 from components.services import concourse
-from components.services.concourse import release_timeout_seconds
 from components.services.release import HISTORY
 from tests.conftest import stack_config
 from tests.services import (

@@ -19,8 +19,10 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import catalog, naming, sizing
-from components.config import StackConfig, go_duration_seconds
+from components import naming, sizing
+from components.concourse_limits import release_timeout_seconds
+from components.config import StackConfig
+from components.durations import go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
 from components.services.ingress import ingress_tls, tls_annotations
 from components.services.release import namespace, release, secret
@@ -35,10 +37,6 @@ ENCRYPTION_KEY_LENGTH = 32
 
 SECRET_VERSION_ANNOTATION = "cdstack.io/secret-version"
 
-MAX_RELEASE_WAIT_SECONDS = 12 * 3600
-"""The longest a `pulumi up` may wait for Concourse's rollout: beyond half a day nobody is watching the deploy, and
-the credentials it runs with (Vault token, Azure tokens) are not meant to live that long."""
-
 RSA_BITS = 4096
 # No `email` scope: Entra ID sends neither `email_verified` nor, for users without a mailbox, `email`, and Dex's OIDC
 # connector refuses a login that asked for the email scope and lacks either claim (dexidp/dex connector/oidc).
@@ -47,64 +45,6 @@ OIDC_SCOPE = "openid,profile"
 OIDC_GROUPS_CLAIM = "groups"
 # Entra ID puts the sign-in name (the UPN) in preferred_username; its tokens have no `username` claim.
 OIDC_USER_NAME_CLAIM = "preferred_username"
-
-
-def release_timeout_seconds(cfg: StackConfig) -> int:
-    """Helm's wait for the Concourse release: a first install (catalog), plus an upgrade's rolling update of the
-    worker StatefulSet, which replaces one worker at a time and waits for each to retire: up to workerDrainSeconds
-    (its termination grace period) per worker. A shorter wait times out mid-rollout and the atomic rollback restarts
-    the workers again."""
-    c = cfg.concourse
-    return catalog.CHARTS["concourse"].timeout_seconds + c.worker_replicas * c.worker_drain_seconds
-
-
-def rollout_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
-    """The worker rollout must fit in MAX_RELEASE_WAIT_SECONDS."""
-    c = cfg.concourse
-    if release_timeout_seconds(cfg) <= MAX_RELEASE_WAIT_SECONDS:
-        return []
-    return [
-        (
-            "cdstack:concourse.workerDrainSeconds",
-            c.worker_drain_seconds,
-            f"workerReplicas ({c.worker_replicas}) x workerDrainSeconds plus the install "
-            f"({catalog.CHARTS['concourse'].timeout_seconds} s) must fit in {MAX_RELEASE_WAIT_SECONDS} s, the longest "
-            "a deploy waits for the rolling update of the workers; lower workerDrainSeconds",
-        )
-    ]
-
-
-CONNECTIONS_OUTSIDE_POOLS = 2
-"""Per web instance, besides its API and backend pools: the lock connection and the notification listener."""
-
-
-def database_connections(cfg: StackConfig) -> int:
-    """Connections Concourse may hold at most: every web instance, plus the one a rolling update surges, each with
-    full pools."""
-    c = cfg.concourse
-    per_web = c.api_max_connections + c.backend_max_connections + CONNECTIONS_OUTSIDE_POOLS
-    return (c.web_replicas + 1) * per_web
-
-
-def connection_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
-    """Concourse's pools must fit in what the PostgreSQL SKU accepts, or web fails under load with 'too many
-    clients'. An unknown SKU is a config error of its own."""
-    sku = catalog.POSTGRES_SKUS.get(cfg.database.sku_name)
-    if sku is None:
-        return []
-    used, limit = database_connections(cfg), catalog.postgres_user_connections(sku)
-    if used <= limit:
-        return []
-    c = cfg.concourse
-    return [
-        (
-            "cdstack:concourse.backendMaxConnections",
-            c.backend_max_connections,
-            f"(webReplicas {c.web_replicas} + 1 during a rollout) x (apiMaxConnections {c.api_max_connections} + "
-            f"backendMaxConnections + {CONNECTIONS_OUTSIDE_POOLS}) = {used} connections, more than the {limit} "
-            f"{cfg.database.sku_name} accepts; lower the pools or choose a larger database.skuName",
-        )
-    ]
 
 
 def worker_tolerations() -> list[dict[str, str]]:

@@ -28,7 +28,7 @@ import yaml
 from components import alerting, config, naming, sizing
 from components.config import StackConfig
 from components.endpoints import BackupTarget, SearchReader
-from components.services import release, snapshots
+from components.services import release
 from components.services.monitoring import warn_no_webhook
 
 NAMESPACE = naming.NAMESPACES["logging"]
@@ -49,6 +49,11 @@ BASIC_AUTH_SECRET_TYPE = "kubernetes.io/basic-auth"
 ILM_CONFIGMAP = "filebeat-ilm-policy"
 ILM_MOUNT = "/usr/share/filebeat/ilm"
 ELASTALERT_RULES_SECRET = "elastalert-rules"
+KEYSTORE_SECRET = "elasticsearch-azure-keystore"
+KEYSTORE_ACCOUNT_KEY = "azure.client.default.account"
+TOKEN_VOLUME = "azure-identity-token"
+TOKEN_DIR = "/usr/share/elasticsearch/config/azure/tokens"
+TOKEN_FILE = f"{TOKEN_DIR}/{TOKEN_VOLUME}"
 
 
 def log_retention_policy(days: int) -> dict[str, Any]:
@@ -140,6 +145,44 @@ def filebeat_values(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+def elasticsearch_pod() -> dict[str, Any]:
+    """What Elasticsearch's pod template needs to write snapshots (services/snapshots.py) with workload identity: the
+    label the webhook acts on, the service account, and the token, mounted inside Elasticsearch's config directory
+    (the only place its entitlements let it read; ECK's "Azure Workload Identity" snapshot docs, with the volume the
+    webhook cannot add to a StatefulSet: elastic/docs-content#4801, elastic/cloud-on-k8s#9065). Elasticsearch 8.16
+    and later use workload identity when the keystore has an account and neither key nor sas_token
+    (elastic/elasticsearch#111344, #111414)."""
+    return {
+        "metadata": {"labels": {"azure.workload.identity/use": "true"}},
+        "spec": {
+            "serviceAccountName": naming.ELASTICSEARCH_SERVICE_ACCOUNT,
+            "containers": [
+                {
+                    "name": "elasticsearch",
+                    "env": [{"name": "AZURE_FEDERATED_TOKEN_FILE", "value": TOKEN_FILE}],
+                    "volumeMounts": [{"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True}],
+                }
+            ],
+            "volumes": [
+                {
+                    "name": TOKEN_VOLUME,
+                    "projected": {
+                        "sources": [
+                            {
+                                "serviceAccountToken": {
+                                    "audience": "api://AzureADTokenExchange",
+                                    "expirationSeconds": 3600,
+                                    "path": TOKEN_VOLUME,
+                                }
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
 def with_resources(pod: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:
     """The pod template with the elasticsearch container's resources set."""
     containers = [
@@ -158,7 +201,7 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
             # Grafana's read-only login: a file-realm user from a Secret (username, password, roles).
             "auth": {"fileRealm": [{"secretName": GRAFANA_READER_SECRET}]},
             # The snapshot repository's storage account, in the keystore where Elasticsearch reads it.
-            "secureSettings": [{"secretName": snapshots.KEYSTORE_SECRET}],
+            "secureSettings": [{"secretName": KEYSTORE_SECRET}],
             # Claims of removed nodes go; claims survive deleting the whole cluster (the logs are recoverable).
             "volumeClaimDeletePolicy": "DeleteOnScaledownOnly",
             "nodeSets": [
@@ -168,7 +211,7 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
                     # No mmap: AKS nodes keep the default vm.max_map_count, and nothing here may change it.
                     "config": {"node.store.allow_mmap": False},
                     # Snapshots go to Blob storage as the pods' own identity (services/snapshots.py).
-                    "podTemplate": with_resources(snapshots.elasticsearch_pod(), sizing.ELASTICSEARCH),
+                    "podTemplate": with_resources(elasticsearch_pod(), sizing.ELASTICSEARCH),
                     "volumeClaimTemplates": [
                         {
                             "metadata": {"name": "elasticsearch-data"},  # the name ECK mounts as the data path
@@ -287,9 +330,9 @@ class Logging(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         keystore = release.secret(
-            snapshots.KEYSTORE_SECRET,
+            KEYSTORE_SECRET,
             ns,
-            {snapshots.KEYSTORE_ACCOUNT_KEY: snapshot_target.account_name},
+            {KEYSTORE_ACCOUNT_KEY: snapshot_target.account_name},
             provider,
             self,
         )

@@ -1,14 +1,9 @@
 """Elasticsearch's backups: a snapshot repository on Azure Blob and a snapshot lifecycle (SLM) policy with retention
 from config, run by the `backup-elasticsearch` CronJob (the script is components/services/es_snapshot.py).
 
-How Elasticsearch reaches Blob storage: workload identity, no key. Elasticsearch 8.16 and later use Azure's
-workload identity when the client has an `account` but neither `key` nor `sas_token` (elastic/elasticsearch#111344,
-#111414; the 9.5.0 this stack runs has it). The account name goes into the keystore through ECK's `secureSettings`
-(the only place Elasticsearch reads it); the pods run as a service account annotated with the backup identity
-(components/azure/backups.py: Storage Blob Data Contributor on exactly the `elasticsearch-snapshots` container), carry
-the `azure.workload.identity/use` label, and mount the projected token inside Elasticsearch's config directory,
-the only place its entitlements let it read: ECK's "Azure Workload Identity" snapshot docs, with the volume the
-webhook cannot add to a StatefulSet (elastic/docs-content#4801, elastic/cloud-on-k8s#9065).
+Elasticsearch writes the snapshots itself, through workload identity, with no key: its pods run as a service account
+annotated with the backup identity (components/azure/backups.py: Storage Blob Data Contributor on exactly the
+`elasticsearch-snapshots` container), and the keystore names the account (services/logging.py sets both).
 
 Why a CronJob runs the policy instead of SLM's own scheduler: its success is the snapshot's success, which
 kube-state-metrics exports like every other backup's, so BackupTooOld and BackupNeverSucceeded
@@ -29,15 +24,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import catalog, naming
-from components.config import PROD_MIN_BACKUP_DAYS, StackConfig
+from components.config import StackConfig
 from components.endpoints import BackupTarget
+from components.services.logging import ELASTICSEARCH, ELASTICSEARCH_URL
 
 NAMESPACE = naming.NAMESPACES["logging"]
-KEYSTORE_SECRET = "elasticsearch-azure-keystore"
-KEYSTORE_ACCOUNT_KEY = "azure.client.default.account"
-TOKEN_VOLUME = "azure-identity-token"
-TOKEN_DIR = "/usr/share/elasticsearch/config/azure/tokens"
-TOKEN_FILE = f"{TOKEN_DIR}/{TOKEN_VOLUME}"
 SCRIPT = Path(__file__).with_name("es_snapshot.py")
 SCRIPT_CONFIGMAP = "elasticsearch-snapshot-script"
 SCRIPT_DIR = "/scripts"
@@ -66,54 +57,6 @@ def policy_body(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
-def snapshot_problems(cfg: StackConfig) -> list[tuple[str, Any, str]]:
-    """Production keeps two weeks of logs' history, like every other backup."""
-    days = cfg.backup.elasticsearch_retention_days
-    if cfg.production and days < PROD_MIN_BACKUP_DAYS:
-        return [
-            (
-                "cdstack:backup.elasticsearchRetentionDays",
-                days,
-                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
-            )
-        ]
-    return []
-
-
-def elasticsearch_pod() -> dict[str, Any]:
-    """What Elasticsearch's pod template needs to write snapshots with workload identity (merged into the nodeSet's
-    podTemplate by services/logging.py): the label the webhook acts on, the service account, and the token."""
-    return {
-        "metadata": {"labels": {"azure.workload.identity/use": "true"}},
-        "spec": {
-            "serviceAccountName": naming.ELASTICSEARCH_SERVICE_ACCOUNT,
-            "containers": [
-                {
-                    "name": "elasticsearch",
-                    "env": [{"name": "AZURE_FEDERATED_TOKEN_FILE", "value": TOKEN_FILE}],
-                    "volumeMounts": [{"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True}],
-                }
-            ],
-            "volumes": [
-                {
-                    "name": TOKEN_VOLUME,
-                    "projected": {
-                        "sources": [
-                            {
-                                "serviceAccountToken": {
-                                    "audience": "api://AzureADTokenExchange",
-                                    "expirationSeconds": 3600,
-                                    "path": TOKEN_VOLUME,
-                                }
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
-    }
-
-
 def script_configmap_data() -> dict[str, str]:
     return {SCRIPT.name: SCRIPT.read_text()}
 
@@ -121,8 +64,6 @@ def script_configmap_data() -> dict[str, str]:
 def job_env(cfg: StackConfig, container: str) -> list[dict[str, Any]]:
     """The script's environment: where Elasticsearch is, the `elastic` user's password from ECK's Secret, and the
     repository and policy from config."""
-    from components.services.logging import ELASTICSEARCH, ELASTICSEARCH_URL  # logging.py imports this module
-
     return [
         {"name": "ES_URL", "value": ELASTICSEARCH_URL},
         {"name": "ES_USER", "value": "elastic"},
@@ -141,8 +82,6 @@ def job_env(cfg: StackConfig, container: str) -> list[dict[str, Any]]:
 
 def job_pod(cfg: StackConfig, container: str, mode: str) -> dict[str, Any]:
     """The pod that runs the script (`backup` for the CronJob, `restore` for tools/restore.py)."""
-    from components.services.logging import ELASTICSEARCH  # logging.py imports this module
-
     return {
         "metadata": {"labels": {"app": naming.ELASTICSEARCH_BACKUP_CRONJOB}},
         "spec": {
