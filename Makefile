@@ -9,7 +9,7 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit
+.PHONY: help plan compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ diff: $(VENV)/.installed ## per-release manifest diff: A=staging B=prod, or STAC
 
 audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, capacity, references, ordering of STACK
 	$(PY) -m tools.audit $(STACK)
+
+pod-security: $(VENV)/.installed ## Pod Security level each namespace's rendered pods meet, against the level it enforces (STACK)
+	$(PY) -m tools.pod_security $(STACK)
 
 bench: $(VENV)/.installed ## offline plan time and peak memory per stack
 	$(PY) -m tools.bench

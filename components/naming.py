@@ -151,6 +151,17 @@ WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"
 INGRESS_CLASS = "traefik"
 CLUSTER_ISSUER = "letsencrypt"
 
+# The stack's internal CA (components/services/internal_ca.py): the bootstrap issuer, the CA's Secret (in
+# cert-manager's namespace) and the ClusterIssuer in-cluster TLS certificates come from.
+SELF_SIGNED_ISSUER = "cdstack-selfsigned"
+INTERNAL_CA_SECRET = "cdstack-internal-ca"
+INTERNAL_CA_ISSUER = "cdstack-internal-ca"
+# Vault's listener certificate (vault namespace), and the trust anchor Concourse reads it with (concourse namespace).
+VAULT_TLS_SECRET = "vault-server-tls"
+VAULT_CA_SECRET = "vault-ca"
+# The Traefik ServersTransport the public Vault ingress reaches Vault's listener through (vault namespace).
+VAULT_SERVERS_TRANSPORT = "vault-tls"
+
 # Vault's keys in the stack's Azure Key Vault (components/vault_init.py), one secret per key as bank-vaults keeps them.
 VAULT_ROOT_TOKEN_SECRET = "vault-root-token"
 VAULT_INIT_MARKER_SECRET = "vault-init-marker"

@@ -139,7 +139,7 @@ def test_vault_is_the_only_credential_manager(values: dict[str, Any]):
     assert at(values, "concourse.web.kubernetes.enabled") is False
     assert at(values, "concourse.web.vault") == {
         "enabled": True,
-        "url": "http://vault.vault.svc.cluster.local:8200",
+        "url": "https://vault.vault.svc.cluster.local:8200",
         "authBackend": "approle",
         "pathPrefix": "/concourse",
         "sharedPath": "shared",

@@ -24,6 +24,7 @@ from components.concourse_limits import release_timeout_seconds
 from components.config import StackConfig
 from components.durations import go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
+from components.services import internal_ca
 from components.services.ingress import ingress_tls, tls_annotations
 from components.services.release import namespace, release, secret
 from components.services.secrets import vault_address
@@ -38,6 +39,36 @@ ENCRYPTION_KEY_LENGTH = 32
 SECRET_VERSION_ANNOTATION = "cdstack.io/secret-version"
 
 RSA_BITS = 4096
+
+VAULT_CA_DIR = "/concourse-vault-ca"
+VAULT_CA_FILE = f"{VAULT_CA_DIR}/ca.crt"
+
+
+def vault_ca_certificate_spec() -> dict[str, Any]:
+    """A certificate from the internal CA in Concourse's namespace: what matters is its Secret's ca.crt, the CA that
+    signed Vault's listener, which cert-manager keeps there (components/services/internal_ca.py)."""
+    return internal_ca.leaf_certificate_spec(naming.VAULT_CA_SECRET, f"{RELEASE}-web", ["client auth"])
+
+
+def vault_ca_web_values(cfg: StackConfig) -> dict[str, Any]:
+    """For the in-cluster Vault: the web pods mount the internal CA and Concourse verifies Vault's listener with it
+    (CONCOURSE_VAULT_CA_CERT: a PEM file). Not the chart's `concourse.web.vault.useCaCert`, which reads the CA from
+    the web Secret this program writes: the CA exists only in the cluster. An external Vault is verified against
+    the system roots."""
+    if cfg.vault.mode == "external":
+        return {}
+    return {
+        "env": [{"name": "CONCOURSE_VAULT_CA_CERT", "value": VAULT_CA_FILE}],
+        "additionalVolumes": [
+            {
+                "name": "vault-ca",
+                "secret": {"secretName": naming.VAULT_CA_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+            }
+        ],
+        "additionalVolumeMounts": [{"name": "vault-ca", "mountPath": VAULT_CA_DIR, "readOnly": True}],
+    }
+
+
 # No `email` scope: Entra ID sends neither `email_verified` nor, for users without a mailbox, `email`, and Dex's OIDC
 # connector refuses a login that asked for the email scope and lacks either claim (dexidp/dex connector/oidc).
 # Concourse names users by OIDC_USER_NAME_CLAIM, so nothing needs the address.
@@ -135,6 +166,7 @@ def concourse_values(
                 "hosts": [host],
                 "tls": ingress_tls(host, f"{RELEASE}-web-tls"),
             },
+            **vault_ca_web_values(cfg),
         },
         "worker": {
             "kind": "StatefulSet",
@@ -296,10 +328,12 @@ class Concourse(pulumi.ComponentResource):
         influxdb: InfluxTarget,
         worker_pool: pulumi.Resource,
         service_monitor_crds: Sequence[pulumi.Resource],
+        vault_ca_issuer: pulumi.Resource | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """`team_users`: service user -> password; `worker_pool`: the AKS node pool the workers are pinned to;
-        `service_monitor_crds`: what installs the ServiceMonitor CRD."""
+        `service_monitor_crds`: what installs the ServiceMonitor CRD; `vault_ca_issuer`: the internal CA's
+        ClusterIssuer when Vault runs in the cluster (Concourse then trusts that CA)."""
         super().__init__("cdstack:services:Concourse", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -346,6 +380,21 @@ class Concourse(pulumi.ComponentResource):
             provider,
             self,
         )
+        # The web pods mount the CA's Secret by name: it must exist before they start (see the Secrets below).
+        trust = (
+            [
+                internal_ca.certificate(
+                    naming.VAULT_CA_SECRET,
+                    ns.metadata.name,
+                    vault_ca_certificate_spec(),
+                    provider,
+                    self,
+                    depends_on=[vault_ca_issuer],
+                )
+            ]
+            if vault_ca_issuer is not None
+            else []
+        )
 
         admin_group_id = login.group_object_ids[cfg.identity.admin_group]
         values = pulumi.Output.all(
@@ -384,6 +433,7 @@ class Concourse(pulumi.ComponentResource):
                 # before the first pod starts, or the release waits on pods stuck in ContainerCreating.
                 web,
                 worker,
+                *trust,
                 # The workers only schedule onto this pool (node selector and toleration): before it exists they
                 # stay Pending and the atomic release would time out and roll back.
                 worker_pool,
