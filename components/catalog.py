@@ -38,6 +38,11 @@ CHARTS: dict[str, Chart] = {
     "prometheus-blackbox-exporter": Chart(
         "https://prometheus-community.github.io/helm-charts", "prometheus-blackbox-exporter", "11.17.2", 300
     ),
+    # PostgreSQL's Azure Monitor metrics for Prometheus (services/database_metrics.py); app 25.12.0. webdevops'
+    # chart (github.com/webdevops/helm-charts charts/azure-metrics-exporter), maintained with the exporter.
+    "azure-metrics-exporter": Chart(
+        "https://webdevops.github.io/helm-charts/", "azure-metrics-exporter", "1.2.11", 300
+    ),
     "influxdb2": Chart("https://helm.influxdata.com/", "influxdb2", "2.1.2", 600),
     "telegraf": Chart("https://helm.influxdata.com/", "telegraf", "1.8.74", 300),
     "eck-operator": Chart("https://helm.elastic.co", "eck-operator", "3.5.0", 600),
@@ -56,6 +61,10 @@ IMAGES: dict[str, str] = {
     # then an upload with the Azure CLI logged in through workload identity (mcr.microsoft.com/azure-cli).
     "consul": "2.0.3",
     "azure-cli": "2.91.0",
+    # The chart's appVersion, pinned here too so a chart bump never changes the exporter unreviewed.
+    "azure-metrics-exporter": "25.12.0",
+    # Elasticsearch's backup job runs a standard-library script (services/es_snapshot.py): the official image.
+    "python": "3.13.1-alpine3.21",
 }
 
 
@@ -407,6 +416,7 @@ DURATIONS: dict[str, Duration] = {
     "release/eck-stack": Duration(30, "Helm docs (--wait skips custom resources); estimate for the API calls"),
     "release/elastalert2": Duration(450, "estimate: Elasticsearch forms (6 min), then ElastAlert starts (1.5 min)"),
     "release/chartmuseum": Duration(45, "estimate: one Deployment"),
+    "release/azure-metrics-exporter": Duration(30, "estimate: one small Deployment (a static Go binary)"),
     # The internal CA's certificates: pulumi-kubernetes waits for Ready (pulumi.com/waitFor); a selfSigned or CA
     # issuer signs inside cert-manager's controller, so Ready follows the request within seconds.
     "kubernetes:cert-manager.io/v1:Certificate": Duration(10, "estimate: in-process signing by a CA issuer"),

@@ -567,6 +567,23 @@ class BackupConfig(Section):
         le=365,
         description="Days a deleted or overwritten blob (backups, charts) can still be restored; versioning is on.",
     )
+    elasticsearch_schedule: CronSchedule = Field(
+        default="30 */6 * * *",
+        description="When Elasticsearch takes a snapshot of every index and Kibana's saved objects into Blob storage "
+        "(cron, UTC): the backup-elasticsearch CronJob runs the snapshot lifecycle policy.",
+    )
+    elasticsearch_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days Elasticsearch snapshots are kept before the snapshot lifecycle policy deletes them.",
+    )
+    elasticsearch_min_snapshots: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Snapshots the lifecycle policy keeps even when they are older than elasticsearchRetentionDays.",
+    )
 
 
 SlackChannel = Annotated[str, StringConstraints(pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")]

@@ -87,3 +87,13 @@ class BackupTarget:
     account_name: pulumi.Output[str]
     container_name: pulumi.Output[str]
     identity_client_id: pulumi.Output[str]  # handed out once the identity holds its role on the container
+
+
+@dataclass(frozen=True)
+class MetricsSource:
+    """An Azure resource whose Azure Monitor metrics Prometheus reads, and the identity (workload identity) allowed
+    to read them."""
+
+    subscription_id: pulumi.Output[str]
+    resource_id: pulumi.Output[str]
+    identity_client_id: pulumi.Output[str]  # handed out once the identity holds Monitoring Reader on the resource

@@ -175,6 +175,15 @@ def vault_recovery_key_secret(index: int) -> str:
 
 # Backups (components/azure/backups.py, components/services/backups.py). Every backup CronJob is named backup-<what>:
 # the BackupTooOld alert (alerts/prometheus/backups.yaml) watches exactly those.
-BACKUP_CONTAINERS = {"vault": "vault-snapshots"}
+BACKUP_CONTAINERS = {"vault": "vault-snapshots", "elasticsearch": "elasticsearch-snapshots"}
 VAULT_BACKUP_CRONJOB = "backup-vault"
 VAULT_BACKUP_SERVICE_ACCOUNT = "vault-backup"
+ELASTICSEARCH_BACKUP_CRONJOB = "backup-elasticsearch"
+ELASTICSEARCH_SERVICE_ACCOUNT = "elasticsearch"
+"""Elasticsearch's own pods run as this service account: they write snapshots to Blob storage themselves."""
+ELASTICSEARCH_SNAPSHOT_REPOSITORY = "azure-backups"
+ELASTICSEARCH_SLM_POLICY = "cdstack-snapshots"
+
+# PostgreSQL's Azure Monitor metrics (components/services/database_metrics.py): the exporter's service account, which
+# the metrics reader identity is federated to.
+AZURE_METRICS_EXPORTER = "azure-metrics-exporter"

@@ -52,6 +52,7 @@ REQUIREMENTS = (
     Requirement("database.geoRedundantBackup", _true, "must be true in production"),
     Requirement("database.backupRetentionDays", _two_weeks, TWO_WEEKS),
     Requirement("backup.vaultRetentionDays", _two_weeks, TWO_WEEKS),
+    Requirement("backup.elasticsearchRetentionDays", _two_weeks, TWO_WEEKS),
     Requirement("backup.blobSoftDeleteDays", _two_weeks, TWO_WEEKS),
 )
 

@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 
 from components.azure.backups import BackupStorage
+from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
 from components.identity import ConcourseLogin
@@ -19,11 +20,13 @@ from components.services import charts, monitoring
 from components.services.backups import VaultBackup
 from components.services.charts import ChartMuseum
 from components.services.concourse import Concourse
+from components.services.database_metrics import DatabaseMetrics
 from components.services.ingress import Ingress
 from components.services.internal_ca import InternalCa
 from components.services.logging import Logging
 from components.services.monitoring import Monitoring
 from components.services.secrets import Secrets
+from components.services.snapshots import ElasticsearchBackup
 from components.teams import Teams, TeamUsers
 from components.vault_access import VaultAccess
 from components.vault_bootstrap import VaultBootstrap
@@ -39,8 +42,36 @@ class CdStack(pulumi.ComponentResource):
         self.login = ConcourseLogin("concourse-login", cfg, child)
         k8s_provider = self.platform.k8s_provider
         # Observability needs only the cluster (Grafana takes Logging's reader password, not its releases).
-        self.logging = Logging("logging", cfg, k8s_provider, child)
+        # Backups: Blob storage with retention and per backup a writer identity. Elasticsearch writes its snapshots
+        # itself; Vault's store (Consul) is copied by a CronJob (an external Vault is backed up by whoever runs it).
+        self.backup_storage = BackupStorage(
+            "backup-storage",
+            cfg,
+            self.platform.resource_group_name,
+            self.platform.oidc_issuer_url,
+            vault=cfg.vault.mode == "in-cluster",
+            opts=child,
+        )
+        self.logging = Logging("logging", cfg, k8s_provider, self.backup_storage.elasticsearch, child)
         self.monitoring = Monitoring("monitoring", cfg, k8s_provider, self.logging.search_reader, child)
+        # PostgreSQL's Azure Monitor metrics, read by an exporter with its own identity, alerted on by Prometheus.
+        self.database_metrics_reader = DatabaseMetricsReader(
+            "postgres-metrics-reader",
+            cfg,
+            self.platform.resource_group_name,
+            self.platform.oidc_issuer_url,
+            self.platform.database_server_id,
+            child,
+        )
+        self.database_metrics = DatabaseMetrics(
+            "postgres-metrics",
+            cfg,
+            k8s_provider,
+            self.monitoring.namespace,
+            self.database_metrics_reader.source,
+            self.monitoring.prometheus_stack,
+            child,
+        )
         self.chartmuseum = ChartMuseum("chartmuseum", cfg, k8s_provider, self.platform.chartmuseum_store, child)
         self.ingress = Ingress(
             "ingress", cfg, k8s_provider, self.platform.ingress, [self.monitoring.prometheus_stack], child
@@ -71,14 +102,17 @@ class CdStack(pulumi.ComponentResource):
                 opts=child,
             )
         initialised = self.vault_bootstrap.init if self.vault_bootstrap else None
-        # Backups: Blob storage with retention, and a scheduled snapshot of Vault's store (Consul) into it (an external
-        # Vault is backed up by whoever runs it).
-        self.backup_storage = None
+        self.elasticsearch_backup = ElasticsearchBackup(
+            "elasticsearch-backup",
+            cfg,
+            k8s_provider,
+            self.logging.namespace,
+            self.logging.stack,
+            self.backup_storage.elasticsearch,
+            child,
+        )
         self.vault_backup = None
-        if self.secrets is not None:
-            self.backup_storage = BackupStorage(
-                "backup-storage", cfg, self.platform.resource_group_name, self.platform.oidc_issuer_url, child
-            )
+        if self.secrets is not None and self.backup_storage.vault is not None:
             self.vault_backup = VaultBackup(
                 "vault-backup", cfg, k8s_provider, self.secrets.consul, self.backup_storage.vault, child
             )
@@ -118,7 +152,7 @@ class CdStack(pulumi.ComponentResource):
             "databaseServerName": self.platform.database_server_name,
             "databaseHost": self.platform.database.host,
             "keyVaultName": self.platform.key_vault_name,
-            "backupStorageAccount": cfg.naming.backup_storage_account() if self.backup_storage else None,
+            "backupStorageAccount": cfg.naming.backup_storage_account(),
             "ingressIp": self.platform.ingress.ip_address,
             "concourseUrl": f"https://{cfg.dns.host('concourse')}",
             "vaultUrl": f"https://{cfg.dns.host('vault')}",

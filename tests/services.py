@@ -14,7 +14,14 @@ import pulumi_kubernetes as k8s
 
 from components import catalog, config
 from components.config import StackConfig
-from components.endpoints import DatabaseEndpoint, InfluxTarget, IngressAddress, OidcLogin, VaultUnseal
+from components.endpoints import (
+    BackupTarget,
+    DatabaseEndpoint,
+    InfluxTarget,
+    IngressAddress,
+    OidcLogin,
+    VaultUnseal,
+)
 from components.services.release import HISTORY
 from tests.conftest import stack_config
 from tools import offline
@@ -87,6 +94,15 @@ def unseal() -> VaultUnseal:
         key_vault_name=pulumi.Output.from_input("kv-contoso-test"),
         key_name=pulumi.Output.from_input("vault-unseal"),
         identity_client_id=pulumi.Output.from_input("11111111-0000-4000-8000-000000000005"),
+    )
+
+
+def snapshot_target() -> BackupTarget:
+    """Elasticsearch's snapshot container and its writer identity, as the backup storage hands them out."""
+    return BackupTarget(
+        account_name=pulumi.Output.from_input("stbcontosoprod"),
+        container_name=pulumi.Output.from_input("elasticsearch-snapshots"),
+        identity_client_id=pulumi.Output.from_input("1b2c3d4e-0000-4000-8000-00000000e5b0"),
     )
 
 

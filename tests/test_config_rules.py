@@ -351,6 +351,7 @@ CASES = [
             ("database.geoRedundantBackup", False, "must be true in production"),
             ("database.backupRetentionDays", 7, "must be 14 or more in production"),
             ("backup.vaultRetentionDays", 7, "must be 14 or more in production"),
+            ("backup.elasticsearchRetentionDays", 7, "must be 14 or more in production"),
             ("backup.blobSoftDeleteDays", 7, "must be 14 or more in production"),
         ]
     ),

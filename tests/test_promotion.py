@@ -47,7 +47,7 @@ def test_prerelease_of_the_source_version_is_older_and_unorderable_differences_o
 
 
 def test_release_the_source_never_deployed_is_offending():
-    assert offences(CATALOG_SET, {"charts": {}, "images": {}})[0] == Offence("chart cert-manager", "v1.21.1", None)
+    assert Offence("chart cert-manager", "v1.21.1", None) in offences(CATALOG_SET, {"charts": {}, "images": {}})
     # A source that exports no release set at all (never deployed): everything offends.
     assert len(offences(CATALOG_SET, {})) == len(catalog.CHARTS) + len(catalog.IMAGES)
 

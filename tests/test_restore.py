@@ -108,5 +108,5 @@ def test_command_line(capsys: pytest.CaptureFixture[str]):
     tools = FakeTools(SNAPSHOTS)
     assert restore.main(["staging", "vault", "--at", "2026-11-27T000000Z.snap"], run=tools) == 0
     assert "from 2026-11-27T000000Z.snap" in capsys.readouterr().out
-    assert restore.main(["staging", "elasticsearch"], run=tools) == 1
-    assert "no snapshot repository" in capsys.readouterr().err
+    assert restore.main(["staging", "elasticsearch", "--dry-run"], run=tools) == 0
+    assert "kubectl create -f" in capsys.readouterr().out

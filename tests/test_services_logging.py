@@ -11,7 +11,15 @@ import yaml
 from components import alerting, catalog, naming
 from components.services import logging
 from components.services.logging import Logging
-from tests.services import WITH_WEBHOOK, assert_release, names_of, plan_services, secret_string, stack_cfg
+from tests.services import (
+    WITH_WEBHOOK,
+    assert_release,
+    names_of,
+    plan_services,
+    secret_string,
+    snapshot_target,
+    stack_cfg,
+)
 from tools import offline
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -131,7 +139,7 @@ def test_no_secret_appears_in_any_values():
 
 
 def build_logging(cfg, provider):
-    return Logging("logging", cfg, provider)
+    return Logging("logging", cfg, provider, snapshot_target())
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +162,9 @@ def test_eck_stack_waits_for_the_operator_and_is_protected_in_production(plans: 
         "eck-operator",
         "elasticsearch-grafana-reader-secret",
         "filebeat-ilm-policy-configmap",
+        # Snapshots: the pods' service account (workload identity) and the keystore naming the storage account.
+        "elasticsearch-sa",
+        "elasticsearch-azure-keystore-secret",
     }
     assert stack.protect is True
     assert plans["staging"].get(RELEASE, "eck-stack").protect is False

@@ -21,6 +21,7 @@ from tests.services import (
     plan_services,
     release_values,
     secret_string,
+    snapshot_target,
     stack_cfg,
 )
 from tools import offline
@@ -274,7 +275,7 @@ def test_generated_secrets_land_in_their_kubernetes_secrets():
 
 
 def build_monitoring(cfg, provider):
-    logging = Logging("logging", cfg, provider)
+    logging = Logging("logging", cfg, provider, snapshot_target())
     return Monitoring("monitoring", cfg, provider, logging.search_reader)
 
 

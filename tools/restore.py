@@ -2,6 +2,7 @@
 
     python -m tools.restore <stack> vault [--at <snapshot name | ISO time>] [--dry-run]
     python -m tools.restore <stack> postgres --at <ISO time> [--dry-run]
+    python -m tools.restore <stack> elasticsearch [--at <snapshot name | ISO time>] [--dry-run]
 
 It drives the tools an operator already has (`az` logged in, `kubectl` on the stack's cluster: `az aks get-credentials
 --resource-group <resourceGroupName> --name <clusterName>`), step by step, printing each command before it runs;
@@ -14,7 +15,11 @@ It drives the tools an operator already has (`az` logged in, `kubectl` on the st
   key (README "Rebuild from nothing").
 - postgres: a point-in-time restore of Azure's backups always creates a new server (`<server>-restored-<time>`);
   the tool creates it and prints how to move Concourse's data over to the managed server.
-- elasticsearch: not available yet (no snapshot repository is configured); the tool says so.
+- elasticsearch: the snapshots are in Elasticsearch's own repository (container `elasticsearch-snapshots`, written by
+  the SLM policy the `backup-elasticsearch` CronJob runs). The tool starts a one-off Job in the logging namespace
+  that runs the same script in `restore` mode (components/services/es_snapshot.py): it registers the repository
+  (a rebuilt cluster does not know it yet), restores Kibana's saved objects and the log data streams, renamed
+  `restored-*` beside today's, from the newest successful snapshot (or `--at` a snapshot name or an ISO time).
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from components import naming
 from components.config import StackConfig
+from components.services import snapshots
 from components.services.backups import CONSUL_HTTP
 
 Runner = Callable[[Sequence[str]], str]
@@ -141,11 +148,45 @@ class Restore:
             ]
         )
 
-    def elasticsearch(self, _at: str | None) -> str:
-        raise RestoreError(
-            "elasticsearch: no snapshot repository is configured in this version, so there is nothing to restore from "
-            "(README: Rebuild from nothing says what is lost)"
+    def elasticsearch(self, at: str | None) -> str:
+        ns = naming.NAMESPACES["logging"]
+        job = f"restore-elasticsearch-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = Path(tmp) / f"{job}.json"
+            manifest.write_text(json.dumps(restore_job(self.cfg, job, at), indent=1))
+            self.step(
+                "start the restore Job (the backup script in restore mode)", ["kubectl", "create", "-f", str(manifest)]
+            )
+        self.step(
+            "wait for it (Kibana's saved objects, then the log data streams)",
+            [
+                "kubectl",
+                "-n",
+                ns,
+                "wait",
+                "--for=condition=complete",
+                f"--timeout={snapshots.WAIT_SECONDS}s",
+                f"job/{job}",
+            ],
         )
+        logs = self.step("what it did", ["kubectl", "-n", ns, "logs", f"job/{job}"])
+        return (
+            f"Elasticsearch of stack {self.cfg.stack}: {logs.strip() or 'restore Job ' + job + ' started'}. In Kibana, "
+            "a data view on restored-* shows the restored logs; delete them with DELETE _data_stream/restored-* when "
+            "done."
+        )
+
+
+def restore_job(cfg: StackConfig, name: str, at: str | None) -> dict[str, Any]:
+    """A Job manifest running the backup script in restore mode, once, with the snapshot (or time) asked for."""
+    pod = snapshots.job_pod(cfg, naming.BACKUP_CONTAINERS["elasticsearch"], "restore")
+    pod["spec"]["containers"][0]["env"].append({"name": "SNAPSHOT", "value": at or ""})
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": naming.NAMESPACES["logging"]},
+        "spec": {"backoffLimit": 0, "activeDeadlineSeconds": snapshots.WAIT_SECONDS, "template": pod},
+    }
 
 
 def parse_time(text: str) -> datetime:

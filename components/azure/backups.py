@@ -1,6 +1,7 @@
 """Where backups go: a storage account with no shared keys, one container per backup, versioning, soft delete and a
-lifecycle rule that deletes snapshots past their retention; and per backup an identity its job assumes through
-workload identity, with Storage Blob Data Contributor on exactly its container (not the account).
+lifecycle rule that deletes Vault's snapshots past their retention (Elasticsearch's retention is its own snapshot
+lifecycle policy, components/services/snapshots.py); and per backup an identity its writer assumes through workload
+identity, with Storage Blob Data Contributor on exactly its container (not the account).
 
 Shapes: azure-native storage.BlobServiceProperties (`default` blob service: is_versioning_enabled,
 delete_retention_policy, container_delete_retention_policy) and storage.ManagementPolicy (`default` policy; a
@@ -92,10 +93,27 @@ def backup_account(cfg: StackConfig) -> StorageAccountArgs:
     }
 
 
-class BackupStorage(pulumi.ComponentResource):
-    """The backup account, and for Vault (Consul snapshots) its container, retention, identity and role."""
+def version_rule(container: str, version_days: int) -> storage.ManagementPolicyRuleArgsDict:
+    """Delete only the older versions of the container's blobs after `version_days`. For Elasticsearch's repository:
+    its snapshots share files, so no blob may expire by age (the snapshot lifecycle policy deletes what it no longer
+    needs), but the versions versioning keeps of what it deleted or rewrote must not pile up forever."""
+    return {
+        "name": f"{container}-versions",
+        "type": "Lifecycle",
+        "enabled": True,
+        "definition": {
+            "filters": {"blob_types": ["blockBlob"], "prefix_match": [f"{container}/"]},
+            "actions": {"version": {"delete": {"days_after_creation_greater_than": version_days}}},
+        },
+    }
 
-    vault: BackupTarget
+
+class BackupStorage(pulumi.ComponentResource):
+    """The backup account, and per backup its container, retention, identity and role: Vault's (Consul snapshots,
+    when this stack runs Vault) and Elasticsearch's (its snapshot repository, written by Elasticsearch's own pods)."""
+
+    vault: BackupTarget | None
+    elasticsearch: BackupTarget
 
     def __init__(
         self,
@@ -103,6 +121,7 @@ class BackupStorage(pulumi.ComponentResource):
         cfg: StackConfig,
         resource_group_name: pulumi.Output[str],
         oidc_issuer_url: pulumi.Output[str],
+        vault: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("cdstack:azure:BackupStorage", name, None, opts)
@@ -115,63 +134,71 @@ class BackupStorage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
         versioned_blob_service("backup-blob-service", cfg, account.name, resource_group_name, self)
-        container_name = naming.BACKUP_CONTAINERS["vault"]
-        container = storage.BlobContainer(
-            "vault-snapshots",
-            container_name=container_name,
-            account_name=account.name,
-            resource_group_name=resource_group_name,
-            public_access=storage.PublicAccess.NONE,
-            opts=child,
+        client = authorization.get_client_config_output()
+
+        def target(key: str, namespace: str, service_account: str) -> BackupTarget:
+            """The container of one backup, and an identity federated to `service_account` that may write there."""
+            container = storage.BlobContainer(
+                naming.BACKUP_CONTAINERS[key],
+                container_name=naming.BACKUP_CONTAINERS[key],
+                account_name=account.name,
+                resource_group_name=resource_group_name,
+                public_access=storage.PublicAccess.NONE,
+                opts=child,
+            )
+            identity = managedidentity.UserAssignedIdentity(
+                f"{key}-backup-identity",
+                resource_name_=cfg.naming.identity(f"{key}-backup"),
+                resource_group_name=resource_group_name,
+                location=cfg.location,
+                tags=common_tags(cfg),
+                opts=child,
+            )
+            federation = managedidentity.FederatedIdentityCredential(
+                f"{key}-backup-federation",
+                federated_identity_credential_resource_name=f"{key}-backup-service-account",
+                resource_name_=identity.name,
+                resource_group_name=resource_group_name,
+                issuer=oidc_issuer_url,
+                subject=f"system:serviceaccount:{namespace}:{service_account}",
+                audiences=[WORKLOAD_IDENTITY_AUDIENCE],
+                opts=child,
+            )
+            writer = authorization.RoleAssignment(
+                f"{key}-backup-writer",
+                principal_id=identity.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=client.subscription_id.apply(
+                    lambda s: role_definition_id(s, STORAGE_BLOB_DATA_CONTRIBUTOR)
+                ),
+                # Exactly this container: the writer cannot read or delete any other backup.
+                scope=container.id,
+                opts=child,
+            )
+            return BackupTarget(
+                account_name=account.name,
+                container_name=container.name,
+                identity_client_id=pulumi.Output.all(identity.client_id, federation.id, writer.id).apply(
+                    lambda ids: ids[0]
+                ),
+            )
+
+        self.vault = (
+            target("vault", naming.NAMESPACES["secrets"], naming.VAULT_BACKUP_SERVICE_ACCOUNT) if vault else None
         )
+        self.elasticsearch = target("elasticsearch", naming.NAMESPACES["logging"], naming.ELASTICSEARCH_SERVICE_ACCOUNT)
+        soft_delete = cfg.backup.blob_soft_delete_days
+        rules = [version_rule(naming.BACKUP_CONTAINERS["elasticsearch"], soft_delete)]
+        if vault:
+            rules.insert(
+                0, retention_rule(naming.BACKUP_CONTAINERS["vault"], cfg.backup.vault_retention_days, soft_delete)
+            )
         storage.ManagementPolicy(
             "backup-retention",
             management_policy_name="default",
             account_name=account.name,
             resource_group_name=resource_group_name,
-            policy={
-                "rules": [
-                    retention_rule(container_name, cfg.backup.vault_retention_days, cfg.backup.blob_soft_delete_days)
-                ]
-            },
+            policy={"rules": rules},
             opts=child,
-        )
-
-        identity = managedidentity.UserAssignedIdentity(
-            "vault-backup-identity",
-            resource_name_=cfg.naming.identity("vault-backup"),
-            resource_group_name=resource_group_name,
-            location=cfg.location,
-            tags=common_tags(cfg),
-            opts=child,
-        )
-        federation = managedidentity.FederatedIdentityCredential(
-            "vault-backup-federation",
-            federated_identity_credential_resource_name="vault-backup-service-account",
-            resource_name_=identity.name,
-            resource_group_name=resource_group_name,
-            issuer=oidc_issuer_url,
-            subject=f"system:serviceaccount:{naming.NAMESPACES['secrets']}:{naming.VAULT_BACKUP_SERVICE_ACCOUNT}",
-            audiences=[WORKLOAD_IDENTITY_AUDIENCE],
-            opts=child,
-        )
-        client = authorization.get_client_config_output()
-        writer = authorization.RoleAssignment(
-            "vault-backup-writer",
-            principal_id=identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=client.subscription_id.apply(
-                lambda s: role_definition_id(s, STORAGE_BLOB_DATA_CONTRIBUTOR)
-            ),
-            # Exactly this container: the job cannot read or delete any other backup.
-            scope=container.id,
-            opts=child,
-        )
-        self.vault = BackupTarget(
-            account_name=account.name,
-            container_name=container.name,
-            identity_client_id=pulumi.Output.all(identity.client_id, federation.id, writer.id).apply(
-                lambda ids: ids[0]
-            ),
         )
         self.register_outputs({"accountName": account.name})

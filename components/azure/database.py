@@ -86,6 +86,7 @@ def flexible_server(cfg: StackConfig, subnet_id: pulumi.Input[str], dns_zone_id:
 
 class Database(pulumi.ComponentResource):
     server_name: pulumi.Output[str]
+    server_id: pulumi.Output[str]
     endpoint: DatabaseEndpoint
 
     def __init__(self, name: str, cfg: StackConfig, net: Network, opts: pulumi.ResourceOptions | None = None):
@@ -139,6 +140,7 @@ class Database(pulumi.ComponentResource):
             )
 
         self.server_name = server.name
+        self.server_id = server.id  # what Azure Monitor's metrics are read by (services/database_metrics.py)
         self.endpoint = DatabaseEndpoint(
             # Clients get the host once the `concourse` database exists. Not after the TLS parameters: they pin what
             # a new flexible server already enforces (TLS required, 1.0/1.1 refused; Microsoft Learn, "Encrypted

@@ -52,6 +52,7 @@ class AzurePlatform(pulumi.ComponentResource):
         self.worker_pool = cluster.worker_pool
         self.database = database.endpoint
         self.database_server_name = database.server_name
+        self.database_server_id = database.server_id
         self.vault_unseal = unseal.unseal if unseal else None
         self.key_vault_name = unseal.key_vault_name if unseal else None
         self.key_vault_id = unseal.key_vault_id if unseal else None

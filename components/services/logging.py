@@ -7,6 +7,10 @@ Retention: Filebeat installs the ILM policy of its data stream at start (`setup.
 stock policy that never deletes); the policy is a ConfigMap this component owns, and a pod annotation carrying the
 retention rolls the DaemonSet when it changes, so a new retention is applied by the next `pulumi up`.
 
+Backups: Elasticsearch writes its snapshots to Blob storage itself, as the backup identity through workload identity
+(its pods' service account, token and keystore are set here; the repository, the SLM policy and the job that runs it
+are components/services/snapshots.py).
+
 The eck-stack release owns the Elasticsearch resource: deleting or replacing it deletes the cluster's logs, so it is
 protected in production (and its volume claims survive a cluster deletion either way).
 """
@@ -23,7 +27,7 @@ import yaml
 
 from components import alerting, config, naming, sizing
 from components.config import StackConfig
-from components.endpoints import SearchReader
+from components.endpoints import BackupTarget, SearchReader
 from components.services import release
 from components.services.monitoring import warn_no_webhook
 
@@ -45,6 +49,11 @@ BASIC_AUTH_SECRET_TYPE = "kubernetes.io/basic-auth"
 ILM_CONFIGMAP = "filebeat-ilm-policy"
 ILM_MOUNT = "/usr/share/filebeat/ilm"
 ELASTALERT_RULES_SECRET = "elastalert-rules"
+KEYSTORE_SECRET = "elasticsearch-azure-keystore"
+KEYSTORE_ACCOUNT_KEY = "azure.client.default.account"
+TOKEN_VOLUME = "azure-identity-token"
+TOKEN_DIR = "/usr/share/elasticsearch/config/azure/tokens"
+TOKEN_FILE = f"{TOKEN_DIR}/{TOKEN_VOLUME}"
 
 
 def log_retention_policy(days: int) -> dict[str, Any]:
@@ -136,6 +145,52 @@ def filebeat_values(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+def elasticsearch_pod() -> dict[str, Any]:
+    """What Elasticsearch's pod template needs to write snapshots (services/snapshots.py) with workload identity: the
+    label the webhook acts on, the service account, and the token, mounted inside Elasticsearch's config directory
+    (the only place its entitlements let it read; ECK's "Azure Workload Identity" snapshot docs, with the volume the
+    webhook cannot add to a StatefulSet: elastic/docs-content#4801, elastic/cloud-on-k8s#9065). Elasticsearch 8.16
+    and later use workload identity when the keystore has an account and neither key nor sas_token
+    (elastic/elasticsearch#111344, #111414)."""
+    return {
+        "metadata": {"labels": {"azure.workload.identity/use": "true"}},
+        "spec": {
+            "serviceAccountName": naming.ELASTICSEARCH_SERVICE_ACCOUNT,
+            "containers": [
+                {
+                    "name": "elasticsearch",
+                    "env": [{"name": "AZURE_FEDERATED_TOKEN_FILE", "value": TOKEN_FILE}],
+                    "volumeMounts": [{"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True}],
+                }
+            ],
+            "volumes": [
+                {
+                    "name": TOKEN_VOLUME,
+                    "projected": {
+                        "sources": [
+                            {
+                                "serviceAccountToken": {
+                                    "audience": "api://AzureADTokenExchange",
+                                    "expirationSeconds": 3600,
+                                    "path": TOKEN_VOLUME,
+                                }
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def with_resources(pod: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:
+    """The pod template with the elasticsearch container's resources set."""
+    containers = [
+        {**c, "resources": resources} if c["name"] == "elasticsearch" else c for c in pod["spec"]["containers"]
+    ]
+    return {**pod, "spec": {**pod["spec"], "containers": containers}}
+
+
 def stack_values(cfg: StackConfig) -> dict[str, Any]:
     """eck-stack: Elasticsearch sized from config, Kibana behind the ingress, Filebeat."""
     obs = cfg.observability
@@ -145,6 +200,8 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
             "fullnameOverride": ELASTICSEARCH,
             # Grafana's read-only login: a file-realm user from a Secret (username, password, roles).
             "auth": {"fileRealm": [{"secretName": GRAFANA_READER_SECRET}]},
+            # The snapshot repository's storage account, in the keystore where Elasticsearch reads it.
+            "secureSettings": [{"secretName": KEYSTORE_SECRET}],
             # Claims of removed nodes go; claims survive deleting the whole cluster (the logs are recoverable).
             "volumeClaimDeletePolicy": "DeleteOnScaledownOnly",
             "nodeSets": [
@@ -153,9 +210,8 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
                     "count": obs.elasticsearch_nodes,
                     # No mmap: AKS nodes keep the default vm.max_map_count, and nothing here may change it.
                     "config": {"node.store.allow_mmap": False},
-                    "podTemplate": {
-                        "spec": {"containers": [{"name": "elasticsearch", "resources": sizing.ELASTICSEARCH}]}
-                    },
+                    # Snapshots go to Blob storage as the pods' own identity (services/snapshots.py).
+                    "podTemplate": with_resources(elasticsearch_pod(), sizing.ELASTICSEARCH),
                     "volumeClaimTemplates": [
                         {
                             "metadata": {"name": "elasticsearch-data"},  # the name ECK mounts as the data path
@@ -230,10 +286,18 @@ def search_reader(password: pulumi.Output[str]) -> SearchReader:
 class Logging(pulumi.ComponentResource):
     """ECK operator, eck-stack (Elasticsearch, Kibana, Filebeat) and ElastAlert 2. Waits for nothing of Concourse."""
 
-    def __init__(self, name: str, cfg: StackConfig, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        provider: k8s.Provider,
+        snapshot_target: BackupTarget,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("cdstack:services:Logging", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = release.namespace(NAMESPACE, provider, self)
+        self.namespace = ns
 
         reader_password = random.RandomPassword("grafana-reader-password", length=32, special=False, opts=child)
         self.search_reader = search_reader(reader_password.result)
@@ -254,6 +318,25 @@ class Logging(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
 
+        # Elasticsearch's pods write snapshots as the backup identity (workload identity, no key): the service account
+        # names it, the keystore names the account.
+        snapshot_account = k8s.core.v1.ServiceAccount(
+            "elasticsearch-sa",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=naming.ELASTICSEARCH_SERVICE_ACCOUNT,
+                namespace=ns.metadata.name,
+                annotations={"azure.workload.identity/client-id": snapshot_target.identity_client_id},
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        keystore = release.secret(
+            KEYSTORE_SECRET,
+            ns,
+            {KEYSTORE_ACCOUNT_KEY: snapshot_target.account_name},
+            provider,
+            self,
+        )
+
         self.operator = release.release(OPERATOR, OPERATOR, cfg, ns, {"installCRDs": True}, provider, self)
         self.stack = release.release(
             STACK,
@@ -264,8 +347,9 @@ class Logging(pulumi.ComponentResource):
             provider,
             self,
             # The operator installs the CRDs this chart's resources are; the reader Secret and the ILM ConfigMap
-            # are referenced by name (ECK and the Filebeat pods need them to exist).
-            depends_on=[self.operator, reader, ilm],
+            # are referenced by name (ECK and the Filebeat pods need them to exist), and so are Elasticsearch's service
+            # account and keystore Secret.
+            depends_on=[self.operator, reader, ilm, snapshot_account, keystore],
             protect=cfg.production,
         )
 

@@ -447,6 +447,7 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("cdstack:services:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = release.namespace(NAMESPACE, provider, self)
+        self.namespace = ns
 
         def password(purpose: str) -> pulumi.Output[str]:
             return random.RandomPassword(f"{purpose}-password", length=32, special=False, opts=child).result
