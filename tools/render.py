@@ -156,15 +156,17 @@ def render_releases(
     minor = int(kubernetes_version.split(".")[1])
     kube = helmrender.kube_version(kubernetes_version)
     builtin = helmrender.builtin_api_versions(minor)
-    loaded = {r.name: helmrender.load(find(r.chart, r.version)) for r in releases}
+    sources = {r.name: find(r.chart, r.version) for r in releases}
 
     def one(release: Release, api_versions: tuple[str, ...]) -> Rendered:
-        chart = loaded[release.name]
+        source = sources[release.name]
         try:
-            objects = helmrender.render(chart, release.values, release.name, release.namespace, kube, api_versions)
+            objects = helmrender.render_release(
+                source, release.values, release.name, release.namespace, kube, api_versions
+            )
         except helmrender.RenderError as error:
             return Rendered(release, error=str(error))
-        return Rendered(release, helmrender.chart_crds(chart) + in_namespace(objects, release.namespace))
+        return Rendered(release, in_namespace(objects, release.namespace))
 
     first = [one(r, builtin) for r in releases]
     crds = helmrender.crd_api_versions([o for rendered in first for o in rendered.objects] + list(extra_crds))
@@ -225,25 +227,31 @@ def summary(rendered: list[Rendered]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("stack", nargs="+", help="stack name(s): reads Pulumi.<stack>.yaml; several run side by side")
     parser.add_argument("--release", help="only this release")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder for the manifests (default rendered/)")
     parser.add_argument("--project-dir", type=Path, default=offline.PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if len(args.stack) > 1:
+        rest = ["--out", str(args.out), "--project-dir", str(args.project_dir)]
+        return short_run.each_stack(
+            "tools.render", args.stack, rest + (["--release", args.release] if args.release else [])
+        )
+    (stack,) = args.stack
     started = time.monotonic()
     try:
-        plan, releases, version = stack_releases(args.stack, args.project_dir)
+        plan, releases, version = stack_releases(stack, args.project_dir)
         if args.release:
             releases = [r for r in releases if r.name == args.release]
             if not releases:
-                print(f"error: stack {args.stack} has no Helm release {args.release}", file=sys.stderr)
+                print(f"error: stack {stack} has no Helm release {args.release}", file=sys.stderr)
                 return 2
         rendered = render_releases(releases, version, extra_crds=[o for o, _, _ in plan_objects(plan)])
     except (ConfigError, PromotionError, charts.ChartMissingError, charts.ChartTamperedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    folder = write(args.stack, rendered, args.out)
-    print(f"Rendered {len(rendered)} releases of stack {args.stack!r} at Kubernetes {version} into {folder}")
+    folder = write(stack, rendered, args.out)
+    print(f"Rendered {len(rendered)} releases of stack {stack!r} at Kubernetes {version} into {folder}")
     print("\n".join(summary(rendered)))
     print(f"({time.monotonic() - started:.1f} s)")
     return 1 if any(r.error for r in rendered) else 0
