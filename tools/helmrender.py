@@ -180,21 +180,12 @@ def render_text(
         raise RenderError(str(error)) from error
 
 
-def render(
-    chart: helm_python.Chart,
-    values: dict[str, Any],
-    name: str,
-    namespace: str,
-    kube: str,
-    api_versions: list[str] | tuple[str, ...],
-) -> list[dict[str, Any]]:
-    """The objects a first `helm install` of `chart` would apply; raises RenderError as the install would fail
-    (a values.schema.json violation first, as Helm checks that before rendering)."""
+def check_values(chart: helm_python.Chart, values: dict[str, Any]) -> None:
+    """Helm's values.schema.json check, which `helm install` runs before rendering; raises RenderError."""
     try:
         chart.validate_schema(values)
     except helm_python.HelmError as error:
         raise RenderError(f"values.schema.json: {error}") from error
-    return split(json.loads(render_text(chart, values, name, namespace, kube, api_versions)))
 
 
 def render_cache() -> Path:
@@ -242,7 +233,8 @@ def render_release(
     """The chart's `crds/` and the objects of its templates (`render`), remembered on disk by `render_key`: a warm
     `make render` or `make audit` neither loads a chart nor runs Helm nor parses YAML, it reads one JSON file per
     release. A refusal is remembered too and raised again as RenderError."""
-    cached = render_cache() / "releases" / (render_key(source, values, name, namespace, kube, api_versions) + ".json")
+    key = render_key(source, values, name, namespace, kube, api_versions)
+    cached = render_cache() / "releases" / f"{key}.json"
     if cached.exists():
         remembered = json.loads(cached.read_text())
         if "error" in remembered:
@@ -250,8 +242,11 @@ def render_release(
         return remembered["objects"]
     chart = load(source)
     try:
-        objects = chart_crds(chart) + render(chart, values, name, namespace, kube, api_versions)
-        remembered = {"objects": objects}
+        check_values(chart, values)
+        text = render_text(chart, values, name, namespace, kube, api_versions)
+        # The audit's dead-settings baseline is this very render: its digest is remembered for render_digest.
+        remember_digest(key, hashlib.sha256(text.encode()).hexdigest())
+        remembered = {"objects": chart_crds(chart) + split(json.loads(text))}
     except RenderError as error:
         remembered = {"error": str(error)}
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -259,6 +254,13 @@ def render_release(
     if "error" in remembered:
         raise RenderError(remembered["error"])
     return remembered["objects"]
+
+
+def remember_digest(key: str, digest: str) -> None:
+    """Keep a render's digest ("" where Helm refused it) under its render_key."""
+    cached = render_cache() / key
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(digest)
 
 
 def render_digest(
@@ -272,13 +274,13 @@ def render_digest(
 ) -> str | None:
     """sha256 of Helm's rendered text, or None where Helm refuses the values. Kept on disk under `render_key`, so a
     warm audit re-renders only what changed."""
-    cached = render_cache() / render_key(source, values, name, namespace, kube, api_versions)
+    key = render_key(source, values, name, namespace, kube, api_versions)
+    cached = render_cache() / key
     if cached.exists():
         return cached.read_text() or None
     try:
         digest = hashlib.sha256(render_text(chart, values, name, namespace, kube, api_versions).encode()).hexdigest()
     except RenderError:
         digest = ""
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(digest)
+    remember_digest(key, digest)
     return digest or None
