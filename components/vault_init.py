@@ -482,7 +482,8 @@ class VaultInitProvider(pulumi.dynamic.ResourceProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
         vault = VaultApi(news["address"], self.retry)
         try:
-            token = deployer_login(vault, self._jwt(), news["access"])
+            # Log in by the roles Vault holds now (the old ones): a deployer removing itself still gets in once.
+            token = deployer_login(vault, self._jwt(), olds["access"])
             configure_access(vault, token, news["access"], first_time=False)
             vault.call("POST", "auth/token/revoke-self", token=token)
         finally:

@@ -128,8 +128,25 @@ def unverified_claims(token: str) -> dict[str, Any]:
 
 
 def login_role(claims: Mapping[str, Any], deployer_object_ids: Sequence[str]) -> str:
-    """`pipeline` for a configured deployer principal, else `admins` (Vault refuses anyone else at login)."""
-    return PIPELINE_ROLE if claims.get("oid") in set(deployer_object_ids) else ADMINS_ROLE
+    """`pipeline` for a configured deployer principal, else `admins` (Vault refuses anyone else at login).
+
+    ARM access tokens carry the user's security groups in `groups` (Microsoft's Activity Log schema shows the claims
+    of ARM calls with them). A user in more than 200 groups gets an overage pointer (`_claim_names`) instead, and a
+    service principal gets none: Vault would answer either with a bare "claim not found", so say why here."""
+    oid = claims.get("oid")
+    if oid in set(deployer_object_ids):
+        return PIPELINE_ROLE
+    if "groups" not in claims:
+        why = (
+            "it is in more than 200 groups, so Entra ID sent an overage pointer instead"
+            if "groups" in claims.get("_claim_names", {})
+            else "Entra ID sends none for this principal"
+        )
+        raise ValueError(
+            f"Vault login: the Azure token of object id {oid} has no `groups` claim ({why}), and the `admins` role "
+            "matches cdstack:identity.adminGroup in it. Add that object id to cdstack:vault.deployerObjectIds."
+        )
+    return ADMINS_ROLE
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,10 +43,10 @@ def run(fake: FakeVault, store: FakeKeyVault, journal_dir: Path, **changes) -> v
         api.close()
 
 
-def fake_jwt(oid: str) -> str:
+def fake_jwt(oid: str, **claims: Any) -> str:
     import base64
 
-    payload = base64.urlsafe_b64encode(json.dumps({"oid": oid}).encode()).decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(json.dumps({"oid": oid, **claims}).encode()).decode().rstrip("=")
     return f"eyJhbGciOiJSUzI1NiJ9.{payload}.signature"
 
 
@@ -276,6 +277,16 @@ def test_the_pipeline_uses_its_arm_service_principal_and_a_laptop_az_login(monke
 
 def test_login_role_follows_the_token_and_config():
     assert vault_login.login_role(vault_login.unverified_claims(fake_jwt(PIPELINE)), [PIPELINE]) == "pipeline"
-    assert vault_login.login_role(vault_login.unverified_claims(fake_jwt("someone")), [PIPELINE]) == "admins"
+    person = fake_jwt("someone", groups=["00000000-0000-4000-8000-0000000000ad"])
+    assert vault_login.login_role(vault_login.unverified_claims(person), [PIPELINE]) == "admins"
     with pytest.raises(ValueError, match="not a JWT"):
         vault_login.unverified_claims("opaque-token")
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [({"_claim_names": {"groups": "src1"}}, "more than 200 groups"), ({}, "sends none for this principal")],
+)
+def test_a_token_without_groups_is_told_how_to_log_in_before_vault_refuses_it(claims: dict[str, Any], why: str):
+    with pytest.raises(ValueError, match=f"object id someone has no `groups` claim.*{why}.*vault.deployerObjectIds"):
+        vault_login.login_role(vault_login.unverified_claims(fake_jwt("someone", **claims)), [PIPELINE])

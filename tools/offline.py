@@ -45,8 +45,11 @@ UNKNOWN = "[unknown]"
 
 SECURE_PLACEHOLDER = stackfile.SECURE_PLACEHOLDER
 
-# An unsigned JWT whose payload is {"oid": "offline-plan-deployer"}: what Vault's JWT login gets offline.
-OFFLINE_JWT = "eyJhbGciOiJub25lIn0.eyJvaWQiOiAib2ZmbGluZS1wbGFuLWRlcGxveWVyIn0.offline"
+# An unsigned JWT of a person on a laptop (an object id and a groups claim): what Vault's JWT login gets offline.
+_OFFLINE_CLAIMS = {"oid": "offline-plan-deployer", "groups": ["offline-plan-admins"]}
+OFFLINE_JWT = "eyJhbGciOiJub25lIn0.{}.offline".format(
+    base64.urlsafe_b64encode(json.dumps(_OFFLINE_CLAIMS).encode()).decode().rstrip("=")
+)
 
 
 @dataclass
