@@ -241,19 +241,18 @@ def render_release(
             raise RenderError(remembered["error"])
         return remembered["objects"]
     chart = load(source)
+    cached.parent.mkdir(parents=True, exist_ok=True)
     try:
         check_values(chart, values)
         text = render_text(chart, values, name, namespace, kube, api_versions)
-        # The audit's dead-settings baseline is this very render: its digest is remembered for render_digest.
-        remember_digest(key, hashlib.sha256(text.encode()).hexdigest())
-        remembered = {"objects": chart_crds(chart) + split(json.loads(text))}
     except RenderError as error:
-        remembered = {"error": str(error)}
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(remembered))
-    if "error" in remembered:
-        raise RenderError(remembered["error"])
-    return remembered["objects"]
+        cached.write_text(json.dumps({"error": str(error)}))
+        raise
+    # The audit's dead-settings baseline is this very render: its digest is remembered for render_digest.
+    remember_digest(key, hashlib.sha256(text.encode()).hexdigest())
+    objects = chart_crds(chart) + split(json.loads(text))
+    cached.write_text(json.dumps({"objects": objects}))
+    return objects
 
 
 def remember_digest(key: str, digest: str) -> None:
