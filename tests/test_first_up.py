@@ -119,6 +119,8 @@ def test_a_minor_past_its_end_is_refused_with_the_date_and_the_way_out():
 
 def test_long_term_support_needs_premium():
     cluster = {**stack_config("prod")["cdstack:cluster"], "kubernetesVersion": "1.33", "longTermSupport": True}
+    # At most 11 workers: before 1.35 they roll one at a time, and 12 one-hour drains exceed a deploy's wait.
+    cluster["workerPool"] = {**cluster["workerPool"], "maxCount": 11}
     problems = check_rules(stack_cfg("prod", cluster=cluster), date(2026, 11, 29))
     assert problems == [("cdstack:cluster.skuTier", "Standard", "must be Premium when longTermSupport is true")]
     premium = check_rules(stack_cfg("prod", cluster={**cluster, "skuTier": "Premium"}), date(2026, 11, 29))
