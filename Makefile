@@ -9,7 +9,7 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan compare promote smoke bench restore policy docs alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit
+.PHONY: help plan compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ diff: $(VENV)/.installed ## per-release manifest diff: A=staging B=prod, or STAC
 audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, capacity, references, ordering of STACK (or STACK="staging prod")
 	$(PY) -m tools.audit $(STACK)
 
+pod-security: $(VENV)/.installed ## Pod Security level each namespace's rendered pods meet, against the level it enforces (STACK)
+	$(PY) -m tools.pod_security $(STACK)
+
 bench: $(VENV)/.installed ## offline plan time and memory per stack; render and audit of all stacks, wall and CPU s
 	$(PY) -m tools.bench
 
@@ -60,8 +63,14 @@ policy: $(VENV)/.installed ## run the policy pack offline over every stack's pla
 restore: $(VENV)/.installed ## restore WHAT=vault|elasticsearch|postgres of STACK from its newest backup [AT=<snapshot or ISO time>] [DRY_RUN=1]
 	$(PY) -m tools.restore $(STACK) $(WHAT) $(if $(AT),--at $(AT),) $(if $(DRY_RUN),--dry-run,)
 
-docs: $(VENV)/.installed ## regenerate the README's configuration reference from components/config.py
+docs: $(VENV)/.installed ## regenerate every generated README block: config reference, alerts table, cost and timeline figures
 	$(PY) -m tools.config_reference --write
+	$(PY) -m tools.alerts --write
+	$(PY) -m tools.figures --write
+
+fmt: $(VENV)/.installed ## format the code and apply ruff's safe fixes (ruff format, ruff check --fix)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure mode, runbook); WRITE=1 updates the README
 	$(PY) -m tools.alerts $(if $(WRITE),--write,)

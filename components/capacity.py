@@ -10,14 +10,13 @@ checks every workload; this rule catches the common case before anything is plan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from components import catalog, upgrades
+from components.problem import Problem
 
 if TYPE_CHECKING:
     from components.config import StackConfig
-
-Problem = tuple[str, Any, str]
 
 
 def one_per_node_servers(cfg: StackConfig) -> dict[str, int]:
@@ -28,10 +27,11 @@ def one_per_node_servers(cfg: StackConfig) -> dict[str, int]:
 
 
 def system_pool_problems(cfg: StackConfig) -> list[Problem]:
+    """Each server that needs a system node of its own has one."""
     nodes = cfg.cluster.system_pool.count
     return [
-        (
-            "cdstack:cluster.systemPool.count",
+        Problem.at(
+            "cluster.systemPool.count",
             nodes,
             f"must be at least {key} ({replicas}): each server needs a system node of its own "
             f"(raise cluster.systemPool.count or lower {key})",
@@ -39,6 +39,27 @@ def system_pool_problems(cfg: StackConfig) -> list[Problem]:
         for key, replicas in one_per_node_servers(cfg).items()
         if replicas > nodes
     ]
+
+
+def worker_pool_problems(cfg: StackConfig) -> list[Problem]:
+    """The worker pool's bounds are in order, and the fewest workers fit its largest size: one worker per worker
+    node (required anti-affinity, requests sized to the node), so more workers than the pool can have nodes would
+    stay Pending, and the HPA's floor would sit above its ceiling."""
+    pool = cfg.cluster.worker_pool
+    found = []
+    if pool.min_count > pool.max_count:
+        found.append(
+            Problem.at("cluster.workerPool.minCount", pool.min_count, f"must be <= maxCount ({pool.max_count})")
+        )
+    if cfg.concourse.worker_replicas > pool.max_count:
+        found.append(
+            Problem.at(
+                "concourse.workerReplicas",
+                cfg.concourse.worker_replicas,
+                f"must be <= cluster.workerPool.maxCount ({pool.max_count}): one worker per worker node",
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)

@@ -349,6 +349,9 @@ DURATIONS: dict[str, Duration] = {
     "release/eck-stack": Duration(30, "Helm docs (--wait skips custom resources); estimate for the API calls"),
     "release/elastalert2": Duration(450, "estimate: Elasticsearch forms (6 min), then ElastAlert starts (1.5 min)"),
     "release/chartmuseum": Duration(45, "estimate: one Deployment"),
+    # The internal CA's certificates: pulumi-kubernetes waits for Ready (pulumi.com/waitFor); a selfSigned or CA
+    # issuer signs inside cert-manager's controller, so Ready follows the request within seconds.
+    "kubernetes:cert-manager.io/v1:Certificate": Duration(10, "estimate: in-process signing by a CA issuer"),
     "certificate": Duration(
         60, "estimate: cert-manager's HTTP-01 order after DNS answers; after `up`, which does not wait for it"
     ),

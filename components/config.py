@@ -2,20 +2,25 @@
 
 A stack is configured only through Pulumi's config API (`pulumi config set`, `secure:` values, `--config`), under the
 `cdstack:` namespace. Each top-level key below is one section; structured sections are YAML objects in
-`Pulumi.<stack>.yaml`. `load()` reads every `cdstack:` key, parses it into the frozen `StackConfig`, applies the
-cross-field rules and raises `ConfigError` (one message naming the stack file, the key path, the value given and
-what is allowed) before any resource is constructed. Unknown keys are errors, so a typo never passes silently.
+`Pulumi.<stack>.yaml`. `load()` reads every `cdstack:` key, parses it into the frozen `StackConfig`, runs the
+cross-field rules of `RULES` and raises `ConfigError` (one message naming the stack file, the key path, the value
+given and what is allowed) before any resource is constructed. Unknown keys are errors, so a typo never passes
+silently.
+
+This module is the schema and the loader. The cross-field rules live beside the concern each guards (addressing.py,
+membership.py, vault_settings.py, production.py, ...) and import this module only for its types, so the loader can
+import them without a cycle; `RULES` lists them.
 
 Environments differ only in this configuration: `production: true` switches on the rules a production stack must
-satisfy; nothing in the code branches on the stack's name.
+satisfy (production.py); nothing in the code branches on the stack's name.
 """
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Annotated, Any, Literal, get_origin
 
@@ -32,10 +37,23 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components import capacity, catalog, clock, upgrades
-from components.naming import Naming, NamingError
-
-NAMESPACE = "cdstack"
+from components import (
+    addressing,
+    capacity,
+    catalog,
+    clock,
+    cluster_support,
+    concourse_limits,
+    database_compute,
+    membership,
+    naming,
+    production,
+    releases,
+    upgrades,
+    vault_settings,
+)
+from components.naming import Naming
+from components.problem import NAMESPACE, Problem
 
 # Config namespaces this program reads or its providers read (pulumi/pulumi passes every stack-file key to the
 # program, whichever namespace): the project's own, each provider package it uses (a provider reads `<package>:<key>`)
@@ -315,6 +333,10 @@ class DnsConfig(Section):
         """The public host of a service: the configured one, or `<default label>.<domain>`."""
         configured = getattr(self.hosts, service)
         return configured or f"{DEFAULT_HOST_LABELS[service]}.{self.domain}"
+
+    def hosts_by_service(self) -> dict[str, str]:
+        """Every service's public host, by service."""
+        return {service: self.host(service) for service in DEFAULT_HOST_LABELS}
 
 
 DEFAULT_HOST_LABELS = {
@@ -681,17 +703,16 @@ class StackConfig(Section):
 class ConfigError(pulumi.RunError):
     """Bad configuration. A RunError, so Pulumi prints the message without a Python traceback."""
 
-    def __init__(self, stack_file: str, problems: list[tuple[str, Any, str]]):
+    def __init__(self, stack_file: str, problems: Iterable[tuple[str, Any, str]]):
         self.stack_file = stack_file
-        self.problems = problems
+        self.problems = [Problem(*problem) for problem in problems]
         lines = [f"{stack_file}: invalid configuration"]
-        for key, value, allowed in problems:
-            lines.append(f"  {key}: got {_show(value)}; {allowed}")
+        lines += [f"  {p.key}: got {_show(p.value)}; {p.allowed}" for p in self.problems]
         super().__init__("\n".join(lines))
 
     @property
     def keys(self) -> list[str]:
-        return [key for key, _, _ in self.problems]
+        return [problem.key for problem in self.problems]
 
 
 def _show(value: Any) -> str:
@@ -702,15 +723,6 @@ def _show(value: Any) -> str:
 
 
 _MISSING = object()
-
-
-_GO_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-
-
-def go_duration_seconds(duration: str) -> int:
-    """Whole seconds of a GoDuration (as Vault's TTL fields take them); fractions of a second are dropped."""
-    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", duration)
-    return int(sum(float(number) * _GO_DURATION_UNITS[unit] for number, unit in parts))
 
 
 def stack_file() -> str:
@@ -728,16 +740,16 @@ def _config_keys() -> set[str]:
     return {key for key in _all_config_keys() if key.startswith(NAMESPACE + ":")}
 
 
-def namespace_problems(keys: set[str]) -> list[tuple[str, Any, str]]:
+def namespace_problems(keys: set[str]) -> list[Problem]:
     """A key in a namespace nobody reads, named with the closest namespace that somebody does."""
-    problems: list[tuple[str, Any, str]] = []
+    problems: list[Problem] = []
     for full_key in sorted(keys):
         namespace = full_key.split(":", 1)[0]
         if namespace in KNOWN_NAMESPACES:
             continue
         closest = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1, cutoff=0)[0]
         problems.append(
-            (
+            Problem(
                 full_key,
                 pulumi.runtime.get_config(full_key),
                 f"unknown namespace {namespace!r}: nothing reads it (did you mean {closest}:?); "
@@ -767,7 +779,7 @@ def load() -> StackConfig:
     """
     config = pulumi.Config(NAMESPACE)
     file = stack_file()
-    problems: list[tuple[str, Any, str]] = namespace_problems(_all_config_keys())
+    problems: list[Problem] = namespace_problems(_all_config_keys())
     raw: dict[str, Any] = {}
     by_alias = {
         (info.alias or name): (name, info) for name, info in StackConfig.model_fields.items() if not info.exclude
@@ -778,20 +790,22 @@ def load() -> StackConfig:
         if key in SECRET_KEYS:
             if not _is_secret(full_key):
                 problems.append(
-                    (full_key, "[a plain value]", f"{SECRET_KEYS[key]} must be set with `pulumi config set --secret`")
+                    Problem(
+                        full_key, "[a plain value]", f"{SECRET_KEYS[key]} must be set with `pulumi config set --secret`"
+                    )
                 )
             continue
         if key not in by_alias:
             allowed = ", ".join(sorted(list(by_alias) + list(SECRET_KEYS)))
             closest = _closest(key, list(by_alias) + list(SECRET_KEYS))
-            problems.append((full_key, config.get(key), f"unknown key{closest}; known keys are {allowed}"))
+            problems.append(Problem(full_key, config.get(key), f"unknown key{closest}; known keys are {allowed}"))
             continue
         _, info = by_alias[key]
         if _wants_object(info.annotation):
             try:
                 raw[key] = config.get_object(key)
             except pulumi.ConfigTypeError:
-                problems.append((full_key, config.get(key), "expected a YAML object or list"))
+                problems.append(Problem(full_key, config.get(key), "expected a YAML object or list"))
         else:
             raw[key] = config.get(key)
 
@@ -804,10 +818,10 @@ def load() -> StackConfig:
         field_problems = [_pydantic_problem(e, raw) for e in error.errors()]
         problems += field_problems + _rules_on_valid_part(raw, error, today)
         raise ConfigError(file, problems) from None
-    problems += check_rules(cfg, today) + input_rules(cfg)
+    problems += check_rules(cfg, today)
     if problems:
         raise ConfigError(file, problems)
-    support = kubernetes_support(cfg, today)
+    support = cluster_support.kubernetes_support(cfg, today)
     if support is not None:
         pulumi.log.warn(f"{file}: {NAMESPACE}:cluster.kubernetesVersion: {support[1]}; plan the upgrade now")
     return cfg
@@ -818,7 +832,7 @@ def _key_path(loc: Any) -> str:
     return f"{NAMESPACE}:{parts[0]}" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts[1:])
 
 
-def _rules_on_valid_part(raw: dict[str, Any], error: ValidationError, today: date) -> list[tuple[str, Any, str]]:
+def _rules_on_valid_part(raw: dict[str, Any], error: ValidationError, today: date) -> list[Problem]:
     """The cross-field rules' problems where a field was refused, so that one run reports every mistake.
 
     Each refused value is replaced by a stand-in (the field's default when it has one: the value is dropped; a
@@ -843,10 +857,10 @@ def _rules_on_valid_part(raw: dict[str, Any], error: ValidationError, today: dat
             error = again
     else:
         return []
-    return [problem for problem in check_rules(cfg, today) + input_rules(cfg) if not _depends_on(problem, replaced)]
+    return [problem for problem in check_rules(cfg, today) if not _depends_on(problem, replaced)]
 
 
-def _depends_on(problem: tuple[str, Any, str], replaced: list[tuple[str, str]]) -> bool:
+def _depends_on(problem: Problem, replaced: list[tuple[str, str]]) -> bool:
     key, _, allowed = problem
     return any(_within(key, scope) or re.search(rf"\b{re.escape(name)}\b", allowed) for scope, name in replaced)
 
@@ -920,7 +934,7 @@ def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
     return data
 
 
-def _pydantic_problem(error: Any, raw: dict[str, Any]) -> tuple[str, Any, str]:
+def _pydantic_problem(error: Any, raw: dict[str, Any]) -> Problem:
     key = _key_path(error["loc"])
     value = error.get("input", _MISSING) if error["type"] != "missing" else _MISSING
     allowed = error["msg"]
@@ -935,314 +949,53 @@ def _pydantic_problem(error: Any, raw: dict[str, Any]) -> tuple[str, Any, str]:
     given = _lookup(raw, tuple(error["loc"]))
     if isinstance(given, float):
         allowed += f" (YAML read an unquoted number here and dropped its trailing zeros: quote it, as in '{given:.2f}')"
-    return key, value, allowed
-
-
-def kubernetes_support(cfg: StackConfig, today: date) -> tuple[str, str] | None:
-    """AKS's support of the stack's Kubernetes minor on `today` (catalog.kubernetes_support)."""
-    return catalog.kubernetes_support(cfg.cluster.kubernetes_version, today, cfg.cluster.long_term_support)
-
-
-def check_rules(cfg: StackConfig, today: date | None = None) -> list[tuple[str, Any, str]]:
-    """Rules that span fields. Each problem is (key path, value given, what is allowed). `today` judges the AKS
-    support window (default: clock.today())."""
-    # Concourse's rollout rule lives with Concourse, whose module imports this one: imported when first needed.
-    from components.services import concourse
-
-    p: list[tuple[str, Any, str]] = []
-    k = NAMESPACE + ":"
-
-    # Network: valid, inside/outside the VNet as they must be, no overlaps.
-    net = cfg.network
-    nets: dict[str, ipaddress.IPv4Network] = {}
-    for field in ("address_space", "aks_subnet", "postgres_subnet", "pod_cidr", "service_cidr"):
-        value = getattr(net, field)
-        try:
-            nets[field] = ipaddress.IPv4Network(value, strict=True)
-        except ValueError as error:
-            p.append((f"{k}network.{to_camel(field)}", value, f"must be an IPv4 network in CIDR notation ({error})"))
-    if len(nets) == 5:
-        vnet = nets["address_space"]
-        for field in ("aks_subnet", "postgres_subnet"):
-            if not nets[field].subnet_of(vnet):
-                p.append((f"{k}network.{to_camel(field)}", str(nets[field]), f"must lie inside addressSpace {vnet}"))
-        if nets["aks_subnet"].overlaps(nets["postgres_subnet"]):
-            p.append(
-                (f"{k}network.postgresSubnet", net.postgres_subnet, f"must not overlap aksSubnet {net.aks_subnet}")
-            )
-        if nets["postgres_subnet"].prefixlen > 28:
-            p.append((f"{k}network.postgresSubnet", net.postgres_subnet, "must be a /28 or larger"))
-        for field in ("pod_cidr", "service_cidr"):
-            if nets[field].overlaps(vnet):
-                p.append((f"{k}network.{to_camel(field)}", str(nets[field]), f"must not overlap addressSpace {vnet}"))
-        if nets["pod_cidr"].overlaps(nets["service_cidr"]):
-            p.append((f"{k}network.serviceCidr", net.service_cidr, f"must not overlap podCidr {net.pod_cidr}"))
-        try:
-            if ipaddress.IPv4Address(net.dns_service_ip) not in nets["service_cidr"]:
-                p.append(
-                    (f"{k}network.dnsServiceIp", net.dns_service_ip, f"must lie inside serviceCidr {net.service_cidr}")
-                )
-        except ValueError:
-            p.append((f"{k}network.dnsServiceIp", net.dns_service_ip, "must be an IPv4 address"))
-    for i, cidr in enumerate(cfg.cluster.api_authorized_ranges):
-        try:
-            ipaddress.IPv4Network(cidr, strict=True)
-        except ValueError as error:
-            p.append(
-                (f"{k}cluster.apiAuthorizedRanges[{i}]", cidr, f"must be an IPv4 network in CIDR notation ({error})")
-            )
-
-    pool = cfg.cluster.worker_pool
-    if pool.min_count > pool.max_count:
-        p.append((f"{k}cluster.workerPool.minCount", pool.min_count, f"must be <= maxCount ({pool.max_count})"))
-    # One worker per worker node (required anti-affinity, requests sized to the node): more workers than the pool
-    # can have nodes would stay Pending, and the HPA's floor would sit above its ceiling.
-    if cfg.concourse.worker_replicas > pool.max_count:
-        p.append(
-            (
-                f"{k}concourse.workerReplicas",
-                cfg.concourse.worker_replicas,
-                f"must be <= cluster.workerPool.maxCount ({pool.max_count}): one worker per worker node",
-            )
-        )
-
-    # Host names live under the domain; each is distinct.
-    seen: dict[str, str] = {}
-    for service in DEFAULT_HOST_LABELS:
-        host = cfg.dns.host(service)
-        if not host.endswith("." + cfg.dns.domain):
-            p.append((f"{k}dns.hosts.{service}", host, f"must be a name under the domain {cfg.dns.domain}"))
-        if host in seen:
-            p.append((f"{k}dns.hosts.{service}", host, f"must differ from the {seen[host]} host"))
-        seen[host] = service
-
-    # Groups and teams.
-    groups = cfg.identity.groups
-    for key, group in groups.items():
-        if (group.object_id is None) == (not group.create):
-            p.append(
-                (
-                    f"{k}identity.groups.{key}",
-                    group.model_dump(by_alias=True),
-                    "set exactly one of objectId or create: true",
-                )
-            )
-    if cfg.identity.admin_group not in groups:
-        p.append(
-            (f"{k}identity.adminGroup", cfg.identity.admin_group, f"must be one of the group keys {sorted(groups)}")
-        )
-    names: set[str] = set()
-    users = {cfg.concourse.admin_user: "concourse.adminUser"}
-    for i, team in enumerate(cfg.teams):
-        if team.name == "main":
-            p.append(
-                (f"{k}teams[{i}].name", team.name, "main is configured by identity.adminGroup and concourse.adminUser")
-            )
-        if team.name in names:
-            p.append((f"{k}teams[{i}].name", team.name, "team names must be unique"))
-        names.add(team.name)
-        if team.service_user in users:
-            p.append((f"{k}teams[{i}].serviceUser", team.service_user, f"already used by {users[team.service_user]}"))
-        users[team.service_user] = f"teams[{i}]"
-        for role in ("owner", "member", "pipeline_operator", "viewer"):
-            for j, ref in enumerate(getattr(team.roles, role)):
-                if ref not in groups:
-                    p.append(
-                        (
-                            f"{k}teams[{i}].roles.{to_camel(role)}[{j}]",
-                            ref,
-                            f"must be one of the group keys {sorted(groups)}",
-                        )
-                    )
-
-    # Concourse looks a team's credentials up under <prefix>/<team>/ and shared ones under <prefix>/<sharedPath>/:
-    # a team named like the shared path would read and write every team's shared secrets.
-    for i, team in enumerate(cfg.teams):
-        if team.name == cfg.vault.shared_path:
-            p.append((f"{k}teams[{i}].name", team.name, "must differ from vault.sharedPath"))
-    if cfg.vault.shared_path == "main":
-        p.append((f"{k}vault.sharedPath", cfg.vault.shared_path, "must differ from main (the main team's path)"))
-    if go_duration_seconds(cfg.vault.token_ttl) > go_duration_seconds(cfg.vault.token_max_ttl):
-        p.append((f"{k}vault.tokenTtl", cfg.vault.token_ttl, f"must be <= tokenMaxTtl ({cfg.vault.token_max_ttl})"))
-    if go_duration_seconds(cfg.vault.token_ttl) < 1:
-        p.append((f"{k}vault.tokenTtl", cfg.vault.token_ttl, "must be at least 1s"))
-    if cfg.vault.mode == "external" and not cfg.vault.address:
-        p.append((f"{k}vault.address", None, "required when vault.mode is external (an https:// URL)"))
-    if cfg.vault.address is not None and not re.match(r"^https://[a-z0-9.-]+(:[0-9]+)?/?$", cfg.vault.address):
-        p.append((f"{k}vault.address", cfg.vault.address, "must be an https:// URL of a Vault server"))
-    if cfg.vault.mode == "in-cluster" and cfg.vault.address is not None:
-        p.append((f"{k}vault.address", cfg.vault.address, "only allowed when vault.mode is external"))
-    if cfg.vault.recovery_threshold > cfg.vault.recovery_shares:
-        p.append(
-            (
-                f"{k}vault.recoveryThreshold",
-                cfg.vault.recovery_threshold,
-                f"must be <= recoveryShares ({cfg.vault.recovery_shares})",
-            )
-        )
-
-    c = cfg.concourse
-    if c.default_build_logs_to_retain > c.max_build_logs_to_retain:
-        p.append(
-            (
-                f"{k}concourse.defaultBuildLogsToRetain",
-                c.default_build_logs_to_retain,
-                f"must be <= maxBuildLogsToRetain ({c.max_build_logs_to_retain})",
-            )
-        )
-    if c.default_days_to_retain_build_logs > c.max_days_to_retain_build_logs:
-        p.append(
-            (
-                f"{k}concourse.defaultDaysToRetainBuildLogs",
-                c.default_days_to_retain_build_logs,
-                f"must be <= maxDaysToRetainBuildLogs ({c.max_days_to_retain_build_logs})",
-            )
-        )
-
-    for key, version in cfg.charts.items():
-        if key not in catalog.CHARTS:
-            p.append((f"{k}charts.{key}", version, f"must be a catalog chart: {', '.join(sorted(catalog.CHARTS))}"))
-        elif not catalog.VERSION.match(version):
-            p.append((f"{k}charts.{key}", version, "must be an exact chart version such as 1.2.3 (no ranges)"))
-
-    if cfg.database.high_availability and cfg.database.sku_tier == "Burstable":
-        p.append(
-            (f"{k}database.skuTier", cfg.database.sku_tier, "high availability needs GeneralPurpose or MemoryOptimized")
-        )
-
-    try:
-        cfg.naming.check()
-    except NamingError as error:
-        p.append((f"{k}name", cfg.name, str(error)))
-
-    support = kubernetes_support(cfg, today or clock.today())
-    if support is not None and support[0] == "error":
-        p.append((f"{k}cluster.kubernetesVersion", cfg.cluster.kubernetes_version, support[1]))
-    if cfg.cluster.long_term_support and cfg.cluster.sku_tier != "Premium":
-        p.append((f"{k}cluster.skuTier", cfg.cluster.sku_tier, "must be Premium when longTermSupport is true"))
-    p.extend(capacity.system_pool_problems(cfg))
-    p.extend(upgrades.problems(cfg))
-    p.extend(concourse.rollout_problems(cfg))
-    p.extend(concourse.connection_problems(cfg))
-
-    if cfg.production:
-        rules = [
-            (
-                "database.highAvailability",
-                cfg.database.high_availability,
-                cfg.database.high_availability,
-                "must be true in production",
-            ),
-            ("concourse.webReplicas", c.web_replicas, c.web_replicas >= 2, "must be 2 or more in production"),
-            (
-                "cluster.skuTier",
-                cfg.cluster.sku_tier,
-                cfg.cluster.sku_tier != "Free",
-                "must be Standard or Premium in production",
-            ),
-            (
-                "cluster.disableLocalAccounts",
-                cfg.cluster.disable_local_accounts,
-                cfg.cluster.disable_local_accounts,
-                "must be true in production",
-            ),
-            (
-                "cluster.apiAuthorizedRanges",
-                cfg.cluster.api_authorized_ranges,
-                bool(cfg.cluster.api_authorized_ranges),
-                "must list at least one range in production",
-            ),
-            (
-                "vault.consulReplicas",
-                cfg.vault.consul_replicas,
-                cfg.vault.consul_replicas >= 3,
-                "must be 3 or 5 in production",
-            ),
-            (
-                "observability.elasticsearchNodes",
-                cfg.observability.elasticsearch_nodes,
-                cfg.observability.elasticsearch_nodes >= 3,
-                "must be 3 or more in production",
-            ),
-            (
-                "tls.acmeEnvironment",
-                cfg.tls.acme_environment,
-                cfg.tls.acme_environment == "production",
-                "must be production in production",
-            ),
-            # Backups (issue 12): prod survives the loss of a region and keeps two weeks of history.
-            (
-                "database.geoRedundantBackup",
-                cfg.database.geo_redundant_backup,
-                cfg.database.geo_redundant_backup,
-                "must be true in production",
-            ),
-            (
-                "database.backupRetentionDays",
-                cfg.database.backup_retention_days,
-                cfg.database.backup_retention_days >= PROD_MIN_BACKUP_DAYS,
-                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
-            ),
-            (
-                "backup.vaultRetentionDays",
-                cfg.backup.vault_retention_days,
-                cfg.backup.vault_retention_days >= PROD_MIN_BACKUP_DAYS,
-                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
-            ),
-            (
-                "backup.blobSoftDeleteDays",
-                cfg.backup.blob_soft_delete_days,
-                cfg.backup.blob_soft_delete_days >= PROD_MIN_BACKUP_DAYS,
-                f"must be {PROD_MIN_BACKUP_DAYS} or more in production",
-            ),
-        ]
-        p.extend((f"{k}{key}", value, allowed) for key, value, ok, allowed in rules if not ok)
-    return p
-
-
-PROD_MIN_BACKUP_DAYS = 14
-"""The shortest history a production backup may keep (database point-in-time window, Vault snapshots, soft delete)."""
+    return Problem(key, value, allowed)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Operator-input rules (issue 16), kept apart from check_rules: values Azure would refuse only at `pulumi up`.
+# The rules across fields, each beside the concern it guards: one registry, which the loader runs in this order.
 
-# The widest range production may open the API server to: anything wider is most of the internet.
-WIDEST_PRODUCTION_API_RANGE = 8
+Rule = Callable[[StackConfig], Sequence[tuple[str, Any, str]]]
+"""A rule: the problems of one concern in a valid StackConfig (Problem values; any (key, value, allowed) fits)."""
+DatedRule = Callable[[StackConfig, date], Sequence[tuple[str, Any, str]]]
+"""A rule that judges a time-bound fact (a support window) on the day of the run."""
+
+RULES: tuple[Rule, ...] = (
+    addressing.cidr_problems,
+    addressing.subnet_problems,
+    addressing.overlay_problems,
+    addressing.dns_service_ip_problems,
+    addressing.api_range_problems,
+    addressing.host_problems,
+    capacity.worker_pool_problems,
+    capacity.system_pool_problems,
+    membership.group_problems,
+    membership.team_problems,
+    membership.role_problems,
+    vault_settings.path_problems,
+    vault_settings.token_problems,
+    vault_settings.address_problems,
+    vault_settings.recovery_problems,
+    concourse_limits.retention_problems,
+    concourse_limits.rollout_problems,
+    concourse_limits.connection_problems,
+    releases.override_problems,
+    database_compute.tier_problems,
+    database_compute.sku_problems,
+    naming.name_problems,
+    cluster_support.long_term_support_problems,
+    upgrades.problems,
+    production.requirement_problems,
+)
+DATED_RULES: tuple[DatedRule, ...] = (cluster_support.version_problems,)
 
 
-def input_rules(cfg: StackConfig) -> list[tuple[str, Any, str]]:
-    """Rules across fields whose mistakes Azure reports only halfway through `pulumi up`."""
-    p: list[tuple[str, Any, str]] = []
-    k = NAMESPACE + ":"
-    db = cfg.database
-    sku = catalog.POSTGRES_SKUS.get(db.sku_name)
-    if sku is not None and sku.tier != db.sku_tier:
-        in_tier = sorted(name for name, s in catalog.POSTGRES_SKUS.items() if s.tier == db.sku_tier)
-        p.append(
-            (
-                f"{k}database.skuName",
-                db.sku_name,
-                f"is a {sku.tier} SKU, but skuTier is {db.sku_tier}: use one of {', '.join(in_tier)} "
-                f"or set skuTier: {sku.tier}",
-            )
-        )
-    if cfg.production:
-        for i, cidr in enumerate(cfg.cluster.api_authorized_ranges):
-            try:
-                network = ipaddress.IPv4Network(cidr, strict=False)
-            except ValueError:
-                continue  # check_rules reports it
-            if network.prefixlen < WIDEST_PRODUCTION_API_RANGE:
-                p.append(
-                    (
-                        f"{k}cluster.apiAuthorizedRanges[{i}]",
-                        cidr,
-                        f"opens the API server to most of the internet; production allows /"
-                        f"{WIDEST_PRODUCTION_API_RANGE} or narrower (an office egress, the infra Concourse's NAT)",
-                    )
-                )
-    return p
+def check_rules(cfg: StackConfig, today: date | None = None) -> list[Problem]:
+    """Every registered rule's problems, in registry order. `today` judges the AKS support window (default:
+    clock.today())."""
+    when = today or clock.today()
+    found = [rule(cfg) for rule in RULES] + [rule(cfg, when) for rule in DATED_RULES]
+    return [Problem(*problem) for problems in found for problem in problems]
 
 
 def secret(key: str) -> pulumi.Output[str] | None:

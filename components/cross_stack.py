@@ -8,32 +8,30 @@ stack that comes later in name order, naming the other stack's file, so one run 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
-from components.config import DEFAULT_HOST_LABELS, NAMESPACE, ConfigError, StackConfig
+from components.config import ConfigError, StackConfig
+from components.problem import Problem
 
 
-def problems_between(a: StackConfig, b: StackConfig) -> list[tuple[str, Any, str]]:
-    """What stack `b` gets wrong against stack `a` (key path, value, what is allowed)."""
-    k = NAMESPACE + ":"
+def problems_between(a: StackConfig, b: StackConfig) -> list[Problem]:
+    """What stack `b` gets wrong against stack `a`."""
     other = f"Pulumi.{a.stack}.yaml"
-    p: list[tuple[str, Any, str]] = []
+    p: list[Problem] = []
     if a.dns.domain == b.dns.domain:
         p.append(
-            (
-                f"{k}dns.domain",
+            Problem.at(
+                "dns.domain",
                 b.dns.domain,
                 f"must differ from {other}'s dns.domain: both stacks would write their records into one zone",
             )
         )
     else:
-        hosts_a = {a.dns.host(service): service for service in DEFAULT_HOST_LABELS}
-        for service in DEFAULT_HOST_LABELS:
-            host = b.dns.host(service)
+        hosts_a = {host: service for service, host in a.dns.hosts_by_service().items()}
+        for service, host in b.dns.hosts_by_service().items():
             if host in hosts_a:
                 p.append(
-                    (
-                        f"{k}dns.hosts.{service}",
+                    Problem.at(
+                        f"dns.hosts.{service}",
                         host,
                         f"must differ from {other}'s {hosts_a[host]} host: one DNS name cannot point at two stacks",
                     )
@@ -42,8 +40,8 @@ def problems_between(a: StackConfig, b: StackConfig) -> list[tuple[str, Any, str
     space_a, space_b = (_network(cfg.network.address_space) for cfg in (a, b))
     if space_a is not None and space_b is not None and space_a.overlaps(space_b):
         p.append(
-            (
-                f"{k}network.addressSpace",
+            Problem.at(
+                "network.addressSpace",
                 b.network.address_space,
                 f"must not overlap {other}'s addressSpace {a.network.address_space} (the networks could never be "
                 "peered or routed to from one place)",
@@ -66,7 +64,7 @@ def errors(stacks: list[StackConfig], only: str | None = None) -> list[ConfigErr
     that stack, reported on it (the offline plan of one stack reports that stack's problems).
     """
     ordered = sorted(stacks, key=lambda cfg: cfg.stack)
-    by_file: dict[str, list[tuple[str, Any, str]]] = {}
+    by_file: dict[str, list[Problem]] = {}
     for i, first in enumerate(ordered):
         for second in ordered[i + 1 :]:
             if only is None:

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from components.problem import Problem
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 
 class NamingError(ValueError):
@@ -112,6 +118,15 @@ class Naming:
                 )
 
 
+def name_problems(cfg: StackConfig) -> list[Problem]:
+    """The stack's names are names Azure accepts: checked at config time, not by a failed deployment."""
+    try:
+        cfg.naming.check()
+    except NamingError as error:
+        return [Problem.at("name", cfg.name, str(error))]
+    return []
+
+
 # Kubernetes: one namespace per concern; releases have fixed names (no random suffix).
 NAMESPACES = {
     "ingress": "ingress",
@@ -135,6 +150,17 @@ WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"
 # Every public host is served by this ingress class and gets its certificate from this ClusterIssuer.
 INGRESS_CLASS = "traefik"
 CLUSTER_ISSUER = "letsencrypt"
+
+# The stack's internal CA (components/services/internal_ca.py): the bootstrap issuer, the CA's Secret (in
+# cert-manager's namespace) and the ClusterIssuer in-cluster TLS certificates come from.
+SELF_SIGNED_ISSUER = "cdstack-selfsigned"
+INTERNAL_CA_SECRET = "cdstack-internal-ca"
+INTERNAL_CA_ISSUER = "cdstack-internal-ca"
+# Vault's listener certificate (vault namespace), and the trust anchor Concourse reads it with (concourse namespace).
+VAULT_TLS_SECRET = "vault-server-tls"
+VAULT_CA_SECRET = "vault-ca"
+# The Traefik ServersTransport the public Vault ingress reaches Vault's listener through (vault namespace).
+VAULT_SERVERS_TRANSPORT = "vault-tls"
 
 # Vault's keys in the stack's Azure Key Vault (components/vault_init.py), one secret per key as bank-vaults keeps them.
 VAULT_ROOT_TOKEN_SECRET = "vault-root-token"

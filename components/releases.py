@@ -9,10 +9,13 @@ and the gate keeps prod from running one the source stack has not run).
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from components import catalog
-from components.config import StackConfig
+from components.problem import Problem
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 
 class ReleaseSet(TypedDict):
@@ -28,6 +31,18 @@ def release_set(cfg: StackConfig) -> ReleaseSet:
         "charts": {key: cfg.chart_version(key) for key in sorted(catalog.CHARTS)},
         "images": dict(sorted(catalog.IMAGES.items())),
     }
+
+
+def override_problems(cfg: StackConfig) -> list[Problem]:
+    """Each override names a catalog chart and one exact version: a range would let a deploy pick a version no stack
+    before it ran, past the promotion gate."""
+    return [
+        Problem.at(f"charts.{key}", version, f"must be a catalog chart: {', '.join(sorted(catalog.CHARTS))}")
+        if key not in catalog.CHARTS
+        else Problem.at(f"charts.{key}", version, "must be an exact chart version such as 1.2.3 (no ranges)")
+        for key, version in cfg.charts.items()
+        if key not in catalog.CHARTS or not catalog.VERSION.match(version)
+    ]
 
 
 def releases(rs: ReleaseSet | dict) -> dict[str, str]:

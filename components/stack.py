@@ -20,6 +20,7 @@ from components.services.backups import VaultBackup
 from components.services.charts import ChartMuseum
 from components.services.concourse import Concourse
 from components.services.ingress import Ingress
+from components.services.internal_ca import InternalCa
 from components.services.logging import Logging
 from components.services.monitoring import Monitoring
 from components.services.secrets import Secrets
@@ -45,7 +46,15 @@ class CdStack(pulumi.ComponentResource):
             "ingress", cfg, k8s_provider, self.platform.ingress, [self.monitoring.prometheus_stack], child
         )
         unseal = self.platform.vault_unseal  # None when Vault is external
-        self.secrets = Secrets("secrets", cfg, k8s_provider, unseal, child) if unseal else None
+        # The internal CA serves the in-cluster Vault's listener; an external Vault brings its own certificate.
+        self.internal_ca = (
+            InternalCa("internal-ca", cfg.stack, k8s_provider, self.ingress.cert_manager, child) if unseal else None
+        )
+        self.secrets = None
+        if unseal is not None and self.internal_ca is not None:
+            self.secrets = Secrets(
+                "secrets", cfg, k8s_provider, unseal, self.internal_ca.issuer, self.ingress.traefik, child
+            )
         self.vault_bootstrap = None
         if self.secrets is not None and unseal is not None:
             assert self.platform.key_vault_id is not None and self.platform.key_vault_name is not None
@@ -56,8 +65,9 @@ class CdStack(pulumi.ComponentResource):
                 key_vault_name=self.platform.key_vault_name,
                 tenant_id=unseal.tenant_id,
                 admin_group_id=self.login.login.group_object_ids[cfg.identity.admin_group],
-                # The in-cluster Vault answers at its public host: its release, behind the ingress controller.
-                vault_ready=[self.secrets.vault, self.ingress.traefik],
+                # The in-cluster Vault answers at its public host: its release, behind the ingress controller, reached
+                # over TLS through the transport that trusts the internal CA.
+                vault_ready=self.secrets.vault_ready,
                 opts=child,
             )
         initialised = self.vault_bootstrap.init if self.vault_bootstrap else None
@@ -85,6 +95,7 @@ class CdStack(pulumi.ComponentResource):
             influxdb=self.monitoring.influx_target,
             worker_pool=self.platform.worker_pool,
             service_monitor_crds=[self.monitoring.prometheus_stack],
+            vault_ca_issuer=self.internal_ca.issuer if self.internal_ca else None,
             opts=child,
         )
         self.teams = Teams(

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
+from components.problem import Problem
+
 if TYPE_CHECKING:
     from components.config import PoolUpgradeConfig, StackConfig
 
@@ -55,14 +57,16 @@ def upgrade_settings(cfg: StackConfig, pool: Pool) -> dict[str, Any]:
     }
 
 
-def problems(cfg: StackConfig) -> list[tuple[str, Any, str]]:
-    found: list[tuple[str, Any, str]] = []
+def problems(cfg: StackConfig) -> list[Problem]:
+    """The worker pool's drain timeout stays within what AKS accepts, and the maintenance window holds one node's
+    drain, soak and reimage for each pool."""
+    found: list[Problem] = []
     workers = drain_timeout_minutes(cfg, "workers")
     longest_drain = (MAX_DRAIN_TIMEOUT_MINUTES - DRAIN_MARGIN_MINUTES) * 60
     if workers > MAX_DRAIN_TIMEOUT_MINUTES:
         found.append(
-            (
-                "cdstack:concourse.workerDrainSeconds",
+            Problem.at(
+                "concourse.workerDrainSeconds",
                 cfg.concourse.worker_drain_seconds,
                 f"makes the worker pool's drain timeout {workers} minutes; AKS allows at most "
                 f"{MAX_DRAIN_TIMEOUT_MINUTES} (workerDrainSeconds <= {longest_drain})",
@@ -73,8 +77,8 @@ def problems(cfg: StackConfig) -> list[tuple[str, Any, str]]:
         need = drain_timeout_minutes(cfg, pool) + pool_upgrade(cfg, pool).node_soak_minutes + REIMAGE_MINUTES
         if need > window:
             found.append(
-                (
-                    "cdstack:cluster.maintenanceWindow.durationHours",
+                Problem.at(
+                    "cluster.maintenanceWindow.durationHours",
                     cfg.cluster.maintenance_window.duration_hours,
                     f"must hold one {pool} node's drain, soak and reimage ({need} minutes); lengthen the window or "
                     "shorten the drain",

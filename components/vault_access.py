@@ -5,28 +5,44 @@ Concourse logs in with approle and reads `<prefix>/<team>/<pipeline>/<secret>`, 
 the version itself. The role id and secret id are Vault's own, generated here and handed to Concourse as the web
 Secret's `vault-client-auth-param`, so no person copies an id.
 
-Who talks to Vault: for the in-cluster Vault, whoever runs `pulumi up`, logged in with their own Entra ID token
-through Vault's JWT auth (components/vault_login.py); the provider waits until `VaultInit` has initialised Vault and
-set that login up, so a new environment needs nothing from a person. An external Vault is run by others: the
-provider logs in as its own environment says (VAULT_TOKEN and friends). No credential is ever a stack value.
+Who talks to Vault: for the in-cluster Vault, whoever runs `pulumi up`, at its public host (Let's Encrypt, verified
+against the system roots; behind the ingress, the hop to Vault's TLS listener is verified against the internal CA:
+components/services/secrets.py), logged in with their own Entra ID token through Vault's JWT auth
+(components/vault_login.py); the provider waits until `VaultInit` has initialised Vault and set that login up, so a
+new environment needs nothing from a person. An external Vault is run by others: the provider logs in as its own
+environment says (VAULT_TOKEN and friends). No credential is ever a stack value.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pulumi_vault as vault
 
-from components import vault_login
-from components.config import StackConfig, go_duration_seconds
-from components.services import concourse
+from components import concourse_limits, vault_login
+from components.config import StackConfig
+from components.durations import go_duration_seconds
 from components.vault_init import VaultInit
 
 KV_VERSION = "2"
 CONCOURSE_POLICY = "concourse"
 CONCOURSE_ROLE = "concourse"
 APPROLE_PATH = "approle"
+AUDIT_PATH = "stdout"
+
+
+def audit_device() -> dict[str, Any]:
+    """The in-cluster Vault's audit device: a `file` device writing JSON lines to stdout (Vault docs, audit/file:
+    `file_path` accepts the keyword `stdout`). Filebeat ships the container's stdout to Elasticsearch like every pod
+    log (components/services/logging.py), where the vault-* ElastAlert rules read it.
+
+    Why one stdout device: Vault refuses every request when no enabled audit device can record it (fail closed). A
+    file on a volume fills up or needs rotating (SIGHUP), a socket device fails with its listener; stdout fails only
+    with the container runtime, which would stop Vault anyway. Secret values and tokens are HMAC-SHA256'd in the log
+    (`log_raw` stays false), so Elasticsearch receives who did what on which path, never a credential."""
+    return {"type": "file", "path": AUDIT_PATH, "options": {"file_path": "stdout", "format": "json"}}
 
 
 def address(cfg: StackConfig) -> str:
@@ -39,7 +55,7 @@ def address(cfg: StackConfig) -> str:
 
 def token_lifetime_seconds(cfg: StackConfig) -> int:
     """How long the provider's Vault token lives: the longest release wait of the `up`, plus an hour for the rest."""
-    return concourse.release_timeout_seconds(cfg) + 3600
+    return concourse_limits.release_timeout_seconds(cfg) + 3600
 
 
 def mount_path(cfg: StackConfig) -> str:
@@ -80,6 +96,7 @@ class VaultAccess(pulumi.ComponentResource):
 
     provider: vault.Provider
     mount: vault.Mount
+    audit: vault.Audit | None
     vault_auth_param: pulumi.Output[str]
 
     def __init__(
@@ -106,6 +123,19 @@ class VaultAccess(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[initialised] if initialised else []),
         )
         in_vault = pulumi.ResourceOptions(parent=self, provider=self.provider)
+
+        # The in-cluster Vault records every request from here on; an external Vault's audit is its owners' business.
+        self.audit = None
+        if initialised is not None:
+            device = audit_device()
+            self.audit = vault.Audit(
+                "audit",
+                type=device["type"],
+                path=device["path"],
+                options=device["options"],
+                description="Every request and response, to stdout: Filebeat ships it to Elasticsearch (cdstack)",
+                opts=in_vault,
+            )
 
         self.mount = vault.Mount(
             "kv",

@@ -74,7 +74,9 @@ class VaultBootstrap(pulumi.ComponentResource):
                 ids[0],
                 ids[1],
                 cfg.vault.deployer_object_ids,
-                vault_login.deployer_policy(vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY),
+                vault_login.deployer_policy(
+                    vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY, vault_access.AUDIT_PATH
+                ),
                 vault_access.token_lifetime_seconds(cfg),
             )
         )

@@ -39,9 +39,10 @@ def issuer(tenant_id: str) -> str:
     return f"https://sts.windows.net/{tenant_id}/"
 
 
-def deployer_policy(kv_mount: str, concourse_policy: str) -> str:
+def deployer_policy(kv_mount: str, concourse_policy: str, audit_path: str) -> str:
     """What `pulumi up` does in Vault: Concourse's KV mount and its secrets, Concourse's policy, the approle auth
-    method and its roles, and this login itself (so a change of admin group or pipeline principal is an update)."""
+    method and its roles, the audit device at `audit_path`, and this login itself (so a change of admin group or
+    pipeline principal is an update)."""
     rules = [
         ("sys/mounts", ["read"]),
         (f"sys/mounts/{kv_mount}", ["create", "read", "update", "delete", "sudo"]),
@@ -54,6 +55,9 @@ def deployer_policy(kv_mount: str, concourse_policy: str) -> str:
         (f"sys/policies/acl/{concourse_policy}", ["create", "read", "update", "delete"]),
         (f"sys/policies/acl/{DEPLOYER_POLICY}", ["read", "update"]),
         (f"auth/{ENTRA_MOUNT}/*", ["create", "read", "update", "delete", "list"]),
+        # The audit device (vault_access.audit_device): listing and enabling audit devices both need sudo.
+        ("sys/audit", ["read", "sudo"]),
+        (f"sys/audit/{audit_path}", ["create", "read", "update", "delete", "sudo"]),
         # pulumi-vault works with a short-lived child token of the login token.
         ("auth/token/create", ["create", "update"]),
         ("auth/token/lookup-self", ["read"]),

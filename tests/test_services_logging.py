@@ -98,7 +98,13 @@ def test_elastalert_rules_come_from_a_secret_never_from_values():
 
 def test_rules_are_the_rule_files_with_the_slack_alerter():
     rules = logging.elastalert_rules("#cd-alerts", WEBHOOK)
-    assert set(rules) == {"concourse-vault-lookups-failing", "tls-handshake-timeouts", "concourse-database-errors"}
+    assert set(rules) == {
+        "concourse-vault-lookups-failing",
+        "tls-handshake-timeouts",
+        "concourse-database-errors",
+        "vault-access-denied",
+        "vault-root-token-used",
+    }
     for name, rule in rules.items():
         assert {k: v for k, v in rule.items() if not k.startswith(("alert", "slack_"))} == {
             k: v for k, v in alerting.elastalert_rules()[name].items() if not k.startswith("alert")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pulumi
 import pytest
 
 from components import naming
+from components.config import StackConfig
 from components.services import secrets
 from tests.conftest import Planner, stack_config
 from tests.services import HELM_RELEASE, assert_release, at, plan_services, stack_cfg, unseal
@@ -74,14 +78,23 @@ def test_vault_is_ready_when_unsealed_or_not_yet_initialized_never_when_sealed()
 
 
 def test_concourse_reaches_vault_in_cluster_or_at_the_external_address():
-    assert secrets.vault_address(stack_cfg("staging")) == "http://vault.vault.svc.cluster.local:8200"
+    assert secrets.vault_address(stack_cfg("staging")) == "https://vault.vault.svc.cluster.local:8200"
     external = stack_cfg("staging", vault={"mode": "external", "address": "https://vault.example.com/"})
     assert secrets.vault_address(external) == "https://vault.example.com"
 
 
+def stub(name: str) -> pulumi.ComponentResource:
+    """Stands in for another component's resource that Secrets only waits for."""
+    return pulumi.ComponentResource("test:index:Stub", name)
+
+
+def build_secrets(cfg: StackConfig, k8s: Any) -> secrets.Secrets:
+    return secrets.Secrets("secrets", cfg, k8s, unseal(), stub("ca-issuer"), stub("traefik"))
+
+
 @pytest.mark.parametrize(("stack", "protected"), [("staging", False), ("prod", True)])
 def test_releases_under_the_mock_engine(stack: str, protected: bool):
-    plan = plan_services(stack, lambda cfg, k8s: secrets.Secrets("secrets", cfg, k8s, unseal()))
+    plan = plan_services(stack, build_secrets)
     consul = assert_release(plan, "consul", "consul", naming.NAMESPACES["secrets"])
     vault = assert_release(plan, "vault", "vault", naming.NAMESPACES["secrets"])
     assert consul.protect is protected  # Vault's whole store

@@ -139,7 +139,7 @@ def test_no_secret_in_any_helm_values_or_stack_output(stack: str, plan_of: Plann
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_every_release_is_pinned_atomic_and_bounded(stack: str, plan_of: Planner):
     from components import catalog
-    from components.services.concourse import release_timeout_seconds
+    from components.concourse_limits import release_timeout_seconds
 
     plan = plan_of(stack)
     plan_cfg = offline.load_config(stack)

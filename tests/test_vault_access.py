@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import config
+from components import config, durations
 from components.vault_access import VaultAccess
 from tests.conftest import Planner, stack_config
 from tools import offline
@@ -152,5 +152,5 @@ def test_vault_config_rules():
     assert problems(tokenTtl="5h") == ["cdstack:vault.tokenTtl: must be <= tokenMaxTtl (4h)"]
     assert problems(sharedPath="payments") == ["cdstack:teams[0].name: must differ from vault.sharedPath"]
     assert problems(sharedPath="main") == ["cdstack:vault.sharedPath: must differ from main (the main team's path)"]
-    assert config.go_duration_seconds("1h30m") == 5400
-    assert config.go_duration_seconds("90s") == 90
+    assert durations.go_duration_seconds("1h30m") == 5400
+    assert durations.go_duration_seconds("90s") == 90

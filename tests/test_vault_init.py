@@ -21,7 +21,7 @@ NO_WAIT = Retry(attempts=5, delay=0, sleep=lambda _: None)
 
 
 def access(deployers: list[str] | None = None) -> dict:
-    policy = vault_login.deployer_policy("concourse", "concourse")
+    policy = vault_login.deployer_policy("concourse", "concourse", "stdout")
     return vault_login.access_spec(TENANT, ADMINS, deployers if deployers is not None else [PIPELINE], policy, 12600)
 
 

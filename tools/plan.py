@@ -16,10 +16,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from components import capacity, catalog
+from components import capacity, catalog, concourse_limits
 from components.config import ConfigError, StackConfig
 from components.promotion import PromotionError
-from components.services import concourse
 from tools import compare, offline, short_run, stackfile
 
 
@@ -112,7 +111,7 @@ def render_quota(cfg: StackConfig) -> str:
     lines.append(f"  Total Regional vCPUs: {low} / {high}")
     sku = catalog.POSTGRES_SKUS.get(cfg.database.sku_name)
     if sku is not None:
-        used, limit = concourse.database_connections(cfg), catalog.postgres_user_connections(sku)
+        used, limit = concourse_limits.database_connections(cfg), catalog.postgres_user_connections(sku)
         lines.append(f"Database connections at most (web pools, one rollout surge): {used} of {limit} ({sku.tier})")
     return "\n".join(lines)
 

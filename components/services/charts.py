@@ -54,6 +54,16 @@ def chartmuseum_values(cfg: StackConfig, container: pulumi.Input[str]) -> dict[s
             "annotations": {"cert-manager.io/cluster-issuer": naming.CLUSTER_ISSUER},
             "hosts": [{"name": host, "path": "/", "tls": True, "tlsSecret": "chartmuseum-tls"}],
         },
+        # Pod Security `restricted` (components/pod_security.py): the chart sets none of this by default. ChartMuseum
+        # keeps charts in Blob storage and writes nothing locally, so it runs as an unprivileged user (1000: the
+        # chart's fsGroup) with no capabilities.
+        "containerSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
     }
 
 

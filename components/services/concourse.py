@@ -19,9 +19,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import catalog, naming, sizing
-from components.config import StackConfig, go_duration_seconds
+from components import naming, sizing
+from components.concourse_limits import release_timeout_seconds, worker_rollout_batch
+from components.config import StackConfig
+from components.durations import go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
+from components.services import internal_ca
 from components.services.ingress import ingress_tls, tls_annotations
 from components.services.release import namespace, release, secret
 from components.services.secrets import vault_address
@@ -35,11 +38,37 @@ ENCRYPTION_KEY_LENGTH = 32
 
 SECRET_VERSION_ANNOTATION = "cdstack.io/secret-version"
 
-MAX_RELEASE_WAIT_SECONDS = 12 * 3600
-"""The longest a `pulumi up` may wait for Concourse's rollout: beyond half a day nobody is watching the deploy, and
-the credentials it runs with (Vault token, Azure tokens) are not meant to live that long."""
-
 RSA_BITS = 4096
+
+VAULT_CA_DIR = "/concourse-vault-ca"
+VAULT_CA_FILE = f"{VAULT_CA_DIR}/ca.crt"
+
+
+def vault_ca_certificate_spec() -> dict[str, Any]:
+    """A certificate from the internal CA in Concourse's namespace: what matters is its Secret's ca.crt, the CA that
+    signed Vault's listener, which cert-manager keeps there (components/services/internal_ca.py)."""
+    return internal_ca.leaf_certificate_spec(naming.VAULT_CA_SECRET, f"{RELEASE}-web", ["client auth"])
+
+
+def vault_ca_web_values(cfg: StackConfig) -> dict[str, Any]:
+    """For the in-cluster Vault: the web pods mount the internal CA and Concourse verifies Vault's listener with it
+    (CONCOURSE_VAULT_CA_CERT: a PEM file). Not the chart's `concourse.web.vault.useCaCert`, which reads the CA from
+    the web Secret this program writes: the CA exists only in the cluster. An external Vault is verified against
+    the system roots."""
+    if cfg.vault.mode == "external":
+        return {}
+    return {
+        "env": [{"name": "CONCOURSE_VAULT_CA_CERT", "value": VAULT_CA_FILE}],
+        "additionalVolumes": [
+            {
+                "name": "vault-ca",
+                "secret": {"secretName": naming.VAULT_CA_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+            }
+        ],
+        "additionalVolumeMounts": [{"name": "vault-ca", "mountPath": VAULT_CA_DIR, "readOnly": True}],
+    }
+
+
 # No `email` scope: Entra ID sends neither `email_verified` nor, for users without a mailbox, `email`, and Dex's OIDC
 # connector refuses a login that asked for the email scope and lacks either claim (dexidp/dex connector/oidc).
 # Concourse names users by OIDC_USER_NAME_CLAIM, so nothing needs the address.
@@ -47,109 +76,6 @@ OIDC_SCOPE = "openid,profile"
 OIDC_GROUPS_CLAIM = "groups"
 # Entra ID puts the sign-in name (the UPN) in preferred_username; its tokens have no `username` claim.
 OIDC_USER_NAME_CLAIM = "preferred_username"
-
-
-PARALLEL_ROLLOUT_FROM_MINOR = 35
-"""From Kubernetes 1.35 a StatefulSet's `updateStrategy.rollingUpdate.maxUnavailable` is honoured: alpha behind the
-MaxUnavailableStatefulSet gate from 1.24, beta and on by default from 1.35 (KEP-961; the 1.36 OpenAPI's
-RollingUpdateStatefulSetStrategy: "beta-level and is enabled by default", "might not be effective for the OrderedReady
-podManagementPolicy"). Before that the controller replaces one pod at a time whatever the field says."""
-
-
-def worker_rollout_batch(cfg: StackConfig) -> int:
-    """How many workers a rolling update retires at once: the fewest that let workerPool.maxCount workers roll within
-    MAX_RELEASE_WAIT_SECONDS, so the most workers keep taking builds while it runs.
-
-    maxCount, not workerReplicas, because that is what Helm waits for: with autoscaling the chart renders no
-    `replicas` (the HPA's count stays), and Helm's --wait (pkg/kube/ready.go statefulSetReady, helm v3.20.2, which
-    pulumi-kubernetes' helm.v3.Release embeds with Wait = !skipAwait) holds until updatedReplicas and readyReplicas
-    reach the live spec.replicas, up to the HPA's maxReplicas. Each retiring worker takes up to workerDrainSeconds."""
-    c = cfg.concourse
-    if _minor(cfg) < PARALLEL_ROLLOUT_FROM_MINOR:
-        return 1
-    rounds = max(1, (MAX_RELEASE_WAIT_SECONDS - catalog.CHARTS["concourse"].timeout_seconds) // c.worker_drain_seconds)
-    return -(-cfg.cluster.worker_pool.max_count // rounds)
-
-
-def _minor(cfg: StackConfig) -> int:
-    return int(cfg.cluster.kubernetes_version.split(".")[1])
-
-
-def release_timeout_seconds(cfg: StackConfig) -> int:
-    """Helm's wait for the Concourse release: a first install (catalog), plus an upgrade's rolling update of the
-    worker StatefulSet: up to workerPool.maxCount workers, worker_rollout_batch at a time, each batch up to
-    workerDrainSeconds (the workers' termination grace period) to retire. A shorter wait times out mid-rollout and
-    the atomic rollback restarts the workers again."""
-    c = cfg.concourse
-    rounds = -(-cfg.cluster.worker_pool.max_count // worker_rollout_batch(cfg))
-    return catalog.CHARTS["concourse"].timeout_seconds + rounds * c.worker_drain_seconds
-
-
-def rollout_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
-    """The worker rollout must fit in MAX_RELEASE_WAIT_SECONDS, and leave a worker taking builds while it runs."""
-    c, pool = cfg.concourse, cfg.cluster.worker_pool
-    install = catalog.CHARTS["concourse"].timeout_seconds
-    batch = worker_rollout_batch(cfg)
-    if release_timeout_seconds(cfg) > MAX_RELEASE_WAIT_SECONDS:
-        at_once = (
-            "one at a time before Kubernetes 1.35"
-            if _minor(cfg) < PARALLEL_ROLLOUT_FROM_MINOR
-            else "even a single round of drains"
-        )
-        return [
-            (
-                "cdstack:concourse.workerDrainSeconds",
-                c.worker_drain_seconds,
-                f"a rolling update of up to workerPool.maxCount ({pool.max_count}) workers, {at_once}, each up to "
-                f"workerDrainSeconds, plus the install ({install} s) must fit in {MAX_RELEASE_WAIT_SECONDS} s, the "
-                "longest a deploy waits for it; lower workerDrainSeconds or workerPool.maxCount",
-            )
-        ]
-    if batch >= c.worker_replicas:
-        return [
-            (
-                "cdstack:concourse.workerDrainSeconds",
-                c.worker_drain_seconds,
-                f"to fit in {MAX_RELEASE_WAIT_SECONDS} s a rolling update of up to workerPool.maxCount "
-                f"({pool.max_count}) workers must retire {batch} at once, which at workerReplicas ({c.worker_replicas})"
-                " leaves no worker taking builds; lower workerDrainSeconds or workerPool.maxCount, or raise "
-                "workerReplicas",
-            )
-        ]
-    return []
-
-
-CONNECTIONS_OUTSIDE_POOLS = 2
-"""Per web instance, besides its API and backend pools: the lock connection and the notification listener."""
-
-
-def database_connections(cfg: StackConfig) -> int:
-    """Connections Concourse may hold at most: every web instance, plus the one a rolling update surges, each with
-    full pools."""
-    c = cfg.concourse
-    per_web = c.api_max_connections + c.backend_max_connections + CONNECTIONS_OUTSIDE_POOLS
-    return (c.web_replicas + 1) * per_web
-
-
-def connection_problems(cfg: StackConfig) -> list[tuple[str, int, str]]:
-    """Concourse's pools must fit in what the PostgreSQL SKU accepts, or web fails under load with 'too many
-    clients'. An unknown SKU is a config error of its own."""
-    sku = catalog.POSTGRES_SKUS.get(cfg.database.sku_name)
-    if sku is None:
-        return []
-    used, limit = database_connections(cfg), catalog.postgres_user_connections(sku)
-    if used <= limit:
-        return []
-    c = cfg.concourse
-    return [
-        (
-            "cdstack:concourse.backendMaxConnections",
-            c.backend_max_connections,
-            f"(webReplicas {c.web_replicas} + 1 during a rollout) x (apiMaxConnections {c.api_max_connections} + "
-            f"backendMaxConnections + {CONNECTIONS_OUTSIDE_POOLS}) = {used} connections, more than the {limit} "
-            f"{cfg.database.sku_name} accepts; lower the pools or choose a larger database.skuName",
-        )
-    ]
 
 
 def worker_tolerations() -> list[dict[str, str]]:
@@ -240,6 +166,7 @@ def concourse_values(
                 "hosts": [host],
                 "tls": ingress_tls(host, f"{RELEASE}-web-tls"),
             },
+            **vault_ca_web_values(cfg),
         },
         "worker": {
             "kind": "StatefulSet",
@@ -406,10 +333,12 @@ class Concourse(pulumi.ComponentResource):
         influxdb: InfluxTarget,
         worker_pool: pulumi.Resource,
         service_monitor_crds: Sequence[pulumi.Resource],
+        vault_ca_issuer: pulumi.Resource | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """`team_users`: service user -> password; `worker_pool`: the AKS node pool the workers are pinned to;
-        `service_monitor_crds`: what installs the ServiceMonitor CRD."""
+        `service_monitor_crds`: what installs the ServiceMonitor CRD; `vault_ca_issuer`: the internal CA's
+        ClusterIssuer when Vault runs in the cluster (Concourse then trusts that CA)."""
         super().__init__("cdstack:services:Concourse", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -456,6 +385,21 @@ class Concourse(pulumi.ComponentResource):
             provider,
             self,
         )
+        # The web pods mount the CA's Secret by name: it must exist before they start (see the Secrets below).
+        trust = (
+            [
+                internal_ca.certificate(
+                    naming.VAULT_CA_SECRET,
+                    ns.metadata.name,
+                    vault_ca_certificate_spec(),
+                    provider,
+                    self,
+                    depends_on=[vault_ca_issuer],
+                )
+            ]
+            if vault_ca_issuer is not None
+            else []
+        )
 
         admin_group_id = login.group_object_ids[cfg.identity.admin_group]
         values = pulumi.Output.all(
@@ -494,6 +438,7 @@ class Concourse(pulumi.ComponentResource):
                 # before the first pod starts, or the release waits on pods stuck in ContainerCreating.
                 web,
                 worker,
+                *trust,
                 # The workers only schedule onto this pool (node selector and toleration): before it exists they
                 # stay Pending and the atomic release would time out and roll back.
                 worker_pool,

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog, sizing
+from components import catalog, pod_security, sizing
 from components.config import StackConfig
 
 HISTORY = 10
@@ -21,9 +21,11 @@ HISTORY = 10
 
 
 def namespace(concern_namespace: str, provider: k8s.Provider, parent: pulumi.Resource) -> k8s.core.v1.Namespace:
+    """A concern's namespace, with the Pod Security admission labels of its level (components/pod_security.py)."""
+    labels = {"app.kubernetes.io/managed-by": "pulumi", **pod_security.labels(concern_namespace)}
     return k8s.core.v1.Namespace(
         f"{concern_namespace}-namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=concern_namespace, labels={"app.kubernetes.io/managed-by": "pulumi"}),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=concern_namespace, labels=labels),
         opts=pulumi.ResourceOptions(parent=parent, provider=provider),
     )
 

@@ -3,6 +3,20 @@
 Only for `vault.mode: in-cluster`. Consul is Vault's store: its release is protected in production. Vault's pods
 are Ready only when unsealed (a broken auto-unseal makes the release fail visibly) or not yet initialized (a first
 install completes; the graph then initialises Vault through its ingress: components/vault_init.py).
+
+Vault's listener speaks TLS only, with a certificate from the stack's internal CA (components/services/
+internal_ca.py). Its clients and how each verifies it:
+- Concourse web: the CA from a Certificate in its own namespace (components/services/concourse.py);
+- Traefik, for the public Vault host (the deployer's `pulumi up`, VaultInit, the smoke test, people): TLS to Vault
+  again, verified by a ServersTransport that trusts the CA and checks the service name; the public side keeps its
+  Let's Encrypt certificate, which those clients verify against their system roots;
+- Vault's own pods (the CLI in `kubectl exec`, the chart's VAULT_ADDR https://127.0.0.1:8200): VAULT_CACERT.
+The backup job reads Consul, never Vault, and Vault's data in Consul is sealed by Vault's barrier.
+
+Renewal: cert-manager renews the certificate 30 days before it expires and the kubelet updates the mounted Secret;
+Vault reads its certificate at start and again on SIGHUP only (Vault docs, tcp listener `tls_cert_file`: "On SIGHUP,
+the path set here at Vault startup will be used for reloading the certificate"), so a sidecar in the pod's shared
+process namespace sends SIGHUP when the certificate file changes. No restart, no dropped request.
 """
 
 from __future__ import annotations
@@ -14,9 +28,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import naming
+from components import catalog, naming
 from components.config import StackConfig
 from components.endpoints import VaultUnseal
+from components.services import internal_ca
 from components.services.ingress import ingress_tls, tls_annotations
 from components.services.release import namespace, release
 
@@ -26,6 +41,24 @@ VAULT_PORT = 8200
 
 # Ready = active or standby, and also "not initialized yet"; sealed stays not-ready.
 VAULT_READINESS_PATH = "/v1/sys/health?standbyok=true&uninitcode=204"
+
+# vault 0.34.1 templates/_helpers.tpl (vault.mounts): an `extraVolumes` entry of type secret is mounted read-only
+# at /vault/userconfig/<name> as volume `userconfig-<name>`.
+TLS_VOLUME = f"userconfig-{naming.VAULT_TLS_SECRET}"
+TLS_DIR = f"/vault/userconfig/{naming.VAULT_TLS_SECRET}"
+TLS_CERT_FILE = f"{TLS_DIR}/tls.crt"
+TLS_KEY_FILE = f"{TLS_DIR}/tls.key"
+CA_FILE = f"{TLS_DIR}/ca.crt"
+
+CERT_CHECK_SECONDS = 60
+"""How often the reload sidecar compares the mounted certificate (the kubelet refreshes a Secret volume within
+about a minute or two; the renewed certificate is needed only 30 days later)."""
+
+# Traefik reads these from the Service behind an Ingress: speak HTTPS to the pods, through this ServersTransport
+# (doc.traefik.io, Kubernetes Ingress "On Service" annotations; `<namespace>-<name>@kubernetescrd` while the chart's
+# providers.kubernetesCRD.safeNaming stays false, its default in traefik 41.3.0).
+TRAEFIK_SERVERS_SCHEME = "traefik.ingress.kubernetes.io/service.serversscheme"
+TRAEFIK_SERVERS_TRANSPORT = "traefik.ingress.kubernetes.io/service.serverstransport"
 
 
 @dataclass(frozen=True)
@@ -38,12 +71,83 @@ class UnsealKey:
     identity_client_id: str
 
 
+def vault_service_host() -> str:
+    """The in-cluster name clients use for Vault (its `vault` Service: active and standbys, standbys forward)."""
+    return f"{VAULT_RELEASE}.{naming.NAMESPACES['secrets']}.svc.cluster.local"
+
+
 def vault_address(cfg: StackConfig) -> str:
-    """Where Concourse reaches Vault: the in-cluster service, or the external Vault from config."""
+    """Where Concourse reaches Vault: the in-cluster service over TLS, or the external Vault from config."""
     if cfg.vault.mode == "external":
         assert cfg.vault.address is not None  # check_rules requires it in external mode
         return cfg.vault.address.rstrip("/")
-    return f"http://{VAULT_RELEASE}.{naming.NAMESPACES['secrets']}.svc.cluster.local:{VAULT_PORT}"
+    return f"https://{vault_service_host()}:{VAULT_PORT}"
+
+
+def vault_dns_names() -> list[str]:
+    """Every name a client may reach Vault's listener by: the chart's services (`vault`, `vault-active`,
+    `vault-standby`, the headless `vault-internal`) in each form the cluster DNS resolves, each pod through the
+    headless service (`<pod>.vault-internal`, the chart's VAULT_CLUSTER_ADDR host), and localhost (the pod's own CLI,
+    `kubectl port-forward`)."""
+    ns = naming.NAMESPACES["secrets"]
+    names = []
+    for service in (VAULT_RELEASE, f"{VAULT_RELEASE}-active", f"{VAULT_RELEASE}-standby", f"{VAULT_RELEASE}-internal"):
+        names += [service, f"{service}.{ns}", f"{service}.{ns}.svc", f"{service}.{ns}.svc.cluster.local"]
+    internal = f"{VAULT_RELEASE}-internal"
+    names += [f"*.{internal}", f"*.{internal}.{ns}", f"*.{internal}.{ns}.svc", f"*.{internal}.{ns}.svc.cluster.local"]
+    return [*names, "localhost"]
+
+
+VAULT_IP_ADDRESSES = ["127.0.0.1"]
+"""The chart sets VAULT_ADDR to https://127.0.0.1:8200 for the CLI inside the pod (server-statefulset.yaml)."""
+
+
+def vault_certificate_spec() -> dict[str, Any]:
+    """Vault's listener certificate from the internal CA."""
+    return internal_ca.leaf_certificate_spec(
+        naming.VAULT_TLS_SECRET,
+        vault_service_host(),
+        ["server auth"],
+        dns_names=vault_dns_names(),
+        ip_addresses=VAULT_IP_ADDRESSES,
+    )
+
+
+def servers_transport_spec() -> dict[str, Any]:
+    """How Traefik reaches Vault's pods: TLS verified against the internal CA (ca.crt of Vault's own certificate
+    Secret, same namespace), for the service's name (Traefik dials pod IPs, which no certificate names)."""
+    return {"serverName": vault_service_host(), "rootCAs": [{"secret": naming.VAULT_TLS_SECRET}]}
+
+
+CERT_RELOAD_SCRIPT = f"""cert={TLS_CERT_FILE}
+seen="$(sha256sum "$cert")"
+while sleep {CERT_CHECK_SECONDS}; do
+  now="$(sha256sum "$cert")"
+  if [ "$now" != "$seen" ] && pkill -HUP -x vault; then
+    echo "$cert changed: sent SIGHUP to vault, which reloads its listener certificate"
+    seen="$now"
+  fi
+done
+"""
+
+
+def cert_reload_container() -> dict[str, Any]:
+    """The sidecar that makes Vault reload a renewed certificate. It runs as the pod's user (the chart's uid 100, as
+    Vault does), which may signal Vault's process in the shared process namespace; busybox has sha256sum and pkill."""
+    return {
+        "name": "cert-reload",
+        "image": f"busybox:{catalog.IMAGES['busybox']}",
+        "command": ["/bin/sh", "-c", CERT_RELOAD_SCRIPT],
+        "volumeMounts": [{"name": TLS_VOLUME, "mountPath": TLS_DIR, "readOnly": True}],
+        "resources": {"requests": {"cpu": "5m", "memory": "16Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
 
 
 def tpl_literal(text: str) -> str:
@@ -75,9 +179,11 @@ def vault_ha_config(unseal: UnsealKey) -> str:
         f"""ui = true
 
 listener "tcp" {{
-  tls_disable     = 1
   address         = "[::]:{VAULT_PORT}"
   cluster_address = "[::]:8201"
+  tls_cert_file   = "{TLS_CERT_FILE}"
+  tls_key_file    = "{TLS_KEY_FILE}"
+  tls_min_version = "tls12"
 }}
 
 storage "consul" {{
@@ -98,13 +204,26 @@ seal "azurekeyvault" {{
 
 def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
     host = cfg.dns.host("vault")
+    ns = naming.NAMESPACES["secrets"]
     return {
+        # HTTPS for the chart's own uses of the listener: VAULT_ADDR, VAULT_API_ADDR, probe schemes, port names.
+        "global": {"tlsDisable": False},
         # Concourse reads Vault directly; the agent injector's mutating webhook would serve nothing.
         "injector": {"enabled": False},
         "server": {
+            "extraVolumes": [{"type": "secret", "name": naming.VAULT_TLS_SECRET}],
+            # The CLI in the pod (kubectl exec ... vault status) verifies the listener against the internal CA.
+            "extraEnvironmentVars": {"VAULT_CACERT": CA_FILE},
+            # The reload sidecar signals Vault's process: it must see it.
+            "shareProcessNamespace": True,
+            "extraContainers": [cert_reload_container()],
             "ha": {
                 "enabled": True,
                 "replicas": cfg.vault.server_replicas,
+                # The address a standby redirects clients to when it cannot forward: the pod's name, which Vault's
+                # certificate covers (the chart's default, https://<pod IP>:8200, is in no certificate). The chart
+                # defines VAULT_K8S_POD_NAME before VAULT_API_ADDR, so Kubernetes expands it.
+                "apiAddr": f"https://$(VAULT_K8S_POD_NAME).{VAULT_RELEASE}-internal.{ns}.svc.cluster.local:{VAULT_PORT}",
                 "config": vault_ha_config(unseal),
                 # The chart's default, floor((n-1)/2), is a Raft quorum rule: it is 0 for one or two servers and
                 # blocks every node drain. On Consul storage a standby just takes over: one may always go.
@@ -120,7 +239,13 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
             "extraLabels": {"azure.workload.identity/use": "true"},
             "readinessProbe": {"enabled": True, "path": VAULT_READINESS_PATH},
             # Only Ready pods (unsealed, or not yet initialised) behind the service: a sealed pod answers nothing.
-            "service": {"publishNotReadyAddresses": False},
+            "service": {
+                "publishNotReadyAddresses": False,
+                "annotations": {
+                    TRAEFIK_SERVERS_SCHEME: "https",
+                    TRAEFIK_SERVERS_TRANSPORT: f"{ns}-{naming.VAULT_SERVERS_TRANSPORT}@kubernetescrd",
+                },
+            },
             "ingress": {
                 "enabled": True,
                 "ingressClassName": naming.INGRESS_CLASS,
@@ -137,7 +262,10 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
 
 
 class Secrets(pulumi.ComponentResource):
-    """Consul and Vault in the secrets namespace."""
+    """Consul and Vault in the secrets namespace, Vault's listener certificate, and the ServersTransport the ingress
+    reaches Vault through. `vault_ready` is what a client of the public Vault host waits for."""
+
+    vault_ready: list[pulumi.Resource]
 
     def __init__(
         self,
@@ -145,11 +273,29 @@ class Secrets(pulumi.ComponentResource):
         cfg: StackConfig,
         provider: k8s.Provider,
         unseal: VaultUnseal,
+        ca_issuer: pulumi.Resource,
+        traefik: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`ca_issuer`: the internal CA's ClusterIssuer; `traefik`: the release that installs the ServersTransport
+        CRD and serves the public Vault host."""
         super().__init__("cdstack:services:Secrets", name, None, opts)
 
         ns = namespace(naming.NAMESPACES["secrets"], provider, self)
+        # The listener's certificate exists before Vault starts: a pod whose Secret volume is missing would wait in
+        # ContainerCreating, eating into the release's wait; `pulumi up` waits for the Secret instead (Ready).
+        self.certificate = internal_ca.certificate(
+            naming.VAULT_TLS_SECRET, ns.metadata.name, vault_certificate_spec(), provider, self, depends_on=[ca_issuer]
+        )
+        self.servers_transport = k8s.apiextensions.CustomResource(
+            "vault-servers-transport",
+            api_version="traefik.io/v1alpha1",
+            kind="ServersTransport",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=naming.VAULT_SERVERS_TRANSPORT, namespace=ns.metadata.name),
+            spec=servers_transport_spec(),
+            # Its kind is a CRD of the Traefik release.
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[traefik]),
+        )
         self.consul = release(
             CONSUL_RELEASE, "consul", cfg, ns, consul_values(cfg), provider, self, protect=cfg.production
         )
@@ -165,9 +311,12 @@ class Secrets(pulumi.ComponentResource):
             provider,
             self,
             # Vault's storage is the Consul agents this release runs (HOST_IP:8500): without them Vault cannot even
-            # report whether it is initialized, so its pods would not become Ready within the release's wait.
-            depends_on=[self.consul],
+            # report whether it is initialized, so its pods would not become Ready within the release's wait. Its
+            # listener's certificate is a Secret the pods mount (see above).
+            depends_on=[self.consul, self.certificate],
         )
+        # The public host answers once Vault, the ingress and the transport that trusts Vault's CA all exist.
+        self.vault_ready = [self.vault, traefik, self.servers_transport]
 
         self.address = vault_address(cfg)
         self.register_outputs({"address": self.address})

@@ -1,0 +1,71 @@
+"""What a production stack (`production: true`) must be: highly available, on paid tiers, closed to the internet,
+with trusted certificates and two weeks of backups that survive the loss of a region. Environments differ only in
+configuration, so these are rules on the configuration, never a branch on the stack's name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic.alias_generators import to_snake
+
+from components.problem import Problem
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
+
+MIN_BACKUP_DAYS = 14
+"""The shortest history a production backup may keep (database point-in-time window, Vault snapshots, soft delete)."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    path: str
+    """The setting's key path (camelCase, as in the stack file)."""
+    met: Callable[[Any], bool]
+    """Whether the setting's value is fit for production."""
+    allowed: str
+
+
+def _true(value: Any) -> bool:
+    return value is True
+
+
+def _two_weeks(days: int) -> bool:
+    return days >= MIN_BACKUP_DAYS
+
+
+TWO_WEEKS = f"must be {MIN_BACKUP_DAYS} or more in production"
+
+
+REQUIREMENTS = (
+    Requirement("database.highAvailability", _true, "must be true in production"),
+    Requirement("concourse.webReplicas", lambda replicas: replicas >= 2, "must be 2 or more in production"),
+    Requirement("cluster.skuTier", lambda tier: tier != "Free", "must be Standard or Premium in production"),
+    Requirement("cluster.disableLocalAccounts", _true, "must be true in production"),
+    Requirement("cluster.apiAuthorizedRanges", bool, "must list at least one range in production"),
+    Requirement("vault.consulReplicas", lambda replicas: replicas >= 3, "must be 3 or 5 in production"),
+    Requirement("observability.elasticsearchNodes", lambda nodes: nodes >= 3, "must be 3 or more in production"),
+    Requirement("tls.acmeEnvironment", lambda env: env == "production", "must be production in production"),
+    # Backups (issue 12): prod survives the loss of a region and keeps two weeks of history.
+    Requirement("database.geoRedundantBackup", _true, "must be true in production"),
+    Requirement("database.backupRetentionDays", _two_weeks, TWO_WEEKS),
+    Requirement("backup.vaultRetentionDays", _two_weeks, TWO_WEEKS),
+    Requirement("backup.blobSoftDeleteDays", _two_weeks, TWO_WEEKS),
+)
+
+
+def value_at(cfg: StackConfig, path: str) -> Any:
+    """The value of a camelCase key path such as `database.highAvailability`."""
+    node: Any = cfg
+    for part in path.split("."):
+        node = getattr(node, to_snake(part))
+    return node
+
+
+def requirement_problems(cfg: StackConfig) -> list[Problem]:
+    """Every requirement a production stack does not meet; nothing for any other stack."""
+    if not cfg.production:
+        return []
+    return [Problem.at(r.path, value, r.allowed) for r in REQUIREMENTS if not r.met(value := value_at(cfg, r.path))]

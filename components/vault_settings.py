@@ -1,0 +1,68 @@
+"""Rules among Vault's settings: the paths Concourse reads credentials from, the TTLs of its tokens, where Vault
+runs, and its recovery keys. The components that apply them are vault_access.py (mount, policy, approle) and
+services/secrets.py (the in-cluster Vault)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from components.durations import go_duration_seconds
+from components.problem import Problem
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
+
+ADDRESS = re.compile(r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")
+"""An external Vault's address: https only, since Concourse sends its approle secret id there."""
+
+
+def path_problems(cfg: StackConfig) -> list[Problem]:
+    """Concourse looks a team's credentials up under <prefix>/<team>/ and shared ones under <prefix>/<sharedPath>/:
+    a team named like the shared path would read and write every team's shared secrets."""
+    shared = cfg.vault.shared_path
+    found = [
+        Problem.at(f"teams[{i}].name", team.name, "must differ from vault.sharedPath")
+        for i, team in enumerate(cfg.teams)
+        if team.name == shared
+    ]
+    if shared == "main":
+        found.append(Problem.at("vault.sharedPath", shared, "must differ from main (the main team's path)"))
+    return found
+
+
+def token_problems(cfg: StackConfig) -> list[Problem]:
+    """Vault's approle takes TTLs in whole seconds; a TTL above the maximum, or of zero seconds, is refused."""
+    v = cfg.vault
+    found = []
+    if go_duration_seconds(v.token_ttl) > go_duration_seconds(v.token_max_ttl):
+        found.append(Problem.at("vault.tokenTtl", v.token_ttl, f"must be <= tokenMaxTtl ({v.token_max_ttl})"))
+    if go_duration_seconds(v.token_ttl) < 1:
+        found.append(Problem.at("vault.tokenTtl", v.token_ttl, "must be at least 1s"))
+    return found
+
+
+def address_problems(cfg: StackConfig) -> list[Problem]:
+    """An external Vault needs its https address; the in-cluster one has its own, so an address there is a
+    leftover that would be ignored."""
+    v = cfg.vault
+    found = []
+    if v.mode == "external" and not v.address:
+        found.append(Problem.at("vault.address", None, "required when vault.mode is external (an https:// URL)"))
+    if v.address is not None and not ADDRESS.match(v.address):
+        found.append(Problem.at("vault.address", v.address, "must be an https:// URL of a Vault server"))
+    if v.mode == "in-cluster" and v.address is not None:
+        found.append(Problem.at("vault.address", v.address, "only allowed when vault.mode is external"))
+    return found
+
+
+def recovery_problems(cfg: StackConfig) -> list[Problem]:
+    """The break-glass threshold can be met by the shares initialisation creates."""
+    v = cfg.vault
+    if v.recovery_threshold > v.recovery_shares:
+        return [
+            Problem.at(
+                "vault.recoveryThreshold", v.recovery_threshold, f"must be <= recoveryShares ({v.recovery_shares})"
+            )
+        ]
+    return []
