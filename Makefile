@@ -36,19 +36,19 @@ charts: $(VENV)/.installed ## pull every pinned chart into the cache and check i
 charts-lock: $(VENV)/.installed ## pull every pinned chart and (re)write charts.lock with their digests
 	$(PY) -m tools.charts lock
 
-render: $(VENV)/.installed ## manifests of every Helm release of STACK into rendered/ (RELEASE=<name> for one)
+render: $(VENV)/.installed ## manifests of every Helm release of STACK into rendered/ (STACK="staging prod" side by side; RELEASE=<name>)
 	$(PY) -m tools.render $(STACK) $(if $(RELEASE),--release $(RELEASE),)
 
 diff: $(VENV)/.installed ## per-release manifest diff: A=staging B=prod, or STACK=prod REF=<git ref>
 	$(PY) -m tools.diff $(if $(REF),--stack $(STACK) --ref $(REF),--a $(A) --b $(B))
 
-audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, capacity, references, ordering of STACK
+audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, capacity, references, ordering of STACK (or STACK="staging prod")
 	$(PY) -m tools.audit $(STACK)
 
 pod-security: $(VENV)/.installed ## Pod Security level each namespace's rendered pods meet, against the level it enforces (STACK)
 	$(PY) -m tools.pod_security $(STACK)
 
-bench: $(VENV)/.installed ## offline plan time and peak memory per stack
+bench: $(VENV)/.installed ## offline plan time and memory per stack; render and audit of all stacks, wall and CPU s
 	$(PY) -m tools.bench
 
 cost: $(VENV)/.installed ## monthly cost per line item at the pool's min/max (STACK=prod, or STACK="staging prod")

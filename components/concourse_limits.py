@@ -20,29 +20,74 @@ CONNECTIONS_OUTSIDE_POOLS = 2
 """Per web instance, besides its API and backend pools: the lock connection and the notification listener."""
 
 
+PARALLEL_ROLLOUT_FROM_MINOR = 35
+"""From Kubernetes 1.35 a StatefulSet's `updateStrategy.rollingUpdate.maxUnavailable` is honoured: alpha behind the
+MaxUnavailableStatefulSet gate from 1.24, beta and on by default from 1.35 (KEP-961; the 1.36 OpenAPI's
+RollingUpdateStatefulSetStrategy: "beta-level and is enabled by default", "might not be effective for the OrderedReady
+podManagementPolicy"). Before that the controller replaces one pod at a time whatever the field says."""
+
+
+def worker_rollout_batch(cfg: StackConfig) -> int:
+    """How many workers a rolling update retires at once: the fewest that let workerPool.maxCount workers roll within
+    MAX_RELEASE_WAIT_SECONDS, so the most workers keep taking builds while it runs.
+
+    maxCount, not workerReplicas, because that is what Helm waits for: with autoscaling the chart renders no
+    `replicas` (the HPA's count stays), and Helm's --wait (pkg/kube/ready.go statefulSetReady, helm v3.20.2, which
+    pulumi-kubernetes' helm.v3.Release embeds with Wait = !skipAwait) holds until updatedReplicas and readyReplicas
+    reach the live spec.replicas, up to the HPA's maxReplicas. Each retiring worker takes up to workerDrainSeconds."""
+    c = cfg.concourse
+    if _minor(cfg) < PARALLEL_ROLLOUT_FROM_MINOR:
+        return 1
+    rounds = max(1, (MAX_RELEASE_WAIT_SECONDS - catalog.CHARTS["concourse"].timeout_seconds) // c.worker_drain_seconds)
+    return -(-cfg.cluster.worker_pool.max_count // rounds)
+
+
+def _minor(cfg: StackConfig) -> int:
+    return int(cfg.cluster.kubernetes_version.split(".")[1])
+
+
 def release_timeout_seconds(cfg: StackConfig) -> int:
     """Helm's wait for the Concourse release: a first install (catalog), plus an upgrade's rolling update of the
-    worker StatefulSet, which replaces one worker at a time and waits for each to retire: up to workerDrainSeconds
-    (its termination grace period) per worker. A shorter wait times out mid-rollout and the atomic rollback restarts
-    the workers again."""
+    worker StatefulSet: up to workerPool.maxCount workers, worker_rollout_batch at a time, each batch up to
+    workerDrainSeconds (the workers' termination grace period) to retire. A shorter wait times out mid-rollout and
+    the atomic rollback restarts the workers again."""
     c = cfg.concourse
-    return catalog.CHARTS["concourse"].timeout_seconds + c.worker_replicas * c.worker_drain_seconds
+    rounds = -(-cfg.cluster.worker_pool.max_count // worker_rollout_batch(cfg))
+    return catalog.CHARTS["concourse"].timeout_seconds + rounds * c.worker_drain_seconds
 
 
 def rollout_problems(cfg: StackConfig) -> list[Problem]:
-    """The worker rollout must fit in MAX_RELEASE_WAIT_SECONDS."""
-    c = cfg.concourse
-    if release_timeout_seconds(cfg) <= MAX_RELEASE_WAIT_SECONDS:
-        return []
-    return [
-        Problem.at(
-            "concourse.workerDrainSeconds",
-            c.worker_drain_seconds,
-            f"workerReplicas ({c.worker_replicas}) x workerDrainSeconds plus the install "
-            f"({catalog.CHARTS['concourse'].timeout_seconds} s) must fit in {MAX_RELEASE_WAIT_SECONDS} s, the longest "
-            "a deploy waits for the rolling update of the workers; lower workerDrainSeconds",
+    """The worker rollout must fit in MAX_RELEASE_WAIT_SECONDS, and leave a worker taking builds while it runs."""
+    c, pool = cfg.concourse, cfg.cluster.worker_pool
+    install = catalog.CHARTS["concourse"].timeout_seconds
+    batch = worker_rollout_batch(cfg)
+    if release_timeout_seconds(cfg) > MAX_RELEASE_WAIT_SECONDS:
+        at_once = (
+            "one at a time before Kubernetes 1.35"
+            if _minor(cfg) < PARALLEL_ROLLOUT_FROM_MINOR
+            else "even a single round of drains"
         )
-    ]
+        return [
+            Problem.at(
+                "concourse.workerDrainSeconds",
+                c.worker_drain_seconds,
+                f"a rolling update of up to workerPool.maxCount ({pool.max_count}) workers, {at_once}, each up to "
+                f"workerDrainSeconds, plus the install ({install} s) must fit in {MAX_RELEASE_WAIT_SECONDS} s, the "
+                "longest a deploy waits for it; lower workerDrainSeconds or workerPool.maxCount",
+            )
+        ]
+    if batch >= c.worker_replicas:
+        return [
+            Problem.at(
+                "concourse.workerDrainSeconds",
+                c.worker_drain_seconds,
+                f"to fit in {MAX_RELEASE_WAIT_SECONDS} s a rolling update of up to workerPool.maxCount "
+                f"({pool.max_count}) workers must retire {batch} at once, which at workerReplicas ({c.worker_replicas})"
+                " leaves no worker taking builds; lower workerDrainSeconds or workerPool.maxCount, or raise "
+                "workerReplicas",
+            )
+        ]
+    return []
 
 
 def database_connections(cfg: StackConfig) -> int:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components import nodes
-from tools import audit, render, workloads
+from tools import audit, helmrender, render, workloads
 from tools.workloads import Pool, Taint
 
 
@@ -285,3 +285,35 @@ def test_an_autoscaler_that_may_add_more_replicas_than_nodes_is_reported(tmp_pat
     assert errors(run(tmp_path, [release("app")]), "scheduling") == []
     (found,) = errors(run(tmp_path, [release("app", {"max": 3})]), "scheduling")
     assert "3 replicas" in found.message
+
+
+def test_a_second_render_reads_the_first_and_a_changed_value_renders_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What makes a warm `make render`/`make audit` fast: a render is remembered by its inputs, whole."""
+    write_chart(tmp_path, "app", {"app.yaml": "{{ toYaml .Values.body }}"}, {"body": {"kind": "ConfigMap"}})
+    locate = lambda chart, version: tmp_path / chart  # noqa: E731
+    values = {"body": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "one"}}}
+    (first,) = render.render_releases([release("app", values)], "1.33", locate=locate)
+    calls: list[str] = []
+    real_render_text = helmrender.render_text
+    monkeypatch.setattr(helmrender, "render_text", lambda *a: calls.append("render") or real_render_text(*a))
+    (again,) = render.render_releases([release("app", values)], "1.33", locate=locate)
+    assert again.objects == first.objects and calls == []
+    changed = {"body": {**values["body"], "metadata": {"name": "two"}}}
+    (other,) = render.render_releases([release("app", changed)], "1.33", locate=locate)
+    assert calls == ["render"] and other.objects[0]["metadata"]["name"] == "two"
+    # The audit's dead-settings baseline is the render already done.
+    assert (
+        helmrender.render_digest(
+            locate("app", "1.0.0"),
+            helmrender.load(locate("app", "1.0.0")),
+            changed,
+            "app",
+            "apps",
+            "v1.33.0",
+            helmrender.builtin_api_versions(33),
+        )
+        is not None
+    )
+    assert calls == ["render"]

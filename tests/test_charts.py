@@ -92,3 +92,36 @@ def test_make_charts_records_new_pins_and_refuses_changed_ones(
     changed = lambda pin, destination: archive(destination, pin.chart, pin.version, "x: 1\n")  # noqa: E731
     monkeypatch.setattr(charts, "pull", changed)
     assert charts.main(["pull"]) == 1  # changed upstream under the same version
+
+
+def test_without_a_lock_make_charts_says_it_trusts_on_first_use_and_offline_writes_nothing(
+    places: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """No chart repository reachable and no charts.lock: one clear failure, and no lock with invented digests."""
+    lock_file = tmp_path / "charts.lock"
+    monkeypatch.setattr(charts, "LOCK_FILE", lock_file)
+    monkeypatch.setattr(charts, "pins", lambda: [charts.Pin("vault", "vault", "0.34.1", "https://example.com")])
+
+    def offline(pin: charts.Pin, destination: Path) -> Path:
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(charts, "pull", offline)
+    assert charts.main(["pull"]) == 1
+    err = capsys.readouterr().err
+    assert "charts.lock does not exist yet" in err and "trust on first use" in err
+    assert "vault 0.34.1 from https://example.com: network unreachable" in err
+    assert "charts.lock not written" in err and not lock_file.exists()
+    assert charts.main(["lock"]) == 1 and not lock_file.exists()
+
+
+def test_an_archive_the_lock_does_not_know_is_used_with_a_warning(
+    places: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+):
+    mirror, _ = places
+    unlocked = archive(mirror, "vault", "0.34.1")
+    assert charts.locate("vault", "0.34.1", lock={}) == unlocked
+    assert "is not in charts.lock: its digest is unchecked" in capsys.readouterr().err
+    locked = {("vault", "0.34.1"): {"digest": charts.digest(unlocked)}}
+    charts.UNLOCKED_WARNED.clear()
+    assert charts.locate("vault", "0.34.1", lock=locked) == unlocked
+    assert capsys.readouterr().err == ""

@@ -265,9 +265,16 @@ CASES = [
     Case(
         concourse_limits.rollout_problems,
         "prod",
-        {"concourse.workerReplicas": 4, "concourse.workerDrainSeconds": 14400},
+        {"concourse.workerReplicas": 4, "concourse.workerDrainSeconds": 43200},
         "concourse.workerDrainSeconds",
         f"must fit in {concourse_limits.MAX_RELEASE_WAIT_SECONDS} s, the longest a deploy waits",
+    ),
+    Case(
+        concourse_limits.rollout_problems,
+        "prod",
+        {"concourse.workerReplicas": 4, "concourse.workerDrainSeconds": 14400},
+        "concourse.workerDrainSeconds",
+        "leaves no worker taking builds",
     ),
     Case(
         concourse_limits.connection_problems,

@@ -17,7 +17,7 @@ from components import capacity, catalog, concourse_limits, upgrades
 from components.config import ConfigError, check_rules
 from components.problem import Problem
 from tests.conftest import PROJECT_DIR, Planner, stack_config
-from tests.services import stack_cfg
+from tests.services import release_values, stack_cfg
 from tools import offline, stackfile
 from tools import plan as plan_tool
 
@@ -119,6 +119,8 @@ def test_a_minor_past_its_end_is_refused_with_the_date_and_the_way_out():
 
 def test_long_term_support_needs_premium():
     cluster = {**stack_config("prod")["cdstack:cluster"], "kubernetesVersion": "1.33", "longTermSupport": True}
+    # At most 11 workers: before 1.35 they roll one at a time, and 12 one-hour drains exceed a deploy's wait.
+    cluster["workerPool"] = {**cluster["workerPool"], "maxCount": 11}
     problems = check_rules(stack_cfg("prod", cluster=cluster), date(2026, 11, 29))
     assert problems == [("cdstack:cluster.skuTier", "Standard", "must be Premium when longTermSupport is true")]
     premium = check_rules(stack_cfg("prod", cluster={**cluster, "skuTier": "Premium"}), date(2026, 11, 29))
@@ -282,9 +284,15 @@ def test_concourse_waits_for_every_worker_to_drain_and_vault_tokens_outlive_it(s
     cfg = stack_cfg(stack)
     plan = offline.run_stack(stack)
     timeout = plan.get(RELEASE, "concourse").inputs["timeout"]
-    # One worker at a time (a StatefulSet rolling update), each up to its grace period, after a first install.
-    assert timeout >= cfg.concourse.worker_replicas * cfg.concourse.worker_drain_seconds
-    assert timeout == concourse_limits.release_timeout_seconds(cfg)
+    worker = release_values(plan, "concourse")["worker"]
+    # Helm waits for every live worker, and the HPA may have maxCount of them: the rolling update retires
+    # maxUnavailable at a time (Parallel pod management), each batch up to its grace period, after a first install.
+    batch = worker["updateStrategy"]["rollingUpdate"]["maxUnavailable"]
+    assert worker["podManagementPolicy"] == "Parallel" and worker["updateStrategy"]["type"] == "RollingUpdate"
+    rounds = -(-cfg.cluster.worker_pool.max_count // batch)
+    assert timeout >= catalog.CHARTS["concourse"].timeout_seconds + rounds * worker["terminationGracePeriodSeconds"]
+    assert timeout == concourse_limits.release_timeout_seconds(cfg) <= concourse_limits.MAX_RELEASE_WAIT_SECONDS
+    assert batch < cfg.concourse.worker_replicas  # a worker keeps taking builds during the rollout
     provider = plan.get("pulumi:providers:vault", "vault")
     assert int(provider.inputs["maxLeaseTtlSeconds"]) > timeout
     # The child token cannot outlive its parent: the deployer's JWT login lives as long.
@@ -292,11 +300,29 @@ def test_concourse_waits_for_every_worker_to_drain_and_vault_tokens_outlive_it(s
     assert access["tokenSeconds"] == int(provider.inputs["maxLeaseTtlSeconds"])
 
 
+def test_prods_twelve_workers_roll_two_at_a_time_within_the_deploys_wait():
+    """Counted one at a time, prod's maxCount of 12 one-hour drains (45000 s with the install) is past 12 hours."""
+    cfg = stack_cfg("prod")
+    assert (cfg.cluster.worker_pool.max_count, cfg.concourse.worker_drain_seconds) == (12, 3600)
+    assert concourse_limits.worker_rollout_batch(cfg) == 2
+    assert concourse_limits.release_timeout_seconds(cfg) == 1800 + 6 * 3600
+
+
 def test_a_rollout_longer_than_a_deploy_may_wait_is_refused():
-    planted = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 14400})
-    problems = concourse_limits.rollout_problems(planted)
+    # Before Kubernetes 1.35 the StatefulSet controller ignores maxUnavailable: 12 drains one by one.
+    one_by_one = stack_cfg("prod", cluster={**stack_config("prod")["cdstack:cluster"], "kubernetesVersion": "1.34"})
+    assert concourse_limits.worker_rollout_batch(one_by_one) == 1
+    problems = concourse_limits.rollout_problems(one_by_one)
     assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
-    assert "workerReplicas (4) x workerDrainSeconds" in problems[0][2]
+    assert "workerPool.maxCount (12) workers, one at a time before Kubernetes 1.35" in problems[0][2]
+    # A drain longer than the wait itself: not even one round fits.
+    endless = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 43200})
+    assert "even a single round of drains" in concourse_limits.rollout_problems(endless)[0][2]
+    # Fitting only by retiring every minimum worker at once: no worker would take builds.
+    emptied = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 14400})
+    problems = concourse_limits.rollout_problems(emptied)
+    assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
+    assert "must retire 6 at once, which at workerReplicas (4) leaves no worker taking builds" in problems[0][2]
     assert concourse_limits.rollout_problems(stack_cfg("prod")) == []
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import importlib
 import re
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import PROJECT_DIR
 
@@ -72,3 +75,17 @@ def test_make_fmt_formats_and_fixes():
     commands = recipe("fmt")
     assert "ruff format ." in commands
     assert "ruff check --fix ." in commands
+
+
+def test_several_stacks_run_side_by_side_and_print_in_order_with_the_worst_status(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+):
+    """`make render STACK="staging prod"`: one process per stack (here `python -m json.tool <file>` stands in)."""
+    from tools import short_run
+
+    (tmp_path / "a.json").write_text('{"stack": "a"}')
+    (tmp_path / "b.json").write_text('{"stack": "b"}')
+    assert short_run.each_stack("json.tool", [str(tmp_path / "b.json"), str(tmp_path / "a.json")], []) == 0
+    out = capfd.readouterr().out
+    assert out.index('"b"') < out.index('"a"')
+    assert short_run.each_stack("json.tool", [str(tmp_path / "a.json"), str(tmp_path / "none.json")], []) != 0

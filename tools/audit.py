@@ -598,17 +598,21 @@ def report(findings: list[Finding]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.audit", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("stack", nargs="+", help="stack name(s): reads Pulumi.<stack>.yaml; several run side by side")
     parser.add_argument("--skip-dead", action="store_true", help="leave out the dead-settings ablation (slowest)")
     parser.add_argument("--project-dir", type=Path, default=offline.PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if len(args.stack) > 1:
+        rest = ["--project-dir", str(args.project_dir)] + (["--skip-dead"] if args.skip_dead else [])
+        return short_run.each_stack("tools.audit", args.stack, rest)
+    (stack,) = args.stack
     started = time.monotonic()
     try:
-        findings, timings = audit_stack(args.stack, args.project_dir, args.skip_dead)
+        findings, timings = audit_stack(stack, args.project_dir, args.skip_dead)
     except (ConfigError, PromotionError, charts.ChartMissingError, charts.ChartTamperedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"Audit of stack {args.stack!r}")
+    print(f"Audit of stack {stack!r}")
     print("\n".join(report(findings)))
     errors = sum(f.severity == "error" for f in findings)
     took = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())

@@ -93,9 +93,23 @@ def digest(archive: Path) -> str:
     return "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
+UNLOCKED_WARNED: set[Path] = set()
+
+
 def verify(archive: Path, chart: str, version: str, lock: dict[tuple[str, str], dict[str, str]]) -> None:
+    """Refuse an archive whose digest differs from the lock's; say so (once) of one the lock does not know, whose
+    bytes nothing vouches for yet."""
     entry = lock.get((chart, version))
-    if entry is not None and entry.get("digest") != digest(archive):
+    if entry is None:
+        if archive not in UNLOCKED_WARNED:
+            UNLOCKED_WARNED.add(archive)
+            print(
+                f"warning: {archive} ({chart} {version}) is not in {LOCK_FILE.name}: its digest is unchecked "
+                "(`make charts` with network records it for review)",
+                file=sys.stderr,
+            )
+        return
+    if entry.get("digest") != digest(archive):
         raise ChartTamperedError(
             f"{archive}: digest {digest(archive)} differs from charts.lock's {entry.get('digest')} for "
             f"{chart} {version}: the archive is not the one reviewed (re-pull it, or `make charts-lock` on purpose)"
@@ -158,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["pull", "lock"])
     args = parser.parse_args(argv)
     lock = read_lock(LOCK_FILE)
+    if not LOCK_FILE.exists():
+        print(
+            f"{LOCK_FILE.name} does not exist yet: this run records each chart's digest as the repository serves it "
+            "now (trust on first use). Check them against the repositories (README: The chart lock) and commit "
+            f"{LOCK_FILE.name}.",
+            file=sys.stderr,
+        )
     failures: list[str] = []
     entries: list[dict[str, str]] = []
     added: list[str] = []
@@ -190,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"added to {LOCK_FILE.name}: {', '.join(added)}: review the digests and commit the file")
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
+    if failures and (args.command == "lock" or not LOCK_FILE.exists()):
+        print(
+            f"error: {LOCK_FILE.name} not written: {len(failures)} pinned chart(s) could not be pulled (a chart "
+            "repository out of reach?), and no digest is recorded without the chart's bytes",
+            file=sys.stderr,
+        )
     return 1 if failures else 0
 
 

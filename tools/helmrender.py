@@ -46,9 +46,9 @@ Loader.add_constructor("tag:yaml.org,2002:value", _value_as_string)
 
 
 def load_all(text: str) -> list[Any]:
-    """The documents of a manifest stream. Parsed YAML is kept as JSON in the chart cache, keyed by the text's
+    """The documents of a manifest stream. Parsed YAML is kept as JSON in the render cache, keyed by the text's
     digest: the same chart with the same values parses in milliseconds the next time (a chart's CRDs are megabytes)."""
-    folder = charts.cache_dir() / "parsed"
+    folder = render_cache() / "parsed"
     cached = folder / (hashlib.sha256(text.encode()).hexdigest() + ".json")
     if cached.exists():
         return json.loads(cached.read_text())
@@ -180,24 +180,17 @@ def render_text(
         raise RenderError(str(error)) from error
 
 
-def render(
-    chart: helm_python.Chart,
-    values: dict[str, Any],
-    name: str,
-    namespace: str,
-    kube: str,
-    api_versions: list[str] | tuple[str, ...],
-) -> list[dict[str, Any]]:
-    """The objects a first `helm install` of `chart` would apply; raises RenderError as the install would fail
-    (a values.schema.json violation first, as Helm checks that before rendering)."""
+def check_values(chart: helm_python.Chart, values: dict[str, Any]) -> None:
+    """Helm's values.schema.json check, which `helm install` runs before rendering; raises RenderError."""
     try:
         chart.validate_schema(values)
     except helm_python.HelmError as error:
         raise RenderError(f"values.schema.json: {error}") from error
-    return split(json.loads(render_text(chart, values, name, namespace, kube, api_versions)))
 
 
 def render_cache() -> Path:
+    """Where renders are remembered (`$CDSTACK_RENDER_CACHE`, default `renders/` in the chart cache): removing it
+    costs only time."""
     return Path(os.environ.get("CDSTACK_RENDER_CACHE") or charts.cache_dir() / "renders")
 
 
@@ -215,6 +208,60 @@ def source_identity(source: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def render_key(
+    source: Path,
+    values: dict[str, Any],
+    name: str,
+    namespace: str,
+    kube: str,
+    api_versions: list[str] | tuple[str, ...],
+) -> str:
+    """Every input of a render (chart bytes, values, release, Kubernetes version, API versions): Helm's output is a
+    pure function of them, so a render is remembered under this key."""
+    inputs = [source_identity(source), values, name, namespace, kube, list(api_versions)]
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def render_release(
+    source: Path,
+    values: dict[str, Any],
+    name: str,
+    namespace: str,
+    kube: str,
+    api_versions: list[str] | tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """The chart's `crds/` and the objects of its templates (`render`), remembered on disk by `render_key`: a warm
+    `make render` or `make audit` neither loads a chart nor runs Helm nor parses YAML, it reads one JSON file per
+    release. A refusal is remembered too and raised again as RenderError."""
+    key = render_key(source, values, name, namespace, kube, api_versions)
+    cached = render_cache() / "releases" / f"{key}.json"
+    if cached.exists():
+        remembered = json.loads(cached.read_text())
+        if "error" in remembered:
+            raise RenderError(remembered["error"])
+        return remembered["objects"]
+    chart = load(source)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        check_values(chart, values)
+        text = render_text(chart, values, name, namespace, kube, api_versions)
+    except RenderError as error:
+        cached.write_text(json.dumps({"error": str(error)}))
+        raise
+    # The audit's dead-settings baseline is this very render: its digest is remembered for render_digest.
+    remember_digest(key, hashlib.sha256(text.encode()).hexdigest())
+    objects = chart_crds(chart) + split(json.loads(text))
+    cached.write_text(json.dumps({"objects": objects}))
+    return objects
+
+
+def remember_digest(key: str, digest: str) -> None:
+    """Keep a render's digest ("" where Helm refused it) under its render_key."""
+    cached = render_cache() / key
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(digest)
+
+
 def render_digest(
     source: Path,
     chart: helm_python.Chart,
@@ -224,11 +271,9 @@ def render_digest(
     kube: str,
     api_versions: list[str] | tuple[str, ...],
 ) -> str | None:
-    """sha256 of Helm's rendered text, or None where Helm refuses the values. Kept on disk keyed by every input
-    (chart bytes, values, release, Kubernetes version, API versions): Helm's output is a pure function of them, so
-    a warm audit re-renders only what changed."""
-    inputs = [source_identity(source), values, name, namespace, kube, list(api_versions)]
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    """sha256 of Helm's rendered text, or None where Helm refuses the values. Kept on disk under `render_key`, so a
+    warm audit re-renders only what changed."""
+    key = render_key(source, values, name, namespace, kube, api_versions)
     cached = render_cache() / key
     if cached.exists():
         return cached.read_text() or None
@@ -236,6 +281,5 @@ def render_digest(
         digest = hashlib.sha256(render_text(chart, values, name, namespace, kube, api_versions).encode()).hexdigest()
     except RenderError:
         digest = ""
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(digest)
+    remember_digest(key, digest)
     return digest or None

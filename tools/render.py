@@ -5,13 +5,18 @@ Helm Release's inputs; a secret (there should be none in values) or an output un
 placeholder. Release names and namespaces are as deployed. Helm renders each release at the stack's Kubernetes
 version, with that version's API kinds plus the CRDs the stack's charts install (collected in a first pass), so
 `.Capabilities` answers as the cluster will. One file per release lands in `rendered/<stack>/` (git-ignored), and
-the objects are counted per kind.
+the objects are counted per kind. Each release's render is remembered by its inputs (helmrender.render_release), so
+a re-run costs the offline plan and little else; `make render STACK="staging prod"` runs the stacks side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
 import json
+import pickle
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import catalog
+from components import catalog, clock
 from components.config import ConfigError
 from components.promotion import PromotionError
 from tools import charts, helmrender, offline, short_run
@@ -156,15 +161,17 @@ def render_releases(
     minor = int(kubernetes_version.split(".")[1])
     kube = helmrender.kube_version(kubernetes_version)
     builtin = helmrender.builtin_api_versions(minor)
-    loaded = {r.name: helmrender.load(find(r.chart, r.version)) for r in releases}
+    sources = {r.name: find(r.chart, r.version) for r in releases}
 
     def one(release: Release, api_versions: tuple[str, ...]) -> Rendered:
-        chart = loaded[release.name]
+        source = sources[release.name]
         try:
-            objects = helmrender.render(chart, release.values, release.name, release.namespace, kube, api_versions)
+            objects = helmrender.render_release(
+                source, release.values, release.name, release.namespace, kube, api_versions
+            )
         except helmrender.RenderError as error:
             return Rendered(release, error=str(error))
-        return Rendered(release, helmrender.chart_crds(chart) + in_namespace(objects, release.namespace))
+        return Rendered(release, in_namespace(objects, release.namespace))
 
     first = [one(r, builtin) for r in releases]
     crds = helmrender.crd_api_versions([o for rendered in first for o in rendered.objects] + list(extra_crds))
@@ -174,9 +181,42 @@ def render_releases(
     return [one(r, advertised) for r in releases]
 
 
+def plan_key(stack: str, project_dir: Path) -> str | None:
+    """What the offline plan of a stack is a function of: every file of the project git tracks or would add (the
+    program, its data, every stack file), the interpreter, the installed distributions and the day the config rules
+    judge (components/clock.py). None outside a git checkout (a `make diff REF=` export): no plan is remembered."""
+    listed = subprocess.run(
+        ["git", "-C", str(project_dir), "ls-files", "-co", "--exclude-standard", "-z"], capture_output=True
+    )
+    if listed.returncode != 0:
+        return None
+    digest = hashlib.sha256(f"{stack}\0{sys.version}\0{clock.today()}\0".encode())
+    for name in sorted(n for n in listed.stdout.split(b"\0") if n):
+        path = project_dir / name.decode()
+        if path.is_file():
+            digest.update(name + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for dist in sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()):
+        digest.update(dist.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def stack_plan(stack: str, project_dir: Path = offline.PROJECT_DIR) -> offline.Plan:
+    """The offline plan of a stack, remembered in the render cache by `plan_key`: the plan is most of a warm
+    render's time, and the same commit plans the same way. A program that fails is not remembered."""
+    key = plan_key(stack, project_dir)
+    cached = helmrender.render_cache() / "plans" / f"{key}.pickle"
+    if key is not None and cached.exists():
+        return pickle.loads(cached.read_bytes())
+    plan = offline.run_stack(stack, project_dir)
+    if key is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(pickle.dumps(plan))
+    return plan
+
+
 def stack_releases(stack: str, project_dir: Path = offline.PROJECT_DIR) -> tuple[offline.Plan, list[Release], str]:
     """The offline plan of a stack, its releases and its Kubernetes version."""
-    plan = offline.run_stack(stack, project_dir)
+    plan = stack_plan(stack, project_dir)
     (cluster,) = plan.by_type(CLUSTER_TYPE)
     return plan, releases_from_plan(plan), cluster.inputs["kubernetesVersion"]
 
@@ -225,25 +265,31 @@ def summary(rendered: list[Rendered]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("stack", nargs="+", help="stack name(s): reads Pulumi.<stack>.yaml; several run side by side")
     parser.add_argument("--release", help="only this release")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder for the manifests (default rendered/)")
     parser.add_argument("--project-dir", type=Path, default=offline.PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if len(args.stack) > 1:
+        rest = ["--out", str(args.out), "--project-dir", str(args.project_dir)]
+        return short_run.each_stack(
+            "tools.render", args.stack, rest + (["--release", args.release] if args.release else [])
+        )
+    (stack,) = args.stack
     started = time.monotonic()
     try:
-        plan, releases, version = stack_releases(args.stack, args.project_dir)
+        plan, releases, version = stack_releases(stack, args.project_dir)
         if args.release:
             releases = [r for r in releases if r.name == args.release]
             if not releases:
-                print(f"error: stack {args.stack} has no Helm release {args.release}", file=sys.stderr)
+                print(f"error: stack {stack} has no Helm release {args.release}", file=sys.stderr)
                 return 2
         rendered = render_releases(releases, version, extra_crds=[o for o, _, _ in plan_objects(plan)])
     except (ConfigError, PromotionError, charts.ChartMissingError, charts.ChartTamperedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    folder = write(args.stack, rendered, args.out)
-    print(f"Rendered {len(rendered)} releases of stack {args.stack!r} at Kubernetes {version} into {folder}")
+    folder = write(stack, rendered, args.out)
+    print(f"Rendered {len(rendered)} releases of stack {stack!r} at Kubernetes {version} into {folder}")
     print("\n".join(summary(rendered)))
     print(f"({time.monotonic() - started:.1f} s)")
     return 1 if any(r.error for r in rendered) else 0

@@ -20,7 +20,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components import naming, sizing
-from components.concourse_limits import release_timeout_seconds
+from components.concourse_limits import release_timeout_seconds, worker_rollout_batch
 from components.config import StackConfig
 from components.durations import go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
@@ -188,6 +188,11 @@ def concourse_values(
             "cleanUpWorkDirOnStart": True,
             # Scale-down and uninstall delete the worker's volume claim: no orphaned disks.
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+            # An upgrade retires this many workers at once, so up to maxCount of them fit in the deploy's wait
+            # (worker_rollout_batch). The field is honoured with the Parallel policy (the chart's default, stated
+            # because it matters), not with OrderedReady.
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": worker_rollout_batch(cfg)}},
+            "podManagementPolicy": "Parallel",
         },
         "persistence": {"enabled": True, "worker": {"size": f"{c.worker_disk_gi}Gi"}},
         # No bundled database, and no Service left pointing at one (the chart renders it unless told not to).

@@ -160,16 +160,10 @@ def alertmanager_config(obs: ObservabilityConfig, slack_enabled: bool, heartbeat
 NOT_RUN_HERE = ("kubeProxy", "kubeEtcd", "kubeScheduler", "kubeControllerManager")
 """What kube-prometheus-stack scrapes and alerts on by default but this stack cannot see: the Cilium dataplane
 replaces kube-proxy, and AKS runs etcd, the scheduler and the controller manager out of reach. Left on, they fire
-KubeProxyDown, TargetDown and the like forever. `<key>.enabled: false` drops the ServiceMonitor and (in the chart's
-templates/prometheus/rules-1.14/*.yaml, each guarded by `.Values.<key>.enabled`) the rules; the defaultRules switches
-below say the same for the rule groups."""
-DEFAULT_RULE_GROUPS_OFF = (
-    "kubeProxy",
-    "etcd",
-    "kubeSchedulerAlerting",
-    "kubeSchedulerRecording",
-    "kubeControllerManager",
-)
+KubeProxyDown, TargetDown and the like forever. `<key>.enabled: false` drops the ServiceMonitor and the rule groups:
+each of the chart's templates/prometheus/rules-1.14/{etcd,kube-scheduler.rules,kubernetes-system-scheduler,
+kubernetes-system-controller-manager,kubernetes-system-kube-proxy}.yaml is guarded by `.Values.<key>.enabled` as
+well as by its `defaultRules.rules.<group>` switch, so those switches are not set (the audit found them dead)."""
 REPLACED_DEFAULT_ALERTS = ("KubeNodeNotReady", "KubeNodePressure")
 """The chart's alerts that alerts/prometheus/nodes.yaml replaces with this stack's runbooks: each failure pages once."""
 VAULT_POD_LABELS = "pods=[vault-active,vault-sealed]"
@@ -190,10 +184,7 @@ def prometheus_stack_values(
     mounted += [HEARTBEAT_SECRET] if heartbeat_enabled else []
     return {
         **{key: {"enabled": False} for key in NOT_RUN_HERE},
-        "defaultRules": {
-            "rules": dict.fromkeys(DEFAULT_RULE_GROUPS_OFF, False),
-            "disabled": dict.fromkeys(REPLACED_DEFAULT_ALERTS, True),
-        },
+        "defaultRules": {"disabled": dict.fromkeys(REPLACED_DEFAULT_ALERTS, True)},
         # One PrometheusRule per file; the chart renders each entry's `groups` with toYaml and no tpl
         # (templates/prometheus/additionalPrometheusRules.yaml), so `{{ $value }}` reaches Prometheus untouched.
         "additionalPrometheusRulesMap": alerting.prometheus_rules(),
