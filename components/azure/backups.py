@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import TypedDict
 
 import pulumi
-from pulumi_azure_native import authorization, managedidentity, storage
+from pulumi_azure_native import storage
 
 from components import naming
-from components.azure.cluster import role_definition_id
-from components.azure.keyvault import WORKLOAD_IDENTITY_AUDIENCE
+from components.azure.workload_identity import federated_identity, service_account_subject
 from components.config import StackConfig
 from components.endpoints import BackupTarget
 from components.tags import common_tags
@@ -134,7 +133,6 @@ class BackupStorage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
         versioned_blob_service("backup-blob-service", cfg, account.name, resource_group_name, self)
-        client = authorization.get_client_config_output()
 
         def target(key: str, namespace: str, service_account: str) -> BackupTarget:
             """The container of one backup, and an identity federated to `service_account` that may write there."""
@@ -146,40 +144,20 @@ class BackupStorage(pulumi.ComponentResource):
                 public_access=storage.PublicAccess.NONE,
                 opts=child,
             )
-            identity = managedidentity.UserAssignedIdentity(
-                f"{key}-backup-identity",
-                resource_name_=cfg.naming.identity(f"{key}-backup"),
-                resource_group_name=resource_group_name,
-                location=cfg.location,
-                tags=common_tags(cfg),
-                opts=child,
-            )
-            federation = managedidentity.FederatedIdentityCredential(
-                f"{key}-backup-federation",
-                federated_identity_credential_resource_name=f"{key}-backup-service-account",
-                resource_name_=identity.name,
-                resource_group_name=resource_group_name,
-                issuer=oidc_issuer_url,
-                subject=f"system:serviceaccount:{namespace}:{service_account}",
-                audiences=[WORKLOAD_IDENTITY_AUDIENCE],
-                opts=child,
-            )
-            writer = authorization.RoleAssignment(
-                f"{key}-backup-writer",
-                principal_id=identity.principal_id,
-                principal_type="ServicePrincipal",
-                role_definition_id=client.subscription_id.apply(
-                    lambda s: role_definition_id(s, STORAGE_BLOB_DATA_CONTRIBUTOR)
-                ),
-                # Exactly this container: the writer cannot read or delete any other backup.
-                scope=container.id,
-                opts=child,
-            )
             return BackupTarget(
                 account_name=account.name,
                 container_name=container.name,
-                identity_client_id=pulumi.Output.all(identity.client_id, federation.id, writer.id).apply(
-                    lambda ids: ids[0]
+                identity_client_id=federated_identity(
+                    f"{key}-backup",
+                    cfg,
+                    resource_group_name,
+                    oidc_issuer_url,
+                    service_account_subject(namespace, service_account),
+                    f"{key}-backup-service-account",
+                    # Exactly this container: the writer cannot read or delete any other backup.
+                    (f"{key}-backup-writer", STORAGE_BLOB_DATA_CONTRIBUTOR),
+                    container.id,
+                    self,
                 ),
             )
 

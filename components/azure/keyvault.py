@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_random as random
-from pulumi_azure_native import authorization, keyvault, managedidentity
+from pulumi_azure_native import authorization, keyvault
 
 from components import naming
-from components.azure.cluster import role_definition_id
 from components.azure.network import Network
+from components.azure.workload_identity import federated_identity, service_account_subject
 from components.config import StackConfig
 from components.endpoints import VaultUnseal
 from components.tags import common_tags
@@ -18,12 +18,11 @@ KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
 """Built-in role id: cryptographic operations with keys (wrap/unwrap), no key management."""
 
 UNSEAL_KEY = "vault-unseal"
-WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 
 
 def vault_subject() -> str:
     """The token subject of Vault's service account, as the cluster's OIDC issuer signs it."""
-    return f"system:serviceaccount:{naming.NAMESPACES['secrets']}:{naming.VAULT_SERVICE_ACCOUNT}"
+    return service_account_subject(naming.NAMESPACES["secrets"], naming.VAULT_SERVICE_ACCOUNT)
 
 
 def vault_properties(tenant_id: pulumi.Input[str]) -> keyvault.VaultPropertiesArgsDict:
@@ -94,31 +93,18 @@ class KeyVault(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
 
-        identity = managedidentity.UserAssignedIdentity(
-            "vault-identity",
-            resource_name_=cfg.naming.identity("vault"),
-            resource_group_name=net.resource_group_name,
-            location=cfg.location,
-            tags=tags,
-            opts=child,
-        )
-        federation = managedidentity.FederatedIdentityCredential(
-            "vault-federation",
-            federated_identity_credential_resource_name="vault-service-account",
-            resource_name_=identity.name,
-            resource_group_name=net.resource_group_name,
-            issuer=oidc_issuer_url,
-            subject=vault_subject(),
-            audiences=[WORKLOAD_IDENTITY_AUDIENCE],
-            opts=child,
-        )
-        crypto_user = authorization.RoleAssignment(
-            "vault-crypto-user",
-            principal_id=identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=client.subscription_id.apply(lambda s: role_definition_id(s, KEY_VAULT_CRYPTO_USER)),
-            scope=vault.id,
-            opts=child,
+        # Handed out only once the identity can both log in from the Vault pods and use the key: a Vault that
+        # starts earlier cannot unseal, is never Ready, and its atomic release times out.
+        client_id = federated_identity(
+            "vault",
+            cfg,
+            net.resource_group_name,
+            oidc_issuer_url,
+            vault_subject(),
+            "vault-service-account",
+            ("vault-crypto-user", KEY_VAULT_CRYPTO_USER),
+            vault.id,
+            self,
         )
 
         self.key_vault_name = vault.name
@@ -127,10 +113,6 @@ class KeyVault(pulumi.ComponentResource):
             tenant_id=client.tenant_id,
             key_vault_name=vault.name,
             key_name=key.name,
-            # Handed out only once the identity can both log in from the Vault pods and use the key: a Vault that
-            # starts earlier cannot unseal, is never Ready, and its atomic release times out.
-            identity_client_id=pulumi.Output.all(identity.client_id, federation.id, crypto_user.id).apply(
-                lambda ids: ids[0]
-            ),
+            identity_client_id=client_id,
         )
-        self.register_outputs({"keyVaultName": self.key_vault_name, "identityClientId": identity.client_id})
+        self.register_outputs({"keyVaultName": self.key_vault_name, "identityClientId": client_id})

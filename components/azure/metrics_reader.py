@@ -10,14 +10,12 @@ second alerting path (action groups, their own Slack wiring, no unit tests, no i
 from __future__ import annotations
 
 import pulumi
-from pulumi_azure_native import authorization, managedidentity
+from pulumi_azure_native import authorization
 
 from components import naming
-from components.azure.cluster import role_definition_id
-from components.azure.keyvault import WORKLOAD_IDENTITY_AUDIENCE
+from components.azure.workload_identity import federated_identity, service_account_subject
 from components.config import StackConfig
 from components.endpoints import MetricsSource
-from components.tags import common_tags
 
 MONITORING_READER = "43d0d8ad-25c7-4714-9337-8ba259a9fe05"
 """Built-in role id: read monitoring data (metrics, logs) in the scope, change nothing (Microsoft Learn, "Azure
@@ -27,7 +25,7 @@ built-in roles for Monitor")."""
 def exporter_subject() -> str:
     """The service account token the exporter's pod presents: the chart's service account in the monitoring
     namespace."""
-    return f"system:serviceaccount:{naming.NAMESPACES['monitoring']}:{naming.AZURE_METRICS_EXPORTER}"
+    return service_account_subject(naming.NAMESPACES["monitoring"], naming.AZURE_METRICS_EXPORTER)
 
 
 class DatabaseMetricsReader(pulumi.ComponentResource):
@@ -45,40 +43,20 @@ class DatabaseMetricsReader(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("cdstack:azure:DatabaseMetricsReader", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        identity = managedidentity.UserAssignedIdentity(
-            "postgres-metrics-identity",
-            resource_name_=cfg.naming.identity("postgres-metrics"),
-            resource_group_name=resource_group_name,
-            location=cfg.location,
-            tags=common_tags(cfg),
-            opts=child,
-        )
-        federation = managedidentity.FederatedIdentityCredential(
-            "postgres-metrics-federation",
-            federated_identity_credential_resource_name="azure-metrics-exporter-service-account",
-            resource_name_=identity.name,
-            resource_group_name=resource_group_name,
-            issuer=oidc_issuer_url,
-            subject=exporter_subject(),
-            audiences=[WORKLOAD_IDENTITY_AUDIENCE],
-            opts=child,
-        )
-        client = authorization.get_client_config_output()
-        reader = authorization.RoleAssignment(
-            "postgres-metrics-reader",
-            principal_id=identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=client.subscription_id.apply(lambda s: role_definition_id(s, MONITORING_READER)),
-            # Exactly the server: the exporter reads nothing else of the subscription.
-            scope=server_id,
-            opts=child,
-        )
         self.source = MetricsSource(
-            subscription_id=client.subscription_id,
+            subscription_id=authorization.get_client_config_output().subscription_id,
             resource_id=server_id,
-            identity_client_id=pulumi.Output.all(identity.client_id, federation.id, reader.id).apply(
-                lambda ids: ids[0]
+            identity_client_id=federated_identity(
+                "postgres-metrics",
+                cfg,
+                resource_group_name,
+                oidc_issuer_url,
+                exporter_subject(),
+                "azure-metrics-exporter-service-account",
+                # Exactly the server: the exporter reads nothing else of the subscription.
+                ("postgres-metrics-reader", MONITORING_READER),
+                server_id,
+                self,
             ),
         )
         self.register_outputs({})
