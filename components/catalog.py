@@ -63,8 +63,9 @@ IMAGES: dict[str, str] = {
     "azure-cli": "2.91.0",
     # The chart's appVersion, pinned here too so a chart bump never changes the exporter unreviewed.
     "azure-metrics-exporter": "25.12.0",
-    # Elasticsearch's backup job runs a standard-library script (services/es_snapshot.py): the official image.
-    "python": "3.13.1-alpine3.21",
+    # Elasticsearch's backup job runs a standard-library script (services/es_snapshot.py): the official image, at a
+    # tag docker-library/official-images still builds (library/python, 2026-08-22), so it gets security rebuilds.
+    "python": "3.14.7-alpine3.24",
 }
 
 
