@@ -317,3 +317,22 @@ def test_a_second_render_reads_the_first_and_a_changed_value_renders_again(
         is not None
     )
     assert calls == ["render"]
+
+
+def test_a_chart_edited_in_place_renders_again_even_with_its_size_and_mtime_kept(tmp_path: Path):
+    """Charts unpacked with `git archive` carry one commit time on every file: only their content tells an edit."""
+    import os
+
+    write_chart(tmp_path, "app", {"app.yaml": "{{ toYaml .Values.body }}"}, {"body": {"kind": "ConfigMap"}})
+    locate = lambda chart, version: tmp_path / chart  # noqa: E731
+    values = {"body": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "one"}}}
+    (first,) = render.render_releases([release("app", values)], "1.33", locate=locate)
+    template = tmp_path / "app" / "templates" / "app.yaml"
+    stat = template.stat()
+    template.write_text(template.read_text().replace(".Values.body", ".Values.none"))  # same size: renders nothing
+    assert template.stat().st_size == stat.st_size
+    os.utime(template, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    helmrender.source_identity.cache_clear()  # a new process: nothing remembered in memory
+    helmrender.load.cache_clear()
+    (again,) = render.render_releases([release("app", values)], "1.33", locate=locate)
+    assert first.objects and again.objects != first.objects

@@ -196,16 +196,19 @@ def render_cache() -> Path:
 
 @functools.cache
 def source_identity(source: Path) -> str:
-    """What identifies a chart's bytes cheaply: an archive's path, size and mtime; a folder's every file's."""
+    """What identifies a chart's bytes: the digest of an archive, or of a folder's every file and its path inside.
+    Content, not size and mtime: charts unpacked with `git archive` carry their commit's mtime on every file, so an
+    edited or re-extracted chart of the same size would otherwise read an old render."""
+    digest = hashlib.sha256()
     if source.is_file():
-        stat = source.stat()
-        return f"{source}:{stat.st_size}:{stat.st_mtime_ns}"
-    parts = []
+        digest.update(source.read_bytes())
+        return digest.hexdigest()
     for folder, _, files in sorted(os.walk(source)):
         for name in sorted(files):
-            stat = (Path(folder) / name).stat()
-            parts.append(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+            path = Path(folder) / name
+            digest.update(f"{path.relative_to(source)}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def render_key(
