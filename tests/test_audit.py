@@ -307,7 +307,6 @@ def test_a_second_render_reads_the_first_and_a_changed_value_renders_again(
     assert (
         helmrender.render_digest(
             locate("app", "1.0.0"),
-            helmrender.load(locate("app", "1.0.0")),
             changed,
             "app",
             "apps",
@@ -333,6 +332,35 @@ def test_a_chart_edited_in_place_renders_again_even_with_its_size_and_mtime_kept
     assert template.stat().st_size == stat.st_size
     os.utime(template, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     helmrender.source_identity.cache_clear()  # a new process: nothing remembered in memory
-    helmrender.load.cache_clear()
     (again,) = render.render_releases([release("app", values)], "1.33", locate=locate)
     assert first.objects and again.objects != first.objects
+
+
+def test_a_subchart_turned_off_once_renders_again_when_turned_back_on(tmp_path: Path):
+    """Helm drops a disabled subchart from the loaded chart itself: the ablation turns `<sub>.enabled` off, and
+    every later render of that chart must still see the subchart (it did not: all eck-beats settings read dead)."""
+    parent = tmp_path / "parent"
+    (parent / "charts" / "sub" / "templates").mkdir(parents=True)
+    (parent / "templates").mkdir()
+    (parent / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: parent\nversion: 1.0.0\n"
+        "dependencies:\n- name: sub\n  version: 1.0.0\n  condition: sub.enabled\n"
+    )
+    (parent / "values.yaml").write_text("sub:\n  enabled: false\n")
+    (parent / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: parent-{{ .Values.tag }}\n"
+    )
+    (parent / "charts" / "sub" / "Chart.yaml").write_text("apiVersion: v2\nname: sub\nversion: 1.0.0\n")
+    (parent / "charts" / "sub" / "templates" / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: from-sub\n"
+    )
+
+    def kinds(values: dict) -> set[str]:
+        objects = helmrender.render_release(parent, values, "p", "apps", "v1.33.0", helmrender.builtin_api_versions(33))
+        return {o["kind"] for o in objects}
+
+    assert kinds({"tag": "a", "sub": {"enabled": True}}) == {"ConfigMap", "ServiceAccount"}
+    assert helmrender.render_digest(
+        parent, {"tag": "a", "sub": {"enabled": False}}, "p", "apps", "v1.33.0", helmrender.builtin_api_versions(33)
+    )
+    assert kinds({"tag": "b", "sub": {"enabled": True}}) == {"ConfigMap", "ServiceAccount"}

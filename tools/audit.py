@@ -232,8 +232,7 @@ def check_dead(stack: Stack, api_versions: tuple[str, ...], workers: int = 2) ->
 
     def text(release: render.Release, source: Path, values: dict[str, Any]) -> str | None:
         """The render's digest; None where Helm refuses the values (the template reacts: the leaf is read)."""
-        chart = helmrender.load(source)
-        return helmrender.render_digest(source, chart, values, release.name, release.namespace, kube, api_versions)
+        return helmrender.render_digest(source, values, release.name, release.namespace, kube, api_versions)
 
     baseline = {r.name: text(r, c, r.values) for r, c, path in jobs if path is None}
 

@@ -70,9 +70,10 @@ class RenderError(Exception):
     """A chart that Helm refuses to render with these values (template error or values.schema.json violation)."""
 
 
-@functools.cache
 def load(path: Path) -> helm_python.Chart:
-    """A chart archive or folder, loaded once per process (charts are immutable)."""
+    """A chart archive or folder, loaded afresh for every render: Helm's render drops the subcharts whose condition
+    the values turn off from the loaded chart itself (the dead-settings ablation turns `eck-beats.enabled` off), so a
+    shared chart would render every later values set without them."""
     return helm_python.Chart.load(path)
 
 
@@ -267,7 +268,6 @@ def remember_digest(key: str, digest: str) -> None:
 
 def render_digest(
     source: Path,
-    chart: helm_python.Chart,
     values: dict[str, Any],
     name: str,
     namespace: str,
@@ -281,7 +281,8 @@ def render_digest(
     if cached.exists():
         return cached.read_text() or None
     try:
-        digest = hashlib.sha256(render_text(chart, values, name, namespace, kube, api_versions).encode()).hexdigest()
+        text = render_text(load(source), values, name, namespace, kube, api_versions)
+        digest = hashlib.sha256(text.encode()).hexdigest()
     except RenderError:
         digest = ""
     remember_digest(key, digest)
