@@ -50,7 +50,10 @@ def deployer_policy(kv_mount: str, concourse_policy: str, audit_path: str) -> st
         (f"{kv_mount}/*", ["create", "read", "update", "delete", "list"]),
         ("sys/auth", ["read", "sudo"]),
         ("sys/auth/approle", ["create", "read", "update", "delete", "sudo"]),
-        ("sys/auth/approle/tune", ["read", "update"]),
+        # The provider reads an auth method and its tuning through sys/mounts/auth/<path>, which needs no sudo
+        # (terraform-provider-vault's authBackendRead; hashicorp/vault api GetAuth and MountConfig).
+        ("sys/mounts/auth/approle", ["read"]),
+        ("sys/mounts/auth/approle/tune", ["read", "update"]),
         ("auth/approle/*", ["create", "read", "update", "delete", "list"]),
         (f"sys/policies/acl/{concourse_policy}", ["create", "read", "update", "delete"]),
         (f"sys/policies/acl/{DEPLOYER_POLICY}", ["read", "update"]),

