@@ -63,12 +63,24 @@ class Retry:
 
 
 TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
-# Before Vault answers, the ingress says 404 (no route yet) or 502/503/504 (no ready endpoint).
-NOT_YET = {404, 502, 503, 504}
+UNSEALED_IN_A_ROW = 3
+"""Unsealed answers in a row before Vault counts as unsealed. `sys/init` unseals only the pod that received it; the
+standbys retry auto-unseal every 5 s (hashicorp/vault command/server.go, runUnseal), and the chart takes a sealed pod
+out of the Service only after two failed readiness probes 5 s apart (vault-helm 0.34.1 values.yaml). Until then the
+ingress spreads requests over unsealed and sealed pods, so one unsealed answer proves nothing about the next."""
+
+
+def passing(status: int) -> bool:
+    """An answer worth waiting out: a 5xx (a sealed pod's 503, a standby's 500 before it finds the active node, the
+    ingress's 502/503/504 with no ready endpoint) or a 429 (Vault's rate limit)."""
+    return status >= 500 or status == 429
 
 
 class VaultApi:
-    """Vault's HTTP API at `address`; `token` (when set) goes in X-Vault-Token."""
+    """Vault's HTTP API at `address`; `token` (when set) goes in X-Vault-Token.
+
+    Every call but `sys/init` is retried through connection errors, 5xx and 429 answers, `retry.attempts` tries
+    `retry.delay` apart: the first `up` meets Vault while its pods are still unsealing behind the ingress."""
 
     def __init__(self, address: str, retry: Retry, timeout: tuple[float, float] = (10.0, 30.0)):
         self.address = address.rstrip("/")
@@ -87,52 +99,77 @@ class VaultApi:
             method, f"{self.address}/v1/{path}", json=body, headers=headers, timeout=self.timeout
         )
 
-    def seal_status(self) -> dict[str, Any]:
-        """`sys/seal-status`, waiting until Vault answers it (connection errors and ingress 404/5xx are retried)."""
+    def ask(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        token: str | None = None,
+        waiting_for: Callable[[int], bool] = passing,
+    ) -> requests.Response:
+        """The first answer that is not worth waiting out (`waiting_for`); VaultInitError when none came in time.
+
+        Only for idempotent calls: a lost response is asked again."""
         problem = ""
         for attempt in range(self.retry.attempts):
             if attempt:
                 self.retry.sleep(self.retry.delay)
             try:
-                response = self.call("GET", "sys/seal-status")
+                response = self.call(method, path, body, token)
             except TRANSIENT as error:
                 problem = f"{type(error).__name__}: {error}"
                 continue
-            if response.status_code == 200:
-                return response.json()
-            if response.status_code not in NOT_YET:
-                raise VaultInitError(f"{self.address}/v1/sys/seal-status answered {_status(response)}")
+            if not waiting_for(response.status_code):
+                return response
             problem = _status(response)
         raise VaultInitError(
-            f"Vault at {self.address} did not answer sys/seal-status after {self.retry.attempts} attempts "
-            f"({problem}); is its release up and its ingress certificate issued?"
+            f"{method} {self.address}/v1/{path} still failing after {self.retry.attempts} attempts ({problem})"
         )
+
+    def seal_status(self) -> dict[str, Any]:
+        """`sys/seal-status`, waiting until Vault answers it (connection errors, 404 from an ingress without a route
+        yet, 5xx and 429 are retried)."""
+        try:
+            response = self.ask("GET", "sys/seal-status", waiting_for=lambda status: status == 404 or passing(status))
+        except VaultInitError as error:
+            raise VaultInitError(f"{error}; is Vault's release up and its ingress certificate issued?") from error
+        if response.status_code != 200:
+            raise VaultInitError(f"{self.address}/v1/sys/seal-status answered {_status(response)}")
+        return response.json()
 
     def wait_unsealed(self) -> None:
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self.retry.sleep(self.retry.delay)
-            if not self.seal_status().get("sealed", True):
-                return
-        raise VaultInitError(
-            f"Vault at {self.address} stays sealed: auto-unseal through Key Vault is failing (see the vault pods' "
-            "logs: the workload identity needs Key Vault Crypto User on the unseal key)"
-        )
-
-    def write(self, method: str, path: str, body: Mapping[str, Any] | None, token: str) -> requests.Response:
-        """An authenticated call that must succeed (2xx); a 5xx is retried (writes here are all idempotent)."""
+        """Until UNSEALED_IN_A_ROW answers in a row say unsealed; a sealed or failed answer starts the count again."""
+        in_a_row = 0
+        sealed_seen = False
         for attempt in range(self.retry.attempts):
             if attempt:
                 self.retry.sleep(self.retry.delay)
             try:
-                response = self.call(method, path, body, token)
+                response = self.call("GET", "sys/seal-status")
             except TRANSIENT:
+                in_a_row = 0
                 continue
-            if response.status_code < 500:
-                if response.status_code >= 300:
-                    raise VaultInitError(f"{method} {self.address}/v1/{path}: {_status(response)}")
-                return response
-        raise VaultInitError(f"{method} {self.address}/v1/{path} still failing after {self.retry.attempts} attempts")
+            sealed = response.status_code != 200 or response.json().get("sealed", True)
+            sealed_seen |= response.status_code == 200 and sealed
+            in_a_row = 0 if sealed else in_a_row + 1
+            if in_a_row == UNSEALED_IN_A_ROW:
+                return
+        if sealed_seen:
+            raise VaultInitError(
+                f"Vault at {self.address} stays sealed: auto-unseal through Key Vault is failing (see the vault "
+                "pods' logs: the workload identity needs Key Vault Crypto User on the unseal key)"
+            )
+        raise VaultInitError(
+            f"Vault at {self.address} did not answer sys/seal-status unsealed {UNSEALED_IN_A_ROW} times in a row in "
+            f"{self.retry.attempts} attempts"
+        )
+
+    def write(self, method: str, path: str, body: Mapping[str, Any] | None, token: str) -> requests.Response:
+        """An authenticated call that must succeed (2xx); 5xx and 429 are retried (writes here are all idempotent)."""
+        response = self.ask(method, path, body, token)
+        if response.status_code >= 300:
+            raise VaultInitError(f"{method} {self.address}/v1/{path}: {_status(response)}")
+        return response
 
 
 def _status(response: requests.Response) -> str:
@@ -368,13 +405,16 @@ def bootstrap(vault: VaultApi, root_token: str, access: Mapping[str, Any]) -> bo
     """With a live root token: set up the deployer login, then revoke the root token. With a revoked one: nothing.
 
     Returns whether it did the work (False: an earlier run finished it)."""
-    lookup = vault.call("GET", "auth/token/lookup-self", token=root_token)
+    lookup = vault.ask("GET", "auth/token/lookup-self", token=root_token)
     if lookup.status_code == 403:
         return False  # revoked: the bootstrap finished before
     if lookup.status_code != 200:
         raise VaultInitError(f"auth/token/lookup-self at {vault.address}: {_status(lookup)}")
     configure_access(vault, root_token, access, first_time=True)
-    vault.write("POST", "auth/token/revoke-self", None, root_token)
+    revoked = vault.ask("POST", "auth/token/revoke-self", token=root_token)
+    # A 403 on a retry: the first call revoked it and its answer was lost on the way back.
+    if revoked.status_code not in (204, 403):
+        raise VaultInitError(f"POST {vault.address}/v1/auth/token/revoke-self: {_status(revoked)}")
     return True
 
 
@@ -382,7 +422,7 @@ def configure_access(vault: VaultApi, token: str, access: Mapping[str, Any], fir
     for method, path, body in vault_login.access_requests(access, first_time):
         if path.startswith("sys/auth/"):
             # Enabled already by a run that stopped before revoking the root token: 400 "path is already in use".
-            response = vault.call(method, path, body, token)
+            response = vault.ask(method, path, body, token)
             if response.status_code == 204 or "already in use" in response.text:
                 continue
             raise VaultInitError(f"{method} {vault.address}/v1/{path}: {_status(response)}")
@@ -392,7 +432,7 @@ def configure_access(vault: VaultApi, token: str, access: Mapping[str, Any], fir
 def deployer_login(vault: VaultApi, jwt: str, access: Mapping[str, Any]) -> str:
     """A Vault token for the deployer, from its Entra ID token (JWT auth)."""
     role = vault_login.login_role(vault_login.unverified_claims(jwt), access["deployerObjectIds"])
-    response = vault.call("POST", f"auth/{access['mount']}/login", {"role": role, "jwt": jwt})
+    response = vault.ask("POST", f"auth/{access['mount']}/login", {"role": role, "jwt": jwt})
     if response.status_code != 200:
         raise VaultInitError(
             f"JWT login at {vault.address} (role {role}) failed: {_status(response)}. The deployer must be in the "

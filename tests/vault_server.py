@@ -17,16 +17,18 @@ context ends. Tests that use one are marked `vault_server` (`pytest -m vault_ser
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import socket
+import string
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,9 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
     root_token: str | None = None
+    args: list[str] = field(default_factory=list)
+    unsealer: Server | None = None
+    """The dev server whose transit engine seals this one (auto_unsealed_server)."""
 
     def request(
         self, method: str, path: str, token: str | None = None, body: dict[str, Any] | None = None
@@ -94,6 +99,13 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"bao did not answer within {START_SECONDS} s:\n{self.log.read_text()}")
 
+    def restart(self) -> None:
+        """Stop and start again on the same data and ports (a pod restart): an auto-unsealed server comes back sealed
+        and unseals itself only if its unsealer still answers."""
+        self.stop()
+        self.process, self.log = _launch(self.args, self.log.parent)
+        self.wait_answering()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -107,7 +119,7 @@ class Server:
 def _launch(args: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "server.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen([str(BAO), *args], stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     return process, log
 
@@ -148,6 +160,8 @@ listener "tcp" {{
   address         = "127.0.0.1:{port}"
   cluster_address = "127.0.0.1:{cluster_port}"
   tls_disable     = true
+  # HashiCorp Vault serves sys/generate-root/* unauthenticated (the break-glass path); OpenBao 2.5.3+ only if told.
+  disable_unauthed_generate_root_endpoints = false
 }}
 {seal}
 {API_AUDIT}
@@ -178,8 +192,9 @@ def auto_unsealed_server(workdir: Path) -> Iterator[Server]:
         (folder / "data").mkdir(parents=True)
         config = folder / "server.hcl"
         config.write_text(_raft_config(folder / "data", port, cluster_port, seal))
-        process, log = _launch(["server", f"-config={config}"], folder)
-        server = Server(f"http://127.0.0.1:{port}", process, log)
+        args = ["server", f"-config={config}"]
+        process, log = _launch(args, folder)
+        server = Server(f"http://127.0.0.1:{port}", process, log, args=args, unsealer=unsealer)
         try:
             server.wait_answering()
             yield server
@@ -196,3 +211,30 @@ def wait_unsealed(server: Server, seconds: float = START_SECONDS) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"{server.address} not unsealed and active within {seconds} s:\n{server.log.read_text()}")
+
+
+def generate_root(server: Server, keys: list[str]) -> str:
+    """A root token from recovery keys through `sys/generate-root/*`, the calls HashiCorp's `vault operator
+    generate-root` makes (a one-time pad of the server's length, an attempt, one update per key, the encoded token
+    XORed with the pad). OpenBao's own CLI moved to authenticated `sys/generate-root-token/*` endpoints, which need a
+    token that nobody holds in a break-glass."""
+    alphabet = string.ascii_letters + string.digits
+    status, attempt = server.request("GET", "sys/generate-root/attempt")
+    assert status == 200, attempt
+    otp = "".join(secrets.choice(alphabet) for _ in range(attempt["otp_length"]))
+    status, attempt = server.request("PUT", "sys/generate-root/attempt", body={"otp": otp})
+    assert status == 200, attempt
+    progress: dict[str, Any] = {}
+    for key in keys:
+        status, progress = server.request(
+            "PUT", "sys/generate-root/update", body={"key": key, "nonce": attempt["nonce"]}
+        )
+        assert status == 200, progress
+    assert progress["complete"], progress
+    return decode_root(progress["encoded_token"], otp)
+
+
+def decode_root(encoded: str, otp: str) -> str:
+    """The root token from generate-root's encoded token: base64 without padding, XORed with the one-time pad."""
+    raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
+    return bytes(a ^ b for a, b in zip(raw, otp.encode(), strict=True)).decode()
