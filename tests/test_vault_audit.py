@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -87,3 +89,46 @@ def test_a_planted_mistake_fails(plan: offline.Plan):
         "no audit device writes to stdout, where Filebeat reads the pod's log",
         "an audit device logs secrets in clear (log_raw)",
     ]
+
+
+def _shape(value: object) -> object:
+    """The keys of a JSON document, recursively, without the values (times, ids and HMACs differ per run)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return type(value).__name__
+
+
+@pytest.mark.vault_server
+def test_the_vault_alerts_fire_on_a_real_servers_audit_lines_and_their_samples_are_such_lines(tmp_path: Path):
+    """Recorded afresh from a real server (tests/vault_audit.py): the refusals and root-token uses fire their rules,
+    the same clients' allowed requests fire neither, and every sample audit line has a fresh line's exact shape."""
+    from tests.logquery import matches
+    from tests.vault_audit import PIPELINE, Entry, record
+
+    rules = alerting.elastalert_rules()
+    queries = {name: rules[name]["filter"][0]["query"]["query_string"]["query"] for name in rules}
+    container = {"namespace": naming.NAMESPACES["secrets"], "container": {"name": "vault"}}
+    fresh = record(tmp_path)
+    by_key = {entry.key: entry for entry in fresh}
+    deployer = f"entra-{PIPELINE}"
+
+    def fires(name: str, key: tuple[str, str, str, str]) -> bool:
+        return matches(queries[name], {"kubernetes": container, "message": by_key[key].line})
+
+    for kind in ("request", "response"):
+        assert fires("vault-access-denied", (kind, "read", "secret/data/payments/deploy/registry-password", "approle"))
+        assert fires("vault-access-denied", (kind, "update", "sys/policies/acl/admin", deployer))
+        assert fires("vault-root-token-used", (kind, "update", "sys/policies/acl/concourse", "token"))
+        assert fires("vault-root-token-used", (kind, "list", "concourse/metadata/payments/", "token"))
+        for name in ("vault-access-denied", "vault-root-token-used"):
+            assert not fires(name, (kind, "read", "concourse/data/payments/deploy/registry-password", "approle"))
+            assert not fires(name, (kind, "update", "sys/policies/acl/concourse", deployer))
+    for name in ("vault-access-denied", "vault-root-token-used"):
+        samples = yaml.safe_load((alerting.ELASTALERT_DIR / "tests" / f"{name}.yaml").read_text())
+        documents = samples["failing"] + samples["healthy"]
+        audit_lines = [d["message"] for d in documents if d["kubernetes"] == container and d["message"][0] == "{"]
+        assert audit_lines
+        for line in audit_lines:
+            sample = Entry(line, json.loads(line))
+            assert sample.key in by_key, f"{name}: no such line recorded now: {sample.key}"
+            assert _shape(sample.entry) == _shape(by_key[sample.key].entry), f"{name}: {sample.key} changed shape"
