@@ -28,8 +28,6 @@ from tests.entra import Issuer, entra_issuer, program_access
 from tests.vault_server import Server, dev_server
 from tools import offline
 
-pytestmark = pytest.mark.vault_server
-
 TENANT = "00000000-0000-4000-8000-000000000001"
 ADMINS = "11111111-0000-4000-8000-00000000000a"
 PIPELINE = "22222222-0000-4000-8000-00000000000b"
@@ -194,6 +192,7 @@ def run_calls(server: Server, token: str, calls: list[Call], found: dict[str, st
     return problems
 
 
+@pytest.mark.vault_server
 def test_the_deployer_token_makes_every_call_of_every_vault_resource_type(deployer):
     server, issuer, access = deployer
     token = provider_token(server, issuer, access)
