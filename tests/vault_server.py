@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,6 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
     root_token: str | None = None
-    args: list[str] = field(default_factory=list)
-    unsealer: Server | None = None
-    """The dev server whose transit engine seals this one (auto_unsealed_server)."""
 
     def request(
         self, method: str, path: str, token: str | None = None, body: dict[str, Any] | None = None
@@ -99,13 +96,6 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"bao did not answer within {START_SECONDS} s:\n{self.log.read_text()}")
 
-    def restart(self) -> None:
-        """Stop and start again on the same data and ports (a pod restart): an auto-unsealed server comes back sealed
-        and unseals itself only if its unsealer still answers."""
-        self.stop()
-        self.process, self.log = _launch(self.args, self.log.parent)
-        self.wait_answering()
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -119,7 +109,7 @@ class Server:
 def _launch(args: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "server.log"
-    with log.open("ab") as out:
+    with log.open("wb") as out:
         process = subprocess.Popen([str(BAO), *args], stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     return process, log
 
@@ -194,9 +184,8 @@ def auto_unsealed_server(workdir: Path) -> Iterator[Server]:
         (folder / "data").mkdir(parents=True)
         config = folder / "server.hcl"
         config.write_text(_raft_config(folder / "data", port, cluster_port, seal))
-        args = ["server", f"-config={config}"]
-        process, log = _launch(args, folder)
-        server = Server(f"http://127.0.0.1:{port}", process, log, args=args, unsealer=unsealer)
+        process, log = _launch(["server", f"-config={config}"], folder)
+        server = Server(f"http://127.0.0.1:{port}", process, log)
         try:
             server.wait_answering()
             yield server
