@@ -394,7 +394,8 @@ class IdentityConfig(Section):
         default=90,
         ge=7,
         le=730,
-        description="Days between rotations of the Concourse app registration's client secret.",
+        description="Days between rotations of the client secrets of the login app registrations (Concourse's, "
+        "and Vault's with vault.teamSecrets).",
     )
 
 
