@@ -320,3 +320,11 @@ def test_only_the_teams_groups_get_its_role(tmp_path: Path):
         web = reply["auth"]["client_token"]
         assert server.request("POST", "concourse/data/web/db", web, {"data": {"v": "1"}})[0] == 200
         assert server.request("GET", "concourse/data/payments/db", web)[0] == 403
+
+
+def test_an_external_vault_gets_its_own_address_in_the_redirect_uris():
+    cfg = config(mode="external", address="https://vault.example.com:8200/")
+    assert vault_teams.redirect_uris(cfg) == [
+        "https://vault.example.com:8200/ui/vault/auth/oidc/oidc/callback",
+        "http://localhost:8250/oidc/callback",
+    ]
