@@ -394,7 +394,8 @@ class IdentityConfig(Section):
         default=90,
         ge=7,
         le=730,
-        description="Days between rotations of the Concourse app registration's client secret.",
+        description="Days between rotations of the client secrets of the login app registrations (Concourse's, "
+        "and Vault's with vault.teamSecrets).",
     )
 
 
@@ -507,6 +508,31 @@ class ConcourseConfig(Section):
     )
 
 
+class TeamSecretsConfig(Section):
+    """Teams write their own secrets: Vault's OIDC login on Entra ID, one role per team (components/vault_teams.py)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Let each team's Entra ID groups log in to Vault (`vault login -method=oidc role=<team>`) and "
+        "create, read, update, delete and list secrets under <pathPrefix>/<team>/ themselves; false: only the admin "
+        "group writes secrets.",
+    )
+    roles: list[Literal["owner", "member", "pipelineOperator", "viewer"]] = Field(
+        default_factory=lambda: ["owner", "member"],
+        min_length=1,
+        description="The Concourse roles (teams[].roles) whose groups manage their team's secrets: by default the "
+        "roles that set pipelines.",
+    )
+    token_ttl: Annotated[GoDuration, BeforeValidator(_seconds_as_duration)] = Field(
+        default="1h", description="TTL of a team member's Vault token (a bare number is seconds)."
+    )
+    token_max_ttl: Annotated[GoDuration, BeforeValidator(_seconds_as_duration)] = Field(
+        default="8h",
+        description="Longest a team member's Vault token lives, renewals included: then they log in again (a bare "
+        "number is seconds).",
+    )
+
+
 class VaultConfig(Section):
     mode: Literal["in-cluster", "external"] = Field(
         default="in-cluster", description="Run Vault on Consul in the cluster, or use an existing Vault."
@@ -546,6 +572,11 @@ class VaultConfig(Section):
         description="Object ids of the service principals that run `pulumi up` (the infra pipeline's): they log in "
         "to Vault with their Entra ID token and may write Vault's keys to Key Vault. People do so through "
         "identity.adminGroup.",
+    )
+    team_secrets: TeamSecretsConfig = Field(
+        default_factory=TeamSecretsConfig,
+        description="Teams manage their own secrets through Vault's OIDC login (README: Teams write their own "
+        "secrets).",
     )
 
 
@@ -993,6 +1024,7 @@ RULES: tuple[Rule, ...] = (
     vault_settings.token_problems,
     vault_settings.address_problems,
     vault_settings.recovery_problems,
+    vault_settings.team_secret_problems,
     concourse_limits.retention_problems,
     concourse_limits.rollout_problems,
     concourse_limits.connection_problems,

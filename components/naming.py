@@ -91,8 +91,9 @@ class Naming:
     def public_ip(self, purpose: str) -> str:
         return f"pip-{self.name}-{self.stack}-{purpose}"
 
-    def app_registration(self) -> str:
-        return f"{self.name}-{self.stack}-concourse"
+    def app_registration(self, purpose: str) -> str:
+        """An Entra ID app registration: `purpose` is what logs in with it (concourse, vault)."""
+        return f"{self.name}-{self.stack}-{purpose}"
 
     def group(self, key: str) -> str:
         return f"{self.name}-{self.stack}-{key}"

@@ -14,7 +14,7 @@ from components.azure.backups import BackupStorage
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
-from components.identity import ConcourseLogin
+from components.identity import ConcourseLogin, VaultLogin
 from components.releases import release_set
 from components.services import charts, monitoring
 from components.services.backups import VaultBackup
@@ -30,6 +30,7 @@ from components.services.snapshots import ElasticsearchBackup
 from components.teams import Teams, TeamUsers
 from components.vault_access import VaultAccess
 from components.vault_bootstrap import VaultBootstrap
+from components.vault_teams import TeamSecrets, login_group_keys, redirect_uris
 
 
 class CdStack(pulumi.ComponentResource):
@@ -118,6 +119,18 @@ class CdStack(pulumi.ComponentResource):
             )
         self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
+        # Teams write their own secrets: people log in to Vault through an app registration of its own.
+        self.vault_login = self.team_secrets = None
+        if cfg.vault.team_secrets.enabled:
+            self.vault_login = VaultLogin(
+                "vault-login",
+                cfg,
+                redirect_uris(cfg),
+                self.login.login.group_object_ids,
+                login_group_keys(cfg),
+                child,
+            )
+            self.team_secrets = TeamSecrets("team-secrets", cfg, self.vault_access, self.vault_login.login, child)
         self.concourse = Concourse(
             "concourse",
             cfg,

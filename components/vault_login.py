@@ -27,6 +27,10 @@ from typing import Any
 ENTRA_MOUNT = "entra"
 DEPLOYER_POLICY = "cdstack-deployer"
 ADMINS_ROLE = "admins"
+TEAMS_MOUNT = "oidc"
+"""People's OIDC login on Entra ID (components/vault_teams.py): the path the CLI's `-method=oidc` and the UI use."""
+TEAM_POLICY_PREFIX = "cdstack-team-"
+SECRETS_ADMIN_POLICY = "cdstack-secrets-admin"
 PIPELINE_ROLE = "pipeline"
 ARM_SCOPE = "https://management.azure.com/.default"
 # An ARM token's `aud` is the resource it was requested for: azure-identity asks for management.azure.com, `az
@@ -58,6 +62,12 @@ def deployer_policy(kv_mount: str, concourse_policy: str, audit_path: str) -> st
         (f"sys/policies/acl/{concourse_policy}", ["create", "read", "update", "delete"]),
         (f"sys/policies/acl/{DEPLOYER_POLICY}", ["read", "update"]),
         (f"auth/{ENTRA_MOUNT}/*", ["create", "read", "update", "delete", "list"]),
+        # The teams' OIDC login (vault_teams.py): its auth method (pulumi-vault reads its tune), roles and policies.
+        (f"sys/auth/{TEAMS_MOUNT}", ["create", "read", "update", "delete", "sudo"]),
+        (f"sys/mounts/auth/{TEAMS_MOUNT}/tune", ["read", "update"]),
+        (f"auth/{TEAMS_MOUNT}/*", ["create", "read", "update", "delete", "list"]),
+        (f"sys/policies/acl/{TEAM_POLICY_PREFIX}*", ["create", "read", "update", "delete"]),
+        (f"sys/policies/acl/{SECRETS_ADMIN_POLICY}", ["create", "read", "update", "delete"]),
         # The audit device (vault_access.audit_device): listing and enabling audit devices both need sudo.
         ("sys/audit", ["read", "sudo"]),
         (f"sys/audit/{audit_path}", ["create", "read", "update", "delete", "sudo"]),

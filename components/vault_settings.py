@@ -66,3 +66,34 @@ def recovery_problems(cfg: StackConfig) -> list[Problem]:
             )
         ]
     return []
+
+
+TEAM_SECRETS_ADMIN_ROLE = "admins"
+"""The OIDC role of the admin group (components/vault_teams.py); each team's role is named like the team."""
+
+
+def team_secret_problems(cfg: StackConfig) -> list[Problem]:
+    """The teams' OIDC login (vault.teamSecrets): its token TTLs in order, and no team named like the admin group's
+    role, whose policy covers every team's secrets."""
+    t = cfg.vault.team_secrets
+    found = []
+    if go_duration_seconds(t.token_ttl) > go_duration_seconds(t.token_max_ttl):
+        found.append(
+            Problem.at(
+                "vault.teamSecrets.tokenTtl", t.token_ttl, f"must be <= teamSecrets.tokenMaxTtl ({t.token_max_ttl})"
+            )
+        )
+    if go_duration_seconds(t.token_ttl) < 1:
+        found.append(Problem.at("vault.teamSecrets.tokenTtl", t.token_ttl, "must be at least 1s"))
+    if t.enabled:
+        found += [
+            Problem.at(
+                f"teams[{i}].name",
+                team.name,
+                f"must differ from {TEAM_SECRETS_ADMIN_ROLE} (the admin group's Vault login role) while "
+                "vault.teamSecrets.enabled is true",
+            )
+            for i, team in enumerate(cfg.teams)
+            if team.name == TEAM_SECRETS_ADMIN_ROLE
+        ]
+    return found

@@ -241,6 +241,27 @@ CASES = [
         "only allowed when vault.mode is external",
     ),
     Case(
+        vault_settings.team_secret_problems,
+        "staging",
+        {"vault.teamSecrets.tokenTtl": "9h"},
+        "vault.teamSecrets.tokenTtl",
+        "must be <= teamSecrets.tokenMaxTtl (8h)",
+    ),
+    Case(
+        vault_settings.team_secret_problems,
+        "staging",
+        {"vault.teamSecrets.tokenTtl": "0s"},
+        "vault.teamSecrets.tokenTtl",
+        "must be at least 1s",
+    ),
+    Case(
+        vault_settings.team_secret_problems,
+        "staging",
+        {"teams.0.name": "admins"},
+        "teams[0].name",
+        "must differ from admins (the admin group's Vault login role)",
+    ),
+    Case(
         vault_settings.recovery_problems,
         "staging",
         {"vault.recoveryThreshold": 6},
