@@ -62,8 +62,10 @@ def deployer_policy(kv_mount: str, concourse_policy: str, audit_path: str) -> st
         (f"sys/policies/acl/{concourse_policy}", ["create", "read", "update", "delete"]),
         (f"sys/policies/acl/{DEPLOYER_POLICY}", ["read", "update"]),
         (f"auth/{ENTRA_MOUNT}/*", ["create", "read", "update", "delete", "list"]),
-        # The teams' OIDC login (vault_teams.py): its auth method (pulumi-vault reads its tune), roles and policies.
+        # The teams' OIDC login (vault_teams.py): its auth method (read and tuned through sys/mounts/auth/, as
+        # above), roles and policies.
         (f"sys/auth/{TEAMS_MOUNT}", ["create", "read", "update", "delete", "sudo"]),
+        (f"sys/mounts/auth/{TEAMS_MOUNT}", ["read"]),
         (f"sys/mounts/auth/{TEAMS_MOUNT}/tune", ["read", "update"]),
         (f"auth/{TEAMS_MOUNT}/*", ["create", "read", "update", "delete", "list"]),
         (f"sys/policies/acl/{TEAM_POLICY_PREFIX}*", ["create", "read", "update", "delete"]),

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from components import teams, vault_access, vault_init, vault_login
+from components import teams, vault_access, vault_init, vault_login, vault_teams
 from components.vault_init import Retry, VaultApi
 from tests.entra import Issuer, entra_issuer, program_access
 from tests.vault_server import Server, dev_server
@@ -39,6 +39,12 @@ ROLE = f"auth/{APPROLE}/role/{vault_access.CONCOURSE_ROLE}"
 POLICY = f"sys/policies/acl/{vault_access.CONCOURSE_POLICY}"
 AUDIT = f"sys/audit/{vault_access.AUDIT_PATH}"
 TEAM_SECRET = f"{CFG.teams[0].name}/{teams.SERVICE_USER_SECRET}"
+OIDC = vault_teams.MOUNT
+TEAM_LOGIN = next(role for role in vault_teams.login_roles(CFG) if role.name != vault_teams.ADMIN_ROLE)
+TEAM_POLICY = f"sys/policies/acl/{TEAM_LOGIN.policy}"
+TEAM_ROLE = f"auth/{OIDC}/role/{TEAM_LOGIN.name}"
+TEAM_ROLE_BODY = vault_teams.role_body(CFG, TEAM_LOGIN.policy, ["33333333-0000-4000-8000-00000000000c"])
+OIDC_CONFIG = {"oidc_discovery_url": "{issuer}", "oidc_client_id": "vault-app", "oidc_client_secret": "secret"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,11 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
         Call("update", "PUT", POLICY, {"policy": vault_access.concourse_policy(KV) + "\n"}),
         Call("read", "GET", POLICY),
         Call("delete", "DELETE", POLICY),
+        # A team's own policy (components/vault_teams.py), under the deployer's `cdstack-team-*` rule.
+        Call("create", "GET", TEAM_POLICY, allowed=(404,)),
+        Call("create", "PUT", TEAM_POLICY, {"policy": TEAM_LOGIN.policy_text}),
+        Call("read", "GET", TEAM_POLICY),
+        Call("delete", "DELETE", TEAM_POLICY),
     ],
     # vault/resource_auth_backend.go: authBackendWrite (Sys().EnableAuthWithOptions), authBackendRead
     # (mountutil.GetAuthMount: GET sys/mounts/auth/<path>; authMountTuneGet: GET sys/mounts/auth/<path>/tune),
@@ -100,6 +111,29 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
         Call("read", "GET", f"sys/mounts/auth/{APPROLE}"),
         Call("read", "GET", f"sys/mounts/auth/{APPROLE}/tune"),
         Call("delete", "DELETE", f"sys/auth/{APPROLE}"),
+    ],
+    # vault/resource_jwt_auth_backend.go: jwtAuthBackendWrite (Sys().EnableAuthWithOptions), then
+    # jwtAuthBackendUpdate (Logical().Write of auth/<path>/config; authMountTune when `tune` is set);
+    # jwtAuthBackendRead (mountutil.GetAuthMount: GET sys/mounts/auth/<path>; the config; authMountTuneGet);
+    # jwtAuthBackendDelete (Sys().DisableAuth). Vault fetches the discovery document when the config is written.
+    "vault:jwt/authBackend:AuthBackend": [
+        Call("create", "POST", f"sys/auth/{OIDC}", {"type": "oidc", "description": "cdstack", "local": False}),
+        Call("create", "PUT", f"auth/{OIDC}/config", OIDC_CONFIG),
+        Call("read", "GET", f"sys/mounts/auth/{OIDC}"),
+        Call("read", "GET", f"auth/{OIDC}/config"),
+        Call("read", "GET", f"sys/mounts/auth/{OIDC}/tune"),
+        Call("update", "PUT", f"auth/{OIDC}/config", {**OIDC_CONFIG, "oidc_client_secret": "rotated"}),
+        Call("update", "POST", f"sys/mounts/auth/{OIDC}/tune", {"description": "new"}),
+        Call("read", "GET", f"sys/mounts/auth/{OIDC}"),
+        Call("delete", "DELETE", f"sys/auth/{OIDC}"),
+    ],
+    # vault/resource_jwt_auth_backend_role.go: create and update write the role, read reads it, delete deletes it.
+    "vault:jwt/authBackendRole:AuthBackendRole": [
+        Call("create", "PUT", TEAM_ROLE, TEAM_ROLE_BODY),
+        Call("read", "GET", TEAM_ROLE),
+        Call("update", "PUT", TEAM_ROLE, {**TEAM_ROLE_BODY, "token_ttl": 600}),
+        Call("read", "GET", TEAM_ROLE),
+        Call("delete", "DELETE", TEAM_ROLE),
     ],
     # vault/resource_approle_auth_backend_role.go: create and update write the role, then its role-id; read reads
     # both; delete deletes the role.
@@ -143,6 +177,8 @@ ORDER = [
     "vault:index/mount:Mount",
     "vault:index/policy:Policy",
     "vault:index/authBackend:AuthBackend",
+    "vault:jwt/authBackend:AuthBackend",
+    "vault:jwt/authBackendRole:AuthBackendRole",
     "vault:appRole/authBackendRole:AuthBackendRole",
     "vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId",
     "vault:kv/secretV2:SecretV2",
@@ -183,7 +219,8 @@ def run_calls(server: Server, token: str, calls: list[Call], found: dict[str, st
     """Every call in order; what went wrong, one line each. `found` carries values a later call needs."""
     problems = []
     for call in calls:
-        body = json.loads(json.dumps(call.body).replace("{accessor}", found.get("accessor", ""))) if call.body else None
+        text = json.dumps(call.body).replace("{accessor}", found.get("accessor", ""))
+        body = json.loads(text.replace("{issuer}", found.get("issuer", ""))) if call.body else None
         status, reply = server.request(call.method, call.path, token, body)
         if status == 403 or not (status < 300 or status in call.allowed):
             problems.append(f"{call.step}: {call.method} {call.path} -> {status} {reply}")
@@ -196,7 +233,7 @@ def run_calls(server: Server, token: str, calls: list[Call], found: dict[str, st
 def test_the_deployer_token_makes_every_call_of_every_vault_resource_type(deployer):
     server, issuer, access = deployer
     token = provider_token(server, issuer, access)
-    found: dict[str, str] = {}
+    found: dict[str, str] = {"issuer": issuer.issuer}
     problems = []
     for kind in ORDER:
         problems += [
