@@ -52,7 +52,7 @@ def main(repeats: int = 2) -> None:
     for delay in DELAYS:
         for _ in range(repeats):
             failed, overwritten, took = one_run(delay)
-            print(f"{delay:7.1f}  {str(failed):19}  {str(overwritten):11}  {took:15.2f}", flush=True)
+            print(f"{delay:7.1f}  {failed!s:19}  {overwritten!s:11}  {took:15.2f}", flush=True)
 
 
 if __name__ == "__main__":
