@@ -242,6 +242,12 @@ PRICES_TAKEN = date(2026, 11, 29)
 # of reach from here; the westeurope VM, disk and blob prices come from a public snapshot of that API (below), each
 # with the snapshot's date. Add or refresh a region's figure from https://prices.azure.com/api/retail/prices (filter
 # `armRegionName eq '<region>' and priceType eq 'Consumption'`) with its source.
+# PostgreSQL flexible server, searched for again on 2026-12-03 (issue 26): the snapshot above holds VM and storage
+# meters only (data/latest/vm-*.json, storage-*.json), and the public copies of the API's PostgreSQL rows found
+# (products `... Flexible Server General Purpose Ddsv5 Series Compute`, `... Burstable BS Series Compute`,
+# `Az DB for PostgreSQL Flexible Server Storage`) are for eastus, westus, westus2 and japaneast, never westeurope;
+# another region's figure is not westeurope's, so compute and storage stay unknown and the staging-share rule says
+# it cannot judge.
 _RETAIL_SNAPSHOT = (
     "Azure Retail Prices API (api-version 2023-01-01-preview), westeurope, Consumption, as snapshotted in "
     "github.com/andy-diericks/azure-pricing-radar "
