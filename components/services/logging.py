@@ -383,8 +383,8 @@ class Logging(pulumi.ComponentResource):
             depends_on=[self.stack, rules],
             # Nothing in the stack consumes ElastAlert, and its pod is ready only once Elasticsearch has formed
             # (minutes): waiting for it made that forming the end of every first `up`. Its health is watched where it
-            # runs: kube-prometheus-stack's KubePodNotReady / KubeDeploymentReplicasMismatch page on a pod that does
-            # not come up (README: Where `up` waits).
+            # runs: kube-prometheus-stack's default KubePodCrashLooping, KubePodNotReady and
+            # KubeDeploymentReplicasMismatch page on a pod that does not come up (README: Where `up` waits).
             awaited=False,
         )
         self.register_outputs({})
