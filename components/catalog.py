@@ -242,6 +242,12 @@ PRICES_TAKEN = date(2026, 11, 29)
 # of reach from here; the westeurope VM, disk and blob prices come from a public snapshot of that API (below), each
 # with the snapshot's date. Add or refresh a region's figure from https://prices.azure.com/api/retail/prices (filter
 # `armRegionName eq '<region>' and priceType eq 'Consumption'`) with its source.
+# PostgreSQL flexible server, searched for again on 2026-12-03 (issue 26): the snapshot above holds VM and storage
+# meters only (data/latest/vm-*.json, storage-*.json), and the public copies of the API's PostgreSQL rows found
+# (products `... Flexible Server General Purpose Ddsv5 Series Compute`, `... Burstable BS Series Compute`,
+# `Az DB for PostgreSQL Flexible Server Storage`) are for eastus, westus, westus2 and japaneast, never westeurope;
+# another region's figure is not westeurope's, so compute and storage stay unknown and the staging-share rule says
+# it cannot judge.
 _RETAIL_SNAPSHOT = (
     "Azure Retail Prices API (api-version 2023-01-01-preview), westeurope, Consumption, as snapshotted in "
     "github.com/andy-diericks/azure-pricing-radar "
@@ -415,7 +421,9 @@ DURATIONS: dict[str, Duration] = {
     # resources exist. ElastAlert's pods are ready only once Elasticsearch answers, so its wait holds the cluster's
     # forming (volumes bound, nodes joined, about 6 minutes: estimate) plus its own start.
     "release/eck-stack": Duration(30, "Helm docs (--wait skips custom resources); estimate for the API calls"),
-    "release/elastalert2": Duration(450, "estimate: Elasticsearch forms (6 min), then ElastAlert starts (1.5 min)"),
+    # ElastAlert's release is not awaited (services/logging.py): Helm applies it and returns. Its pod still starts
+    # only once Elasticsearch has formed (about 6 minutes, then 1.5 minutes of its own: estimate), after `up`.
+    "release/unawaited": Duration(10, "estimate: Helm applies a few manifests and returns (skipAwait)"),
     "release/chartmuseum": Duration(45, "estimate: one Deployment"),
     "release/azure-metrics-exporter": Duration(30, "estimate: one small Deployment (a static Go binary)"),
     # The internal CA's certificates: pulumi-kubernetes waits for Ready (pulumi.com/waitFor); a selfSigned or CA

@@ -133,6 +133,19 @@ def _number_as_text(value: Any) -> Any:
     return value
 
 
+def _text_only(value: Any) -> Any:
+    """A tag value must be written as text. One YAML reads as a number or boolean arrives already changed, with no way
+    back to what was typed (go-yaml v3: `0815` is not octal, so the float 815; `0777` is octal 511; `1.50` is 1.5):
+    refused, with the fix."""
+    if isinstance(value, bool | int | float):
+        shown = json.dumps(value)
+        raise ValueError(
+            f"tag values must be quoted text: YAML read this one unquoted as {shown}, having already dropped what "
+            f'made it text (costCenter: 0815 arrives as 815, 0777 as 511); quote it in the stack file, as in "0815"'
+        )
+    return value
+
+
 def _text_as_number(value: Any) -> Any:
     """A quoted number (`"3"`) where the field is one of a few numbers: the number (ints accept it already)."""
     return int(value) if isinstance(value, str) and re.fullmatch(r"[0-9]+", value) else value
@@ -148,6 +161,7 @@ AzureRegion = Annotated[str, AfterValidator(_known_region)]
 VmSizeName = Annotated[str, AfterValidator(_known_vm_size)]
 PostgresSkuName = Annotated[str, AfterValidator(_known_postgres_sku)]
 NumberAsText = BeforeValidator(_number_as_text)
+TextOnly = BeforeValidator(_text_only)
 TextAsNumber = BeforeValidator(_text_as_number)
 
 # Concourse validates team names against this pattern (atc/team.go: valid identifiers).
@@ -695,8 +709,10 @@ class StackConfig(Section):
     )
     production: bool = Field(default=False, description="Apply the production rules (HA, paid tier, protected state).")
     location: AzureRegion = Field(description="Azure region, for example westeurope.", examples=["westeurope"])
-    tags: dict[str, Annotated[str, NumberAsText]] = Field(
-        default_factory=dict, description="Tags on every Azure resource."
+    tags: dict[str, Annotated[str, TextOnly]] = Field(
+        default_factory=dict,
+        description="Tags on every Azure resource. Quote a value YAML would read as a number or boolean "
+        '(costCenter: "0815"): it is refused unquoted.',
     )
     network: NetworkConfig = Field(default_factory=NetworkConfig, description="Virtual network layout.")
     cluster: ClusterConfig = Field(description="AKS cluster.")

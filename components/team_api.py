@@ -55,6 +55,10 @@ READ_TIMEOUT = 30.0
 FIRST_WAIT = 1.0
 MAX_WAIT = 30.0
 """Backoff: random in [0, FIRST_WAIT * 2^n], capped at MAX_WAIT (full jitter), unless Retry-After asks for more."""
+WIND_DOWN = 0.2
+"""Seconds an attempt's thread is awaited past its socket timeouts, which may end at the deadline itself: a connect,
+handshake or read timeout then reports as itself (a handshake timeout sent nothing) and not as an abandoned
+attempt that may have written."""
 MAX_BODY = 1 << 20
 """A reply larger than this is not Concourse talking (a team is a few hundred bytes)."""
 EXCERPT = 200
@@ -108,13 +112,25 @@ class Budget:
 
 class RetryableError(Exception):
     """An attempt failed in a way a later attempt may not. `ambiguous`: the request may have reached Concourse, so a
-    write may have happened; `retry_after`: the server's own advice, in seconds."""
+    write may have happened; `pending`: besides, no reply had begun, so the request may still be on its way or in the
+    server's hands and commit later; `retry_after`: the server's own advice, in seconds; `login`: the failure was the
+    login's, so this attempt sent nothing to the team API."""
 
-    def __init__(self, problem: str, *, ambiguous: bool = False, retry_after: float | None = None):
+    def __init__(
+        self,
+        problem: str,
+        *,
+        ambiguous: bool = False,
+        pending: bool = False,
+        retry_after: float | None = None,
+        login: bool = False,
+    ):
         super().__init__(problem)
         self.problem = problem
         self.ambiguous = ambiguous
+        self.pending = pending
         self.retry_after = retry_after
+        self.login = login
 
 
 class PermanentError(Exception):
@@ -198,9 +214,26 @@ def certificate_error(error: BaseException) -> ssl.SSLCertVerificationError | No
     return next((e for e in causes(error) if isinstance(e, ssl.SSLCertVerificationError)), None)
 
 
-def classify_exception(error: BaseException) -> Exception:
+def in_handshake(error: BaseException) -> bool:
+    """Whether `error` was raised inside the TLS handshake: its innermost frame is the ssl module's
+    SSLSocket.do_handshake. Only a new connection shakes hands, and it sends the request after the handshake, so such
+    a failure sent nothing. (urllib3 2.x gives a handshake that times out the same ReadTimeoutError, "Read timed out.
+    (read timeout=<connect timeout>)", as a reply that does not come: connectionpool._make_request passes the
+    socket.timeout raised by _validate_conn -> connect -> ssl_wrap_socket to _raise_timeout. The frame, not the
+    message, tells the two apart: the message carries whichever timeout applied, and both may be equal.)"""
+    trace = error.__traceback__
+    if trace is None:
+        return False
+    while trace.tb_next is not None:
+        trace = trace.tb_next
+    code = trace.tb_frame.f_code
+    return code.co_name == "do_handshake" and code.co_filename == ssl.__file__
+
+
+def classify_exception(error: BaseException, connect_timeout: float | None = None, replied: bool = False) -> Exception:
     """A requests exception as RetryableError or PermanentError. Only failures before the request left (refused,
-    connect or handshake timeout) are unambiguous; a reset or timeout after it may hide a committed write."""
+    connect or handshake timeout, a handshake cut off) are unambiguous; a reset or timeout after it may hide a
+    committed write, and one before any reply (`replied` False) a write that has not committed yet."""
     cert = certificate_error(error)
     if cert is not None:
         return PermanentError(
@@ -210,12 +243,22 @@ def classify_exception(error: BaseException) -> Exception:
             verify_message=cert.verify_message,
         )
     problem = f"{type(error).__name__}: {one_line(str(error))[:EXCERPT]}"
+    handshake = next((e for e in causes(error) if in_handshake(e)), None)
+    if isinstance(handshake, TimeoutError):
+        bound = f" within {connect_timeout:g}s" if connect_timeout is not None else ""
+        return RetryableError(
+            f"TLS handshake timed out: the TCP connection was accepted but no TLS reply came{bound}, so nothing was "
+            "sent (through the Azure load balancer: a backend that takes connections but does not answer, such as a "
+            "Traefik pod leaving rotation or overloaded)"
+        )
+    if handshake is not None:
+        return RetryableError(f"TLS handshake failed, so nothing was sent: {type(handshake).__name__}: {handshake}")
     before_send = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
     if isinstance(error, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError) or any(
         isinstance(e, before_send) for e in causes(error)
     ):
         return RetryableError(problem)
-    return RetryableError(problem, ambiguous=True)
+    return RetryableError(problem, ambiguous=True, pending=not replied)
 
 
 def status_outcome(reply: Reply) -> Exception | None:
@@ -269,9 +312,11 @@ def bounded(work: Callable[[], T], seconds: float, what: str) -> T:
 
     thread = threading.Thread(target=run, name=f"team-api {what}", daemon=True)
     thread.start()
-    thread.join(seconds)
+    thread.join(seconds + WIND_DOWN)
     if thread.is_alive():
-        raise RetryableError(f"no complete answer within the {seconds:.1f}s left of the budget", ambiguous=True)
+        raise RetryableError(
+            f"no complete answer within the {seconds:.1f}s left of the budget", ambiguous=True, pending=True
+        )
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -298,13 +343,18 @@ def exchange(session: requests.Session, deadline: Deadline, method: str, url: st
         if deadline.remaining() <= 0:
             raise RetryableError("the DNS lookup used up the budget")
         timeout = (min(budget.connect_timeout, left), min(budget.read_timeout, left))
+        failures = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
         try:
-            with session.request(method, url, timeout=timeout, stream=True, **kwargs) as response:
+            response = session.request(method, url, timeout=timeout, stream=True, **kwargs)
+        except failures as error:
+            raise classify_exception(error, timeout[0], replied=False) from None
+        with response:
+            try:
                 body = read_body(response, deadline)
-                headers = CaseInsensitiveDict(response.headers)  # HTTP/2 through Traefik lower-cases names
-                return Reply(response.status_code, response.reason or "", headers, body)
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:
-            raise classify_exception(error) from None
+            except failures as error:
+                raise classify_exception(error, timeout[0], replied=True) from None
+            headers = CaseInsensitiveDict(response.headers)  # HTTP/2 through Traefik lower-cases names
+            return Reply(response.status_code, response.reason or "", headers, body)
 
     return bounded(attempt, left, f"{method} {url}")
 
@@ -325,6 +375,37 @@ def read_body(response: requests.Response, deadline: Deadline) -> bytes:
                 f"{response.status_code} reply still arriving at the deadline ({size} bytes)", ambiguous=True
             )
     return b"".join(chunks)
+
+
+class UnsettledWrites:
+    """PUTs this process gave up on before any reply began, per (API URL, team): the clock time until which each
+    could still have been awaited (sent, plus the connect and read bounds). Concourse has no conditional write, so
+    such a PUT that commits late overwrites whatever was written after it; an operation that writes the team after
+    one (the same operation's retry, or a later operation in this provider process, which lives for one `up`) reads
+    the team again once that time has passed and writes again if the team is not what it sent
+    (ConcourseApi._confirmed). What escapes: a PUT that a proxy or Concourse holds longer than our own bounds and then
+    commits, or one left by an earlier `up` (another process): `pulumi up --refresh` finds those."""
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def note(self, key: tuple[str, str], until: float) -> None:
+        with self._lock:
+            self._until[key] = max(until, self._until.get(key, until))
+
+    def until(self, key: tuple[str, str]) -> float | None:
+        with self._lock:
+            return self._until.get(key)
+
+    def settle(self, key: tuple[str, str], read_at: float) -> None:
+        """Forget the key's PUTs when a read that started at `read_at` came after all of them."""
+        with self._lock:
+            if self._until.get(key, read_at) <= read_at:
+                self._until.pop(key, None)
+
+
+UNSETTLED = UnsettledWrites()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -368,6 +449,10 @@ class Operation:
     deadline: Deadline
     attempts: int = 0
     last_call: str = ""
+    team_requests: int = 0
+    """Requests sent to the team's URL (reads, writes, deletes); a login is not one."""
+    last_put: float = 0.0
+    """When the latest PUT was sent, on the budget's clock."""
     ambiguous: bool = False
     """Some earlier attempt may have written: the next one reads first (see ConcourseApi._write)."""
 
@@ -397,9 +482,27 @@ def run(operation: Operation, attempt: Callable[[], T]) -> T:
     except PermanentError as error:
         raise operation.fail(error.problem) from None
     except RetryableError as error:
-        asked = f"; the server asked to retry after {error.retry_after:g}s" if error.retry_after else ""
-        landed = " (a write may still have landed: run `pulumi up --refresh`)" if operation.ambiguous else ""
-        raise operation.fail(f"still failing at the deadline: {error.problem}{asked}{landed}") from None
+        raise operation.fail(final_problem(operation, error)) from None
+
+
+def final_problem(operation: Operation, error: RetryableError) -> str:
+    """Why the operation gave up, and what that means for the team: a write that may still land, or nothing sent."""
+    if operation.ambiguous:
+        outcome = " (a write may still have landed: run `pulumi up --refresh`)"
+    elif error.login and operation.team_requests == 0:
+        outcome = " (the login failed, so nothing was sent to the team)"
+    elif error.login:
+        outcome = " (the login failed; no earlier request changed the team)"
+    else:
+        outcome = ""
+    deadline = operation.deadline
+    left = deadline.remaining()
+    if error.retry_after is not None and left - error.retry_after < deadline.budget.min_attempt:
+        return (
+            f"{error.problem}; the server asked to wait {error.retry_after:g}s (Retry-After), which does not fit the "
+            f"{left:.1f}s left of the budget{outcome}"
+        )
+    return f"still failing at the deadline: {error.problem}{outcome}"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -428,9 +531,23 @@ class ConcourseApi:
 
     def _send(self, op: Operation, method: str, path: str, **kwargs: Any) -> Reply:
         op.last_call = f"{method} {self.url}{path}"
+        if path.startswith("/api/v1/teams/"):
+            op.team_requests += 1
+        if method == "PUT":
+            op.last_put = op.deadline.budget.clock.now()
         return exchange(self.session, op.deadline, method, self.url + path, **kwargs)
 
     def _login(self, op: Operation) -> str:
+        """A fresh token. A retryable failure is marked as the login's: the caller's request was not sent, so it is
+        no write that may have landed, whatever the token request's own outcome."""
+        try:
+            return self._token_request(op)
+        except RetryableError as error:
+            raise RetryableError(
+                f"log in as local user {self.user!r}: {error.problem}", retry_after=error.retry_after, login=True
+            ) from None
+
+    def _token_request(self, op: Operation) -> str:
         reply = self._send(
             op,
             "POST",
@@ -495,7 +612,10 @@ class ConcourseApi:
                 raise outcome
             body = reply.json_object()
         except RetryableError as error:
-            op.ambiguous = op.ambiguous or error.ambiguous
+            op.ambiguous = op.ambiguous or (error.ambiguous and not error.login)
+            if error.pending and not error.login:
+                budget = op.deadline.budget
+                UNSETTLED.note((self.url, team), op.last_put + budget.connect_timeout + budget.read_timeout)
             raise
         if body.get("errors"):
             raise PermanentError(f"Concourse reported {'; '.join(map(str, body['errors']))}")
@@ -505,10 +625,32 @@ class ConcourseApi:
             op.ambiguous = True
             raise
 
+    def _confirmed(self, op: Operation, team: str, auth: Mapping[str, Any], written: dict[str, Any]) -> dict[str, Any]:
+        """The team as written, once no PUT this process gave up on can still overtake the write (UnsettledWrites):
+        wait until each could no longer have been awaited (as far as the budget allows), read the team, and write
+        again when it is not what was sent."""
+        key = (self.url, team)
+        deadline = op.deadline
+        clock = deadline.budget.clock
+        while (until := UNSETTLED.until(key)) is not None:
+            wait = min(until - clock.now(), deadline.remaining() - deadline.budget.min_attempt)
+            if wait > 0:
+                clock.sleep(wait)
+            read_at = clock.now()
+            found = self._read(op, team)
+            if found is None or not same_auth(found.get("auth"), auth):
+                written = self._write(op, team, auth)  # a late PUT overwrote ours: send it again, then read again
+                continue
+            UNSETTLED.settle(key, read_at)
+            if read_at < until:
+                return found  # the budget ends first: what is left is the refresh's
+            written = found
+        return written
+
     def set_team(self, team: str, auth: Mapping[str, Any]) -> dict[str, Any]:
         """Update (or create) the team in one write: PUT sets the whole auth, so a retry cannot half-write it."""
         op = self.operation(team)
-        return run(op, lambda: self._write(op, team, auth))
+        return run(op, lambda: self._confirmed(op, team, auth, self._write(op, team, auth)))
 
     def create_team(self, team: str, auth: Mapping[str, Any]) -> dict[str, Any]:
         """Create the team. One that already exists is adopted only when its auth is already this one (for example
@@ -526,7 +668,7 @@ class ConcourseApi:
                     if same_auth(existing.get("auth"), auth):
                         return existing
                     raise PermanentError(existing_team_problem(team, existing.get("auth"), auth))
-            return self._write(op, team, auth)
+            return self._confirmed(op, team, auth, self._write(op, team, auth))
 
         return run(op, attempt)
 

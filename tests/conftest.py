@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components import clock
+from components import clock, team_api
 from tools import offline, stackfile
 
 PROJECT_DIR = offline.PROJECT_DIR
@@ -21,6 +21,12 @@ TODAY = "2026-11-29"
 @pytest.fixture(autouse=True)
 def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(clock.ENV, TODAY)
+
+
+@pytest.fixture(autouse=True)
+def fresh_unsettled_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no PUT left unsettled by another (team_api.UNSETTLED lives as long as the process)."""
+    monkeypatch.setattr(team_api, "UNSETTLED", team_api.UnsettledWrites())
 
 
 def stack_config(stack: str) -> dict[str, Any]:

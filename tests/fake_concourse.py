@@ -7,8 +7,8 @@ grant): `POST /sky/issuer/token` with fly's client and the password grant answer
 auth with an empty role; GET the team or 404; DELETE 204 or 404. `GET /api/v1/info` needs no token.
 
 Faults are queued and each is used once. Connection faults (`conn_faults`) act when a connection is accepted:
-"stall" accepts and never answers (over TLS: a stalled handshake). Request faults (`faults`, optionally "PUT:..."
-to apply only to that method) act on the next matching request:
+"stall" accepts and never answers (over TLS: a stalled handshake), "" leaves that connection alone. Request faults
+(`faults`, optionally "PUT:..." to apply only to that method) act on the next matching request:
   "503", "503 retry-after=N", "502-html"   a load balancer or proxy error page, nothing written
   "500-after-commit"                       the write commits, then 500 (SetTeam's NotifyCacher failure)
   "drop"                                   the connection closes before any reply, nothing written
@@ -19,6 +19,8 @@ to apply only to that method) act on the next matching request:
   "drip=S"                                 headers at once, then the body one byte every S seconds
   "expire-token"                           every issued token expires before this request is served
   "403", "409"                             those statuses, nothing written
+  "close"                                  the usual answer, then the server closes the connection (the next request
+                                           needs a new one: a new TLS handshake)
 """
 
 from __future__ import annotations
@@ -209,6 +211,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send(status, b"{}")
         elif fault.startswith("drip="):
             self.drip(status, data, float(fault.removeprefix("drip=")))
+        elif fault == "close":
+            self.send(status, data, Connection="close")
+            self.close_connection = True
         else:
             self.send(status, data)
 

@@ -146,10 +146,16 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def assert_release(
-    plan: offline.Plan, name: str, chart_key: str, namespace: str, timeout_seconds: int | None = None
+    plan: offline.Plan,
+    name: str,
+    chart_key: str,
+    namespace: str,
+    timeout_seconds: int | None = None,
+    awaited: bool = True,
 ) -> offline.Registration:
-    """The release is the catalog chart at the stack's pinned version, fixed name, atomic, bounded (by the catalog's
-    install timeout unless `timeout_seconds` says otherwise), in its namespace."""
+    """The release is the catalog chart at the stack's pinned version, fixed name, atomic (or, `awaited` False, not
+    waited for at all), bounded (by the catalog's install timeout unless `timeout_seconds` says otherwise), in its
+    namespace."""
     chart = catalog.CHARTS[chart_key]
     registration = plan.get(HELM_RELEASE, name)
     inputs = registration.inputs
@@ -157,7 +163,8 @@ def assert_release(
     assert inputs["chart"] == chart.chart
     assert inputs["version"] == chart.version
     assert inputs["repositoryOpts"] == {"repo": chart.repository}
-    assert inputs["atomic"] is True
+    assert inputs["atomic"] is awaited
+    assert inputs.get("skipAwait", False) is not awaited
     assert inputs["cleanupOnFail"] is True
     assert inputs["timeout"] == (timeout_seconds or chart.timeout_seconds)
     assert inputs["maxHistory"] == HISTORY

@@ -12,7 +12,7 @@ import yaml
 from components import config
 from components.config import ConfigError, StackConfig
 from tests.conftest import Planner, stack_config
-from tools import offline
+from tools import offline, stackfile
 
 
 def load_with(stack: str, raw: dict[str, Any]) -> StackConfig:
@@ -399,3 +399,29 @@ def test_stack_files_hold_no_secret(stack: str):
             leaf_key = path.rsplit(".", 1)[-1].split("[")[0].lower()
             assert leaf_key not in SECRET_LIKE_KEYS, f"{path} looks like a secret in plain text"
             assert "hooks.slack.com" not in text and "-----begin" not in text, path
+
+
+@pytest.mark.parametrize(("written", "arrives"), [("0815", "815"), ("0777", "511"), ("1.50", "1.5"), ("yes", None)])
+def test_a_tag_value_yaml_reads_as_a_number_is_refused_with_a_hint_to_quote_it(tmp_path, written, arrives):
+    """Read from stack-file text as the Pulumi CLI reads it (go-yaml v3, tools/stackfile.py): unquoted 0815 is the
+    number 815 before the program sees it, so the program refuses it rather than tag resources with "815". `yes` is
+    a string in YAML 1.2 and passes."""
+    text = (offline.PROJECT_DIR / "Pulumi.staging.yaml").read_text()
+    assert 'costCenter: "4711"' in text
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(text.replace('costCenter: "4711"', f"costCenter: {written}"))
+    if arrives is None:
+        assert offline.validated_config("staging", *stackfile.read(path)).tags["costCenter"] == written
+        return
+    with pytest.raises(ConfigError) as error:
+        offline.validated_config("staging", *stackfile.read(path))
+    message = str(error.value)
+    assert "cdstack:tags.costCenter" in message and f"unquoted as {arrives}" in message
+    assert 'quote it in the stack file, as in "0815"' in message
+
+
+def test_a_quoted_tag_value_keeps_its_leading_zero(tmp_path):
+    text = (offline.PROJECT_DIR / "Pulumi.staging.yaml").read_text().replace('"4711"', '"0815"')
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(text)
+    assert offline.validated_config("staging", *stackfile.read(path)).tags["costCenter"] == "0815"

@@ -339,6 +339,21 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
     ),
     ("helm-atomic-with-timeout", "prod", lambda p: changed(p, RELEASE, "vault", setter("timeout", 0)), "timeout is 0"),
     (
+        # Skipping the wait is allowed only to a release the config names with its reason (ElastAlert), not to Vault.
+        "helm-atomic-with-timeout",
+        "prod",
+        lambda p: changed(
+            changed(p, RELEASE, "vault", setter("atomic", False)), RELEASE, "vault", setter("skipAwait", True)
+        ),
+        "unawaited",
+    ),
+    (
+        "helm-atomic-with-timeout",
+        "staging",
+        lambda p: changed(p, RELEASE, "elastalert2", setter("skipAwait", False)),
+        "atomic is not true",
+    ),
+    (
         "helm-values-no-secret-literal",
         "staging",
         lambda p: changed(p, RELEASE, "kube-prometheus-stack", setter("values.grafana.adminPassword", "hunter2")),
@@ -505,6 +520,10 @@ def test_config_agrees_with_the_program(stack: str) -> None:
     assert config["helm-chart-from-catalog"]["repositories"] == sorted({c.repository for c in catalog.CHARTS.values()})
     assert config["azure-stack-tags"]["requiredTags"] == common_tags(cfg)
     assert cfg.dns.domain in config["dns-names-own-stack"]["ownDomains"]
+    unawaited = {
+        r.name for r in offline.run_stack(stack).registrations if r.type == RELEASE and r.inputs.get("skipAwait")
+    }
+    assert set(config["helm-atomic-with-timeout"]["unawaited"]) == unawaited == {"elastalert2"}
 
 
 def test_supported_minors_are_the_catalogs_minors_in_support() -> None:

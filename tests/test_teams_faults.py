@@ -96,10 +96,12 @@ def test_retry_after_is_honoured(concourse, provider, clock):
     assert took <= 10
 
 
-def test_retry_after_beyond_the_budget_fails_at_once(concourse, provider, clock):
+def test_retry_after_beyond_the_budget_fails_at_once_saying_so(concourse, provider, clock):
     concourse.faults = ["503 retry-after=3600"]
     result, took = timed(clock, lambda: provider.create(props(concourse)))
-    one_line_error(result, "503 Service Unavailable", "the server asked to retry after 3600s")
+    text = one_line_error(result, "503 Service Unavailable", "the server asked to wait 3600s (Retry-After)")
+    assert "which does not fit the 3.0s left of the budget" in text
+    assert "still failing at the deadline" not in text  # the budget was not used up: the server's advice did not fit
     assert clock.sleeps == []
     assert took < 1
     assert "payments" not in concourse.teams
@@ -116,9 +118,39 @@ def test_a_stalled_handshake_costs_one_connect_bound(tls_server, trusted_ca, pro
 def test_stalled_handshakes_until_the_deadline_fail_within_the_budget(tls_server, trusted_ca, provider, clock):
     tls_server.conn_faults = ["stall"] * 100
     result, took = timed(clock, lambda: provider.create(props(tls_server)))
-    one_line_error(result, f"POST {tls_server.url}/sky/issuer/token", "still failing at the deadline")
+    text = one_line_error(result, f"POST {tls_server.url}/sky/issuer/token", "still failing at the deadline")
+    assert "TLS handshake timed out" in text and "Read timed out" not in text
     assert took <= 3 + SLACK
     assert "payments" not in tls_server.teams
+
+
+def test_a_stalled_handshake_before_a_put_is_no_write_that_may_have_landed(tls_server, trusted_ca, provider, clock):
+    """urllib3 2.x raises a handshake that times out as a read timeout; it is reported as the handshake's, and since
+    the PUT never left, the next attempt does not read first and the failure does not ask for a refresh."""
+    outs = provider.create(props(tls_server)).outs
+    tls_server.faults = ["POST:close"]  # the login's connection closes: the PUT needs a new handshake, which stalls
+    tls_server.conn_faults = ["", *["stall"] * 100]
+    changed = props(tls_server, groups=(OTHER_GROUP,))
+    result, took = timed(clock, lambda: provider.update("payments", outs, changed))
+    text = one_line_error(result, f"PUT {tls_server.url}{TEAM}", "TLS handshake timed out", "nothing was sent")
+    assert "a write may still have landed" not in text and "Read timed out" not in text
+    assert took <= 3 + SLACK
+    assert tls_server.count("GET", TEAM) == 1  # create's existence check only: no read for a write that never left
+    assert tls_server.teams["payments"]["auth"] == auth_of()
+
+
+def test_one_stalled_handshake_before_a_put_is_retried_without_a_confirming_read(
+    tls_server, trusted_ca, provider, clock
+):
+    outs = provider.create(props(tls_server)).outs
+    tls_server.faults = ["POST:close"]
+    tls_server.conn_faults = ["", "stall"]
+    changed = props(tls_server, groups=(OTHER_GROUP,))
+    result, took = timed(clock, lambda: provider.update("payments", outs, changed))
+    assert result.outs["auth"] == auth_of(OTHER_GROUP)
+    assert tls_server.teams["payments"]["auth"] == auth_of(OTHER_GROUP)
+    assert tls_server.count("GET", TEAM) == 1
+    assert took <= 3 + SLACK
 
 
 def test_a_409_is_retried_and_a_403_is_not(concourse, provider, clock):
@@ -213,6 +245,24 @@ def test_a_token_refused_after_a_fresh_login_fails_at_once(concourse, provider, 
     one_line_error(result, f"PUT {concourse.url}{TEAM}", "401 Unauthorized (Concourse refused a fresh token)")
     assert took < 1
     assert concourse.logins == 3
+    assert concourse.teams["payments"]["auth"] == auth_of()
+
+
+def test_a_login_failing_inside_an_update_says_nothing_was_sent(concourse, provider, clock):
+    """A 503 on the token request is ambiguous for the token, not for the team: no PUT left."""
+    outs = provider.create(props(concourse)).outs
+    concourse.faults = ["POST:503"] * 1000
+    changed = props(concourse, groups=(OTHER_GROUP,))
+    result, took = timed(clock, lambda: provider.update("payments", outs, changed))
+    text = one_line_error(
+        result,
+        f"POST {concourse.url}/sky/issuer/token",
+        "log in as local user 'admin': 503 Service Unavailable",
+        "the login failed, so nothing was sent to the team",
+    )
+    assert "a write may still have landed" not in text
+    assert took <= 3 + SLACK
+    assert concourse.count("PUT", TEAM) == 1  # create's
     assert concourse.teams["payments"]["auth"] == auth_of()
 
 
@@ -311,9 +361,30 @@ def test_a_late_commit_within_one_operation_is_not_mistaken_for_someone_elses_te
     assert concourse.teams["payments"]["auth"] == auth_of()
 
 
+def test_a_late_commit_within_the_read_bound_is_overwritten_before_the_newer_update_succeeds(concourse):
+    """An update fails with its PUTs abandoned, which commit 0.8 s after they were sent, within the connect and read
+    bounds (0.5 s + 0.5 s); the next update of the team in this process waits those out, reads, finds the stale auth
+    and sends its own again, so it is what stays. Real time: the late commits happen on the server's clock."""
+    provider = TeamProvider(RealClock(), BOUNDS)
+    outs = provider.create(props(concourse)).outs
+    assert outs is not None
+    concourse.faults = ["PUT:slow=0.8"] * 5
+    with pytest.raises(TeamApiError, match="a write may still have landed"):
+        provider.update("payments", outs, props(concourse, groups=(OTHER_GROUP,), budgetSeconds=1))
+    concourse.faults.clear()
+    newer = props(concourse, groups=(GROUP, OTHER_GROUP))
+    result = provider.update("payments", outs, newer)
+    assert result.outs is not None and result.outs["auth"] == auth_of(GROUP, OTHER_GROUP)
+    concourse.stopping.wait(1.2)  # anything still held by the server has landed by now
+    assert concourse.teams["payments"]["auth"] == auth_of(GROUP, OTHER_GROUP)
+    assert concourse.count("PUT", TEAM) >= 4  # create, two abandoned, the newer one (and again if overtaken)
+
+
 def test_a_late_commit_over_a_newer_update_is_found_by_refresh(concourse, provider, clock):
     """Concourse's API has no conditional write, so a write that lands after its operation failed can overwrite a
-    newer one; the error says so, and `pulumi up --refresh` (read, then diff) finds and repairs it."""
+    newer one; the error says so, and `pulumi up --refresh` (read, then diff) finds and repairs it. Here the virtual
+    clock stands for a server that holds the stale PUTs longer than the connect and read bounds: the newer update's
+    confirming read comes before they land, and only the refresh sees them."""
     outs = provider.create(props(concourse)).outs
     assert outs is not None
     concourse.faults = ["PUT:slow=1.5"] * 5

@@ -24,7 +24,10 @@ POSTGRES = "azure-native:dbforpostgresql:Server"
 
 
 def duration_key(r: offline.Registration) -> str:
-    """The DURATIONS key of a resource: its type, its chart for a Helm release, `/ha` for a PostgreSQL HA server."""
+    """The DURATIONS key of a resource: its type, its chart for a Helm release (`release/unawaited` for one `up` does
+    not wait for), `/ha` for a PostgreSQL HA server."""
+    if r.type == RELEASE and r.inputs.get("skipAwait"):
+        return "release/unawaited"
     if r.type == RELEASE:
         chart = str(r.inputs.get("chart", ""))
         return f"release/{chart}"

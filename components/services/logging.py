@@ -381,5 +381,10 @@ class Logging(pulumi.ComponentResource):
             # Its pod mounts the rules Secret, and the CA and `elastic` password Secrets ECK creates only once the
             # Elasticsearch resource of the eck-stack release exists.
             depends_on=[self.stack, rules],
+            # Nothing in the stack consumes ElastAlert, and its pod is ready only once Elasticsearch has formed
+            # (minutes): waiting for it made that forming the end of every first `up`. Its health is watched where it
+            # runs: kube-prometheus-stack's default KubePodCrashLooping, KubePodNotReady and
+            # KubeDeploymentReplicasMismatch page on a pod that does not come up (README: Where `up` waits).
+            awaited=False,
         )
         self.register_outputs({})

@@ -2,6 +2,7 @@
 
 Every release has a fixed name, the catalog's repository and the stack's pinned version, is atomic (a failed install
 or upgrade rolls back and cleans up), waits as long as its chart needs (catalog timeout) and keeps a bounded history.
+The one exception is a release nothing in the stack waits on (`awaited=False`): `up` applies it and moves on.
 Secret values never go into Helm values: they go into Kubernetes Secrets created here and the chart references them.
 """
 
@@ -60,9 +61,16 @@ def release(
     depends_on: Sequence[pulumi.Resource] = (),
     protect: bool = False,
     timeout_seconds: int | None = None,
+    awaited: bool = True,
 ) -> k8s.helm.v3.Release:
     """A Helm release of a catalog chart at the stack's version. `depends_on`: only what the values cannot carry;
-    `timeout_seconds`: a wait derived from the stack (default: the catalog's install timeout)."""
+    `timeout_seconds`: a wait derived from the stack (default: the catalog's install timeout).
+
+    `awaited=False` is for a release no resource of the stack needs ready, whose health is watched once it runs:
+    `up` neither waits for its pods nor rolls it back (Helm's install sets wait whenever atomic is set, action/
+    install.go `i.Wait = i.Wait || i.Atomic`, so skipAwait needs atomic off; pulumi-kubernetes passes
+    `Wait = !SkipAwait`, provider/pkg/provider/helm_release.go). A manifest the API server refuses still fails the
+    `up`; the policy pack allows it only for releases its config lists with a reason (helm-atomic-with-timeout)."""
     chart = catalog.CHARTS[chart_key]
     # With a mirror the chart is an OCI reference `<mirror>/<chart>` and no repository is named (Helm reads OCI
     # charts by reference only); the same name and version are installed, from the stack's own registry.
@@ -75,7 +83,8 @@ def release(
         repository_opts=None if mirror else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
         namespace=ns.metadata.name,
         values=sizing.with_requests(chart_key, values),
-        atomic=True,
+        atomic=awaited,
+        skip_await=None if awaited else True,
         cleanup_on_fail=True,
         timeout=timeout_seconds or chart.timeout_seconds,
         max_history=HISTORY,

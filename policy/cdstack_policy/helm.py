@@ -1,5 +1,6 @@
 """Helm releases: charts only from the catalog's repositories, at an exact version, installed atomically within an
-explicit timeout, and with no credential written into their values."""
+explicit timeout (or, for a release the config names with its reason, not awaited at all), and with no credential
+written into their values."""
 
 from __future__ import annotations
 
@@ -70,8 +71,14 @@ def check_pinned(args: ResourceValidationArgs) -> Iterator[str]:
 
 
 def check_atomic(args: ResourceValidationArgs) -> Iterator[str]:
-    if get(args.props, "atomic") is not True:
-        yield "atomic is not true: a failed install or upgrade must roll back instead of leaving a half release."
+    name = get(args.props, "name")
+    unawaited = get(args.props, "skipAwait") is True and name in args.get_config()["unawaited"]
+    if get(args.props, "atomic") is not True and not unawaited:
+        yield (
+            "atomic is not true: a failed install or upgrade must roll back instead of leaving a half release (a "
+            "release nothing waits on may skip the wait only when this policy's config names it with its reason: "
+            "unawaited)."
+        )
     timeout = get(args.props, "timeout")
     if not isinstance(timeout, int | float) or timeout <= 0:
         yield f"timeout is {timeout!r}; give the release an explicit timeout (components/catalog.py timeout_seconds)."
@@ -110,6 +117,15 @@ POLICIES = [
         "Helm releases are atomic with an explicit timeout: release through components/services/release.py.",
         [RELEASE],
         check_atomic,
+        config=schema(
+            unawaited={
+                "type": "object",
+                "additionalProperties": {"type": "string", "minLength": 1},
+                "default": {},
+                "description": "release name -> why no resource needs it ready at `up` time; such a release may "
+                "set skipAwait (and so not atomic: Helm's atomic implies its wait)",
+            }
+        ),
     ),
     resource_policy(
         "helm-values-no-secret-literal",
