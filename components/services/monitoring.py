@@ -28,7 +28,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import alerting, catalog, config, naming
+from components import alert_facts, alerting, catalog, config, naming
 from components.config import ObservabilityConfig, StackConfig
 from components.endpoints import InfluxTarget, SearchReader
 from components.services import release
@@ -187,7 +187,8 @@ def prometheus_stack_values(
         "defaultRules": {"disabled": dict.fromkeys(REPLACED_DEFAULT_ALERTS, True)},
         # One PrometheusRule per file; the chart renders each entry's `groups` with toYaml and no tpl
         # (templates/prometheus/additionalPrometheusRules.yaml), so `{{ $value }}` reaches Prometheus untouched.
-        "additionalPrometheusRulesMap": alerting.prometheus_rules(),
+        # Plus the config's thresholds the build-path alerts compare against, as recorded constants (alert_facts.py).
+        "additionalPrometheusRulesMap": {**alerting.prometheus_rules(), alert_facts.RULE: alert_facts.rules(cfg)},
         "kube-state-metrics": {"metricLabelsAllowlist": [VAULT_POD_LABELS]},
         # Helm installs crds/ once and never upgrades it: the chart's CRD upgrade job (a pre-install/pre-upgrade
         # hook, kube-prometheus-stack charts/crds/templates/upgrade/) applies this chart version's CRDs server-side
