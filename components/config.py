@@ -668,6 +668,20 @@ class ObservabilityConfig(Section):
     log_retention_days: int = Field(
         default=14, ge=1, le=365, description="Days of container logs kept in Elasticsearch."
     )
+    step_wait_alert_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="Minutes a build step may wait for a worker before ConcourseStepsWaitingTooLong fires (1 to 60: "
+        "the alert looks back one hour).",
+    )
+    check_lag_alert_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="Minutes resource checks may run late, beyond their checking interval, before "
+        "ConcourseChecksLagging fires (1 to 60).",
+    )
 
     def channel_for(self, severity: Severity) -> str:
         """The Slack channel alerts of this severity go to."""

@@ -243,7 +243,7 @@ def metric_names(expr: str) -> set[str]:
     """The metric names a PromQL expression reads: what is left once strings, label matchers, ranges, grouping
     clauses, function calls, keywords and numbers are removed."""
     expr = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
-    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\boffset\s+-?[0-9a-z]+", " ", expr)
     expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
@@ -261,6 +261,7 @@ def known_metrics() -> set[str]:
 def test_metric_names_are_extracted_from_promql():
     expr = 'sum by (pod) (rate(a_total{x="b_c", y=~"d"}[5m])) / on (pod) group_left() max(b_gauge) > 0.5 and c'
     assert metric_names(expr) == {"a_total", "b_gauge", "c"}
+    assert metric_names("sum(d_gauge) - sum(d_gauge offset 30m) > 20") == {"d_gauge"}
 
 
 def test_rules_and_dashboards_read_only_metrics_checked_against_their_source():

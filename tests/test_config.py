@@ -101,6 +101,18 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("staging", {"cdstack:cluster.workerPool.minCount": 5}, "cdstack:cluster.workerPool.minCount", "<= maxCount"),
     ("staging", {"cdstack:cluster.workerPool.maxCount": "many"}, "cdstack:cluster.workerPool.maxCount", "integer"),
     ("staging", {"cdstack:cluster.systemPool.count": 0}, "cdstack:cluster.systemPool.count", "greater than or equal"),
+    (
+        "prod",
+        {"cdstack:observability.stepWaitAlertMinutes": 90},
+        "cdstack:observability.stepWaitAlertMinutes",
+        "less than or equal to 60",
+    ),
+    (
+        "staging",
+        {"cdstack:observability.checkLagAlertMinutes": 0},
+        "cdstack:observability.checkLagAlertMinutes",
+        "greater than or equal to 1",
+    ),
     ("staging", {"cdstack:cluster.upgradeChannel": "weekly"}, "cdstack:cluster.upgradeChannel", "'patch'"),
     ("staging", {"cdstack:cluster.kubernetesVersion": "2.0"}, "cdstack:cluster.kubernetesVersion", "must match"),
     (

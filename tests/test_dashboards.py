@@ -77,6 +77,18 @@ def test_the_concourse_dashboard_covers_builds_queue_workers_containers_volumes_
         assert metric in text, metric
 
 
+def test_every_build_path_alert_has_a_panel_on_the_concourse_dashboard():
+    groups = {
+        group["name"]: group["rules"]
+        for stem in ("concourse", "vault")
+        for group in yaml.safe_load((alerting.PROMETHEUS_DIR / f"{stem}.yaml").read_text())["groups"]
+    }
+    build_path = {rule["alert"] for name in ("concourse-build-path", "vault-requests") for rule in groups[name]}
+    described = " ".join(panel.get("description", "") for panel in alerting.panels_of(DASHBOARDS["concourse"]))
+    assert {alert for alert in build_path if alert not in described} == set()
+    assert build_path >= {"ConcourseStepsWaitingTooLong", "ConcourseChecksLagging", "VaultRequestsSlow"}
+
+
 def test_a_planted_broken_query_fails_promtool_naming_the_dashboard(tmp_path: Path):
     broken = json.loads(json.dumps(DASHBOARDS["overview"]))
     broken["panels"][0]["targets"][0]["expr"] = "count(ALERTS{alertstate=firing})"

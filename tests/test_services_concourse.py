@@ -174,6 +174,8 @@ def test_entra_id_login_and_main_team(values: dict[str, Any]):
 
 def test_metrics_url_ingress_and_replicas(values: dict[str, Any]):
     assert at(values, "concourse.web.prometheus") == {"enabled": True, "serviceMonitor": {"enabled": True}}
+    # concourse_error_logs, where ConcourseVaultLoginFailing reads the credential manager's errors.
+    assert at(values, "concourse.web.metrics.captureErrorMetrics") is True
     assert at(values, "concourse.web.influxdb") == {
         "enabled": True,
         "url": "http://influxdb2.monitoring.svc.cluster.local",

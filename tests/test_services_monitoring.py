@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components import alerting, catalog, config, naming
+from components import alert_facts, alerting, catalog, config, naming
 from components.endpoints import SearchReader
 from components.services import logging as logging_module
 from components.services import monitoring
@@ -137,10 +137,12 @@ def test_without_a_webhook_everything_goes_to_null_and_no_secret_is_mounted():
     assert [r["name"] for r in alertmanager["config"]["receivers"]] == ["null"]
 
 
-def test_rules_are_the_rule_files_in_the_non_deprecated_map():
+def test_rules_are_the_rule_files_and_the_recorded_facts_in_the_non_deprecated_map():
     values = all_values("staging", False)["kube-prometheus-stack"]
-    assert values["additionalPrometheusRulesMap"] == alerting.prometheus_rules()
-    assert set(values["additionalPrometheusRulesMap"]) == {p.stem for p in alerting.rule_files()}
+    rules = dict(values["additionalPrometheusRulesMap"])
+    assert rules.pop(alert_facts.RULE) == alert_facts.rules(stack_cfg("staging"))
+    assert rules == alerting.prometheus_rules()
+    assert set(rules) == {p.stem for p in alerting.rule_files()}
     assert "additionalPrometheusRules" not in values
 
 

@@ -8,6 +8,8 @@ of the API.
 
 - `dev_server()`: `bao server -dev`, initialised and unsealed, with a known root token: for policies, auth methods,
   KV and audit.
+- `configured_server()`: an uninitialised in-memory server with listener stanzas the test gives (the program's own
+  HCL, with loopback addresses).
 - `auto_unsealed_server()`: an uninitialised server on Raft storage whose seal is the transit engine of a second
   (dev) server. It answers `sys/init` with recovery keys and a root token and empty `keys`, the shape of an Azure
   Key Vault auto-unseal, so the initialiser meets what production's first `up` meets.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import socket
 import string
@@ -191,6 +194,26 @@ def auto_unsealed_server(workdir: Path) -> Iterator[Server]:
             yield server
         finally:
             server.stop()
+
+
+@contextmanager
+def configured_server(workdir: Path, listeners: str) -> Iterator[Server]:
+    """An uninitialised server on in-memory storage with the given listener (and telemetry) stanzas, of which the
+    first listens on the returned server's address; for tests of the program's own server configuration."""
+    address = re.search(r'address\s*=\s*"([^"]+)"', listeners)
+    assert address is not None, "the first listener needs an address"
+    config = workdir / "server.hcl"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f'storage "inmem" {{}}\n{listeners}\napi_addr = "http://{address.group(1)}"\ndisable_mlock = true\n'
+    )
+    process, log = _launch(["server", f"-config={config}"], workdir)
+    server = Server(f"http://{address.group(1)}", process, log)
+    try:
+        server.wait_answering()
+        yield server
+    finally:
+        server.stop()
 
 
 def wait_unsealed(server: Server, seconds: float = START_SECONDS) -> None:

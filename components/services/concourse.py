@@ -260,6 +260,9 @@ def concourse_values(
                     },
                 },
                 "prometheus": {"enabled": True, "serviceMonitor": {"enabled": True}},
+                # Count every error web logs, by message (concourse_error_logs): Concourse has no metric of its
+                # Vault client, and ConcourseVaultLoginFailing reads its login and renewal errors from this.
+                "metrics": {"captureErrorMetrics": True},
                 "influxdb": {
                     "enabled": True,
                     "url": influxdb_url,

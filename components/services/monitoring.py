@@ -28,7 +28,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import alerting, catalog, config, naming
+from components import alert_facts, alerting, catalog, config, naming
 from components.config import ObservabilityConfig, StackConfig
 from components.endpoints import InfluxTarget, SearchReader
 from components.services import release
@@ -171,6 +171,36 @@ VAULT_POD_LABELS = "pods=[vault-active,vault-sealed]"
 (`--metric-labels-allowlist`), and alerts/prometheus/vault.yaml reads these two from kube_pod_labels."""
 
 
+VAULT_METRICS_JOB = "vault"
+"""The PodMonitor of Vault's metrics listener; Prometheus names its job `monitoring/vault` (alerts/prometheus/vault.yaml
+VaultMetricsMissing)."""
+
+
+def vault_pod_monitor() -> dict[str, Any]:
+    """Prometheus reads the active Vault server's metrics listener (services/secrets.py metrics_hcl), without a token.
+
+    Only the active server: standbys do not answer /v1/sys/metrics (Vault API docs, /sys/metrics), and Vault's
+    service registration labels the active pod `vault-active: "true"`. TLS without verification: Vault's CA is in the
+    vault namespace, and a PodMonitor's TLS secrets must be in its own (this one is rendered into monitoring by
+    kube-prometheus-stack's prometheus.additionalPodMonitors); the metrics are unauthenticated anyway, the
+    connection stays encrypted, and the vault chart's own ServiceMonitor makes the same choice by default."""
+    return {
+        "name": VAULT_METRICS_JOB,
+        "namespaceSelector": {"matchNames": [naming.NAMESPACES["secrets"]]},
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "vault", "component": "server", "vault-active": "true"}},
+        "podMetricsEndpoints": [
+            {
+                "port": "metrics",
+                "path": "/v1/sys/metrics",
+                "params": {"format": ["prometheus"]},
+                "scheme": "https",
+                "interval": "30s",
+                "tlsConfig": {"insecureSkipVerify": True},
+            }
+        ],
+    }
+
+
 def prometheus_stack_values(
     cfg: StackConfig, slack_enabled: bool, search: SearchReader, heartbeat_enabled: bool = False
 ) -> dict[str, Any]:
@@ -187,7 +217,8 @@ def prometheus_stack_values(
         "defaultRules": {"disabled": dict.fromkeys(REPLACED_DEFAULT_ALERTS, True)},
         # One PrometheusRule per file; the chart renders each entry's `groups` with toYaml and no tpl
         # (templates/prometheus/additionalPrometheusRules.yaml), so `{{ $value }}` reaches Prometheus untouched.
-        "additionalPrometheusRulesMap": alerting.prometheus_rules(),
+        # Plus the config's thresholds the build-path alerts compare against, as recorded constants (alert_facts.py).
+        "additionalPrometheusRulesMap": {**alerting.prometheus_rules(), alert_facts.RULE: alert_facts.rules(cfg)},
         "kube-state-metrics": {"metricLabelsAllowlist": [VAULT_POD_LABELS]},
         # Helm installs crds/ once and never upgrades it: the chart's CRD upgrade job (a pre-install/pre-upgrade
         # hook, kube-prometheus-stack charts/crds/templates/upgrade/) applies this chart version's CRDs server-side
@@ -207,7 +238,8 @@ def prometheus_stack_values(
                 # Without these, Prometheus selects only objects labelled with its own release: Concourse's
                 # ServiceMonitor and every other chart's would be ignored.
                 **{f"{s}SelectorNilUsesHelmValues": False for s in selectors},
-            }
+            },
+            "additionalPodMonitors": [vault_pod_monitor()] if cfg.vault.mode == "in-cluster" else [],
         },
         "alertmanager": {
             "config": alertmanager_config(obs, slack_enabled, heartbeat_enabled),

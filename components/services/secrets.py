@@ -173,6 +173,39 @@ def consul_values(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+VAULT_METRICS_PORT = 8290
+"""Vault's second listener, for Prometheus only (services/monitoring.py vault_pod_monitor): it answers
+/v1/sys/metrics without a token, a per-listener setting (`telemetry { unauthenticated_metrics_access = true }`). Not
+the main listener: the public ingress routes every path to it, so its metrics would be public. No Service or Ingress
+names this port. Vault also opens a cluster port one above it (8291), as it does for every tcp listener without a
+`cluster_address` (OpenBao, which shares the listener code, does so with this stanza); nothing connects there."""
+
+
+LISTENER_TLS_HCL = (
+    f'tls_cert_file   = "{TLS_CERT_FILE}"\n  tls_key_file    = "{TLS_KEY_FILE}"\n  tls_min_version = "tls12"'
+)
+
+
+def metrics_hcl(address: str = f"[::]:{VAULT_METRICS_PORT}", tls: str = LISTENER_TLS_HCL) -> str:
+    """The metrics listener and the Prometheus telemetry it serves: without a `telemetry` stanza Vault keeps no
+    Prometheus metrics at all (its retention is 24 h only when the stanza exists, hashicorp/vault
+    internalshared/configutil/telemetry.go), and the hostname prefix would rename every metric per pod.
+    `address` and `tls` are the tests' to change (a loopback port, no certificate)."""
+    return f"""listener "tcp" {{
+  address         = "{address}"
+  {tls}
+  telemetry {{
+    unauthenticated_metrics_access = true
+  }}
+}}
+
+telemetry {{
+  disable_hostname          = true
+  prometheus_retention_time = "24h"
+}}
+"""
+
+
 def vault_ha_config(unseal: UnsealKey) -> str:
     """The server's HCL: Consul storage through the node's agent, Kubernetes service registration, Key Vault seal."""
     return tpl_literal(
@@ -186,6 +219,7 @@ listener "tcp" {{
   tls_min_version = "tls12"
 }}
 
+{metrics_hcl()}
 storage "consul" {{
   path    = "{naming.VAULT_CONSUL_PATH}"
   address = "HOST_IP:8500"
@@ -217,6 +251,7 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
             # The reload sidecar signals Vault's process: it must see it.
             "shareProcessNamespace": True,
             "extraContainers": [cert_reload_container()],
+            "extraPorts": [{"name": "metrics", "containerPort": VAULT_METRICS_PORT}],
             "ha": {
                 "enabled": True,
                 "replicas": cfg.vault.server_replicas,
