@@ -59,11 +59,11 @@ def test_an_external_vault_puts_no_servers_on_the_system_pool():
 
 
 def test_quota_covers_both_pools_at_their_smallest_and_largest_size():
-    cfg = stack_cfg("prod")  # 3 x D4ds_v5 system, 3..12 x D16ds_v5 workers
-    assert capacity.vcpu_quota(cfg) == [capacity.QuotaNeed("standardDDSv5Family", 3 * 4 + 3 * 16, 4 * 4 + 13 * 16)]
+    cfg = stack_cfg("prod")  # 3 x D4ds_v5 system, 4..12 x D16ds_v5 workers
+    assert capacity.vcpu_quota(cfg) == [capacity.QuotaNeed("standardDDSv5Family", 3 * 4 + 4 * 16, 4 * 4 + 13 * 16)]
     text = plan_tool.render_quota(cfg)
-    assert "standardDDSv5Family: 60 / 224" in text
-    assert "Total Regional vCPUs: 60 / 224" in text
+    assert "standardDDSv5Family: 76 / 224" in text
+    assert "Total Regional vCPUs: 76 / 224" in text
 
 
 # ---------------------------------------------------------------------------------------------------------------------
