@@ -398,7 +398,9 @@ def run(operation: Operation, attempt: Callable[[], T]) -> T:
         raise operation.fail(error.problem) from None
     except RetryableError as error:
         asked = f"; the server asked to retry after {error.retry_after:g}s" if error.retry_after else ""
-        landed = " (a write may still have landed: run `pulumi up --refresh`)" if operation.ambiguous else ""
+        landed = (
+            " (a write may still have landed: run `pulumi up --refresh --run-program`)" if operation.ambiguous else ""
+        )
         raise operation.fail(f"still failing at the deadline: {error.problem}{asked}{landed}") from None
 
 
