@@ -102,6 +102,14 @@ def test_an_unlisted_service_principal_stops_before_any_resource_with_the_settin
     assert f"az ad sp show --id {CLIENT_ID} --query id -o tsv" in message
 
 
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_both_stack_files_mark_the_placeholder_for_the_pipelines_object_id(stack: str):
+    lines = (PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text().splitlines()
+    key = next(i for i, line in enumerate(lines) if line.strip() == "deployerObjectIds: []")
+    comment = " ".join(line.strip() for line in lines[key - 3 : key])
+    assert comment.startswith("# PLACEHOLDER") and "az ad sp show --id <its appId> --query id -o tsv" in comment
+
+
 def test_a_listed_service_principal_logs_in_as_the_pipeline_role():
     result = planned(
         "prod", with_vault("prod", deployerObjectIds=[SP_OID]), lambda: Deployer(pipeline_token(), CLIENT_ID)
@@ -215,3 +223,24 @@ def test_every_destroy_and_refresh_the_readme_and_the_program_advise_runs_the_pr
     advised += commands(team_api, r"up --refresh")
     assert len(advised) >= 3, advised
     assert [command for command in advised if "--run-program" not in command] == []
+
+
+def test_the_token_tool_prints_only_the_token_and_fails_without_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """`export TERRAFORM_VAULT_AUTH_JWT="$(... tools.deployer_token)"`: stdout is the token alone; a failure prints
+    nothing there and exits non-zero, so `set -e` stops the pipeline's task."""
+    from tools import deployer_token
+
+    token = person_token()
+    monkeypatch.setattr(vault_login, "arm_token", lambda: token)
+    assert deployer_token.main() == 0
+    assert capsys.readouterr().out == token + "\n"
+
+    def no_login() -> str:
+        raise RuntimeError("AzureCliCredential: please run 'az login'")
+
+    monkeypatch.setattr(vault_login, "arm_token", no_login)
+    assert deployer_token.main() == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and "az login" in printed.err
