@@ -1,12 +1,12 @@
 """How whoever runs `pulumi up` logs in to the in-cluster Vault: Vault's JWT auth, trusting Entra ID tokens.
 
-Why JWT with Entra ID: every deployer already holds an Entra ID login for Azure (`az login` on a laptop, the
-pipeline's service principal), so Vault needs no secret of its own for them: no long-lived Vault token, approle
-secret id or password to store, rotate or leak. The program asks azure-identity for an Azure Resource Manager access
-token (the one `az login` can always issue, without an app registration or consent) and pulumi-vault logs in with it
-(`auth_login_jwt`). Vault checks the signature against Entra ID's published keys (OIDC discovery on the tenant's v1
-issuer `https://sts.windows.net/<tenant>/`, which is the `iss` of ARM tokens), the issuer, the audience (ARM) and one
-bound claim per role:
+Why JWT with Entra ID: every deployer already holds an Entra ID login for Azure (`az login` on a laptop, the pipeline's
+service principal), so Vault needs no secret of its own for them: no long-lived Vault token, approle secret id or
+password to store, rotate or leak. The deployer's Azure Resource Manager access token (the one `az login` can always
+issue, without an app registration or consent; `tools/deployer_token.py` asks azure-identity for it) is what
+pulumi-vault logs in with (`auth_login_jwt`). Vault checks the signature against Entra ID's published keys (OIDC
+discovery on the tenant's v1 issuer `https://sts.windows.net/<tenant>/`, which is the `iss` of ARM tokens), the issuer,
+the audience (ARM) and one bound claim per role:
 
 - role `admins`: the token's `groups` claim contains `identity.adminGroup`'s object id (people on laptops);
 - role `pipeline`: the token's `oid` is one of `vault.deployerObjectIds` (the infra pipeline's service principal).
@@ -16,15 +16,15 @@ Vault's JWT auth API (website/content/api-docs/auth/jwt.mdx: `auth/<mount>/confi
 `bound_issuer`; roles with `role_type=jwt`, `bound_audiences`, `bound_claims`, `user_claim`).
 
 Where the token comes from: the environment of the `pulumi` command, `TERRAFORM_VAULT_AUTH_JWT`, which the Vault
-provider reads itself when its `auth_login_jwt` block names no `jwt` (terraform-provider-vault, which pulumi-vault
-7.14.0 bundles: internal/consts/consts.go `EnvVarVaultAuthJWT`, read in internal/provider/auth_jwt.go
-`AuthLoginJWT.Init` through `setDefaultFields`, at the provider's first Vault call). Provider plugins are children
-of the Pulumi CLI, not of this program, so the variable must be exported before `pulumi` starts
-(`tools/deployer_token.py` prints it). A token given as the provider's input instead would rest in the state (an
-hour-long ARM token), make every `up` and preview show a provider change, and break `destroy` and `refresh`, which
-configure providers from the state with the long-expired token. This program reads the same variable, to choose the
-role from its claims and to stop early with a clear message when it is missing, expired, or a service principal's
-that `vault.deployerObjectIds` does not list.
+provider reads itself when its `auth_login_jwt` block names no `jwt` (terraform-provider-vault v5.4.0 to v5.11.0, which
+covers the one pulumi-vault 7.14.0 bundles: internal/consts/consts.go `EnvVarVaultAuthJWT`, read in
+internal/provider/auth_jwt.go `AuthLoginJWT.Init` through `setDefaultFields` when meta.go's `setClient` first needs a
+client, that is at the provider's first Vault call). Provider plugins are children of the Pulumi CLI, not of this
+program, so the variable must be exported before `pulumi` starts (`tools/deployer_token.py` prints it). A token given as
+the provider's input instead would rest in the state (an hour-long ARM token), make every `up` and preview show a
+provider change, and break `destroy` and `refresh`, which configure providers from the state with the long-expired
+token. This program reads the same variable, to choose the role from its claims and to stop early with a clear message
+when it is missing, expired, or a service principal's that `vault.deployerObjectIds` does not list.
 """
 
 from __future__ import annotations
