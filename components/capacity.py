@@ -42,20 +42,34 @@ def system_pool_problems(cfg: StackConfig) -> list[Problem]:
 
 
 def worker_pool_problems(cfg: StackConfig) -> list[Problem]:
-    """The worker pool's bounds are in order, and the fewest workers fit its largest size: one worker per worker
-    node (required anti-affinity, requests sized to the node), so more workers than the pool can have nodes would
-    stay Pending, and the HPA's floor would sit above its ceiling."""
+    """The worker pool's bounds are in order and hold the fewest workers. Every worker takes a worker node of its own
+    (the chart's `hardAntiAffinity`, requests sized to the node: services/concourse.py, sizing.py), so:
+
+    - more minimum workers than the pool's largest size would stay Pending, the HPA's floor above its ceiling;
+    - more minimum workers than the pool's smallest size leave the last ones Pending until the cluster autoscaler
+      adds their nodes (the first `up` waits for a scale-up), and the pool never shrinks to a minimum its workers
+      never leave, so that minimum only understates the stack's standing cost (`make cost`)."""
     pool = cfg.cluster.worker_pool
+    workers = cfg.concourse.worker_replicas
     found = []
     if pool.min_count > pool.max_count:
         found.append(
             Problem.at("cluster.workerPool.minCount", pool.min_count, f"must be <= maxCount ({pool.max_count})")
         )
-    if cfg.concourse.worker_replicas > pool.max_count:
+    if workers > pool.min_count:
+        found.append(
+            Problem.at(
+                "cluster.workerPool.minCount",
+                pool.min_count,
+                f"must be at least concourse.workerReplicas ({workers}): each worker takes a worker node of its own "
+                "(raise minCount or lower workerReplicas)",
+            )
+        )
+    if workers > pool.max_count:
         found.append(
             Problem.at(
                 "concourse.workerReplicas",
-                cfg.concourse.worker_replicas,
+                workers,
                 f"must be <= cluster.workerPool.maxCount ({pool.max_count}): one worker per worker node",
             )
         )

@@ -384,7 +384,7 @@ class UnsettledWrites:
     one (the same operation's retry, or a later operation in this provider process, which lives for one `up`) reads
     the team again once that time has passed and writes again if the team is not what it sent
     (ConcourseApi._confirmed). What escapes: a PUT that a proxy or Concourse holds longer than our own bounds and then
-    commits, or one left by an earlier `up` (another process): `pulumi up --refresh` finds those."""
+    commits, or one left by an earlier `up` (another process): `pulumi up --refresh --run-program` finds those."""
 
     def __init__(self) -> None:
         self._until: dict[tuple[str, str], float] = {}
@@ -488,7 +488,7 @@ def run(operation: Operation, attempt: Callable[[], T]) -> T:
 def final_problem(operation: Operation, error: RetryableError) -> str:
     """Why the operation gave up, and what that means for the team: a write that may still land, or nothing sent."""
     if operation.ambiguous:
-        outcome = " (a write may still have landed: run `pulumi up --refresh`)"
+        outcome = " (a write may still have landed: run `pulumi up --refresh --run-program`)"
     elif error.login and operation.team_requests == 0:
         outcome = " (the login failed, so nothing was sent to the team)"
     elif error.login:

@@ -12,9 +12,10 @@ installs while Vault is still being initialised and logs in once the approle bel
 Who talks to Vault: for the in-cluster Vault, whoever runs `pulumi up`, at its public host (Let's Encrypt, verified
 against the system roots; behind the ingress, the hop to Vault's TLS listener is verified against the internal CA:
 components/services/secrets.py), logged in with their own Entra ID token through Vault's JWT auth
-(components/vault_login.py); the provider waits until `VaultInit` has initialised Vault and set that login up, so a
-new environment needs nothing from a person. An external Vault is run by others: the provider logs in as its own
-environment says (VAULT_TOKEN and friends). No credential is ever a stack value.
+(components/vault_login.py, the token from TERRAFORM_VAULT_AUTH_JWT); the provider waits until `VaultInit` has
+initialised Vault and set that login up, so a new environment needs nothing from a person. An external Vault is run
+by others: the provider logs in as its own environment says (VAULT_TOKEN and friends). No credential is ever a stack
+value, and none a provider input in the state.
 """
 
 from __future__ import annotations
@@ -87,15 +88,16 @@ def auth_param(role_id: str, secret_id: str) -> str:
 def provider_auth_login(
     cfg: StackConfig, initialised: pulumi.Output[str] | None
 ) -> vault.ProviderAuthLoginJwtArgs | None:
-    """The deployer's JWT login to the in-cluster Vault, fetched once `initialised` is known (the initialiser's id:
-    on a first preview Vault does not exist, so there is nothing to log in to); None for an external Vault."""
+    """The deployer's JWT login to the in-cluster Vault: the mount and the role, chosen once `initialised` is known
+    (the initialiser's id: on a first preview Vault does not exist, so there is nothing to log in to); None for an
+    external Vault. No `jwt`: the provider reads the token from TERRAFORM_VAULT_AUTH_JWT (components/vault_login.py),
+    so the state holds none and a new token is no provider change. On a first `up` the login comes after Vault's
+    initialisation, so the token's lifetime is checked again here, with a message that says what to do."""
     if initialised is None:
         return None
-    jwt = pulumi.Output.secret(initialised.apply(lambda _: vault_login.deployer_jwt()))
-    role = jwt.apply(
-        lambda token: vault_login.login_role(vault_login.unverified_claims(token), cfg.vault.deployer_object_ids)
-    )
-    return vault.ProviderAuthLoginJwtArgs(role=pulumi.Output.unsecret(role), jwt=jwt, mount=vault_login.ENTRA_MOUNT)
+    deployer = vault_login.current()
+    role = initialised.apply(lambda _: vault_login.vault_role(deployer, cfg.vault.deployer_object_ids))
+    return vault.ProviderAuthLoginJwtArgs(role=role, mount=vault_login.ENTRA_MOUNT)
 
 
 class VaultAccess(pulumi.ComponentResource):

@@ -1,12 +1,12 @@
 """How whoever runs `pulumi up` logs in to the in-cluster Vault: Vault's JWT auth, trusting Entra ID tokens.
 
-Why JWT with Entra ID: every deployer already holds an Entra ID login for Azure (`az login` on a laptop, the
-pipeline's service principal), so Vault needs no secret of its own for them: no long-lived Vault token, approle
-secret id or password to store, rotate or leak. The program asks azure-identity for an Azure Resource Manager access
-token (the one `az login` can always issue, without an app registration or consent) and pulumi-vault logs in with it
-(`auth_login_jwt`). Vault checks the signature against Entra ID's published keys (OIDC discovery on the tenant's v1
-issuer `https://sts.windows.net/<tenant>/`, which is the `iss` of ARM tokens), the issuer, the audience (ARM) and one
-bound claim per role:
+Why JWT with Entra ID: every deployer already holds an Entra ID login for Azure (`az login` on a laptop, the pipeline's
+service principal), so Vault needs no secret of its own for them: no long-lived Vault token, approle secret id or
+password to store, rotate or leak. The deployer's Azure Resource Manager access token (the one `az login` can always
+issue, without an app registration or consent; `tools/deployer_token.py` asks azure-identity for it) is what
+pulumi-vault logs in with (`auth_login_jwt`). Vault checks the signature against Entra ID's published keys (OIDC
+discovery on the tenant's v1 issuer `https://sts.windows.net/<tenant>/`, which is the `iss` of ARM tokens), the issuer,
+the audience (ARM) and one bound claim per role:
 
 - role `admins`: the token's `groups` claim contains `identity.adminGroup`'s object id (people on laptops);
 - role `pipeline`: the token's `oid` is one of `vault.deployerObjectIds` (the infra pipeline's service principal).
@@ -14,6 +14,17 @@ bound claim per role:
 Both get the `cdstack-deployer` policy: exactly what this program manages in Vault, nothing else. Upstream shapes:
 Vault's JWT auth API (website/content/api-docs/auth/jwt.mdx: `auth/<mount>/config` with `oidc_discovery_url` and
 `bound_issuer`; roles with `role_type=jwt`, `bound_audiences`, `bound_claims`, `user_claim`).
+
+Where the token comes from: the environment of the `pulumi` command, `TERRAFORM_VAULT_AUTH_JWT`, which the Vault
+provider reads itself when its `auth_login_jwt` block names no `jwt` (terraform-provider-vault v5.4.0 to v5.11.0, which
+covers the one pulumi-vault 7.14.0 bundles: internal/consts/consts.go `EnvVarVaultAuthJWT`, read in
+internal/provider/auth_jwt.go `AuthLoginJWT.Init` through `setDefaultFields` when meta.go's `setClient` first needs a
+client, that is at the provider's first Vault call). Provider plugins are children of the Pulumi CLI, not of this
+program, so the variable must be exported before `pulumi` starts (`tools/deployer_token.py` prints it). A token given as
+the provider's input instead would rest in the state (an hour-long ARM token), make every `up` and preview show a
+provider change, and break `destroy` and `refresh`, which configure providers from the state with the long-expired
+token. This program reads the same variable, to choose the role from its claims and to stop early with a clear message
+when it is missing, expired, or a service principal's that `vault.deployerObjectIds` does not list.
 """
 
 from __future__ import annotations
@@ -21,8 +32,15 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+import pulumi
+
+from components.problem import Problem
 
 ENTRA_MOUNT = "entra"
 DEPLOYER_POLICY = "cdstack-deployer"
@@ -184,14 +202,133 @@ def azure_credential() -> Any:
 
 
 def arm_token() -> str:
-    """A fresh ARM access token of the deployer (lives about an hour: fetched on every run, never stored)."""
+    """A fresh ARM access token of the deployer (lives about an hour)."""
     return azure_credential().get_token(ARM_SCOPE).token
 
 
-TokenSource = Callable[[], str]
-token_source: list[TokenSource] = [arm_token]
-"""Where the program's JWT comes from; the offline plan swaps in a fake (it must never reach Azure)."""
+# ---------------------------------------------------------------------------------------------------------------------
+# Who this run is: the token the Vault provider will log in with, and the service principal the environment names
+
+JWT_ENV = "TERRAFORM_VAULT_AUTH_JWT"
+LOGIN_MARGIN_SECONDS = 120
+"""How long the token must still live when the program hands the provider its login: the provider logs in at its
+first Vault call, moments later."""
+FETCH_HINT = f'export {JWT_ENV}="$(.venv/bin/python -m tools.deployer_token)"'
 
 
-def deployer_jwt() -> str:
-    return token_source[0]()
+class DeployerError(pulumi.RunError):
+    """The deployer's token is missing, unreadable or expired. A RunError: Pulumi prints it without a traceback."""
+
+
+@dataclass(frozen=True)
+class Deployer:
+    """Who this run logs in to Vault as: `jwt` is the token the Vault provider reads from TERRAFORM_VAULT_AUTH_JWT;
+    `service_principal` is the client id of the service principal the environment logs in to Azure as (None: a
+    person, through `az login`)."""
+
+    jwt: str
+    service_principal: str | None
+
+    def claims(self) -> dict[str, Any]:
+        try:
+            return unverified_claims(self.jwt)
+        except ValueError:
+            raise DeployerError(f"{JWT_ENV} is not a JWT. Set it to your Azure access token: {FETCH_HINT}") from None
+
+
+def service_principal(env: Mapping[str, str]) -> str | None:
+    """The client id of the service principal Azure logins run as, by the variables the providers and
+    azure-identity read: ARM_CLIENT_ID (azure-native, with a secret or ARM_USE_OIDC), or AZURE_CLIENT_ID with a
+    secret, a certificate or a federated token file (azure-identity's environment and workload identity)."""
+    if env.get("ARM_CLIENT_ID"):
+        return env["ARM_CLIENT_ID"]
+    credential = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE")
+    if env.get("AZURE_CLIENT_ID") and any(env.get(name) for name in credential):
+        return env["AZURE_CLIENT_ID"]
+    return None
+
+
+def from_environment() -> Deployer:
+    token = os.environ.get(JWT_ENV, "").strip()
+    if not token:
+        raise DeployerError(
+            f"{JWT_ENV} is not set. The Vault provider logs in to the in-cluster Vault with your Azure access token "
+            f"from it, and reads it from the environment of the `pulumi` command. Before `pulumi` (and again when it "
+            f"has expired, after about an hour): {FETCH_HINT}"
+        )
+    return Deployer(token, service_principal(os.environ))
+
+
+DeployerSource = Callable[[], Deployer]
+deployer_source: list[DeployerSource] = [from_environment]
+"""Where the program learns who it runs as; the offline plan swaps in a fake (it must never reach Azure)."""
+
+
+def current() -> Deployer:
+    return deployer_source[0]()
+
+
+def expiry_problem(claims: Mapping[str, Any], now: float) -> str | None:
+    """Why the token cannot log in for the next LOGIN_MARGIN_SECONDS, or None."""
+    expires = claims.get("exp")
+    if not isinstance(expires, int | float):
+        return f"{JWT_ENV} carries no expiry (`exp`): it is not an Azure access token"
+    if expires - now < LOGIN_MARGIN_SECONDS:
+        when = datetime.fromtimestamp(expires, UTC).strftime("%H:%M:%S UTC")
+        return f"the token in {JWT_ENV} expires at {when}, too soon for the Vault provider's login"
+    return None
+
+
+def fresh_claims(deployer: Deployer, now: float | None = None) -> dict[str, Any]:
+    """The token's claims, or DeployerError when it expires within LOGIN_MARGIN_SECONDS."""
+    claims = deployer.claims()
+    why = expiry_problem(claims, time.time() if now is None else now)
+    if why is not None:
+        raise DeployerError(f"{why}. Fetch a fresh one and run the command again: {FETCH_HINT}")
+    return claims
+
+
+def identity_problems(deployer: Deployer, deployer_object_ids: Sequence[str]) -> list[Problem]:
+    """A service principal runs this `up` (the infra pipeline) but is not in `vault.deployerObjectIds`: it would get
+    no Key Vault Secrets Officer role (the initialiser's first write retries a 403, then fails) and no Vault role
+    (an app-only token has no `groups` claim for `admins`). Its object id is the `oid` of its own token, the one
+    whose `appid` (v1 tokens, as ARM's are) or `azp` (v2) is its client id."""
+    client_id = deployer.service_principal
+    if client_id is None:
+        return []
+    claims = deployer.claims()
+    key = "vault.deployerObjectIds"
+    listed = list(deployer_object_ids)
+    issued_to = claims.get("appid") or claims.get("azp")
+    if issued_to != client_id:
+        return [
+            Problem.at(
+                key,
+                listed,
+                f"cannot be checked: this run logs in to Azure as the service principal {client_id}, but the token "
+                f"in {JWT_ENV} was issued to {issued_to or 'a person'}; fetch it as that service principal "
+                f"({FETCH_HINT}) so Vault and Key Vault see the same deployer",
+            )
+        ]
+    oid = claims.get("oid")
+    if oid in listed:
+        return []
+    return [
+        Problem.at(
+            key,
+            listed,
+            f"must list {oid}, the object id of the service principal {client_id} this run logs in as (it writes "
+            f"Vault's keys to Key Vault and logs in to Vault as `{PIPELINE_ROLE}`); the same id comes from "
+            f"`az ad sp show --id {client_id} --query id -o tsv`",
+        )
+    ]
+
+
+def vault_role(deployer: Deployer, deployer_object_ids: Sequence[str], now: float | None = None) -> str:
+    """The Vault role the deployer logs in as, checked to be still usable now (DeployerError otherwise)."""
+    try:
+        return login_role(fresh_claims(deployer, now), deployer_object_ids)
+    except DeployerError:
+        raise
+    except ValueError as error:
+        raise DeployerError(str(error)) from None

@@ -144,6 +144,13 @@ CASES = [
     Case(
         capacity.worker_pool_problems,
         "staging",
+        {"concourse.workerReplicas": 3},
+        "cluster.workerPool.minCount",
+        "must be at least concourse.workerReplicas (3): each worker takes a worker node of its own",
+    ),
+    Case(
+        capacity.worker_pool_problems,
+        "staging",
         {"concourse.workerReplicas": 5},
         "concourse.workerReplicas",
         "must be <= cluster.workerPool.maxCount (4): one worker per worker node",

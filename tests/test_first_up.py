@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import re
 from datetime import date
 from typing import Any
 
@@ -59,11 +60,19 @@ def test_an_external_vault_puts_no_servers_on_the_system_pool():
 
 
 def test_quota_covers_both_pools_at_their_smallest_and_largest_size():
-    cfg = stack_cfg("prod")  # 3 x D4ds_v5 system, 3..12 x D16ds_v5 workers
-    assert capacity.vcpu_quota(cfg) == [capacity.QuotaNeed("standardDDSv5Family", 3 * 4 + 3 * 16, 4 * 4 + 13 * 16)]
+    cfg = stack_cfg("prod")  # 3 x D4ds_v5 system, 4..12 x D16ds_v5 workers
+    assert capacity.vcpu_quota(cfg) == [capacity.QuotaNeed("standardDDSv5Family", 3 * 4 + 4 * 16, 4 * 4 + 13 * 16)]
     text = plan_tool.render_quota(cfg)
-    assert "standardDDSv5Family: 60 / 224" in text
-    assert "Total Regional vCPUs: 60 / 224" in text
+    assert "standardDDSv5Family: 76 / 224" in text
+    assert "Total Regional vCPUs: 76 / 224" in text
+
+
+def test_the_readme_quotes_the_shipped_stacks_quota_as_the_plan_prints_it():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    quoted = re.search(r"Shipped stacks: staging (\d+ / \d+) \(`(\w+)`\), prod (\d+ / \d+)\.", " ".join(readme.split()))
+    assert quoted is not None, "the README no longer quotes the shipped stacks' vCPU quota"
+    for stack, figure in (("staging", quoted.group(1)), ("prod", quoted.group(3))):
+        assert f"{quoted.group(2)}: {figure}" in plan_tool.render_quota(stack_cfg(stack)), stack
 
 
 # ---------------------------------------------------------------------------------------------------------------------

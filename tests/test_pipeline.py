@@ -383,6 +383,9 @@ def commands_needed(scripts: dict[str, str], pulumi_yaml: dict[str, Any], requir
     """{command: why} for everything the pipeline's tasks run, directly or through the programs they start."""
     needed = {command: f"called by {name}" for name, text in scripts.items() for command in commands_called(text)}
     options = pulumi_yaml["runtime"].get("options", {})
+    # The program's virtualenv is made by `pulumi install` (Pulumi.yaml's virtualenv), from python3 below.
+    if venv := options.get("virtualenv"):
+        needed = {command: why for command, why in needed.items() if not command.startswith(f"{venv}/bin/")}
     if pulumi_yaml["runtime"]["name"] == "python":
         # The pip toolchain creates the virtualenv and runs the program with python3 (pulumi-language-python).
         needed["python3"] = "Pulumi.yaml runtime python"
@@ -411,7 +414,7 @@ def pulumi_yaml() -> dict[str, Any]:
 
 
 def test_command_parser_sees_every_command_of_the_task_scripts():
-    assert commands_called(task_scripts()["pulumi.sh"]) == {"bash", "dirname", "pulumi"}
+    assert commands_called(task_scripts()["pulumi.sh"]) == {"bash", "dirname", "pulumi", ".venv/bin/python"}
     assert commands_called(task_scripts()["smoke.sh"]) == {"bash", "dirname", "mktemp", "pulumi", "python3"}
     script = "#!/bin/sh\nif ! command -v jq >/dev/null; then apt-get install -y jq; fi # a comment: curl\n"
     script += 'x="$(date -u)" FOO=1 helm template . | kubectl apply -f - && case "$A" in a) az login ;; esac\n'
@@ -438,6 +441,19 @@ def test_a_command_missing_from_the_task_image_is_caught():
     # The image claims a tool that nothing installs.
     with pytest.raises(AssertionError, match="nothing provides"):
         image_commands(dockerfile.replace('TASK_COMMANDS="', 'TASK_COMMANDS="az '))
+
+
+def test_infra_tasks_hand_the_vault_provider_a_fresh_token_of_their_service_principal():
+    """The Vault provider reads TERRAFORM_VAULT_AUTH_JWT from the pulumi CLI's environment (components/vault_login.py):
+    the task fetches it after `pulumi install` (the module runs in the program's virtualenv) and before any command,
+    assigned apart from `export` so that a failed fetch stops the task (`set -e`)."""
+    script = task_scripts()["pulumi.sh"]
+    lines = script.splitlines()
+    fetch = lines.index('TERRAFORM_VAULT_AUTH_JWT="$(.venv/bin/python -m tools.deployer_token)"')
+    assert lines[fetch + 1] == "export TERRAFORM_VAULT_AUTH_JWT"
+    first_install = next(i for i, line in enumerate(lines) if line.startswith("pulumi install"))
+    first_command = next(i for i, line in enumerate(lines) if re.search(r"\bpulumi (preview|up)\b", line))
+    assert first_install < fetch < first_command
 
 
 def test_infra_tasks_log_in_to_the_cluster_as_their_service_principal():

@@ -297,7 +297,7 @@ def test_three_independent_mistakes_come_in_one_run(tmp_path: Path):
     """A refused field, a cross-field rule and a production rule: one message, not three rounds."""
     text = original("prod")
     text = replace_line(text, "cdstack:location: westeurope", "cdstack:location: west-europe")
-    text = replace_line(text, "minCount: 3", "minCount: 30")
+    text = replace_line(text, "minCount: 4", "minCount: 30")
     text = replace_line(text, "webReplicas: 2", "webReplicas: 1")
     text = add_config(text, "cdstak:production: true")
     text = replace_line(text, "vmSize: Standard_D16ds_v5", "vmSize: Standard_D16ds_v9")
@@ -318,7 +318,7 @@ def test_three_independent_mistakes_come_in_one_run(tmp_path: Path):
 def test_a_rule_whose_input_was_refused_is_not_reported_against_a_stand_in(tmp_path: Path):
     """maxCount refused: its default stands in, and minCount must not be compared with that default."""
     text = replace_line(original("prod"), "maxCount: 12", "maxCount: many")
-    text = replace_line(text, "minCount: 3", "minCount: 8")
+    text = replace_line(text, "minCount: 4", "minCount: 8")
     error, _ = run_text("prod", text, tmp_path)
     assert isinstance(error, ConfigError)
     assert error.keys == ["cdstack:cluster.workerPool.maxCount"]

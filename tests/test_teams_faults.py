@@ -391,7 +391,7 @@ def test_a_late_commit_over_a_newer_update_is_found_by_refresh(concourse, provid
     failed, _ = timed(
         clock, lambda: provider.update("payments", outs, props(concourse, groups=(OTHER_GROUP,), budgetSeconds=1))
     )
-    one_line_error(failed, "a write may still have landed: run `pulumi up --refresh`")
+    one_line_error(failed, "a write may still have landed: run `pulumi up --refresh --run-program`")
     concourse.faults.clear()
     newer = props(concourse, groups=(GROUP, OTHER_GROUP))
     outs = provider.update("payments", outs, newer).outs

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pulumi
 import pytest
 
-from components import config, durations
+from components import config, durations, vault_login
 from components.vault_access import VaultAccess
-from tests.conftest import Planner, stack_config
+from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tools import offline
 
 POLICY = """path "concourse/data/*" {
@@ -37,7 +38,8 @@ def test_mount_policy_and_approle(stack: str, plan_of: Planner):
     assert provider.inputs["address"] == f"https://vault.{'staging.' if stack == 'staging' else ''}cd.contoso.com"
     assert "token" not in provider.inputs  # no Vault token anywhere: the deployer logs in with its Entra ID token
     assert "authLogin" not in provider.inputs
-    assert provider.inputs["authLoginJwt"] == offline.SECRET  # the JWT inside: a secret in the state
+    # The role and the mount only: the token comes from the provider's environment (TERRAFORM_VAULT_AUTH_JWT).
+    assert json.loads(provider.inputs["authLoginJwt"]) == {"role": "admins", "mount": "entra"}
     init = plan.get("pulumi-python:dynamic/vault:Init", "vault-init")
     assert provider.dependencies == [init.urn]
 
@@ -79,6 +81,45 @@ def test_mount_policy_and_approle(stack: str, plan_of: Planner):
     for registration in plan.registrations:
         if registration.type.startswith("vault:"):
             assert registration.provider.startswith(provider.urn), registration.name
+
+
+def plan_as(stack: str, token: str) -> offline.Plan:
+    """The stack file planned with the deployer's token `token` (a person's)."""
+    config, secret_keys = offline.read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
+    outputs = offline.source_stack_outputs(config, PROJECT_DIR)
+    return offline.run(
+        stack, config, secret_keys, stack_outputs=outputs, deployer=lambda: vault_login.Deployer(token, None)
+    )
+
+
+def deployer_token(seconds: int, signature: str) -> str:
+    """A person's ARM token living `seconds` more, signed `signature` (two fetches differ in both)."""
+    claims = {**offline.OFFLINE_DEPLOYER_CLAIMS, "exp": int(time.time()) + seconds}
+    return offline.unsigned_jwt(claims).rsplit(".", 1)[0] + f".{signature}"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_no_resource_keeps_the_deployers_token_and_a_new_token_is_no_change(stack: str):
+    """An ARM token lives an hour. As a provider input it would rest in the state, fail every later `destroy` and
+    `refresh` (they configure providers from the state) and change the provider on every run. `state` is what the
+    engine stores for each resource (the mock engine echoes the inputs, secrets unmasked)."""
+    first, second = deployer_token(3600, "first-fetch"), deployer_token(5400, "second-fetch")
+    plans = [plan_as(stack, first), plan_as(stack, second)]
+    for plan, token in zip(plans, (first, second), strict=True):
+        for registration in plan.registrations:
+            stored = json.dumps([registration.inputs, registration.state], default=str)
+            assert token.split(".")[1] not in stored, f"{registration.type} {registration.name} keeps the token"
+    providers = [plan.get(PROVIDER, "vault") for plan in plans]
+    assert providers[0].state == providers[1].state
+    assert providers[0].inputs == providers[1].inputs
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_golden_plans_vault_login_carries_no_token(stack: str):
+    plan = json.loads((PROJECT_DIR / "plans" / f"{stack}.json").read_text())
+    provider = next(r for r in plan["resources"] if r["type"] == PROVIDER and r["name"] == "vault")
+    assert json.loads(provider["inputs"]["authLoginJwt"]) == {"role": "admins", "mount": "entra"}
+    assert offline.SECRET not in json.dumps(provider["inputs"])
 
 
 def test_policy_follows_the_path_prefix(plan_of: Planner):

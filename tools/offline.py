@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,11 +46,20 @@ UNKNOWN = "[unknown]"
 
 SECURE_PLACEHOLDER = stackfile.SECURE_PLACEHOLDER
 
-# An unsigned JWT of a person on a laptop (an object id and a groups claim): what Vault's JWT login gets offline.
-_OFFLINE_CLAIMS = {"oid": "offline-plan-deployer", "groups": ["offline-plan-admins"]}
-OFFLINE_JWT = "eyJhbGciOiJub25lIn0.{}.offline".format(
-    base64.urlsafe_b64encode(json.dumps(_OFFLINE_CLAIMS).encode()).decode().rstrip("=")
-)
+OFFLINE_DEPLOYER_CLAIMS = {"oid": "offline-plan-deployer", "groups": ["offline-plan-admins"]}
+"""A person on a laptop (an object id and a groups claim): who the offline plan logs in to Vault as."""
+
+
+def unsigned_jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT with `claims`, expiring an hour from now unless they say otherwise (as a fresh ARM token)."""
+    claims = {"exp": int(time.time()) + 3600, **claims}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJub25lIn0.{payload}.offline"
+
+
+def offline_deployer() -> vault_login.Deployer:
+    """The offline plan's deployer: a person's token, whatever the environment says (it must never reach Azure)."""
+    return vault_login.Deployer(unsigned_jwt(OFFLINE_DEPLOYER_CLAIMS), None)
 
 
 @dataclass
@@ -369,18 +379,20 @@ def run(
     secret_keys: list[str] | None = None,
     program: Callable[[], object] | None = None,
     stack_outputs: dict[str, dict[str, Any]] | None = None,
+    deployer: vault_login.DeployerSource = offline_deployer,
 ) -> Plan:
     """Run `program` (cdstack's own by default) for `stack` with `config`; return what it registered.
 
-    `stack_outputs` answers StackReferences: {"org/project/stack": {output name: value}}.
+    `stack_outputs` answers StackReferences: {"org/project/stack": {output name: value}}. `deployer` says who runs
+    it (default: a person, never the environment's identity).
     Raises whatever the program raises, ConfigError included, before or while registering.
     """
     if program is None:
         from components.program import main as program
 
     pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
-    # The deployer's Entra ID token for Vault's JWT login: offline, a fake (the plan never reaches Azure).
-    vault_login.token_source[:] = [lambda: OFFLINE_JWT]
+    # Who runs it, for Vault's JWT login: offline, a fake (the plan never reaches Azure).
+    vault_login.deployer_source[:] = [deployer]
     pulumi.runtime.set_all_config(config, secret_keys or [])
     monitor = RecordingMonitor(PlanMocks(stack_outputs))
     pulumi.runtime.set_mocks(PlanMocks(stack_outputs), project=PROJECT, stack=stack, preview=True, monitor=monitor)

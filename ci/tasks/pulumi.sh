@@ -13,6 +13,10 @@ export AAD_LOGIN_METHOD=spn
 export PULUMI_SKIP_UPDATE_CHECK=true
 
 pulumi install  # .venv from requirements.txt (Pulumi.yaml: toolchain pip, virtualenv .venv) and provider plugins
+# The Vault provider logs in with this ARM token of the service principal (components/vault_login.py). It reads it
+# from its own environment, which is the pulumi CLI's, so it is exported here, fresh (about an hour) for each run.
+TERRAFORM_VAULT_AUTH_JWT="$(.venv/bin/python -m tools.deployer_token)"
+export TERRAFORM_VAULT_AUTH_JWT
 (cd policy && pulumi install)  # the policy pack's venv from policy/requirements.txt (policy/PulumiPolicy.yaml)
 case "$COMMAND" in
   preview) pulumi preview --stack "$STACK" --non-interactive --diff --policy-pack policy --policy-pack-config "policy/config.$STACK.json" ;;

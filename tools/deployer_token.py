@@ -1,0 +1,30 @@
+"""Print the deployer's Azure Resource Manager access token, for the Vault provider's JWT login.
+
+    export TERRAFORM_VAULT_AUTH_JWT="$(.venv/bin/python -m tools.deployer_token)"
+    pulumi up --stack <stack>
+
+The Vault provider reads its login token from TERRAFORM_VAULT_AUTH_JWT in the environment of the `pulumi` command
+(components/vault_login.py says why it is not a provider input). The token comes from the same Azure identity the
+program's own Azure calls use (`vault_login.azure_credential`): the ARM_* service principal in the pipeline,
+`az login` on a laptop. It lives about an hour: export it again before each command once it has expired.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from components import vault_login
+
+
+def main() -> int:
+    try:
+        token = vault_login.arm_token()
+    except Exception as error:  # azure-identity raises its own types; say what failed and stop
+        print(f"deployer_token: no Azure access token: {error}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
