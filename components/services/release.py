@@ -60,16 +60,18 @@ def release(
     depends_on: Sequence[pulumi.Resource] = (),
     protect: bool = False,
     timeout_seconds: int | None = None,
+    release_name: pulumi.Input[str] | None = None,
 ) -> k8s.helm.v3.Release:
     """A Helm release of a catalog chart at the stack's version. `depends_on`: only what the values cannot carry;
-    `timeout_seconds`: a wait derived from the stack (default: the catalog's install timeout)."""
+    `timeout_seconds`: a wait derived from the stack (default: the catalog's install timeout); `release_name`: the
+    Helm release's name where it differs from the resource's (a change replaces the release, new one first)."""
     chart = catalog.CHARTS[chart_key]
     # With a mirror the chart is an OCI reference `<mirror>/<chart>` and no repository is named (Helm reads OCI
     # charts by reference only); the same name and version are installed, from the stack's own registry.
     mirror = cfg.chart_mirror
     return k8s.helm.v3.Release(
         name,
-        name=name,
+        name=release_name or name,
         chart=f"{mirror.rstrip('/')}/{chart.chart}" if mirror else chart.chart,
         version=cfg.chart_version(chart_key),
         repository_opts=None if mirror else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
