@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components import catalog, upgrades
+from components import catalog, concourse_limits, upgrades
 from components.problem import Problem
 
 if TYPE_CHECKING:
@@ -81,7 +81,8 @@ class QuotaNeed:
     family: str
     minimum: int
     maximum: int
-    """vCPUs at the pools' largest size, with their surge nodes during upgrades (upgrade.maxSurge)."""
+    """vCPUs at the pools' largest size, with their surge nodes during upgrades (upgrade.maxSurge) and, for the
+    worker pool, a new Concourse worker generation beside a full old one (concourse_limits.worker_pool_max_nodes)."""
 
 
 def vcpu_quota(cfg: StackConfig) -> list[QuotaNeed]:
@@ -90,7 +91,7 @@ def vcpu_quota(cfg: StackConfig) -> list[QuotaNeed]:
     system, workers = cfg.cluster.system_pool, cfg.cluster.worker_pool
     pools = [
         (system.vm_size, system.count, system.count, system.upgrade.max_surge),
-        (workers.vm_size, workers.min_count, workers.max_count, workers.upgrade.max_surge),
+        (workers.vm_size, workers.min_count, concourse_limits.worker_pool_max_nodes(cfg), workers.upgrade.max_surge),
     ]
     needs: dict[str, list[int]] = {}
     for vm_size, low, high, max_surge in pools:

@@ -411,7 +411,14 @@ DURATIONS: dict[str, Duration] = {
     "release/vault": Duration(
         90, "estimate: servers start once Consul answers; Ready while not yet initialised (services/secrets.py)"
     ),
-    "release/concourse": Duration(240, "estimate: web migrates the database, workers bind volumes and register"),
+    "release/concourse": Duration(240, "estimate: web migrates the database and answers (the web release)"),
+    "release/concourse/workers": Duration(
+        240, "estimate: a worker generation on nodes the pool has: volumes bound, Garden and Baggageclaim answering"
+    ),
+    # An upgrade's new worker generation finds the pool full of the old one: it waits for the nodes it asks for.
+    "azure-native:containerservice:AgentPool/scale-out": Duration(
+        240, "estimate: the cluster autoscaler's new VMSS instances created and joined, as a pool's creation"
+    ),
     "release/kube-prometheus-stack": Duration(180, "estimate: operator, Prometheus volume, Grafana"),
     "release/influxdb2": Duration(90, "estimate: one StatefulSet with a volume"),
     "release/telegraf": Duration(45, "estimate: one Deployment"),

@@ -1,6 +1,7 @@
-"""What Concourse's settings may ask of the rest of the stack: how long a deploy waits for its workers to roll, how
-many PostgreSQL connections its web instances hold, and the build-log retention bounds; with the rules that keep
-each within what the other side accepts. services/concourse.py releases Concourse with these numbers."""
+"""What Concourse's settings may ask of the rest of the stack: how long a deploy waits for a new worker generation,
+how many worker nodes an upgrade surges, how many PostgreSQL connections its web instances hold, and the build-log
+retention bounds; with the rules that keep each within what the other side accepts. services/concourse.py releases
+Concourse with these numbers."""
 
 from __future__ import annotations
 
@@ -13,81 +14,74 @@ if TYPE_CHECKING:
     from components.config import StackConfig
 
 MAX_RELEASE_WAIT_SECONDS = 12 * 3600
-"""The longest a `pulumi up` may wait for Concourse's rollout: beyond half a day nobody is watching the deploy, and
-the credentials it runs with (Vault token, Azure tokens) are not meant to live that long."""
+"""The longest a `pulumi up` may wait for Concourse: beyond half a day nobody is watching the deploy, and the
+credentials it runs with (Vault token, Azure tokens) are not meant to live that long. An upgrade's wait no longer
+grows with the fleet or the drain (upgrade_wait_seconds); tests/test_first_up.py holds it under this cap."""
 
 CONNECTIONS_OUTSIDE_POOLS = 2
 """Per web instance, besides its API and backend pools: the lock connection and the notification listener."""
 
+AKS_MAX_POOL_NODES = 1000
+"""The largest maxCount AKS accepts for an autoscaled node pool (Microsoft Learn, AKS quotas and limits: 1000 nodes
+per node pool)."""
 
-PARALLEL_ROLLOUT_FROM_MINOR = 35
-"""From Kubernetes 1.35 a StatefulSet's `updateStrategy.rollingUpdate.maxUnavailable` is honoured: alpha behind the
-MaxUnavailableStatefulSet gate from 1.24, beta and on by default from 1.35 (KEP-961; the 1.36 OpenAPI's
-RollingUpdateStatefulSetStrategy: "beta-level and is enabled by default", "might not be effective for the OrderedReady
-podManagementPolicy"). Before that the controller replaces one pod at a time whatever the field says."""
-
-
-def worker_rollout_batch(cfg: StackConfig) -> int:
-    """How many workers a rolling update retires at once: the fewest that let workerPool.maxCount workers roll within
-    MAX_RELEASE_WAIT_SECONDS, so the most workers keep taking builds while it runs.
-
-    maxCount, not workerReplicas, because that is what Helm waits for: with autoscaling the chart renders no
-    `replicas` (the HPA's count stays), and Helm's --wait (pkg/kube/ready.go statefulSetReady, helm v3.20.2, which
-    pulumi-kubernetes' helm.v3.Release embeds with Wait = !skipAwait) holds until updatedReplicas and readyReplicas
-    reach the live spec.replicas, up to the HPA's maxReplicas. Each retiring worker takes up to workerDrainSeconds."""
-    c = cfg.concourse
-    if _minor(cfg) < PARALLEL_ROLLOUT_FROM_MINOR:
-        return 1
-    rounds = max(1, (MAX_RELEASE_WAIT_SECONDS - catalog.CHARTS["concourse"].timeout_seconds) // c.worker_drain_seconds)
-    return -(-cfg.cluster.worker_pool.max_count // rounds)
-
-
-def _minor(cfg: StackConfig) -> int:
-    return int(cfg.cluster.kubernetes_version.split(".")[1])
+UNINSTALL_POLL_SECONDS = 2
+"""How often Helm's uninstall looks whether the objects it deleted are gone (helm v3.20.2 pkg/kube/wait.go
+waitForDeletedResources): with background propagation an object without finalizers is gone at the first look."""
 
 
 def release_timeout_seconds(cfg: StackConfig) -> int:
-    """Helm's wait for the Concourse release: a first install (catalog), plus an upgrade's rolling update of the
-    worker StatefulSet: up to workerPool.maxCount workers, worker_rollout_batch at a time, each batch up to
-    workerDrainSeconds (the workers' termination grace period) to retire. A shorter wait times out mid-rollout and
-    the atomic rollback restarts the workers again."""
-    c = cfg.concourse
-    rounds = -(-cfg.cluster.worker_pool.max_count // worker_rollout_batch(cfg))
-    return catalog.CHARTS["concourse"].timeout_seconds + rounds * c.worker_drain_seconds
+    """Helm's wait for each Concourse release: the web release's install or rolling upgrade (atomic: a broken web
+    rolls back), and a worker generation's install. Neither includes a drain: workers never roll in place (a changed
+    worker pod is a new generation, services/concourse.py), and the old generation drains after it is deleted."""
+    return catalog.CHARTS["concourse"].timeout_seconds
+
+
+def upgrade_wait_seconds(cfg: StackConfig) -> int:
+    """The longest an upgrade `up` waits for Concourse's workers, whatever workerPool.maxCount and workerDrainSeconds.
+
+    Pulumi replaces the worker release create-before-delete (pulumi-kubernetes' Release diff: a changed `name` forces
+    replacement, DeleteBeforeReplace false): the new generation installs and Helm waits for it (at most
+    release_timeout_seconds); the old one is deleted once the whole program has run without error (Pulumi's
+    deployment executor runs deletes last and skips them after a failed step). That deletion is Helm's uninstall,
+    which deletes the release's objects with background propagation and waits only for those objects (helm v3.20.2
+    pkg/action/uninstall.go, pkg/kube/wait.go): they go at once, and the old workers' pods then retire in the
+    background, each within its grace period (workerDrainSeconds), after `up` has returned. The web release's wait
+    runs beside the new generation's (neither waits for the other). So: one install plus one uninstall poll, which is
+    at most one workerDrainSeconds (its minimum is 60 s) plus the install."""
+    return release_timeout_seconds(cfg) + UNINSTALL_POLL_SECONDS
+
+
+def generation_surge_workers(cfg: StackConfig) -> int:
+    """Workers a new generation brings up beside the old one before the old one is deleted: its HPA holds it at
+    workerReplicas at least. (Helm's wait holds for the StatefulSet's live spec.replicas: one worker when the chart
+    leaves `replicas` to the HPA, all of them once the HPA has raised it to its minimum.)"""
+    return cfg.concourse.worker_replicas
+
+
+def worker_pool_max_nodes(cfg: StackConfig) -> int:
+    """The worker pool's autoscaler maximum: workerPool.maxCount workers of one generation (the HPA's maximum, one
+    per node), plus a new generation's first workers beside a full old one during an upgrade. Outside an upgrade no
+    worker asks for the extra nodes, so the autoscaler never adds them."""
+    return cfg.cluster.worker_pool.max_count + generation_surge_workers(cfg)
 
 
 def rollout_problems(cfg: StackConfig) -> list[Problem]:
-    """The worker rollout must fit in MAX_RELEASE_WAIT_SECONDS, and leave a worker taking builds while it runs."""
-    c, pool = cfg.concourse, cfg.cluster.worker_pool
-    install = catalog.CHARTS["concourse"].timeout_seconds
-    batch = worker_rollout_batch(cfg)
-    if release_timeout_seconds(cfg) > MAX_RELEASE_WAIT_SECONDS:
-        at_once = (
-            "one at a time before Kubernetes 1.35"
-            if _minor(cfg) < PARALLEL_ROLLOUT_FROM_MINOR
-            else "even a single round of drains"
+    """A new worker generation must find nodes beside a full old one: the pool's autoscaler maximum, maxCount plus
+    the generation's workerReplicas, stays within what AKS accepts. Otherwise the new generation stays Pending at
+    peak load and the upgrade fails (safely: the old generation is left as it was)."""
+    pool = cfg.cluster.worker_pool
+    if worker_pool_max_nodes(cfg) <= AKS_MAX_POOL_NODES:
+        return []
+    return [
+        Problem.at(
+            "cluster.workerPool.maxCount",
+            pool.max_count,
+            f"plus concourse.workerReplicas ({cfg.concourse.worker_replicas}), the new worker generation an upgrade "
+            f"brings up beside the old one, must be at most {AKS_MAX_POOL_NODES} (AKS's largest node pool); lower "
+            "maxCount or workerReplicas",
         )
-        return [
-            Problem.at(
-                "concourse.workerDrainSeconds",
-                c.worker_drain_seconds,
-                f"a rolling update of up to workerPool.maxCount ({pool.max_count}) workers, {at_once}, each up to "
-                f"workerDrainSeconds, plus the install ({install} s) must fit in {MAX_RELEASE_WAIT_SECONDS} s, the "
-                "longest a deploy waits for it; lower workerDrainSeconds or workerPool.maxCount",
-            )
-        ]
-    if batch >= c.worker_replicas:
-        return [
-            Problem.at(
-                "concourse.workerDrainSeconds",
-                c.worker_drain_seconds,
-                f"to fit in {MAX_RELEASE_WAIT_SECONDS} s a rolling update of up to workerPool.maxCount "
-                f"({pool.max_count}) workers must retire {batch} at once, which at workerReplicas ({c.worker_replicas})"
-                " leaves no worker taking builds; lower workerDrainSeconds or workerPool.maxCount, or raise "
-                "workerReplicas",
-            )
-        ]
-    return []
+    ]
 
 
 def database_connections(cfg: StackConfig) -> int:

@@ -232,7 +232,13 @@ class SystemPoolConfig(Section):
 class WorkerPoolConfig(Section):
     vm_size: VmSizeName = Field(default="Standard_D8ds_v5", description="VM size of the Concourse worker pool's nodes.")
     min_count: int = Field(default=2, ge=0, le=1000, description="Fewest worker-pool nodes the autoscaler keeps.")
-    max_count: int = Field(default=6, ge=1, le=1000, description="Most worker-pool nodes the autoscaler adds.")
+    max_count: int = Field(
+        default=6,
+        ge=1,
+        le=1000,
+        description="Most Concourse workers, one per node (the workers' HPA maximum); during a Concourse upgrade the "
+        "pool's autoscaler may add concourse.workerReplicas nodes more, for the new worker generation.",
+    )
     os_disk_size_gb: int = Field(default=256, ge=30, le=2048, description="OS disk size of each worker node, in GiB.")
     max_pods: int = Field(default=30, ge=10, le=250, description="Pods per worker node.")
     zones: list[Literal["1", "2", "3"]] = Field(

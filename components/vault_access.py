@@ -63,7 +63,7 @@ def address(cfg: StackConfig) -> str:
 
 def token_lifetime_seconds(cfg: StackConfig) -> int:
     """How long the provider's Vault token lives: the longest release wait of the `up`, plus an hour for the rest."""
-    return concourse_limits.release_timeout_seconds(cfg) + 3600
+    return concourse_limits.upgrade_wait_seconds(cfg) + 3600
 
 
 def mount_path(cfg: StackConfig) -> str:

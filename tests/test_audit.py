@@ -3,6 +3,7 @@ passes the same chart without it. Helm's real engine renders them (helm-python-s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -364,3 +365,26 @@ def test_a_subchart_turned_off_once_renders_again_when_turned_back_on(tmp_path: 
         parent, {"tag": "a", "sub": {"enabled": False}}, "p", "apps", "v1.33.0", helmrender.builtin_api_versions(33)
     )
     assert kinds({"tag": "b", "sub": {"enabled": True}}) == {"ConfigMap", "ServiceAccount"}
+
+
+def test_an_object_two_releases_apply_is_reported(tmp_path: Path):
+    """Two releases of one chart (Concourse's web and a worker generation): objects named after the release stay
+    apart; one with a fixed name is applied twice, which Helm refuses at the second install."""
+    named = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "{{ .Release.Name }}-hook"}}
+    write_chart(tmp_path, "app", {"hook.yaml": yaml.safe_dump(named), "app.yaml": "{{ toYaml .Values.app }}"})
+    web = render.Release("web", "apps", "app", "1.0.0", {}, urn="urn:web")
+    workers = render.Release("workers-0a1b2c3d", "apps", "app", "1.0.0", {}, urn="urn:workers")
+    assert errors(run(tmp_path, [web, workers]), "owners") == []
+    # Both render the same Deployment `app`: the second owner is named.
+    fixed = {"app": deployment()}
+    web_fixed, workers_fixed = (dataclasses.replace(r, values=fixed) for r in (web, workers))
+    (found,) = errors(run(tmp_path, [web_fixed, workers_fixed]), "owners")
+    assert (found.release, found.subject, found.message) == (
+        "workers-0a1b2c3d",
+        "Deployment apps/app",
+        "also applied by web",
+    )
+    # A ConfigMap the program creates and a chart renders too.
+    mine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-hook", "namespace": "apps"}}
+    (found,) = errors(run(tmp_path, [web], plan_objects=[(mine, "urn:config", frozenset())]), "owners")
+    assert found.release == "program" and "web" in found.message

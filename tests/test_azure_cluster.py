@@ -66,7 +66,9 @@ def test_worker_pool_is_reserved_for_concourse_and_left_to_the_autoscaler(
     assert pool.inputs["nodeTaints"] == [naming.WORKER_POOL_TAINT]
     assert pool.inputs["mode"] == "User"
     assert pool.inputs["enableAutoScaling"] is True
-    assert (pool.inputs["minCount"], pool.inputs["maxCount"]) == (cfg.min_count, cfg.max_count)
+    # Room for a new Concourse worker generation (workerReplicas) beside a full old one during an upgrade.
+    surge = settings(stack).concourse.worker_replicas
+    assert (pool.inputs["minCount"], pool.inputs["maxCount"]) == (cfg.min_count, cfg.max_count + surge)
     assert pool.inputs["osDiskSizeGB"] == cfg.os_disk_size_gb
     assert pool.inputs["vmSize"] == cfg.vm_size
     assert pool.inputs["resourceName"] == f"aks-contoso-{stack}"
@@ -180,7 +182,8 @@ def test_worker_pool_is_reserved_for_workers_and_starts_at_its_minimum():
     assert pool["node_labels"] == {key: value}
     assert pool["node_taints"] == [naming.WORKER_POOL_TAINT]
     assert pool["enable_auto_scaling"] is True
-    assert (pool["min_count"], pool["count"], pool["max_count"], pool["max_pods"]) == (1, 1, 7, 40)
+    # maxCount 7 workers, plus 2 (workerReplicas) for a new worker generation beside them during an upgrade.
+    assert (pool["min_count"], pool["count"], pool["max_count"], pool["max_pods"]) == (1, 1, 7 + 2, 40)
     assert pool["vnet_subnet_id"] == "/subnets/aks"
 
 

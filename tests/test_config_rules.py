@@ -293,16 +293,10 @@ CASES = [
     Case(
         concourse_limits.rollout_problems,
         "prod",
-        {"concourse.workerReplicas": 4, "concourse.workerDrainSeconds": 43200},
-        "concourse.workerDrainSeconds",
-        f"must fit in {concourse_limits.MAX_RELEASE_WAIT_SECONDS} s, the longest a deploy waits",
-    ),
-    Case(
-        concourse_limits.rollout_problems,
-        "prod",
-        {"concourse.workerReplicas": 4, "concourse.workerDrainSeconds": 14400},
-        "concourse.workerDrainSeconds",
-        "leaves no worker taking builds",
+        {"cluster.workerPool.maxCount": 998},
+        "cluster.workerPool.maxCount",
+        "plus concourse.workerReplicas (4), the new worker generation an upgrade brings up beside the old one, must "
+        "be at most 1000",
     ),
     Case(
         concourse_limits.connection_problems,

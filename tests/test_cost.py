@@ -213,6 +213,20 @@ def test_the_shipped_stacks_cost_is_computed_from_their_plans():
     assert volumes == {"consul-server", "concourse-worker", "prometheus", "influxdb2", "elasticsearch"}
 
 
+def test_a_concourse_upgrades_worker_generation_surge_is_its_own_line():
+    """prod: 3..12 workers of one generation, and up to workerReplicas (4) nodes more while a new generation comes
+    up beside a full old one; the web release (worker.enabled false) has no worker volumes."""
+    from tools import offline
+
+    rep = cost.report(offline.run_stack("prod"), "westeurope")
+    lines = {p.line.item: p.line for p in rep.items if p.line.component == "AKS"}
+    workers = lines["workers pool nodes Standard_D16ds_v5"]
+    surge = lines["workers pool generation surge nodes Standard_D16ds_v5"]
+    assert (workers.low, workers.high) == (3 * cost.HOURS_PER_MONTH, 12 * cost.HOURS_PER_MONTH)
+    assert (surge.low, surge.high) == (0, 4 * cost.HOURS_PER_MONTH)
+    assert cost.claims_from_values("concourse", "concourse", {"worker": {"enabled": False}}) == []
+
+
 def test_readme_cost_and_timeline_block_is_fresh():
     readme = figures_tool.README.read_text()
     start, end = readme.index(figures_tool.BEGIN), readme.index(figures_tool.END) + len(figures_tool.END)

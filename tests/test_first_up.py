@@ -61,10 +61,14 @@ def test_an_external_vault_puts_no_servers_on_the_system_pool():
 
 def test_quota_covers_both_pools_at_their_smallest_and_largest_size():
     cfg = stack_cfg("prod")  # 3 x D4ds_v5 system, 4..12 x D16ds_v5 workers
-    assert capacity.vcpu_quota(cfg) == [capacity.QuotaNeed("standardDDSv5Family", 3 * 4 + 4 * 16, 4 * 4 + 13 * 16)]
+    # Workers at most: maxCount 12, plus a new generation's 4 (workerReplicas) beside them during a Concourse
+    # upgrade, plus AKS's upgrade surge of that pool (1 node); the system pool with its surge node.
+    assert capacity.vcpu_quota(cfg) == [
+        capacity.QuotaNeed("standardDDSv5Family", 3 * 4 + 4 * 16, 4 * 4 + (12 + 4 + 1) * 16)
+    ]
     text = plan_tool.render_quota(cfg)
-    assert "standardDDSv5Family: 76 / 224" in text
-    assert "Total Regional vCPUs: 76 / 224" in text
+    assert "standardDDSv5Family: 76 / 288" in text
+    assert "Total Regional vCPUs: 76 / 288" in text
 
 
 def test_the_readme_quotes_the_shipped_stacks_quota_as_the_plan_prints_it():
@@ -294,49 +298,51 @@ def test_eck_users_come_from_basic_auth_secrets(plan_of: Planner):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_concourse_waits_for_every_worker_to_drain_and_vault_tokens_outlive_it(stack: str):
+def test_an_upgrade_waits_for_one_worker_install_never_a_drain_and_vault_tokens_outlive_it(stack: str):
     cfg = stack_cfg(stack)
     plan = offline.run_stack(stack)
-    timeout = plan.get(RELEASE, "concourse").inputs["timeout"]
-    worker = release_values(plan, "concourse")["worker"]
-    # Helm waits for every live worker, and the HPA may have maxCount of them: the rolling update retires
-    # maxUnavailable at a time (Parallel pod management), each batch up to its grace period, after a first install.
-    batch = worker["updateStrategy"]["rollingUpdate"]["maxUnavailable"]
-    assert worker["podManagementPolicy"] == "Parallel" and worker["updateStrategy"]["type"] == "RollingUpdate"
-    rounds = -(-cfg.cluster.worker_pool.max_count // batch)
-    assert timeout >= catalog.CHARTS["concourse"].timeout_seconds + rounds * worker["terminationGracePeriodSeconds"]
-    assert timeout == concourse_limits.release_timeout_seconds(cfg) <= concourse_limits.MAX_RELEASE_WAIT_SECONDS
-    assert batch < cfg.concourse.worker_replicas  # a worker keeps taking builds during the rollout
+    web, workers = plan.get(RELEASE, "concourse"), plan.get(RELEASE, "concourse-workers")
+    install = catalog.CHARTS["concourse"].timeout_seconds
+    # Both releases wait for an install only: the web keeps its atomic wait, a worker generation never rolls in place.
+    assert (
+        web.inputs["timeout"] == workers.inputs["timeout"] == concourse_limits.release_timeout_seconds(cfg) == install
+    )
+    assert web.inputs["atomic"] is True and workers.inputs["atomic"] is True
+    assert "updateStrategy" not in release_values(plan, "concourse-workers")["worker"]
+    # The bound: a new generation's install plus the old one's uninstall, whose wait ends once its objects are gone
+    # (the workers retire after `up`): at most one workerDrainSeconds (60 s or more) plus the install.
+    wait = concourse_limits.upgrade_wait_seconds(cfg)
+    assert wait <= install + cfg.concourse.worker_drain_seconds
+    assert wait <= install + 60 <= concourse_limits.MAX_RELEASE_WAIT_SECONDS
     provider = plan.get("pulumi:providers:vault", "vault")
-    assert int(provider.inputs["maxLeaseTtlSeconds"]) > timeout
+    assert int(provider.inputs["maxLeaseTtlSeconds"]) > wait
     # The child token cannot outlive its parent: the deployer's JWT login lives as long.
     access = plan.get("pulumi-python:dynamic/vault:Init", "vault-init").inputs["access"]
     assert access["tokenSeconds"] == int(provider.inputs["maxLeaseTtlSeconds"])
 
 
-def test_prods_twelve_workers_roll_two_at_a_time_within_the_deploys_wait():
-    """Counted one at a time, prod's maxCount of 12 one-hour drains (45000 s with the install) is past 12 hours."""
-    cfg = stack_cfg("prod")
-    assert (cfg.cluster.worker_pool.max_count, cfg.concourse.worker_drain_seconds) == (12, 3600)
-    assert concourse_limits.worker_rollout_batch(cfg) == 2
-    assert concourse_limits.release_timeout_seconds(cfg) == 1800 + 6 * 3600
+@pytest.mark.parametrize("max_count", [2, 12, 100, 996])
+@pytest.mark.parametrize("drain", [60, 3600, 86400])
+def test_the_upgrade_wait_is_the_same_whatever_the_fleet_and_the_drain(max_count: int, drain: int):
+    """Prod's twelve one-hour drains took 6.5 hours two at a time; a generation takes one install at any size."""
+    cluster = copy.deepcopy(stack_config("prod")["cdstack:cluster"])
+    cluster["workerPool"]["maxCount"] = max_count
+    cfg = stack_cfg(
+        "prod", cluster=cluster, concourse={"webReplicas": 2, "workerReplicas": 2, "workerDrainSeconds": drain}
+    )
+    assert concourse_limits.upgrade_wait_seconds(cfg) == concourse_limits.upgrade_wait_seconds(stack_cfg("prod"))
+    assert concourse_limits.upgrade_wait_seconds(cfg) <= catalog.CHARTS["concourse"].timeout_seconds + drain
+    assert concourse_limits.rollout_problems(cfg) == []
+    # The surge: the pool may hold a new generation's first workers beside a full old one.
+    assert concourse_limits.worker_pool_max_nodes(cfg) == max_count + 2
 
 
-def test_a_rollout_longer_than_a_deploy_may_wait_is_refused():
-    # Before Kubernetes 1.35 the StatefulSet controller ignores maxUnavailable: 12 drains one by one.
-    one_by_one = stack_cfg("prod", cluster={**stack_config("prod")["cdstack:cluster"], "kubernetesVersion": "1.34"})
-    assert concourse_limits.worker_rollout_batch(one_by_one) == 1
-    problems = concourse_limits.rollout_problems(one_by_one)
-    assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
-    assert "workerPool.maxCount (12) workers, one at a time before Kubernetes 1.35" in problems[0][2]
-    # A drain longer than the wait itself: not even one round fits.
-    endless = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 43200})
-    assert "even a single round of drains" in concourse_limits.rollout_problems(endless)[0][2]
-    # Fitting only by retiring every minimum worker at once: no worker would take builds.
-    emptied = stack_cfg("prod", concourse={"webReplicas": 2, "workerReplicas": 4, "workerDrainSeconds": 14400})
-    problems = concourse_limits.rollout_problems(emptied)
-    assert problem_keys(problems) == ["cdstack:concourse.workerDrainSeconds"]
-    assert "must retire 6 at once, which at workerReplicas (4) leaves no worker taking builds" in problems[0][2]
+def test_a_surge_past_akss_largest_pool_is_refused():
+    cluster = copy.deepcopy(stack_config("prod")["cdstack:cluster"])
+    cluster["workerPool"]["maxCount"] = 998
+    problems = concourse_limits.rollout_problems(stack_cfg("prod", cluster=cluster))
+    assert problem_keys(problems) == ["cdstack:cluster.workerPool.maxCount"]
+    assert "the new worker generation an upgrade brings up beside the old one" in problems[0][2]
     assert concourse_limits.rollout_problems(stack_cfg("prod")) == []
 
 
@@ -378,7 +384,8 @@ def test_surge_is_counted_in_the_quota():
     cluster = stack_config("prod")["cdstack:cluster"]
     surged = {**cluster, "workerPool": {**cluster["workerPool"], "upgrade": {"maxSurge": "50%"}}}
     [need] = capacity.vcpu_quota(stack_cfg("prod", cluster=surged))
-    assert need.maximum == 4 * 4 + (12 + 6) * 16
+    # 50 % of the pool's largest size, a new worker generation's 4 nodes included: 8 more.
+    assert need.maximum == 4 * 4 + (12 + 4 + 8) * 16
 
 
 def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
@@ -387,8 +394,8 @@ def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
     assert releases["vault"]["server"]["ha"]["disruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
     # Consul's chart sets maxUnavailable 1 itself unless told otherwise; nothing here tells it otherwise.
     assert "disruptionBudget" not in releases["consul"]["server"]
-    workers = releases["concourse"]["worker"]
-    floor = releases["concourse"]["concourse"]["worker"]["autoscaling"]["minReplicas"]  # the HPA owns the count
+    workers = releases["concourse-workers"]["worker"]
+    floor = releases["concourse-workers"]["concourse"]["worker"]["autoscaling"]["minReplicas"]  # the HPA owns the count
     assert floor - workers["minAvailable"] >= 1
 
 

@@ -59,7 +59,8 @@ def test_a_changed_stack_makes_its_plan_stale_with_a_diff_under_the_resources_ur
     diff = found["plans/staging.json"]
     pool = "urn:pulumi:staging::cdstack::cdstack:azure:Cluster$azure-native:containerservice:AgentPool::worker-pool"
     assert f"--- plans/staging.json {pool} (committed)" in diff
-    assert '-    "maxCount": 4.0,' in diff and '+    "maxCount": 5.0,' in diff
+    # The pool's autoscaler maximum: maxCount plus workerReplicas (2), room for a new Concourse worker generation.
+    assert '-    "maxCount": 6.0,' in diff and '+    "maxCount": 7.0,' in diff
     report = golden_plans.report(found)
     assert report.startswith("plans/orphan.json is stale:")
     assert report.endswith("run `make plans` and commit the diff of plans/ with the change.")

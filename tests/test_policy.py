@@ -428,7 +428,18 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
         lambda p: duplicated(p, SERVER, "postgres"),
         "the stack has 2 azure-native:dbforpostgresql:Server",
     ),
-    ("stack-singletons", "prod", lambda p: duplicated(p, RELEASE, "concourse"), "2 releases of the concourse chart"),
+    (
+        "stack-singletons",
+        "prod",
+        lambda p: duplicated(p, RELEASE, "concourse"),
+        "2 releases of the concourse chart with its web enabled",
+    ),
+    (
+        "stack-singletons",
+        "prod",
+        lambda p: duplicated(p, RELEASE, "concourse-workers"),
+        "2 releases of the concourse chart with its worker enabled",
+    ),
     (
         "stack-types-promoted",
         "prod",

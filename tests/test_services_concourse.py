@@ -32,7 +32,8 @@ SECRET = "kubernetes:core/v1:Secret"
 
 
 def values_of(cfg: Any) -> dict[str, Any]:
-    return concourse.concourse_values(
+    """The web release's values."""
+    return concourse.web_values(
         cfg,
         postgres_host="psql-contoso-staging.postgres.database.azure.com",
         postgres_port=5432,
@@ -44,7 +45,6 @@ def values_of(cfg: Any) -> dict[str, Any]:
         influxdb_database="concourse",
         influxdb_username="concourse",
         web_secret_version="4711",
-        worker_secret_version="4712",
     )
 
 
@@ -53,10 +53,57 @@ def values() -> dict[str, Any]:
     return values_of(stack_cfg("staging"))
 
 
-def test_a_changed_secret_rolls_the_pods_that_read_it(values: dict[str, Any]):
-    """The chart only checksums Secrets it renders itself; ours roll the pods through their resourceVersion."""
+@pytest.fixture
+def workers() -> dict[str, Any]:
+    return concourse.worker_values(stack_cfg("staging"))
+
+
+def test_a_changed_secret_rolls_the_pods_that_read_it(values: dict[str, Any], workers: dict[str, Any]):
+    """The chart only checksums Secrets it renders itself; the web pods roll through their Secret's resourceVersion.
+    A worker Secret belongs to its generation (a new key pair is a new generation): no version to follow."""
     assert at(values, "web.annotations") == {concourse.SECRET_VERSION_ANNOTATION: "4711"}
-    assert at(values, "worker.annotations") == {concourse.SECRET_VERSION_ANNOTATION: "4712"}
+    assert "annotations" not in workers["worker"]
+
+
+def test_each_release_renders_only_its_half(values: dict[str, Any], workers: dict[str, Any]):
+    """web.enabled/worker.enabled gate every web and worker template except the HPA (gated on autoscaling alone)
+    and the pre-stop ConfigMap (always rendered, named after the release): the web release sets no autoscaling."""
+    assert (at(values, "worker.enabled"), at(workers, "web.enabled")) == (False, False)
+    assert "worker" not in values["concourse"] and "persistence" not in values
+    assert "web" not in workers["concourse"]
+    # Neither renders the bundled database nor a Service pointing at one.
+    for half in (values, workers):
+        assert at(half, "postgresql") == {"enabled": False, "service": {"enabled": False}}
+        assert at(half, "secrets.create") is False
+
+
+def test_workers_dial_the_web_releases_tsa(values: dict[str, Any], workers: dict[str, Any]):
+    # templates/web-worker-gateway-svc.yaml: `<web release>-web-worker-gateway`, port concourse.web.tsa.bindPort.
+    assert at(values, "concourse.web.tsa.bindPort") == concourse.TSA_PORT == 2222
+    assert at(workers, "concourse.worker.tsa.hosts") == [
+        f"{concourse.RELEASE}-web-worker-gateway.concourse.svc.cluster.local:2222"
+    ]
+
+
+def test_the_generation_follows_the_worker_pod_and_nothing_else():
+    cfg = stack_cfg("staging")
+    pod = concourse.worker_pod_values(cfg)
+    keys = ["SHA256:host", "SHA256:worker"]
+    generation = concourse.worker_generation(pod, "20.1.3", keys)
+    assert len(generation) == concourse.GENERATION_LENGTH and int(generation, 16) >= 0
+    # Pure: the same inputs in any key order give the same generation.
+    assert concourse.worker_generation(dict(reversed(list(pod.items()))), "20.1.3", keys) == generation
+    # A new chart (and so image), a new key, a changed pod setting: a new generation.
+    assert concourse.worker_generation(pod, "20.1.4", keys) != generation
+    assert concourse.worker_generation(pod, "20.1.3", ["SHA256:host", "SHA256:other"]) != generation
+    drained = concourse.worker_pod_values(stack_cfg("staging", concourse={"workerDrainSeconds": 7200}))
+    assert concourse.worker_generation(drained, "20.1.3", keys) != generation
+    # The HPA's bounds and the PDB only size the fleet: not part of the pod, so the generation stays.
+    bigger = stack_cfg("staging", concourse={"workerReplicas": 3})
+    assert concourse.worker_pod_values(bigger) == pod
+    assert concourse.worker_scaling_values(bigger) != concourse.worker_scaling_values(cfg)
+    name = concourse.worker_release_name(generation)
+    assert name == f"concourse-workers-{generation}" and len(concourse.worker_secret_name(name)) <= 52
 
 
 def test_operator_tuning_at_the_chart_paths(values: dict[str, Any]):
@@ -86,17 +133,17 @@ def test_tuning_follows_config():
             "workerDrainSeconds": 7200,
         },
     )
-    values = values_of(cfg)
+    values, workers = values_of(cfg), concourse.worker_values(cfg)
     assert at(values, "concourse.web.containerPlacementStrategy") == "limit-active-tasks"
     assert at(values, "concourse.web.baggageclaimResponseHeaderTimeout") == "5m"
     assert at(values, "concourse.web.maxBuildLogsToRetain") == 100
     assert at(values, "concourse.web.defaultBuildLogsToRetain") == 50
     assert at(values, "concourse.web.tsa.heartbeatInterval") == "60s"
-    assert at(values, "persistence.worker.size") == "512Gi"
+    assert at(workers, "persistence.worker.size") == "512Gi"
     assert at(values, "web.replicas") == 3
-    assert at(values, "concourse.worker.autoscaling.minReplicas") == 7
-    assert at(values, "worker.terminationGracePeriodSeconds") == 7200
-    assert at(values, "concourse.worker.connectionDrainTimeout") == "7200s"
+    assert at(workers, "concourse.worker.autoscaling.minReplicas") == 7
+    assert at(workers, "worker.terminationGracePeriodSeconds") == 7200
+    assert at(workers, "concourse.worker.connectionDrainTimeout") == "7200s"
 
 
 def test_external_postgres_with_ca_verification(values: dict[str, Any]):
@@ -112,24 +159,24 @@ def test_external_postgres_with_ca_verification(values: dict[str, Any]):
     assert at(values, "secrets.postgresCaCert") == CA_BUNDLE
 
 
-def test_workers_are_ephemeral_overlay_on_the_worker_pool_and_leave_cleanly(values: dict[str, Any]):
-    assert at(values, "concourse.worker.ephemeral") is True
-    assert at(values, "concourse.worker.baggageclaim.driver") == "overlay"
-    assert at(values, "concourse.worker.shutdownSignal") == "SIGUSR2"  # retire, not land
-    assert at(values, "persistence.enabled") is True
-    assert at(values, "persistence.worker.size") == "256Gi"
-    assert at(values, "worker.kind") == "StatefulSet"
-    floor = at(values, "concourse.worker.autoscaling.minReplicas")
-    assert floor >= 2 and floor - at(values, "worker.minAvailable") >= 1  # the PDB lets a drain proceed
+def test_workers_are_ephemeral_overlay_on_the_worker_pool_and_leave_cleanly(workers: dict[str, Any]):
+    assert at(workers, "concourse.worker.ephemeral") is True
+    assert at(workers, "concourse.worker.baggageclaim.driver") == "overlay"
+    assert at(workers, "concourse.worker.shutdownSignal") == "SIGUSR2"  # retire, not land
+    assert at(workers, "persistence.enabled") is True
+    assert at(workers, "persistence.worker.size") == "256Gi"
+    assert at(workers, "worker.kind") == "StatefulSet"
+    floor = at(workers, "concourse.worker.autoscaling.minReplicas")
+    assert floor >= 2 and floor - at(workers, "worker.minAvailable") >= 1  # the PDB lets a drain proceed
     label, value = naming.WORKER_POOL_LABEL
-    assert at(values, "worker.nodeSelector") == {label: value}
-    assert at(values, "worker.tolerations") == [
+    assert at(workers, "worker.nodeSelector") == {label: value}
+    assert at(workers, "worker.tolerations") == [
         {"key": "cdstack.io/pool", "operator": "Equal", "value": "concourse-workers", "effect": "NoSchedule"}
     ]
-    assert at(values, "worker.terminationGracePeriodSeconds") == 3600
-    assert at(values, "concourse.worker.connectionDrainTimeout") == "3600s"
-    assert at(values, "worker.cleanUpWorkDirOnStart") is True
-    assert at(values, "worker.persistentVolumeClaimRetentionPolicy") == {
+    assert at(workers, "worker.terminationGracePeriodSeconds") == 3600
+    assert at(workers, "concourse.worker.connectionDrainTimeout") == "3600s"
+    assert at(workers, "worker.cleanUpWorkDirOnStart") is True
+    assert at(workers, "worker.persistentVolumeClaimRetentionPolicy") == {
         "whenDeleted": "Delete",
         "whenScaled": "Delete",
     }
@@ -277,10 +324,15 @@ def test_release_and_secrets_under_the_mock_engine(stack: str):
     assert release.inputs["maxHistory"] == HISTORY
     web = plan.get(SECRET, "concourse-web-secret")
     worker = plan.get(SECRET, "concourse-worker-secret")
+    workers = plan.get(HELM_RELEASE, "concourse-workers")
+    generation = workers.inputs["name"].removeprefix("concourse-workers-")
+    assert len(generation) == concourse.GENERATION_LENGTH
     assert web.inputs["metadata"]["name"] == "concourse-web"  # the names the chart's templates read
-    assert worker.inputs["metadata"]["name"] == "concourse-worker"
-    assert web.inputs["stringData"] == "[secret]"
-    assert {web.urn, worker.urn} <= set(release.dependencies)
+    assert worker.inputs["metadata"]["name"] == f"concourse-workers-{generation}-worker"
+    assert web.inputs["stringData"] == worker.inputs["stringData"] == "[secret]"
+    assert web.urn in release.dependencies and worker.urn not in release.dependencies
+    assert worker.urn in workers.dependencies and web.urn not in workers.dependencies
+    assert (workers.inputs["timeout"], workers.inputs["atomic"]) == (release_timeout_seconds(stack_cfg(stack)), True)
     # The values are plain settings: had any secret flowed in, the whole map would be a secret.
     values = release.inputs["values"]
     assert values != "[secret]"
@@ -289,11 +341,13 @@ def test_release_and_secrets_under_the_mock_engine(stack: str):
     assert at(values, "concourse.web.auth.mainTeam.oidc.group") == ADMIN_GROUP_ID
 
 
-def test_release_waits_for_the_worker_pool_and_the_service_monitor_crd():
+def test_web_waits_for_the_service_monitor_crd_and_workers_for_their_pool():
     plan = plan_services("staging", lambda cfg, k8s: build(cfg, k8s, with_crd_source=True))
-    dependencies = plan.get(HELM_RELEASE, "concourse").dependencies
-    assert plan.get("test:index:Crds", "monitoring-crds").urn in dependencies
-    assert plan.get("test:index:NodePool", "worker-pool").urn in dependencies
+    web = plan.get(HELM_RELEASE, "concourse").dependencies
+    workers = plan.get(HELM_RELEASE, "concourse-workers").dependencies
+    crds, pool = plan.get("test:index:Crds", "monitoring-crds").urn, plan.get("test:index:NodePool", "worker-pool").urn
+    assert crds in web and crds not in workers  # only the web release renders the ServiceMonitor
+    assert pool in workers and pool not in web
 
 
 def test_generated_keys_and_passwords():
@@ -314,13 +368,13 @@ def test_the_support_calendar_never_admits_a_minor_that_keeps_retired_workers_di
     assert [(key, value) for key, value, _ in problems] == [("cdstack:cluster.kubernetesVersion", "1.31")]
 
 
-def test_workers_fill_their_nodes_and_follow_load_between_the_configured_bounds(values: dict[str, Any]):
+def test_workers_fill_their_nodes_and_follow_load_between_the_configured_bounds(workers: dict[str, Any]):
     # One worker per Standard_D4ds_v5 node (staging): 4 cores less 140m kube-reserved less the 1000m allowance.
-    assert at(values, "worker.hardAntiAffinity") is True
-    assert at(values, "worker.resources.requests.cpu") == "2860m"
-    scaling = at(values, "concourse.worker.autoscaling")
+    assert at(workers, "worker.hardAntiAffinity") is True
+    assert at(workers, "worker.resources.requests.cpu") == "2860m"
+    scaling = at(workers, "concourse.worker.autoscaling")
     assert (scaling["minReplicas"], scaling["maxReplicas"]) == (2, 4)  # concourse.workerReplicas, workerPool.maxCount
     assert scaling["builtInMetrics"][0]["resource"]["name"] == "cpu"
     down = scaling["behavior"]["scaleDown"]
     assert down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 1800}]  # one drain at a time
-    assert "replicas" not in at(values, "worker")  # the HPA owns the count
+    assert "replicas" not in at(workers, "worker")  # the HPA owns the count

@@ -87,7 +87,15 @@ def test_concourse_waits_for_its_inputs_and_teams_wait_for_concourse(stack: str,
     concourse = plan.get("kubernetes:helm.sh/v3:Release", "concourse")
     waits = {short(urn) for urn in concourse.dependencies}
     assert "kubernetes:core/v1:Secret::concourse-web-secret" in waits
-    assert "azure-native:containerservice:AgentPool::worker-pool" in waits
+    # The workers, in their own release, wait for their pool and their generation's Secret; the web for neither.
+    workers = plan.get("kubernetes:helm.sh/v3:Release", "concourse-workers")
+    worker_waits = {short(urn) for urn in workers.dependencies}
+    assert {
+        "azure-native:containerservice:AgentPool::worker-pool",
+        "kubernetes:core/v1:Secret::concourse-worker-secret",
+    } <= worker_waits
+    assert "azure-native:containerservice:AgentPool::worker-pool" not in waits
+    assert concourse.urn not in workers.dependencies  # workers retry the TSA until the web answers
     # Concourse does not wait for logging, ingress or ChartMuseum releases.
     for other in ("eck-stack", "elastalert2", "traefik", "cert-manager", "chartmuseum"):
         assert f"kubernetes:helm.sh/v3:Release::{other}" not in waits
@@ -156,7 +164,9 @@ def test_every_release_is_pinned_atomic_and_bounded(stack: str, plan_of: Planner
         assert inputs.get("skipAwait", False) is (key == "elastalert2")
         wait = release_timeout_seconds(plan_cfg) if key == "concourse" else catalog.CHARTS[key].timeout_seconds
         assert inputs["timeout"] == wait
-        assert inputs["name"] == release.name
+        # The worker release's name carries its generation (services/concourse.py).
+        generation = inputs["name"].removeprefix(f"{release.name}-") if release.name == "concourse-workers" else ""
+        assert inputs["name"] == (f"{release.name}-{generation}" if generation else release.name)
     assert deployed == set(catalog.CHARTS)
 
 

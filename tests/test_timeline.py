@@ -102,3 +102,39 @@ def test_prod_first_up_does_not_grow_past_its_ceiling():
 
     bars = timeline.schedule(offline.run_stack("prod"))
     assert timeline.total(bars) <= FIRST_UP_CEILING_SECONDS, timeline.render("prod", [b for b in bars if b.critical])
+
+
+def test_an_upgrade_waits_for_the_new_generation_then_deletes_the_old_and_never_for_its_drain():
+    from tests.services import stack_cfg
+    from tools import offline
+
+    plan = offline.run_stack("prod")
+    steps = timeline.upgrade(plan, stack_cfg("prod"))
+    by_label = {s.label.split(":")[0].split(" (")[0]: s for s in steps}
+    web, secret = by_label["Release concourse"], by_label["Secret concourse-worker-secret"]
+    workers = [s for s in steps if s.label.startswith("Release concourse-workers")]
+    deletes = [s for s in steps if s.label.startswith("delete")]
+    drain = steps[-1]
+    # The new generation (Secret, nodes, pods) is created first, beside the web's rolling update.
+    assert web.start == secret.start == 0 and workers[0].start == secret.end and workers[1].start == workers[0].end
+    # The old one goes last, once everything else has succeeded; its workers drain after `up` has returned.
+    assert deletes[0].start == max(web.end, workers[-1].end) and deletes[1].start == deletes[0].end
+    assert drain.after_up and drain.start == deletes[-1].end and drain.end - drain.start == 3600
+    assert timeline.upgrade_total(steps) == deletes[-1].end
+    # The bound (concourse_limits.upgrade_wait_seconds): one install and one uninstall poll, within the Helm wait.
+    assert timeline.upgrade_total(steps) <= catalog.CHARTS["concourse"].timeout_seconds + 3600
+
+
+def test_the_upgrade_up_is_the_same_whatever_the_fleet():
+    import copy
+
+    from tests.conftest import stack_config
+    from tests.services import stack_cfg
+    from tools import offline
+
+    plan = offline.run_stack("prod")
+    cluster = copy.deepcopy(stack_config("prod")["cdstack:cluster"])
+    cluster["workerPool"]["maxCount"] = 200
+    big = timeline.upgrade(plan, stack_cfg("prod", cluster=cluster))
+    assert timeline.upgrade_total(big) == timeline.upgrade_total(timeline.upgrade(plan, stack_cfg("prod")))
+    assert "up to 200 old workers retire at once" in big[-1].label

@@ -16,6 +16,9 @@ version and node pools):
 6. references: each Secret (and key), ConfigMap (and key) and ServiceAccount a pod reads is created by the stack,
    a chart, or a controller the stack runs.
 7. ordering: each custom resource waits for the release that installs its CRD.
+8. owners: each object (kind, namespace, name) is applied by one owner, a release or the program: Helm refuses to
+   install an object another release owns, and two owners would overwrite each other (two releases of one chart,
+   such as Concourse's web and worker generations, must name their objects apart).
 Exit 1 when any check reports an error.
 """
 
@@ -41,7 +44,7 @@ from components.promotion import PromotionError
 from tools import charts, helmrender, offline, render, short_run, workloads
 from tools.workloads import Pod, Pool
 
-CHECKS = ("render", "schema", "values-schema", "dead", "scheduling", "capacity", "references", "ordering")
+CHECKS = ("render", "schema", "values-schema", "dead", "scheduling", "capacity", "references", "ordering", "owners")
 
 
 @dataclass(frozen=True)
@@ -548,6 +551,26 @@ def check_ordering(stack: Stack, builtin: tuple[str, ...]) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# 8. owners
+
+
+def check_owners(stack: Stack) -> list[Finding]:
+    """An object applied by two owners (releases, or a release and the program)."""
+    owners: dict[tuple[str, str, str, str], list[str]] = {}
+    for owner, obj in stack.all_objects():
+        meta = obj.get("metadata") or {}
+        group = group_of(str(obj.get("apiVersion", "")))
+        owners.setdefault((group, str(obj.get("kind")), meta.get("namespace") or "", str(meta.get("name"))), []).append(
+            owner
+        )
+    return [
+        Finding("owners", "error", found[1], f"{kind} {f'{ns}/' if ns else ''}{name}", f"also applied by {found[0]}")
+        for (_, kind, ns, name), found in sorted(owners.items())
+        if len(found) > 1
+    ]
+
+
 def audit(stack: Stack, skip_dead: bool = False) -> tuple[list[Finding], dict[str, float]]:
     """Every check over a rendered stack; returns the findings and the seconds each check took."""
     timings: dict[str, float] = {}
@@ -574,6 +597,7 @@ def audit(stack: Stack, skip_dead: bool = False) -> tuple[list[Finding], dict[st
     timed("capacity", lambda: check_capacity(stack, pods))
     timed("references", lambda: check_references(stack, pods))
     timed("ordering", lambda: check_ordering(stack, builtin))
+    timed("owners", lambda: check_owners(stack))
     return findings, timings
 
 

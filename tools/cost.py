@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from components import catalog
+from components import catalog, naming
 from tools import offline
 
 HOURS_PER_MONTH = 730
@@ -150,7 +150,8 @@ def claims_from_values(chart: str, release: str, values: dict[str, Any]) -> list
         ]  # fmt: skip
     if chart == "concourse":
         worker = _dig(values, "persistence", "worker", default={})
-        if not _dig(values, "persistence", "enabled", default=True):
+        # The web release (worker.enabled false) renders no worker StatefulSet, so no claim template.
+        if not all(_dig(values, key, "enabled", default=True) for key in ("persistence", "worker")):
             return []
         return [
             Claim(release, "concourse-worker", int(_dig(values, "worker", "replicas", default=2)),
@@ -255,13 +256,20 @@ def lines_of(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | Non
                                 default=1))  # fmt: skip
             lines.append(Line("Networking", "AKS outbound public IP", "public-ip/Standard", outbound * HOURS_PER_MONTH,
                               outbound * HOURS_PER_MONTH, "IP-hours", "plan"))  # fmt: skip
+    workers = _worker_autoscaling_max(plan)
     for pool in plan.by_type(AGENT_POOL):
         inputs = pool.inputs
         count = int(inputs.get("count", 1))
         low, high = (int(inputs["minCount"]), int(inputs["maxCount"])) if inputs.get("enableAutoScaling") else (
             count, count)  # fmt: skip
-        lines += _vm_lines("AKS", f"{inputs.get('agentPoolName', pool.name)} pool", inputs["vmSize"], low, high,
-                           float(inputs.get("osDiskSizeGB", 128)))  # fmt: skip
+        name, disk = f"{inputs.get('agentPoolName', pool.name)} pool", float(inputs.get("osDiskSizeGB", 128))
+        surge = high - workers if _is_worker_pool(inputs) and workers is not None and low <= workers < high else 0
+        lines += _vm_lines("AKS", name, inputs["vmSize"], low, high - surge, disk)
+        if surge:
+            # Nodes only a Concourse upgrade asks for: the new worker generation beside the old one while the old
+            # drains (concourse_limits.worker_pool_max_nodes). The maximum counts them all month, as for any node.
+            lines += _vm_lines("AKS", f"{name} generation surge", inputs["vmSize"], 0, surge,
+                               disk)  # fmt: skip
     for server in plan.by_type(POSTGRES):
         inputs = server.inputs
         sku, tier = _dig(inputs, "sku", "name"), _dig(inputs, "sku", "tier")
@@ -296,6 +304,20 @@ def lines_of(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | Non
         lines.append(Line("Networking", f"DNS zone {zone.name}", "dns-zone", 1, 1, "zone-months", "plan"))
     lines += _claim_lines(plan, rendered)
     return lines
+
+
+def _worker_autoscaling_max(plan: offline.Plan) -> int | None:
+    """The HPA's maximum of the Concourse worker release (web.enabled false): workers of one generation at most."""
+    for release in plan.by_type(RELEASE):
+        values = release.inputs.get("values")
+        if release.inputs.get("chart") == "concourse" and _dig(values, "web", "enabled", default=True) is False:
+            maximum = _dig(values, "concourse", "worker", "autoscaling", "maxReplicas")
+            return None if maximum is None else int(maximum)
+    return None
+
+
+def _is_worker_pool(inputs: dict[str, Any]) -> bool:
+    return naming.WORKER_POOL_LABEL[0] in (inputs.get("nodeLabels") or {})
 
 
 def _claim_lines(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | None) -> list[Line]:

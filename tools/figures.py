@@ -1,4 +1,4 @@
-"""Generate the README's cost and first-`up` figures from the planned graphs, so they never drift from the code.
+"""Generate the README's cost, first-`up` and upgrade-`up` figures from the planned graphs, never to drift.
 
     python -m tools.figures            print the block (Markdown)
     python -m tools.figures --write    replace the generated block in README.md (and redraw docs/timeline-prod.*)
@@ -24,17 +24,21 @@ PICTURED = "prod"
 def block() -> str:
     lines = [
         BEGIN,
-        "| stack | monthly cost, worker pool at minimum | at maximum | items without a known price | first `up` |",
-        "| --- | --- | --- | --- | --- |",
+        "| stack | monthly cost, worker pool at minimum | at maximum | items without a known price | first `up` "
+        "| upgrade `up` of Concourse | then, after `up`, the old workers retire within |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stack in STACKS:
         plan = offline.run_stack(stack)
         rep = cost.report(plan, offline.load_config(stack).location)
         unknown = len(rep.unknown)
         suffix = " + unknown" if unknown else ""
+        cfg = offline.load_config(stack)
+        upgrade = timeline.upgrade_total(timeline.upgrade(plan, cfg))
         lines.append(
             f"| {stack} | ${rep.low:,.0f}{suffix} | ${rep.high:,.0f}{suffix} | {unknown} | "
-            f"{timeline._clock(timeline.total(timeline.schedule(plan)))} |"
+            f"{timeline._clock(timeline.total(timeline.schedule(plan)))} | {timeline._clock(upgrade)} | "
+            f"{timeline._clock(cfg.concourse.worker_drain_seconds)} |"
         )
     lines += [
         "",

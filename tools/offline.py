@@ -260,6 +260,10 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "tenantId": TENANT_ID,
     },
     "azure-native:network:PublicIPAddress": lambda name, inputs: {"ipAddress": "20.31.0.10"},
+    # A key's public fingerprint names the worker generation (services/concourse.py): one stable per key here.
+    "tls:index/privateKey:PrivateKey": lambda name, inputs: {
+        "publicKeyFingerprintSha256": f"SHA256:offline-{name}",
+    },
     "azure-native:keyvault:Vault": lambda name, inputs: {
         "properties": {
             **inputs.get("properties", {}),

@@ -1,11 +1,19 @@
-"""How long a stack's first `pulumi up` takes, modelled from its planned graph and the catalog's durations.
+"""How long a stack's first `pulumi up` takes, and an upgrade `up` of Concourse, modelled from its planned graph and
+the catalog's durations.
 
-    python -m tools.timeline prod                  every resource's start and end, the critical path, the total
-    python -m tools.timeline prod --picture DIR    also a Gantt chart, DIR/timeline-prod.svg and .png
+    python -m tools.timeline prod                  every resource's start and end, the critical path, the total;
+                                                   then the upgrade `up` (a new worker generation)
+    python -m tools.timeline prod --picture DIR    also a Gantt chart of the first `up`, DIR/timeline-prod.svg and .png
 
 Pulumi starts a resource as soon as everything it waits on (its dependencies and its provider) exists, so the
 earliest start of each resource is the latest end among what it waits on, and the whole `up` takes as long as the
 chain of waits with the largest total duration (the critical path: `tools.plan.critical_path` weighted by duration).
+
+An upgrade `up` that changes Concourse's chart (or anything in the worker pod) updates the web release in place and
+replaces the worker release create-before-delete (services/concourse.py): the new generation's Secret and release
+are created beside the web's rolling update; the old generation and its Secret are deleted last, once everything
+else has succeeded (Pulumi runs deletes at the end), and Helm's uninstall returns as soon as their objects are gone.
+The old workers then retire in the background, each within workerDrainSeconds, after `up` has returned.
 """
 
 from __future__ import annotations
@@ -15,7 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import catalog
+from components import catalog, concourse_limits
+from components.config import StackConfig
 from tools import offline
 from tools import plan as plan_tool
 
@@ -25,12 +34,13 @@ POSTGRES = "azure-native:dbforpostgresql:Server"
 
 def duration_key(r: offline.Registration) -> str:
     """The DURATIONS key of a resource: its type, its chart for a Helm release (`release/unawaited` for one `up` does
-    not wait for), `/ha` for a PostgreSQL HA server."""
+    not wait for, `/workers` for Concourse's worker-only release), `/ha` for a PostgreSQL HA server."""
     if r.type == RELEASE and r.inputs.get("skipAwait"):
         return "release/unawaited"
     if r.type == RELEASE:
         chart = str(r.inputs.get("chart", ""))
-        return f"release/{chart}"
+        worker_only = chart == "concourse" and ((r.inputs.get("values") or {}).get("web") or {}).get("enabled") is False
+        return f"release/{chart}/workers" if worker_only else f"release/{chart}"
     if r.type == POSTGRES and (r.inputs.get("highAvailability") or {}).get("mode", "Disabled") != "Disabled":
         return f"{r.type}/ha"
     return r.type
@@ -129,13 +139,76 @@ def picture(stack: str, bars: list[Bar], folder: Path) -> list[Path]:
     return written
 
 
+SECRET = "kubernetes:core/v1:Secret"
+SCALE_OUT = "azure-native:containerservice:AgentPool/scale-out"
+WEB_RELEASE, WORKER_RELEASE, WORKER_SECRET = "concourse", "concourse-workers", "concourse-worker-secret"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a modelled upgrade: `after_up` steps run once `pulumi up` has returned (nothing waits for them)."""
+
+    label: str
+    start: int
+    end: int
+    after_up: bool = False
+
+
+def upgrade(plan: offline.Plan, cfg: StackConfig, durations: dict[str, catalog.Duration] | None = None) -> list[Step]:
+    """An upgrade `up` that gives Concourse a new chart version (new web and worker pods), as Pulumi runs it."""
+    web, workers = plan.get(RELEASE, WEB_RELEASE), plan.get(RELEASE, WORKER_RELEASE)
+    secret = plan.get(SECRET, WORKER_SECRET)
+    table = catalog.DURATIONS if durations is None else durations
+    secret_end = duration(secret, durations)
+    nodes_end = secret_end + table[SCALE_OUT].seconds
+    workers_end = nodes_end + duration(workers, durations)
+    web_end = duration(web, durations)
+    # Deletes run last, in reverse dependency order: the old release, then the Secret its pods mounted.
+    deletes = max(web_end, workers_end)
+    release_gone = deletes + concourse_limits.UNINSTALL_POLL_SECONDS
+    secret_gone = release_gone + duration(secret, durations)
+    old = cfg.cluster.worker_pool.max_count
+    return [
+        Step(f"Release {WEB_RELEASE} (web: rolling update, atomic)", 0, web_end),
+        Step(f"Secret {WORKER_SECRET} (the new generation's)", 0, secret_end),
+        Step(f"Release {WORKER_RELEASE}: its pods wait for nodes the cluster autoscaler adds", secret_end, nodes_end),
+        Step(f"Release {WORKER_RELEASE}: the new generation starts; Helm waits for it", nodes_end, workers_end),
+        Step("delete the old generation's release (Helm uninstall: its objects only)", deletes, release_gone),
+        Step("delete the old generation's Secret", release_gone, secret_gone),
+        Step(
+            f"after `up`: up to {old} old workers retire at once (SIGUSR2), each within workerDrainSeconds",
+            secret_gone,
+            secret_gone + cfg.concourse.worker_drain_seconds,
+            after_up=True,
+        ),
+    ]
+
+
+def upgrade_total(steps: list[Step]) -> int:
+    """How long the upgrade `up` takes: steps after it do not count."""
+    return max((s.end for s in steps if not s.after_up), default=0)
+
+
+def render_upgrade(stack: str, steps: list[Step]) -> str:
+    lines = [
+        f"Modelled upgrade `pulumi up` of stack {stack!r} (Concourse's chart changes): {_clock(upgrade_total(steps))} "
+        "(min:s); it waits for one worker install, never for a drain",
+        "",
+    ]
+    lines += [f"  {_clock(s.start):>6} - {_clock(s.end):>6}  {s.label}" for s in steps]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.timeline", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--picture", type=Path, metavar="DIR", help="also write a Gantt chart (SVG and PNG) there")
     args = parser.parse_args(argv)
-    bars = schedule(offline.run_stack(args.stack))
+    plan = offline.run_stack(args.stack)
+    bars = schedule(plan)
     print(render(args.stack, bars))
+    print()
+    print(render_upgrade(args.stack, upgrade(plan, offline.load_config(args.stack))))
     if args.picture:
         for path in picture(args.stack, bars, args.picture):
             print(f"Wrote {path}")

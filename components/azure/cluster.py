@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization, containerservice
 
-from components import naming, upgrades
+from components import concourse_limits, naming, upgrades
 from components.azure.kubeconfig import non_interactive
 from components.azure.network import Network
 from components.config import MaintenanceWindowConfig, StackConfig
@@ -132,7 +132,8 @@ def worker_pool(cfg: StackConfig, subnet_id: pulumi.Input[str]) -> WorkerPoolArg
         "vnet_subnet_id": subnet_id,
         "enable_auto_scaling": True,
         "min_count": pool.min_count,
-        "max_count": pool.max_count,
+        # Room for a new worker generation beside a full old one during an upgrade (concourse_limits).
+        "max_count": concourse_limits.worker_pool_max_nodes(cfg),
         "count": pool.min_count,
         "node_labels": {label_key: label_value},
         "node_taints": [naming.WORKER_POOL_TAINT],

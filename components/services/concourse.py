@@ -1,16 +1,27 @@
 """Concourse: web and workers with the operator's tuning, external Azure PostgreSQL, Vault, Entra ID login.
 
-The chart renders no Secret (`secrets.create: false`): this module generates the keys and passwords and writes the
-two Secrets the chart's templates read, `<release>-web` and `<release>-worker`, with every key they reference. The
-values carry settings only; a secret never enters them (Helm would keep it in the release record).
+Two releases of the same chart in one namespace. The web release (`worker.enabled: false`) is upgraded in place,
+atomic: a broken web rolls back. The workers live in a worker-only release (`web.enabled: false`) whose name carries
+a generation, a hash of everything that shapes the worker pod (worker_generation). A change to the worker pod is a
+new release name, which Pulumi replaces create-before-delete: the new generation installs beside the old one, Helm
+waits for it, and only once the whole `up` has succeeded is the old one deleted, whose workers then all retire at
+once (SIGUSR2) within their grace period. An upgrade's `up` waits for one install, never for a drain
+(concourse_limits.upgrade_wait_seconds); a broken new generation fails the `up` with the old one untouched.
 
-The release waits only for what it consumes: the database endpoint, the login app, Vault access (the auth param),
+The chart renders no Secret (`secrets.create: false`): this module generates the keys and passwords and writes the
+Secrets the chart's templates read, `<web release>-web` and `<worker release>-worker` (one per generation), with every
+key they reference. The TSA's host key and the workers' key are generated once and reach both sides from the same
+resources. The values carry settings only; a secret never enters them (Helm would keep it in the release record).
+
+The releases wait only for what they consume: the database endpoint, the login app, Vault access (the auth param),
 the team users' passwords and InfluxDB's credentials arrive as outputs; the Secrets, the worker node pool and the
 ServiceMonitor CRD are explicit dependencies, each with its reason.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +31,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components import naming, sizing
-from components.concourse_limits import release_timeout_seconds, worker_rollout_batch
+from components.concourse_limits import release_timeout_seconds
 from components.config import StackConfig
 from components.durations import go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
@@ -30,8 +41,16 @@ from components.services.release import namespace, release, secret
 from components.services.secrets import vault_address
 
 RELEASE = "concourse"
+"""The web release; the chart names its objects `<release>-web`."""
 WEB_SECRET = f"{RELEASE}-web"
-WORKER_SECRET = f"{RELEASE}-worker"
+WORKERS_RELEASE_PREFIX = f"{RELEASE}-workers"
+"""Worker releases are `<prefix>-<generation>`; the chart names their objects `<release>-worker`."""
+GENERATION_LENGTH = 8
+"""Hex digits of the generation: 4 billion values, and a StatefulSet name (`concourse-workers-<8>-worker`, 33
+characters) well inside the 52 a StatefulSet's pods and revision labels allow."""
+
+TSA_PORT = 2222
+"""The TSA's port, the chart's default `concourse.web.tsa.bindPort`, stated: the worker release dials it."""
 
 ENCRYPTION_KEY_LENGTH = 32
 """Concourse accepts an AES key of exactly 16 or 32 characters; 32 selects AES-256."""
@@ -135,7 +154,13 @@ def worker_secret_data(
     return {"host-key-pub": tsa_host_key_pub, "worker-key": worker_key}
 
 
-def concourse_values(
+def tsa_host(namespace: str) -> str:
+    """Where a worker release reaches the web release's TSA: the chart's `<web release>-web-worker-gateway` Service
+    (templates/web-worker-gateway-svc.yaml, port concourse.web.tsa.bindPort), by its cluster DNS name."""
+    return f"{WEB_SECRET}-worker-gateway.{namespace}.svc.cluster.local:{TSA_PORT}"
+
+
+def web_values(
     cfg: StackConfig,
     *,
     postgres_host: str,
@@ -148,13 +173,13 @@ def concourse_values(
     influxdb_database: str,
     influxdb_username: str,
     web_secret_version: str,
-    worker_secret_version: str,
 ) -> dict[str, Any]:
-    """The chart's values. `*_secret_version`: the Secrets' resourceVersion, as pod annotations, so that a changed
-    Secret (a rotated client secret or approle secret id, a new team user) rolls the pods that read it at start."""
+    """The web release's values: web only (`worker.enabled: false`), and no worker autoscaling, whose HPA the chart
+    renders whenever `concourse.worker.autoscaling.maxReplicas` is set, worker or not. `web_secret_version`: the
+    Secret's resourceVersion, as a pod annotation, so that a changed Secret (a rotated client secret or approle secret
+    id, a new team user) rolls the web pods, which read it at start."""
     c = cfg.concourse
     host = cfg.dns.host("concourse")
-    pool_label, pool_value = naming.WORKER_POOL_LABEL
     return {
         "web": {
             "replicas": c.web_replicas,
@@ -168,33 +193,7 @@ def concourse_values(
             },
             **vault_ca_web_values(cfg),
         },
-        "worker": {
-            "kind": "StatefulSet",
-            # No `replicas`: with concourse.worker.autoscaling the chart leaves the count to the HPA
-            # (templates/worker-statefulset.yaml), so an upgrade never resets what the autoscaler chose.
-            # One worker per node, each requesting the node (components/sizing.py): the cluster autoscaler adds a
-            # node exactly when the HPA adds a worker that finds none.
-            "hardAntiAffinity": True,
-            "resources": sizing.worker_requests(cfg),
-            "annotations": {SECRET_VERSION_ANNOTATION: worker_secret_version},
-            # The chart always renders this PodDisruptionBudget; with two or more workers one may always go.
-            "minAvailable": 1,
-            "nodeSelector": {pool_label: pool_value},
-            "tolerations": worker_tolerations(),
-            # The pre-stop hook retires the worker (shutdownSignal below); Kubernetes waits this long for running
-            # builds to finish before it kills the pod.
-            "terminationGracePeriodSeconds": c.worker_drain_seconds,
-            # A retired worker comes back as a new worker: nothing of the old work directory is valid.
-            "cleanUpWorkDirOnStart": True,
-            # Scale-down and uninstall delete the worker's volume claim: no orphaned disks.
-            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
-            # An upgrade retires this many workers at once, so up to maxCount of them fit in the deploy's wait
-            # (worker_rollout_batch). The field is honoured with the Parallel policy (the chart's default, stated
-            # because it matters), not with OrderedReady.
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": worker_rollout_batch(cfg)}},
-            "podManagementPolicy": "Parallel",
-        },
-        "persistence": {"enabled": True, "worker": {"size": f"{c.worker_disk_gi}Gi"}},
+        "worker": {"enabled": False},
         # No bundled database, and no Service left pointing at one (the chart renders it unless told not to).
         "postgresql": {"enabled": False, "service": {"enabled": False}},
         "secrets": {
@@ -219,7 +218,7 @@ def concourse_values(
                     "database": postgres_database,
                     "sslmode": "verify-ca",
                 },
-                "tsa": {"heartbeatInterval": c.heartbeat_interval},
+                "tsa": {"heartbeatInterval": c.heartbeat_interval, "bindPort": TSA_PORT},
                 # Guardrails for about 400 jobs: one runaway task cannot take a worker, checks run half as often as
                 # Concourse's default (webhooks still trigger them at once), credentials are cached.
                 "defaultTaskTimeout": c.default_task_timeout,
@@ -270,16 +269,96 @@ def concourse_values(
                     "username": influxdb_username,
                 },
             },
+        },
+    }
+
+
+def worker_pod_values(cfg: StackConfig) -> dict[str, Any]:
+    """The worker release's values that shape the worker pod and its StatefulSet: everything the generation hashes.
+
+    Worker only (`web.enabled: false`): the chart then takes the TSA's address from `concourse.worker.tsa.hosts`
+    (templates/_helpers.tpl, concourse.worker.env) and refuses to render without it (templates/required-check.yaml).
+    """
+    c = cfg.concourse
+    pool_label, pool_value = naming.WORKER_POOL_LABEL
+    return {
+        "web": {"enabled": False},
+        "worker": {
+            "kind": "StatefulSet",
+            # No `replicas`: with concourse.worker.autoscaling the chart leaves the count to the HPA
+            # (templates/worker-statefulset.yaml).
+            # One worker per node, each requesting the node (components/sizing.py): the cluster autoscaler adds a
+            # node exactly when the HPA adds a worker that finds none.
+            "hardAntiAffinity": True,
+            "resources": sizing.worker_requests(cfg),
+            "nodeSelector": {pool_label: pool_value},
+            "tolerations": worker_tolerations(),
+            # Ready once Garden and Baggageclaim answer (the worker's health endpoint, worker/healthchecker.go), so
+            # Helm's wait for a new generation means workers that can run builds; the chart sets no readiness probe.
+            "readinessProbe": {"httpGet": {"path": "/", "port": "worker-hc"}, "periodSeconds": 10, "timeoutSeconds": 3},
+            # The pre-stop hook retires the worker (shutdownSignal below); Kubernetes waits this long for running
+            # builds to finish before it kills the pod: on scale-in, node drains, and when a generation is deleted.
+            "terminationGracePeriodSeconds": c.worker_drain_seconds,
+            # A retired worker comes back as a new worker: nothing of the old work directory is valid.
+            "cleanUpWorkDirOnStart": True,
+            # Scale-down and deletion of a generation delete the workers' volume claims: no orphaned disks (a claim
+            # in use by a retiring pod stays until the pod is gone: kubernetes.io/pvc-protection).
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+            # A generation's workers all start at once (the chart's default, stated because the install's wait
+            # depends on it); a generation's pod template never changes, a change is the next generation.
+            "podManagementPolicy": "Parallel",
+        },
+        "persistence": {"enabled": True, "worker": {"size": f"{c.worker_disk_gi}Gi"}},
+        "postgresql": {"enabled": False, "service": {"enabled": False}},
+        "secrets": {"create": False},
+        "concourse": {
             "worker": {
                 "ephemeral": True,
                 "baggageclaim": {"driver": c.baggageclaim_driver},
                 "shutdownSignal": "SIGUSR2",  # retire: the worker drains, then leaves the cluster for good
                 # Keep the builds' forwarded connections for the whole grace period (the chart's default is 1h).
                 "connectionDrainTimeout": f"{c.worker_drain_seconds}s",
-                "autoscaling": worker_autoscaling(cfg),
+                "tsa": {"hosts": [tsa_host(naming.NAMESPACES["concourse"])]},
             },
         },
     }
+
+
+def worker_scaling_values(cfg: StackConfig) -> dict[str, Any]:
+    """The worker release's values that only size the fleet (the HPA's bounds and behaviour, the disruption budget):
+    a change updates the current generation in place, without replacing a worker."""
+    return {
+        # The chart always renders this PodDisruptionBudget; with two or more workers one may always go.
+        "worker": {"minAvailable": 1},
+        "concourse": {"worker": {"autoscaling": worker_autoscaling(cfg)}},
+    }
+
+
+def worker_values(cfg: StackConfig) -> dict[str, Any]:
+    """The worker release's values: the pod's, with the scaling laid over them."""
+    return sizing.merge(worker_pod_values(cfg), worker_scaling_values(cfg))
+
+
+def worker_generation(pod_values: Mapping[str, Any], chart_version: str, key_fingerprints: Sequence[str]) -> str:
+    """The worker generation: a hash of what a worker pod is made of. The pod values, the chart version (which also
+    pins the image: the values set no image) and the fingerprints of the TSA host key and the worker key (a new key
+    pair is a new worker Secret, which running workers read only at start). Equal inputs, equal generation, whatever
+    the order of keys; a fingerprint names a public key and reveals nothing secret."""
+    canonical = json.dumps(
+        {"values": pod_values, "chart": chart_version, "keys": list(key_fingerprints)},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:GENERATION_LENGTH]
+
+
+def worker_release_name(generation: str) -> str:
+    return f"{WORKERS_RELEASE_PREFIX}-{generation}"
+
+
+def worker_secret_name(release_name: str) -> str:
+    """The Secret the chart's worker pods mount: `<release>-worker` (templates/worker-statefulset.yaml)."""
+    return f"{release_name}-worker"
 
 
 HPA_MAX_POLICY_PERIOD = 1800
@@ -319,10 +398,13 @@ def worker_autoscaling(cfg: StackConfig) -> dict[str, Any]:
 
 
 class Concourse(pulumi.ComponentResource):
-    """The Concourse release, its two Secrets and the keys and passwords in them."""
+    """The web release, the current worker generation's release, their Secrets and the keys and passwords in them."""
 
     admin_password: pulumi.Output[str]
     release: k8s.helm.v3.Release
+    """The web release: what answers Concourse's API (the teams wait for it)."""
+    workers: k8s.helm.v3.Release
+    """The current worker generation's release."""
 
     def __init__(
         self,
@@ -381,12 +463,25 @@ class Concourse(pulumi.ComponentResource):
             provider,
             self,
         )
-        worker = secret(
-            WORKER_SECRET,
-            ns,
-            worker_secret_data(tsa_host_key_pub=tsa_host_key.public_key_openssh, worker_key=worker_key.private_key_pem),
-            provider,
-            self,
+        # The worker Secret belongs to its generation: the chart's worker pods mount `<worker release>-worker`. A new
+        # generation gets a new Secret (its name changes, so Pulumi replaces it create-before-delete, like the
+        # release), and the old one goes after the old release (Pulumi deletes in reverse dependency order).
+        pod_values = worker_pod_values(cfg)
+        worker_release = pulumi.Output.all(
+            tsa_host_key.public_key_fingerprint_sha256, worker_key.public_key_fingerprint_sha256
+        ).apply(lambda keys: worker_release_name(worker_generation(pod_values, cfg.chart_version("concourse"), keys)))
+        worker = k8s.core.v1.Secret(
+            "concourse-worker-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=worker_release.apply(worker_secret_name), namespace=ns.metadata.name
+            ),
+            type="Opaque",
+            string_data=pulumi.Output.secret(
+                worker_secret_data(
+                    tsa_host_key_pub=tsa_host_key.public_key_openssh, worker_key=worker_key.private_key_pem
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         # The web pods mount the CA's Secret by name: it must exist before they start (see the Secrets below).
         trust = (
@@ -406,13 +501,9 @@ class Concourse(pulumi.ComponentResource):
 
         admin_group_id = login.group_object_ids[cfg.identity.admin_group]
         values = pulumi.Output.all(
-            database.host,
-            login.issuer_url,
-            admin_group_id,
-            web.metadata.resource_version,
-            worker.metadata.resource_version,
+            database.host, login.issuer_url, admin_group_id, web.metadata.resource_version
         ).apply(
-            lambda args: concourse_values(
+            lambda args: web_values(
                 cfg,
                 postgres_host=args[0],
                 postgres_port=database.port,
@@ -424,7 +515,6 @@ class Concourse(pulumi.ComponentResource):
                 influxdb_database=influxdb.database,
                 influxdb_username=influxdb.username,
                 web_secret_version=args[3],
-                worker_secret_version=args[4],
             )
         )
         self.release = release(
@@ -437,16 +527,32 @@ class Concourse(pulumi.ComponentResource):
             self,
             timeout_seconds=release_timeout_seconds(cfg),
             depends_on=[
-                # The pods mount and read both Secrets by name (the values cannot refer to them): they must exist
-                # before the first pod starts, or the release waits on pods stuck in ContainerCreating.
+                # The pods mount and read the Secret by name (the values cannot refer to it): it must exist before
+                # the first pod starts, or the release waits on pods stuck in ContainerCreating.
                 web,
-                worker,
                 *trust,
+                # The chart renders a ServiceMonitor; its kind must be known to the API server at install time.
+                *service_monitor_crds,
+            ],
+        )
+        # No wait on the web release: a worker that cannot reach the TSA yet retries every 5 s without exiting
+        # (worker/beacon_runner.go), so both install side by side on a first `up`.
+        self.workers = release(
+            "concourse-workers",
+            "concourse",
+            cfg,
+            ns,
+            worker_values(cfg),
+            provider,
+            self,
+            timeout_seconds=release_timeout_seconds(cfg),
+            release_name=worker_release,
+            depends_on=[
+                # The pods mount their generation's Secret by name.
+                worker,
                 # The workers only schedule onto this pool (node selector and toleration): before it exists they
                 # stay Pending and the atomic release would time out and roll back.
                 worker_pool,
-                # The chart renders a ServiceMonitor; its kind must be known to the API server at install time.
-                *service_monitor_crds,
             ],
         )
 

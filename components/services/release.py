@@ -62,9 +62,11 @@ def release(
     protect: bool = False,
     timeout_seconds: int | None = None,
     awaited: bool = True,
+    release_name: pulumi.Input[str] | None = None,
 ) -> k8s.helm.v3.Release:
     """A Helm release of a catalog chart at the stack's version. `depends_on`: only what the values cannot carry;
-    `timeout_seconds`: a wait derived from the stack (default: the catalog's install timeout).
+    `timeout_seconds`: a wait derived from the stack (default: the catalog's install timeout); `release_name`: the
+    Helm release's name where it differs from the resource's (a change replaces the release, new one first).
 
     `awaited=False` is for a release no resource of the stack needs ready, whose health is watched once it runs:
     `up` neither waits for its pods nor rolls it back (Helm's install sets wait whenever atomic is set, action/
@@ -77,7 +79,7 @@ def release(
     mirror = cfg.chart_mirror
     return k8s.helm.v3.Release(
         name,
-        name=name,
+        name=release_name or name,
         chart=f"{mirror.rstrip('/')}/{chart.chart}" if mirror else chart.chart,
         version=cfg.chart_version(chart_key),
         repository_opts=None if mirror else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),

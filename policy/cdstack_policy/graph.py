@@ -11,6 +11,10 @@ from .common import get, schema, stack_policy
 SINGLETON_TYPES = ["azure-native:containerservice:ManagedCluster", "azure-native:dbforpostgresql:Server"]
 SINGLETON_CHARTS = ["concourse"]
 RELEASE = "kubernetes:helm.sh/v3:Release"
+HALVES = ("web", "worker")
+"""A chart's halves a release may turn off (`<half>.enabled: false`): Concourse runs its web and its current worker
+generation as two releases of one chart (components/services/concourse.py). A chart without the toggles counts
+each release once per half, so the rule stays "exactly one release"."""
 
 
 def check_singletons(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
@@ -20,9 +24,15 @@ def check_singletons(args: StackValidationArgs) -> Iterator[tuple[str, str | Non
         if count != 1:
             yield f"the stack has {count} {type_}; it must have exactly one.", None
     for chart in config["charts"]:
-        count = sum(1 for r in args.resources if r.resource_type == RELEASE and get(r.props, "chart") == chart)
-        if count != 1:
-            yield f"the stack has {count} releases of the {chart} chart; it must have exactly one.", None
+        releases = [r for r in args.resources if r.resource_type == RELEASE and get(r.props, "chart") == chart]
+        for half in HALVES:
+            count = sum(1 for r in releases if get(r.props, f"values.{half}.enabled") is not False)
+            if count != 1:
+                yield (
+                    f"the stack has {count} releases of the {chart} chart with its {half} enabled; it must have "
+                    "exactly one.",
+                    None,
+                )
 
 
 def check_promoted_types(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
@@ -39,7 +49,7 @@ def check_promoted_types(args: StackValidationArgs) -> Iterator[tuple[str, str |
 POLICIES = [
     stack_policy(
         "stack-singletons",
-        "The stack has exactly one AKS cluster, one PostgreSQL server and one Concourse release.",
+        "The stack has exactly one AKS cluster, one PostgreSQL server, and one Concourse web and one worker release.",
         check_singletons,
         config=schema(
             types={
@@ -52,7 +62,7 @@ POLICIES = [
                 "type": "array",
                 "items": {"type": "string"},
                 "default": SINGLETON_CHARTS,
-                "description": "Helm charts the stack releases exactly once",
+                "description": "Helm charts each of whose halves (web, worker) the stack releases exactly once",
             },
         ),
     ),
