@@ -148,9 +148,8 @@ WORKER_POOL_LABEL = ("cdstack.io/pool", "concourse-workers")
 WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"
 
 # Network policies (components/network_edges.py): in every namespace the stack deploys into, one that denies all
-# traffic, one that allows DNS, and per group of pods one that allows its edges.
+# traffic, and per group of pods one that allows its edges.
 DEFAULT_DENY_POLICY = "default-deny"
-DNS_POLICY = "allow-dns"
 
 
 def network_policy(group: str) -> str:

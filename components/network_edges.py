@@ -1,8 +1,9 @@
 """Every network connection the stack needs, as data, and the NetworkPolicies that allow exactly those.
 
 One list (`required_edges`) drives the policies (`policies`): each namespace the stack deploys into denies all ingress
-and egress by default (`default-deny`), lets every pod resolve names (`allow-dns`), and each group of pods gets one
-`allow-<group>` policy holding the ingress and egress rules of the edges it is an end of. Nothing else is allowed.
+and egress by default (`default-deny`), and each group of pods gets one `allow-<group>` policy holding the ingress and
+egress rules of the edges it is an end of (the group `dns`, every pod of a namespace, resolving names). Nothing else
+is allowed.
 
 The cluster's dataplane is Cilium (components/azure/cluster.py: `networkDataplane: cilium`, `networkPolicy:
 cilium`). It enforces standard `networking.k8s.io/v1` NetworkPolicy, and these policies use only its common subset:
@@ -212,6 +213,11 @@ def namespaces(cfg: StackConfig) -> list[str]:
     return [ns for key, ns in NS.items() if key != "secrets" or cfg.vault.mode == "in-cluster"]
 
 
+def everyone(namespace: str) -> Pods:
+    """Every pod of a namespace (its `allow-dns` policy selects them all)."""
+    return Pods("dns", namespace, ())
+
+
 def _api(*clients: Pods) -> list[Edge]:
     return [Edge(c, API_SERVER, tcp(443), "watches and writes Kubernetes objects") for c in clients]
 
@@ -220,6 +226,7 @@ def required_edges(cfg: StackConfig) -> list[Edge]:
     """Every connection the stack makes, as source, target, ports and the reason."""
     in_cluster_vault = cfg.vault.mode == "in-cluster"
     edges = [
+        *[Edge(everyone(ns), COREDNS, DNS_PORTS, "name resolution") for ns in namespaces(cfg)],
         # Front door: the load balancer keeps clients' addresses (and Let's Encrypt's validation calls) to Traefik.
         Edge(ANYONE, TRAEFIK, tcp(8000, 8443), "public HTTP and HTTPS through the load balancer"),
         Edge(TRAEFIK, WEB, tcp(8080), "Concourse's web UI and API"),
@@ -374,7 +381,6 @@ def policies(cfg: StackConfig) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for ns in sorted(managed):
         found.append(_policy(naming.DEFAULT_DENY_POLICY, ns, {}, ingress=[], egress=[]))
-        found.append(_policy(naming.DNS_POLICY, ns, {}, egress=[_rule(COREDNS, DNS_PORTS, "egress")]))
     groups: dict[Pods, dict[str, list[dict[str, Any]]]] = {}
     for edge in required_edges(cfg):
         if isinstance(edge.source, Pods) and edge.source.namespace in managed:
