@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,9 @@ from typing import Any
 import yaml
 
 from components import network_edges
-from components.config import StackConfig
+from components.config import ConfigError, StackConfig
 from components.network_edges import Addresses, Anywhere, Edge, Pods, Port
-from tools import offline, render, short_run, workloads
+from tools import charts, offline, render, short_run, workloads
 
 NCA = offline.PROJECT_DIR / ".venv-netpol" / "bin" / "nca"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", *workloads.OPERATOR_KINDS}
@@ -462,9 +463,9 @@ def unprotected(cfg: StackConfig, cluster: Cluster, found: Map) -> list[str]:
     return problems
 
 
-def check(cfg: StackConfig, cluster: Cluster, found: Map) -> list[str]:
-    """Every failure of the three checks, each a line naming the pods and ports."""
-    edges = network_edges.required_edges(cfg)
+def check(cfg: StackConfig, cluster: Cluster, found: Map, edges: list[Edge] | None = None) -> list[str]:
+    """Every failure of the three checks, each a line naming the pods and ports (`edges`: the stack's by default)."""
+    edges = network_edges.required_edges(cfg) if edges is None else edges
     return (
         [f"required edge not connected: {p}" for p in missing_edges(edges, found)]
         + [f"forbidden edge connected: {p}" for p in forbidden_connections(cfg, edges, found)]
@@ -653,10 +654,9 @@ def _webhook_problems(edges: list[Edge], cluster: Cluster) -> list[str]:
     return problems
 
 
-def disagreements(cfg: StackConfig, cluster: Cluster) -> list[str]:
+def disagreements(edges: list[Edge], cluster: Cluster) -> list[str]:
     """Where the edge list and the manifests disagree: a group of pods no pod matches, a port a target pod does not
     declare, a scrape target, Ingress backend or webhook the edges leave out."""
-    edges = network_edges.required_edges(cfg)
     found = _group_problems(edges, cluster) + _monitor_problems(edges, cluster)
     found += _ingress_problems(edges, cluster) + _webhook_problems(edges, cluster)
     return sorted(set(found))
@@ -667,15 +667,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack")
     parser.add_argument("--out", type=Path, default=render.OUT_DIR, help="folder for the analyzer's input")
     args = parser.parse_args(argv)
-    cfg = offline.load_config(args.stack)
-    cluster = stack_cluster(args.stack)
+    try:
+        cfg = offline.load_config(args.stack)
+        cluster = stack_cluster(args.stack)
+    except (ConfigError, charts.ChartMissingError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     folder = write(cluster, args.out / args.stack / "netpol")
     print(connectivity_map(folder))
     found = parse_map(connectivity_map(folder, "txt_no_fw_rules"), cluster.pods)
     edges = network_edges.required_edges(cfg)
     print(f"{len(cluster.pods)} pods in {len(cluster.namespaces)} namespaces, {len(cluster.policies)} policies")
     print(f"host network (outside NetworkPolicy): {', '.join(map(_where, cluster.host_network)) or 'none'}")
-    problems = disagreements(cfg, cluster) + check(cfg, cluster, found)
+    problems = disagreements(edges, cluster) + check(cfg, cluster, found, edges)
     print(
         "\n".join(problems)
         if problems
