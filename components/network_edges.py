@@ -260,6 +260,8 @@ def required_edges(cfg: StackConfig) -> list[Edge]:
         Edge(GRAFANA, INFLUXDB, tcp(8086), "data source"),
         Edge(GRAFANA, ELASTICSEARCH, tcp(9200), "data source"),
         Edge(TELEGRAF, INFLUXDB, tcp(8086), "metrics"),
+        Edge(TELEGRAF, TRAEFIK, tcp(8443), "HTTP and certificate probes of the public hosts (hairpin)"),
+        Edge(GRAFANA, INTERNET, tcp(443), "grafana.ini's update check"),
         Edge(BLACKBOX, TRAEFIK, tcp(8443), "TLS probes of the public hosts (the load balancer's address hairpins)"),
         Edge(METRICS_EXPORTER, INTERNET, tcp(443), "Azure Monitor and Entra ID"),
         Edge(ANYONE, PROMETHEUS_OPERATOR, tcp(10250), "admission webhook, called by the API server"),
