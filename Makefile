@@ -5,11 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ELASTALERT_VENV := .venv-elastalert
+NETPOL_VENV := .venv-netpol
 STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security
+.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security netpol
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +49,9 @@ audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, c
 pod-security: $(VENV)/.installed ## Pod Security level each namespace's rendered pods meet, against the level it enforces (STACK)
 	$(PY) -m tools.pod_security $(STACK)
 
+netpol: $(VENV)/.installed $(NETPOL_VENV)/.installed ## network-config-analyzer's connectivity map of STACK's rendered pods and policies, and the edge checks
+	$(PY) -m tools.netpol $(STACK)
+
 bench: $(VENV)/.installed ## offline plan time and memory per stack; render and audit of all stacks, wall and CPU s
 	$(PY) -m tools.bench
 
@@ -80,7 +84,7 @@ alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure m
 
 test: lint typecheck unit ## everything CI runs (.ci/run)
 
-unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert first)
+unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert and network-config-analyzer first)
 	$(PY) -m pytest
 
 # promtool checks and unit-tests the Prometheus rule files, amtool the Alertmanager routing. Debian's `prometheus` and
@@ -109,4 +113,10 @@ $(ELASTALERT_VENV)/.installed: requirements-elastalert.txt
 	test -x $(ELASTALERT_VENV)/bin/python || $(PYTHON) -m venv $(ELASTALERT_VENV)
 	$(ELASTALERT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --ignore-requires-python \
 		-r requirements-elastalert.txt
+	touch $@
+
+# network-config-analyzer (np-guard's `nca`) in a venv of its own: it pins PyYAML exactly, to another version.
+$(NETPOL_VENV)/.installed: requirements-netpol.txt
+	test -x $(NETPOL_VENV)/bin/python || $(PYTHON) -m venv $(NETPOL_VENV)
+	$(NETPOL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-netpol.txt
 	touch $@

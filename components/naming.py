@@ -148,6 +148,15 @@ VAULT_SERVICE_ACCOUNT = "vault"
 WORKER_POOL_LABEL = ("cdstack.io/pool", "concourse-workers")
 WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"
 
+# Network policies (components/network_edges.py): in every namespace the stack deploys into, one that denies all
+# traffic, and per group of pods one that allows its edges.
+DEFAULT_DENY_POLICY = "default-deny"
+
+
+def network_policy(group: str) -> str:
+    return f"allow-{group}"
+
+
 # Every public host is served by this ingress class and gets its certificate from this ClusterIssuer.
 INGRESS_CLASS = "traefik"
 CLUSTER_ISSUER = "letsencrypt"

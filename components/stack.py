@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from components import naming
 from components.azure.backups import BackupStorage
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
@@ -25,6 +26,7 @@ from components.services.ingress import Ingress
 from components.services.internal_ca import InternalCa
 from components.services.logging import Logging
 from components.services.monitoring import Monitoring
+from components.services.netpol import NetworkPolicies
 from components.services.secrets import Secrets
 from components.services.snapshots import ElasticsearchBackup
 from components.teams import Teams, TeamUsers
@@ -144,6 +146,24 @@ class CdStack(pulumi.ComponentResource):
             service_monitor_crds=[self.monitoring.prometheus_stack],
             vault_ca_issuer=self.internal_ca.issuer if self.internal_ca else None,
             opts=child,
+        )
+        # Every namespace denies what the stack's edge list does not name (components/network_edges.py).
+        spaces = {
+            "ingress": self.ingress.namespace,
+            "cert-manager": self.ingress.cert_manager_namespace,
+            "concourse": self.concourse.namespace,
+            "monitoring": self.monitoring.namespace,
+            "logging": self.logging.namespace,
+            "charts": self.chartmuseum.namespace,
+        }
+        if self.secrets is not None:
+            spaces["secrets"] = self.secrets.namespace
+        self.network_policies = NetworkPolicies(
+            "network-policies",
+            cfg,
+            k8s_provider,
+            {naming.NAMESPACES[key]: namespace for key, namespace in spaces.items()},
+            child,
         )
         self.teams = Teams(
             "teams",

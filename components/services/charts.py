@@ -88,6 +88,7 @@ class ChartMuseum(pulumi.ComponentResource):
     ):
         super().__init__("cdstack:services:ChartMuseum", name, None, opts)
         ns = release.namespace(NAMESPACE, provider, self)
+        self.namespace = ns
         password = random.RandomPassword(
             "chartmuseum-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         )

@@ -443,6 +443,7 @@ class Concourse(pulumi.ComponentResource):
         local_users = pulumi.Output.all(**passwords).apply(local_users_line)
 
         ns = namespace(naming.NAMESPACES["concourse"], provider, self)
+        self.namespace = ns
         web = secret(
             WEB_SECRET,
             ns,

@@ -123,12 +123,14 @@ class Ingress(pulumi.ComponentResource):
         super().__init__("cdstack:services:Ingress", name, None, opts)
 
         ingress_ns = namespace(naming.NAMESPACES["ingress"], provider, self)
+        self.namespace = ingress_ns
         values = pulumi.Output.all(address.ip_address, address.resource_group_name).apply(
             lambda args: traefik_values(args[0], args[1])
         )
         self.traefik = release("traefik", "traefik", cfg, ingress_ns, values, provider, self)
 
         cert_manager_ns = namespace(naming.NAMESPACES["cert-manager"], provider, self)
+        self.cert_manager_namespace = cert_manager_ns
         self.cert_manager = release(
             "cert-manager",
             "cert-manager",

@@ -317,6 +317,7 @@ class Secrets(pulumi.ComponentResource):
         super().__init__("cdstack:services:Secrets", name, None, opts)
 
         ns = namespace(naming.NAMESPACES["secrets"], provider, self)
+        self.namespace = ns
         # The listener's certificate exists before Vault starts: a pod whose Secret volume is missing would wait in
         # ContainerCreating, eating into the release's wait; `pulumi up` waits for the Secret instead (Ready).
         self.certificate = internal_ca.certificate(
