@@ -146,6 +146,9 @@ VAULT_SERVICE_ACCOUNT = "vault"
 # The node pool reserved for Concourse workers: AKS puts this label and taint on its nodes; the Concourse chart's
 # worker nodeSelector and tolerations use the same two, so nothing else lands there and workers land nowhere else.
 WORKER_POOL_LABEL = ("cdstack.io/pool", "concourse-workers")
+WORKER_POD_LABEL = ("cdstack.io/workload", "concourse-worker")
+"""Every worker generation's pods carry it (the chart's own labels name the release, which changes with each
+generation), so what selects workers across generations (network policies) selects by it."""
 WORKER_POOL_TAINT = "cdstack.io/pool=concourse-workers:NoSchedule"
 
 # Network policies (components/network_edges.py): in every namespace the stack deploys into, one that denies all

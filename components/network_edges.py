@@ -120,7 +120,8 @@ CONSUL_SERVER = _pods("consul-server", NS["secrets"], app="consul", component="s
 CONSUL_CLIENT = _pods("consul-client", NS["secrets"], app="consul", component="client", release="consul")
 VAULT_BACKUP = _pods(naming.VAULT_BACKUP_CRONJOB, NS["secrets"], app=naming.VAULT_BACKUP_CRONJOB)
 WEB = _pods("concourse-web", NS["concourse"], app="concourse-web")
-WORKER = _pods("concourse-worker", NS["concourse"], app="concourse-worker")
+# Every worker generation's pods (services/concourse.py), whatever its release is called.
+WORKER = Pods("concourse-worker", NS["concourse"], (naming.WORKER_POD_LABEL,))
 # kube-prometheus-stack's Prometheus and Alertmanager pods come from the operator: the chart's Services select them.
 PROMETHEUS = _pods(
     "prometheus",

@@ -85,7 +85,7 @@ def small_world(cfg: Any, drop: tuple[str, ...] = (), extra: tuple[dict[str, Any
     objects: list[dict[str, Any]] = [{"kind": "Namespace", "metadata": {"name": ns}} for ns in namespaces]
     objects += [
         _workload("Deployment", "concourse-web", "concourse", {"app": "concourse-web"}, [8080, 2222, 9391]),
-        _workload("StatefulSet", "concourse-worker", "concourse", {"app": "concourse-worker"}, [8888]),
+        _workload("StatefulSet", "concourse-worker", "concourse", network_edges.WORKER.selector, [8888]),
         _workload("StatefulSet", "vault", "vault", network_edges.VAULT.selector, [8200, 8201]),
     ]
     objects += [
@@ -253,8 +253,9 @@ def test_the_real_charts_agree_with_the_edge_list_and_the_analyzer_passes_every_
     netpol.write(cluster, tmp_path)
     found = netpol.parse_map(netpol.connectivity_map(tmp_path, "txt_no_fw_rules"), cluster.pods)
     assert netpol.check(cfg, cluster, found) == []
-    # Not vacuous: the map holds the pods and the edges the checks read.
-    assert found.conn("concourse/concourse-worker", "concourse/concourse-web") == {"TCP": {2222}}
-    assert found.conn("concourse/concourse-worker", "vault/vault") == {}
+    # Not vacuous: the map holds the pods and the edges the checks read (the worker's pod is named by its generation).
+    worker = found.members(network_edges.WORKER)[0]
+    assert found.conn(worker, "concourse/concourse-web") == {"TCP": {2222}}
+    assert found.conn(worker, "vault/vault") == {}
     assert found.conn("monitoring/kube-prometheus-stack-grafana", "logging/elasticsearch") == {"TCP": {9200}}
     assert len(found.pods) > 30 and len(found.allowed) > 100

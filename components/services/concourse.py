@@ -281,10 +281,12 @@ def worker_pod_values(cfg: StackConfig) -> dict[str, Any]:
     """
     c = cfg.concourse
     pool_label, pool_value = naming.WORKER_POOL_LABEL
+    pod_label, pod_value = naming.WORKER_POD_LABEL
     return {
         "web": {"enabled": False},
         "worker": {
             "kind": "StatefulSet",
+            "labels": {pod_label: pod_value},
             # No `replicas`: with concourse.worker.autoscaling the chart leaves the count to the HPA
             # (templates/worker-statefulset.yaml).
             # One worker per node, each requesting the node (components/sizing.py): the cluster autoscaler adds a
