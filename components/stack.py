@@ -30,6 +30,7 @@ from components.services.snapshots import ElasticsearchBackup
 from components.teams import Teams, TeamUsers
 from components.vault_access import VaultAccess
 from components.vault_bootstrap import VaultBootstrap
+from components.vault_raft import VaultRaft
 
 
 class CdStack(pulumi.ComponentResource):
@@ -43,7 +44,8 @@ class CdStack(pulumi.ComponentResource):
         k8s_provider = self.platform.k8s_provider
         # Observability needs only the cluster (Grafana takes Logging's reader password, not its releases).
         # Backups: Blob storage with retention and per backup a writer identity. Elasticsearch writes its snapshots
-        # itself; Vault's store (Consul) is copied by a CronJob (an external Vault is backed up by whoever runs it).
+        # itself; Vault's store (Raft or Consul) is copied by a CronJob (an external Vault is backed up by whoever
+        # runs it).
         self.backup_storage = BackupStorage(
             "backup-storage",
             cfg,
@@ -111,12 +113,25 @@ class CdStack(pulumi.ComponentResource):
             self.backup_storage.elasticsearch,
             child,
         )
+        self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
+        # On Raft: autopilot and the snapshot job's Vault identity, through the deployer's Vault provider.
+        self.vault_raft = None
+        if self.secrets is not None and cfg.vault.storage == "raft":
+            self.vault_raft = VaultRaft(
+                "vault-raft", cfg, self.vault_access.provider, self.platform.oidc_issuer_url, opts=child
+            )
         self.vault_backup = None
         if self.secrets is not None and self.backup_storage.vault is not None:
+            store = self.secrets.consul if self.secrets.consul is not None else self.secrets.vault
             self.vault_backup = VaultBackup(
-                "vault-backup", cfg, k8s_provider, self.secrets.consul, self.backup_storage.vault, child
+                "vault-backup",
+                cfg,
+                k8s_provider,
+                store,
+                self.backup_storage.vault,
+                self.vault_raft.snapshot_role if self.vault_raft else None,
+                child,
             )
-        self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
         self.concourse = Concourse(
             "concourse",
@@ -165,5 +180,7 @@ class CdStack(pulumi.ComponentResource):
             "chartmuseumUser": self.chartmuseum.user,
             "chartmuseumAuthSecret": f"{charts.NAMESPACE}/{charts.AUTH_SECRET}",
             "releaseSet": release_set(cfg),
+            # Read back by the next `up`'s storage guard (components/storage_guard.py); None for an external Vault.
+            "vaultStorage": cfg.vault.in_cluster_store,
             "concourseWorkers": cfg.concourse.worker_replicas,
         }

@@ -65,12 +65,13 @@ def save(target: Path) -> int:
     """Stream the snapshot to `target` (through a temporary file, so a failed run leaves no partial snapshot)."""
     token = login()
     partial = target.with_name(target.name + ".partial")
-    size = 0
+    size, head = 0, b""
     with _request("GET", "sys/storage/raft/snapshot", token) as response, partial.open("wb") as out:
         while chunk := response.read(CHUNK):
+            head = head or chunk[:2]
             out.write(chunk)
             size += len(chunk)
-    if size == 0 or not partial.read_bytes()[:2] == GZIP_MAGIC:
+    if head != GZIP_MAGIC:
         partial.unlink()
         raise SnapshotError(f"Vault answered with {size} bytes that are not a Raft snapshot")
     partial.replace(target)
