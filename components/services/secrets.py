@@ -334,6 +334,7 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
         "injector": {"enabled": False},
         "server": {
             **storage_server,
+            "image": {"tag": catalog.IMAGES["vault"]},
             # Changed image, config or sidecar reach the pods in the `up` itself (module docstring: Upgrades).
             "updateStrategyType": "RollingUpdate",
             "extraVolumes": [{"type": "secret", "name": naming.VAULT_TLS_SECRET}],
