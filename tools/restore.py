@@ -11,7 +11,7 @@ It drives the tools an operator already has (`az` logged in, `kubectl` on the st
 - vault: snapshots of Vault's store are in the `vault-snapshots` container (one blob per run, named by UTC time).
   On Raft (`vault.storage: raft`) the chosen snapshot is downloaded and installed through Vault's API by the backup
   script (components/services/vault_snapshot.py `restore`), at the stack's public Vault host, with the operator's
-  VAULT_TOKEN (a token with sudo on the snapshot endpoints: the break-glass root token); `--new-cluster` uses
+  VAULT_TOKEN (a token that may write the snapshot endpoints: the break-glass root token); `--new-cluster` uses
   `snapshot-force`, for a cluster initialised anew (a rebuilt stack, a wiped store), whose keyring is not the
   snapshot's. On Consul the snapshot is copied to a Consul server, restored with `consul snapshot restore`, and
   Vault's pods are restarted so they read the restored store. Either way the data is sealed by the Key Vault key of
@@ -100,6 +100,12 @@ class Restore:
         return sorted(json.loads(listing or "[]"))
 
     def vault(self, at: str | None) -> str:
+        raft = self.cfg.vault.storage == "raft"
+        if raft and not self.dry_run and not os.environ.get("VAULT_TOKEN"):
+            raise RestoreError(
+                "set VAULT_TOKEN to a token allowed to restore (update on sys/storage/raft/snapshot-force: the "
+                "break-glass root token, README 'Restore Vault')"
+            )
         names = self.snapshots()
         snapshot = choose_snapshot(names, at)
         with tempfile.TemporaryDirectory() as tmp:
@@ -113,16 +119,11 @@ class Restore:
                     "--output", "none",
                 ],
             )  # fmt: skip
-            done = self.vault_raft(local) if self.cfg.vault.storage == "raft" else self.vault_consul(local)
+            done = self.vault_raft(local) if raft else self.vault_consul(local)
         return f"Restored Vault of stack {self.cfg.stack} from {snapshot} ({len(names)} snapshots available). {done}"
 
     def vault_raft(self, local: str) -> str:
         address = f"https://{self.cfg.dns.host('vault')}"
-        if not self.dry_run and not os.environ.get("VAULT_TOKEN"):
-            raise RestoreError(
-                "set VAULT_TOKEN to a token allowed to restore (sudo on sys/storage/raft/snapshot*: the break-glass "
-                "root token, README 'Restore Vault')"
-            )
         # VAULT_TOKEN comes from the operator's environment and is never printed.
         self.step(
             "install it in Vault's Raft store" + (" (snapshot-force: a new cluster)" if self.new_cluster else ""),
