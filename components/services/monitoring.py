@@ -419,7 +419,7 @@ def without_consul(dashboard: dict[str, Any]) -> dict[str, Any]:
     """The dashboard without its Consul panels (their queries name Consul's pods), and "Consul" out of its title."""
 
     def shows_consul(panel: dict[str, Any]) -> bool:
-        return any(CONSUL_QUERY in str(target.get("expr", "")) for target in panel.get("targets") or [])
+        return any(CONSUL_QUERY in query for _, query in alerting.prometheus_queries({"panels": [panel]}))
 
     panels = [
         {**panel, "panels": [p for p in panel["panels"] if not shows_consul(p)]} if panel.get("panels") else panel
