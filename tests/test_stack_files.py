@@ -359,7 +359,7 @@ SPELLINGS: list[tuple[str, str, str, str, Callable[[StackConfig], Any], Any]] = 
         "quoted literal number",
         "prod",
         "serverReplicas: 3",
-        "serverReplicas: 3\n    consulReplicas: \"3\"",
+        'serverReplicas: 3\n    consulReplicas: "3"',
         lambda c: c.vault.consul_replicas,
         3,
     ),
