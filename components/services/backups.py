@@ -128,7 +128,8 @@ def vault_backup_spec(cfg: StackConfig, account: str, container: str) -> k8s.bat
     """The CronJob's spec: snapshot in an init container, upload in the main one, one run at a time. On Raft its
     pods meet Pod Security `restricted` (the namespace enforces it); the Azure CLI keeps its login under /tmp."""
     raft = cfg.vault.storage == "raft"
-    return {
+    # The pod spec's parts are plain dicts (shared with the tests); the CronJob's typed dict takes them as given.
+    spec: Any = {
         "schedule": cfg.backup.vault_schedule,
         "time_zone": "Etc/UTC",
         "concurrency_policy": "Forbid",
@@ -166,6 +167,7 @@ def vault_backup_spec(cfg: StackConfig, account: str, container: str) -> k8s.bat
             }
         },
     }
+    return spec
 
 
 class VaultBackup(pulumi.ComponentResource):
