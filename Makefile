@@ -67,8 +67,8 @@ figures: $(VENV)/.installed ## regenerate the README's cost ranges and the prod 
 policy: $(VENV)/.installed ## run the policy pack offline over every stack's plan: violations and the pack's time
 	$(PY) -m tools.policy_check
 
-restore: $(VENV)/.installed ## restore WHAT=vault|elasticsearch|postgres of STACK from its newest backup [AT=<snapshot or ISO time>] [DRY_RUN=1]
-	$(PY) -m tools.restore $(STACK) $(WHAT) $(if $(AT),--at $(AT),) $(if $(DRY_RUN),--dry-run,)
+restore: $(VENV)/.installed ## restore WHAT=vault|elasticsearch|postgres of STACK from its newest backup [AT=<snapshot or ISO time>] [NEW_CLUSTER=1] [DRY_RUN=1]
+	$(PY) -m tools.restore $(STACK) $(WHAT) $(if $(AT),--at $(AT),) $(if $(NEW_CLUSTER),--new-cluster,) $(if $(DRY_RUN),--dry-run,)
 
 docs: $(VENV)/.installed ## regenerate every generated README block: config reference, alerts table, cost and timeline figures
 	$(PY) -m tools.config_reference --write

@@ -1,10 +1,10 @@
 """Whether a stack's workloads fit its node pools, and the regional vCPU quota its pools draw, from config alone.
 
 The charts cdstack installs on the system pool with *required* pod anti-affinity on `kubernetes.io/hostname` place
-at most one server per node: Consul's servers (consul chart `server.affinity`) and Vault's (vault chart
-`server.affinity`), and neither tolerates the worker pool's taint. With fewer system nodes than servers the rest stay
-Pending, Consul never elects a leader, and the atomic release times out and rolls back. The rendered-manifest audit
-checks every workload; this rule catches the common case before anything is planned.
+at most one server per node: Vault's (vault chart `server.affinity`) and, on Consul storage, Consul's
+(consul chart `server.affinity`), and neither tolerates the worker pool's taint. With fewer system nodes than servers
+the rest stay Pending, Raft (or Consul) never elects a leader, and the atomic release times out and rolls back. The
+rendered-manifest audit checks every workload; this rule catches the common case before anything is planned.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
 def one_per_node_servers(cfg: StackConfig) -> dict[str, int]:
     """Servers the system pool must hold one per node, by the config key that sets their count."""
-    if cfg.vault.mode != "in-cluster":
+    store = cfg.vault.in_cluster_store
+    if store is None:
         return {}
-    return {"vault.consulReplicas": cfg.vault.consul_replicas, "vault.serverReplicas": cfg.vault.server_replicas}
+    servers = {"vault.serverReplicas": cfg.vault.server_replicas}
+    return {"vault.consulReplicas": cfg.vault.consul_replicas, **servers} if store == "consul" else servers
 
 
 def system_pool_problems(cfg: StackConfig) -> list[Problem]:

@@ -61,6 +61,9 @@ IMAGES: dict[str, str] = {
     # then an upload with the Azure CLI logged in through workload identity (mcr.microsoft.com/azure-cli).
     "consul": "2.0.3",
     "azure-cli": "2.91.0",
+    # Vault's servers: the vault chart's own default at 0.34.1 (values.yaml server.image.tag), pinned here so the
+    # promotion gate and the smoke test (which compares it with what sys/health reports) know the version.
+    "vault": "2.0.4",
     # The chart's appVersion, pinned here too so a chart bump never changes the exporter unreviewed.
     "azure-metrics-exporter": "25.12.0",
     # Elasticsearch's backup job runs a standard-library script (services/es_snapshot.py): the official image, at a
@@ -409,7 +412,9 @@ DURATIONS: dict[str, Duration] = {
         "(server volumes ~50 s); Azure disk attach and leader election assumed slower",
     ),
     "release/vault": Duration(
-        90, "estimate: servers start once Consul answers; Ready while not yet initialised (services/secrets.py)"
+        90,
+        "estimate: servers start with their volumes (Raft) or once Consul answers; Ready while not yet initialised "
+        "(services/secrets.py)",
     ),
     "release/concourse": Duration(240, "estimate: web migrates the database and answers (the web release)"),
     "release/concourse/workers": Duration(

@@ -49,8 +49,10 @@ from components import (
     naming,
     production,
     releases,
+    schedules,
     upgrades,
     vault_settings,
+    vault_storage,
 )
 from components.naming import Naming
 from components.problem import NAMESPACE, Problem
@@ -555,7 +557,7 @@ class TeamSecretsConfig(Section):
 
 class VaultConfig(Section):
     mode: Literal["in-cluster", "external"] = Field(
-        default="in-cluster", description="Run Vault on Consul in the cluster, or use an existing Vault."
+        default="in-cluster", description="Run Vault in the cluster (HA, storage below), or use an existing Vault."
     )
     address: str | None = Field(default=None, description="Address of the external Vault (mode external only).")
     path_prefix: Annotated[str, StringConstraints(pattern=r"^/[a-z0-9][a-z0-9/_-]*[a-z0-9]$")] = Field(
@@ -564,12 +566,33 @@ class VaultConfig(Section):
     shared_path: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = Field(
         default="shared", description="Path under the prefix holding secrets every team may read."
     )
-    server_replicas: int = Field(default=3, ge=1, le=7, description="Vault server replicas (HA on Consul).")
+    storage: Literal["raft", "consul"] = Field(
+        default="raft",
+        description="Where the in-cluster Vault keeps its data: raft (integrated storage, a volume per server, "
+        "snapshots to Blob) or consul (a Consul cluster beside it, the original stack's store). A stack already "
+        "deployed keeps its store until storageMigration says the data moved (README: Moving Vault from Consul to "
+        "Raft).",
+    )
+    storage_migration: Literal["done"] | None = Field(
+        default=None,
+        description="Set to done once Vault's data was migrated to the configured storage (`vault operator "
+        "migrate`): only then may a deployed stack change vault.storage.",
+    )
+    server_replicas: int = Field(
+        default=3,
+        ge=1,
+        le=7,
+        description="Vault servers; on Raft an odd count (each one a voter), 3 or 5 in production, 1 allowed "
+        "elsewhere.",
+    )
+    raft_storage_gi: int = Field(
+        default=10, ge=1, le=1024, description="Persistent volume per Vault server on Raft storage, in GiB."
+    )
     consul_replicas: Annotated[Literal[1, 3, 5], TextAsNumber] = Field(
-        default=3, description="Consul servers; production requires 3 or 5."
+        default=3, description="Consul servers (storage consul); production requires 3 or 5."
     )
     consul_storage_gi: int = Field(
-        default=10, ge=1, le=1024, description="Persistent volume per Consul server, in GiB."
+        default=10, ge=1, le=1024, description="Persistent volume per Consul server (storage consul), in GiB."
     )
     secret_id_generation: int = Field(default=1, ge=1, description="Bump to rotate Concourse's approle secret id.")
     token_ttl: Annotated[GoDuration, BeforeValidator(_seconds_as_duration)] = Field(
@@ -599,15 +622,22 @@ class VaultConfig(Section):
         "secrets).",
     )
 
+    @property
+    def in_cluster_store(self) -> Literal["raft", "consul"] | None:
+        """The store the stack runs for Vault: `storage` for the in-cluster Vault, None for an external one."""
+        return self.storage if self.mode == "in-cluster" else None
 
-CronSchedule = Annotated[str, StringConstraints(pattern=r"^(\S+\s+){4}\S+$")]
-"""A Kubernetes CronJob schedule: five cron fields (minute hour day-of-month month day-of-week), in UTC."""
+
+CronSchedule = str
+"""A Kubernetes CronJob schedule: five cron fields (minute hour day-of-month month day-of-week), in UTC; checked by
+schedules.cron_problems with one message naming the key."""
 
 
 class BackupConfig(Section):
     vault_schedule: CronSchedule = Field(
         default="0 */6 * * *",
-        description="When Vault's data (a Consul snapshot) is copied to Blob storage (cron, UTC).",
+        description="When Vault's data (a Raft snapshot, or a Consul snapshot on storage consul) is copied to Blob "
+        "storage (cron, UTC).",
     )
     vault_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Days Vault snapshots are kept in Blob storage before they are deleted."
@@ -1061,6 +1091,9 @@ RULES: tuple[Rule, ...] = (
     vault_settings.address_problems,
     vault_settings.recovery_problems,
     vault_settings.team_secret_problems,
+    vault_storage.replica_problems,
+    vault_storage.migration_problems,
+    schedules.cron_problems,
     concourse_limits.retention_problems,
     concourse_limits.rollout_problems,
     concourse_limits.connection_problems,

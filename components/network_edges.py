@@ -199,8 +199,8 @@ DNS_PORTS = (Port(53, "UDP"), Port(53, "TCP"))
 
 
 def consul_deployed(cfg: StackConfig) -> bool:
-    """Whether Vault's store is Consul in the cluster (the only store today; a `vault.storage` setting replaces it)."""
-    return cfg.vault.mode == "in-cluster"
+    """Whether Vault's store is Consul in the cluster (`vault.storage: consul`); on Raft the servers are the store."""
+    return cfg.vault.in_cluster_store == "consul"
 
 
 def public_namespaces(cfg: StackConfig) -> list[str]:
@@ -289,11 +289,14 @@ def required_edges(cfg: StackConfig) -> list[Edge]:
             Edge(TRAEFIK, VAULT, tcp(8200), "Vault's public host (the deployer's bootstrap, people)"),
             Edge(WEB, VAULT, tcp(8200), "credentials"),
             Edge(VAULT, VAULT, tcp(8200, 8201), "request forwarding and cluster traffic between peers"),
-            Edge(VAULT, INTERNET, tcp(443), "Key Vault auto-unseal and Entra ID"),
+            Edge(VAULT, INTERNET, tcp(443), "Key Vault auto-unseal, Entra ID and the AKS OIDC issuer's keys"),
+            Edge(VAULT_BACKUP, INTERNET, tcp(443), "snapshot upload to Blob storage through Entra ID"),
             *_api(VAULT),
         ]
     else:
         edges.append(Edge(WEB, INTERNET, tcp(443), "the external Vault"))
+    if cfg.vault.in_cluster_store == "raft":
+        edges.append(Edge(VAULT_BACKUP, VAULT, tcp(8200), "the Raft snapshot, from the active server"))
     if in_cluster_vault and consul_deployed(cfg):
         gossip = (Port(8301), Port(8301, "UDP"))
         edges += [
@@ -303,7 +306,6 @@ def required_edges(cfg: StackConfig) -> list[Edge]:
             Edge(CONSUL_SERVER, CONSUL_CLIENT, gossip, "gossip"),
             Edge(CONSUL_CLIENT, CONSUL_CLIENT, gossip, "gossip"),
             Edge(VAULT_BACKUP, CONSUL_SERVER, tcp(8500), "consul snapshot save"),
-            Edge(VAULT_BACKUP, INTERNET, tcp(443), "snapshot upload to Blob storage through Entra ID"),
             *_api(CONSUL_SERVER, CONSUL_CLIENT),
         ]
     return edges

@@ -33,9 +33,10 @@ LEVEL_BY_CONCERN: dict[str, NamespaceLevel] = {
     "ingress": NamespaceLevel("restricted", "Traefik runs non-root, read-only, all capabilities dropped, seccomp"),
     "cert-manager": NamespaceLevel("restricted", "cert-manager's chart meets restricted by default"),
     "secrets": NamespaceLevel(
-        "privileged",
-        "Consul's client agents listen on hostPorts 8500 and 8502: Vault's storage reaches the agent on its own node "
-        "at HOST_IP:8500, and baseline forbids every hostPort",
+        "restricted",
+        "Vault's servers (with the security context services/secrets.py sets) and its snapshot job run non-root, "
+        "all capabilities dropped, seccomp RuntimeDefault; on vault.storage consul the namespace is privileged "
+        "(Consul's client agents listen on hostPorts)",
     ),
     "concourse": NamespaceLevel(
         "privileged", "Concourse workers run builds in containers of their own: the worker container is privileged"
@@ -52,19 +53,29 @@ LEVEL_BY_CONCERN: dict[str, NamespaceLevel] = {
     ),
 }
 
+SECRETS_ON_CONSUL = NamespaceLevel(
+    "privileged",
+    "Consul's client agents listen on hostPorts 8500 and 8502: Vault's storage reaches the agent on its own node at "
+    "HOST_IP:8500, and baseline forbids every hostPort",
+)
+"""The `vault` namespace's level where Vault's store is Consul (`vault.storage: consul`)."""
+
 WARN_AND_AUDIT: Level = "restricted"
 
 
-def level(namespace: str) -> NamespaceLevel:
-    """The level of a namespace the stack creates (by its name); a namespace without a row is a program error."""
+def level(namespace: str, vault_store: str | None = "raft") -> NamespaceLevel:
+    """The level of a namespace the stack creates (by its name), for the stack's Vault store (`vault.storage`; None
+    for an external Vault); a namespace without a row is a program error."""
     concern = next(c for c, name in naming.NAMESPACES.items() if name == namespace)
+    if concern == "secrets" and vault_store == "consul":
+        return SECRETS_ON_CONSUL
     return LEVEL_BY_CONCERN[concern]
 
 
-def labels(namespace: str) -> dict[str, str]:
+def labels(namespace: str, vault_store: str | None = "raft") -> dict[str, str]:
     """The Pod Security admission labels of a namespace the stack creates."""
     return {
-        f"{LABEL_PREFIX}/enforce": level(namespace).enforce,
+        f"{LABEL_PREFIX}/enforce": level(namespace, vault_store).enforce,
         f"{LABEL_PREFIX}/warn": WARN_AND_AUDIT,
         f"{LABEL_PREFIX}/audit": WARN_AND_AUDIT,
     }

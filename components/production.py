@@ -45,7 +45,6 @@ REQUIREMENTS = (
     Requirement("cluster.skuTier", lambda tier: tier != "Free", "must be Standard or Premium in production"),
     Requirement("cluster.disableLocalAccounts", _true, "must be true in production"),
     Requirement("cluster.apiAuthorizedRanges", bool, "must list at least one range in production"),
-    Requirement("vault.consulReplicas", lambda replicas: replicas >= 3, "must be 3 or 5 in production"),
     Requirement("observability.elasticsearchNodes", lambda nodes: nodes >= 3, "must be 3 or more in production"),
     Requirement("tls.acmeEnvironment", lambda env: env == "production", "must be production in production"),
     # Backups (issue 12): prod survives the loss of a region and keeps two weeks of history.

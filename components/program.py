@@ -1,8 +1,9 @@
-"""The program: configuration first, then who runs it, then the promotion gate, then the graph, then the outputs."""
+"""The program: configuration first, then who runs it, then the promotion gate and the storage guard, then the
+graph, then the outputs."""
 
 import pulumi
 
-from components import config, promotion, vault_login
+from components import config, promotion, storage_guard, vault_login
 from components.stack import CdStack
 
 
@@ -22,8 +23,9 @@ def check_deployer(cfg: config.StackConfig) -> None:
 def main() -> None:
     cfg = config.load()  # raises ConfigError before any resource exists
     check_deployer(cfg)
-    gate = promotion.gate(cfg)
-    # CdStack waits for the gate: it is the parent of every resource, so a refused promotion creates nothing.
-    stack = CdStack(cfg, pulumi.ResourceOptions(depends_on=[gate]) if gate is not None else None)
+    gates = [g for g in (promotion.gate(cfg), storage_guard.guard(cfg)) if g is not None]
+    # CdStack waits for the gates: it is the parent of every resource, so a refused promotion or a switch of Vault's
+    # store creates nothing.
+    stack = CdStack(cfg, pulumi.ResourceOptions(depends_on=gates) if gates else None)
     for name, value in stack.exports().items():
         pulumi.export(name, value)

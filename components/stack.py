@@ -32,6 +32,7 @@ from components.services.snapshots import ElasticsearchBackup
 from components.teams import Teams, TeamUsers
 from components.vault_access import VaultAccess
 from components.vault_bootstrap import VaultBootstrap
+from components.vault_raft import VaultRaft
 from components.vault_teams import TeamSecrets, login_group_keys, redirect_uris
 
 
@@ -46,7 +47,8 @@ class CdStack(pulumi.ComponentResource):
         k8s_provider = self.platform.k8s_provider
         # Observability needs only the cluster (Grafana takes Logging's reader password, not its releases).
         # Backups: Blob storage with retention and per backup a writer identity. Elasticsearch writes its snapshots
-        # itself; Vault's store (Consul) is copied by a CronJob (an external Vault is backed up by whoever runs it).
+        # itself; Vault's store (Raft or Consul) is copied by a CronJob (an external Vault is backed up by whoever
+        # runs it).
         self.backup_storage = BackupStorage(
             "backup-storage",
             cfg,
@@ -114,12 +116,25 @@ class CdStack(pulumi.ComponentResource):
             self.backup_storage.elasticsearch,
             child,
         )
+        self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
+        # On Raft: autopilot and the snapshot job's Vault identity, through the deployer's Vault provider.
+        self.vault_raft = None
+        if self.secrets is not None and cfg.vault.storage == "raft":
+            self.vault_raft = VaultRaft(
+                "vault-raft", cfg, self.vault_access.provider, self.platform.oidc_issuer_url, opts=child
+            )
         self.vault_backup = None
         if self.secrets is not None and self.backup_storage.vault is not None:
+            store = self.secrets.consul if self.secrets.consul is not None else self.secrets.vault
             self.vault_backup = VaultBackup(
-                "vault-backup", cfg, k8s_provider, self.secrets.consul, self.backup_storage.vault, child
+                "vault-backup",
+                cfg,
+                k8s_provider,
+                store,
+                self.backup_storage.vault,
+                self.vault_raft.snapshot_role if self.vault_raft else None,
+                child,
             )
-        self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
         # Teams write their own secrets: people log in to Vault through an app registration of its own.
         self.vault_login = self.team_secrets = None
@@ -198,5 +213,7 @@ class CdStack(pulumi.ComponentResource):
             "chartmuseumUser": self.chartmuseum.user,
             "chartmuseumAuthSecret": f"{charts.NAMESPACE}/{charts.AUTH_SECRET}",
             "releaseSet": release_set(cfg),
+            # Read back by the next `up`'s storage guard (components/storage_guard.py); None for an external Vault.
+            "vaultStorage": cfg.vault.in_cluster_store,
             "concourseWorkers": cfg.concourse.worker_replicas,
         }

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_azure_native import authorization
 
-from components import vault_access, vault_login
+from components import vault_access, vault_login, vault_raft
 from components.azure.cluster import role_definition_id
 from components.config import StackConfig
 from components.vault_init import VaultInit
@@ -76,7 +76,9 @@ class VaultBootstrap(pulumi.ComponentResource):
                 cfg.vault.deployer_object_ids,
                 vault_login.deployer_policy(
                     vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY, vault_access.AUDIT_PATH
-                ),
+                )
+                # On Raft the deployer also writes autopilot's settings and the snapshot job's identity.
+                + (vault_raft.deployer_rules() if cfg.vault.storage == "raft" else ""),
                 vault_access.token_lifetime_seconds(cfg),
             )
         )

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from components import catalog, config, naming
+from components import catalog, config, naming, vault_raft
 from components.azure import backups
+from components.services import backups as backups_job
 from components.services.backups import UPLOAD_SCRIPT, vault_backup_spec
 from tests.conftest import Planner, stack_config
 from tests.services import stack_cfg
@@ -114,8 +115,45 @@ def test_schedule_and_retention_come_from_config(plan_of: Planner):
     assert rule["definition"]["actions"]["version"]["delete"] == {"daysAfterCreationGreaterThan": 5}
 
 
-def test_job_snapshots_consul_and_uploads_with_workload_identity():
+def test_job_snapshots_raft_with_its_own_vault_identity_and_uploads_with_workload_identity():
     spec: Any = vault_backup_spec(stack_cfg("staging"), "stbcontosostaging", "vault-snapshots")
+    pod = spec["job_template"]["spec"]["template"]["spec"]
+    (snapshot,) = pod["init_containers"]
+    assert snapshot["image"] == f"python:{catalog.IMAGES['python']}"
+    assert snapshot["command"][-2:] == ["save", "/backup/vault.snap"]
+    env = {e["name"]: e["value"] for e in snapshot["env"]}
+    assert env["VAULT_ADDR"] == "https://vault-active.vault.svc:8200"  # the leader's snapshot
+    assert (env["VAULT_AUTH_PATH"], env["VAULT_ROLE"]) == (vault_raft.CLUSTER_JWT_MOUNT, vault_raft.SNAPSHOT_ROLE)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (token,) = volumes["vault-token"]["projected"]["sources"]
+    assert token["service_account_token"]["audience"] == vault_raft.SNAPSHOT_AUDIENCE
+    assert token["service_account_token"]["expiration_seconds"] == vault_raft.SNAPSHOT_TOKEN_SECONDS
+    # Only the CA of Vault's certificate Secret: never the listener's key.
+    assert volumes["vault-ca"]["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    assert not any("TOKEN" in e["name"] and e["name"] != "VAULT_JWT_FILE" for e in snapshot["env"])  # no Vault token
+    assert pod["service_account_name"] == naming.VAULT_BACKUP_SERVICE_ACCOUNT
+    assert pod["security_context"]["seccomp_profile"] == {"type": "RuntimeDefault"}
+    for container in [snapshot, *pod["containers"]]:
+        assert container["security_context"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_raft_backup_is_wired_to_the_snapshot_role_and_script(plan_of: Planner):
+    plan = plan_of("prod")
+    cronjob = plan.get(CRONJOB, "vault-backup")
+    role = plan.get("vault:jwt/authBackendRole:AuthBackendRole", "snapshot-role")
+    script = plan.get("kubernetes:core/v1:ConfigMap", "vault-snapshot-script")
+    assert {role.urn, script.urn, plan.get("kubernetes:helm.sh/v3:Release", "vault").urn} <= set(cronjob.dependencies)
+    assert script.inputs["data"] == {"vault_snapshot.py": backups_job.SCRIPT.read_text()}
+    assert role.inputs["boundSubject"] == "system:serviceaccount:vault:vault-backup"
+    assert role.inputs["tokenNoDefaultPolicy"] is True and role.inputs["tokenNumUses"] == 1
+    policy = plan.get("vault:index/policy:Policy", "snapshot-policy")
+    assert policy.inputs["policy"] == vault_raft.snapshot_policy()
+
+
+def test_job_snapshots_consul_and_uploads_with_workload_identity():
+    spec: Any = vault_backup_spec(
+        stack_cfg("staging", vault={"storage": "consul"}), "stbcontosostaging", "vault-snapshots"
+    )
     pod = spec["job_template"]["spec"]["template"]["spec"]
     snapshot = pod["init_containers"][0]
     assert snapshot["image"] == f"hashicorp/consul:{catalog.IMAGES['consul']}"

@@ -312,7 +312,21 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("prod", {"cdstack:cluster.apiAuthorizedRanges": []}, "cdstack:cluster.apiAuthorizedRanges", "at least one range"),
     ("prod", {"cdstack:observability.elasticsearchNodes": 1}, "cdstack:observability.elasticsearchNodes", "3 or more"),
     ("prod", {"cdstack:tls.acmeEnvironment": "staging"}, "cdstack:tls.acmeEnvironment", "production in production"),
-    ("prod", {"cdstack:vault.consulReplicas": 1}, "cdstack:vault.consulReplicas", "3 or 5 in production"),
+    (
+        "prod",
+        {"cdstack:vault.storage": "consul", "cdstack:vault.consulReplicas": 1},
+        "cdstack:vault.consulReplicas",
+        "3 or 5 in production",
+    ),
+    ("prod", {"cdstack:vault.serverReplicas": 1}, "cdstack:vault.serverReplicas", "3 or 5 in production on Raft"),
+    ("staging", {"cdstack:vault.serverReplicas": 4}, "cdstack:vault.serverReplicas", "must be odd on Raft storage"),
+    ("staging", {"cdstack:vault.storage": "etcd"}, "cdstack:vault.storage", "raft"),
+    (
+        "staging",
+        {"cdstack:backup.vaultSchedule": "every 6 hours"},
+        "cdstack:backup.vaultSchedule",
+        "must be a cron expression: five fields",
+    ),
 ]
 
 

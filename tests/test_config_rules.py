@@ -29,8 +29,10 @@ from components import (
     naming,
     production,
     releases,
+    schedules,
     upgrades,
     vault_settings,
+    vault_storage,
 )
 from components.config import StackConfig
 from components.problem import Problem
@@ -159,6 +161,13 @@ CASES = [
         capacity.system_pool_problems,
         "staging",
         {"cluster.systemPool.count": 2},
+        "cluster.systemPool.count",
+        "must be at least vault.serverReplicas (3)",
+    ),
+    Case(
+        capacity.system_pool_problems,
+        "staging",
+        {"vault.storage": "consul", "vault.serverReplicas": 1, "cluster.systemPool.count": 2},
         "cluster.systemPool.count",
         "must be at least vault.consulReplicas (3)",
     ),
@@ -365,6 +374,50 @@ CASES = [
         "cluster.maintenanceWindow.durationHours",
         "must hold one system node's drain, soak and reimage",
     ),
+    # Vault's store and its servers
+    Case(
+        vault_storage.replica_problems,
+        "staging",
+        {"vault.serverReplicas": 4},
+        "vault.serverReplicas",
+        "must be odd on Raft storage (1, 3, 5 or 7)",
+    ),
+    Case(
+        vault_storage.replica_problems,
+        "prod",
+        {"vault.serverReplicas": 1},
+        "vault.serverReplicas",
+        "must be 3 or 5 in production on Raft storage",
+    ),
+    Case(
+        vault_storage.replica_problems,
+        "prod",
+        {"vault.storage": "consul", "vault.consulReplicas": 1},
+        "vault.consulReplicas",
+        "must be 3 or 5 in production",
+    ),
+    Case(
+        vault_storage.migration_problems,
+        "staging",
+        {"vault.mode": "external", "vault.address": "https://vault.example.com", "vault.storageMigration": "done"},
+        "vault.storageMigration",
+        "only allowed when vault.mode is in-cluster",
+    ),
+    # backups
+    Case(
+        schedules.cron_problems,
+        "staging",
+        {"backup.vaultSchedule": "every 6 hours"},
+        "backup.vaultSchedule",
+        "must be a cron expression: five fields (minute hour day-of-month month day-of-week",
+    ),
+    Case(
+        schedules.cron_problems,
+        "staging",
+        {"backup.elasticsearchSchedule": "0 */6 * * 8"},
+        "backup.elasticsearchSchedule",
+        "must be a cron expression",
+    ),
     # production: one case per requirement (test_every_production_requirement_has_a_case)
     *(
         Case(production.requirement_problems, "prod", {path: value}, path, allowed)
@@ -374,7 +427,6 @@ CASES = [
             ("cluster.skuTier", "Free", "must be Standard or Premium in production"),
             ("cluster.disableLocalAccounts", False, "must be true in production"),
             ("cluster.apiAuthorizedRanges", [], "must list at least one range in production"),
-            ("vault.consulReplicas", 1, "must be 3 or 5 in production"),
             ("observability.elasticsearchNodes", 1, "must be 3 or more in production"),
             ("tls.acmeEnvironment", "staging", "must be production in production"),
             ("database.geoRedundantBackup", False, "must be true in production"),
@@ -471,5 +523,6 @@ def test_every_production_requirement_has_a_case():
 
 
 def test_a_staging_stack_is_held_to_no_production_requirement():
-    cfg = planted("staging", {"concourse.webReplicas": 1, "vault.consulReplicas": 1, "cluster.skuTier": "Free"})
+    cfg = planted("staging", {"concourse.webReplicas": 1, "vault.serverReplicas": 1, "cluster.skuTier": "Free"})
     assert production.requirement_problems(cfg) == []
+    assert vault_storage.replica_problems(cfg) == []  # one Raft server is allowed outside production

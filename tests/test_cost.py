@@ -210,7 +210,9 @@ def test_the_shipped_stacks_cost_is_computed_from_their_plans():
     components = {p.line.component for p in rep.items}
     assert components == {"AKS", "Key Vault", "Networking", "PostgreSQL", "Storage", "Volumes"}
     volumes = {p.line.item.split(" ")[0] for p in rep.items if p.line.component == "Volumes"}
-    assert volumes == {"consul-server", "concourse-worker", "prometheus", "influxdb2", "elasticsearch"}
+    assert volumes == {"vault", "concourse-worker", "prometheus", "influxdb2", "elasticsearch"}
+    (vault,) = [p for p in rep.items if p.line.item.startswith("vault data")]
+    assert vault.line.item == "vault data P4 (20 GiB)"  # Raft: a Premium SSD per server in prod
 
 
 def test_a_concourse_upgrades_worker_generation_surge_is_its_own_line():

@@ -38,6 +38,7 @@ def problem_keys(problems: list[Problem]) -> list[str]:
 def test_three_consul_and_vault_servers_need_three_system_nodes(plan_of: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:cluster"]["systemPool"]["count"] = 2  # the planted mistake: the staging file before this fix
+    cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "storage": "consul"}
     with pytest.raises(ConfigError) as error:
         plan_of("staging", cfg)
     assert error.value.keys == ["cdstack:cluster.systemPool.count", "cdstack:cluster.systemPool.count"]
@@ -390,6 +391,11 @@ def test_surge_is_counted_in_the_quota():
 
 def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
     releases = {r.name: r.inputs["values"] for r in plan_of("staging").by_type(RELEASE)}
+    # Vault on Raft, three servers: one may go, two keep the quorum (services/secrets.py disruption_budget).
+    assert releases["vault"]["server"]["ha"]["disruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
+    on_consul = stack_config("staging")
+    on_consul["cdstack:vault"] = {**on_consul["cdstack:vault"], "storage": "consul"}
+    releases = {r.name: r.inputs["values"] for r in plan_of("staging", on_consul).by_type(RELEASE)}
     # Vault on Consul: the chart's Raft-minded default would be 0 for one or two servers.
     assert releases["vault"]["server"]["ha"]["disruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
     # Consul's chart sets maxUnavailable 1 itself unless told otherwise; nothing here tells it otherwise.

@@ -50,7 +50,13 @@ def test_consul_edges_exist_only_where_consul_does():
         consul = {network_edges.CONSUL_SERVER, network_edges.CONSUL_CLIENT}
         return {e.source.name for e in network_edges.required_edges(cfg) if e.target in consul}
 
-    assert consul_ends(stack_cfg("prod")) == {"vault", "consul-client", "consul-server", naming.VAULT_BACKUP_CRONJOB}
+    prod = stack_cfg("prod")
+    on_consul = stack_cfg("prod", vault={**prod.vault.model_dump(by_alias=True), "storage": "consul"})
+    assert consul_ends(on_consul) == {"vault", "consul-client", "consul-server", naming.VAULT_BACKUP_CRONJOB}
+    # On Raft (the shipped stacks) nothing calls Consul, and the snapshot job calls Vault itself.
+    assert consul_ends(prod) == set()
+    backup = [e for e in network_edges.required_edges(prod) if e.source == network_edges.VAULT_BACKUP]
+    assert {e.target for e in backup} >= {network_edges.VAULT}
     external = stack_cfg("staging", vault=EXTERNAL_VAULT)
     assert not network_edges.consul_deployed(external) and consul_ends(external) == set()
     assert naming.NAMESPACES["secrets"] not in {p["metadata"]["namespace"] for p in network_edges.policies(external)}

@@ -66,7 +66,7 @@ def test_each_level_is_chosen_with_its_reason():
         "ingress": "restricted",
         "cert-manager": "restricted",
         "chartmuseum": "restricted",
-        "vault": "privileged",
+        "vault": "restricted",
         "concourse": "privileged",
         "monitoring": "privileged",
         "logging": "privileged",
@@ -141,6 +141,15 @@ def test_no_namespace_enforces_less_than_its_pods_allow(pods: list[workloads.Pod
 
 
 def test_a_namespace_enforcing_more_than_its_pods_meet_fails(pods: list[workloads.Pod], monkeypatch):
-    monkeypatch.setitem(pod_security.LEVEL_BY_CONCERN, "secrets", pod_security.NamespaceLevel("baseline", "planted"))
+    monkeypatch.setitem(pod_security.LEVEL_BY_CONCERN, "concourse", pod_security.NamespaceLevel("baseline", "planted"))
     found = checker.problems(pods)
-    assert any(p.startswith("DaemonSet/vault/consul-client fails baseline") and "hostPort 8500" in p for p in found)
+    assert any("concourse-worker fails baseline (namespace concourse)" in p for p in found), found
+
+
+def test_vault_on_consul_keeps_its_namespace_privileged():
+    """Consul's client agents need hostPorts: on `vault.storage: consul` the namespace stays privileged; Raft has
+    no such pod, and the namespace enforces restricted."""
+    assert pod_security.level("vault", "consul").enforce == "privileged"
+    assert "hostPort" in pod_security.level("vault", "consul").why
+    assert pod_security.level("vault", "raft").enforce == "restricted"
+    assert pod_security.labels("vault", None)["pod-security.kubernetes.io/enforce"] == "restricted"

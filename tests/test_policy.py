@@ -310,8 +310,8 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
     (
         "stateful-resources-protected",
         "prod",
-        lambda p: changed(p, RELEASE, "consul", protect_off),
-        "helm.sh/v3:Release consul holds state",
+        lambda p: changed(p, RELEASE, "vault", protect_off),
+        "helm.sh/v3:Release vault holds state",  # on Raft its servers' volumes are Vault's store
     ),
     (
         "helm-chart-from-catalog",

@@ -31,10 +31,40 @@ class FakeTools:
         return ""
 
 
-def vault_restore(tools: FakeTools, at: str | None = None) -> tuple[str, list[str]]:
+CONSUL = {"storage": "consul"}
+
+
+def vault_restore(tools: FakeTools, at: str | None = None, vault: dict | None = None) -> tuple[str, list[str]]:
     said: list[str] = []
-    result = Restore(stack_cfg("staging"), tools, said.append).vault(at)
+    result = Restore(stack_cfg("staging", vault=vault or CONSUL), tools, said.append).vault(at)
     return result, said
+
+
+@pytest.mark.parametrize("new_cluster", [False, True])
+def test_vault_on_raft_installs_the_snapshot_through_vaults_api(new_cluster: bool, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VAULT_TOKEN", "s.operator")
+    tools = FakeTools(SNAPSHOTS)
+    said: list[str] = []
+    result = Restore(stack_cfg("staging"), tools, said.append, new_cluster=new_cluster).vault(None)
+    assert "from 2026-11-27T120000Z.snap" in result
+    _, download, install = tools.commands
+    local = download[download.index("--file") + 1]
+    assert install == [
+        "env",
+        "VAULT_ADDR=https://vault.staging.cd.contoso.com",
+        *restore.vault_restore_command(local, new_cluster),
+    ]
+    assert install[-1] == "--force" if new_cluster else install[-1] == local
+    assert not any(c[0] == "kubectl" for c in tools.commands)  # no Consul, no restart: Raft installs it live
+    assert "s.operator" not in " ".join(said)  # the token is never printed
+
+
+def test_vault_on_raft_needs_a_token_before_it_downloads_anything(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    tools = FakeTools(SNAPSHOTS)
+    with pytest.raises(RestoreError, match="set VAULT_TOKEN"):
+        Restore(stack_cfg("staging"), tools, lambda _: None).vault(None)
+    assert tools.commands == []
 
 
 def test_vault_restores_the_newest_snapshot_into_consul_and_restarts_vault():
@@ -85,9 +115,15 @@ def test_a_failing_step_stops_the_restore():
 def test_dry_run_only_lists():
     tools = FakeTools(SNAPSHOTS)
     said: list[str] = []
-    Restore(stack_cfg("staging"), tools, said.append, dry_run=True).vault(None)
+    Restore(stack_cfg("staging", vault=CONSUL), tools, said.append, dry_run=True).vault(None)
     assert [command[:4] for command in tools.commands] == [["az", "storage", "blob", "list"]]
     assert len(said) == 4
+    said.clear()
+    tools.commands.clear()
+    Restore(stack_cfg("staging"), tools, said.append, dry_run=True, new_cluster=True).vault(None)  # Raft, no token
+    assert [command[:4] for command in tools.commands] == [["az", "storage", "blob", "list"]]
+    assert len(said) == 2
+    assert "snapshot-force" in said[1] and said[1].endswith("--force")
 
 
 def test_postgres_point_in_time_restore_creates_a_new_server_and_says_how_to_switch():
@@ -104,7 +140,8 @@ def test_postgres_point_in_time_restore_creates_a_new_server_and_says_how_to_swi
         Restore(stack_cfg("prod"), tools, said.append).postgres(None)
 
 
-def test_command_line(capsys: pytest.CaptureFixture[str]):
+def test_command_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VAULT_TOKEN", "s.operator")
     tools = FakeTools(SNAPSHOTS)
     assert restore.main(["staging", "vault", "--at", "2026-11-27T000000Z.snap"], run=tools) == 0
     assert "from 2026-11-27T000000Z.snap" in capsys.readouterr().out

@@ -141,9 +141,13 @@ def test_rules_are_the_rule_files_and_the_recorded_facts_in_the_non_deprecated_m
     values = all_values("staging", False)["kube-prometheus-stack"]
     rules = dict(values["additionalPrometheusRulesMap"])
     assert rules.pop(alert_facts.RULE) == alert_facts.rules(stack_cfg("staging"))
-    assert rules == alerting.prometheus_rules()
-    assert set(rules) == {p.stem for p in alerting.rule_files()}
+    every = alerting.prometheus_rules()
+    # Vault on Raft (the shipped stacks): no Consul, so no Consul alerts.
+    assert rules == {k: v for k, v in every.items() if k != "consul"}
+    assert set(rules) == {p.stem for p in alerting.rule_files()} - {"consul"}
     assert "additionalPrometheusRules" not in values
+    on_consul = stack_cfg("staging", vault={"storage": "consul"})
+    assert monitoring.prometheus_rules(on_consul) == every
 
 
 def test_no_alert_is_defined_in_python():
@@ -173,8 +177,26 @@ def test_blackbox_probes_every_public_host_and_dns_from_every_node():
     assert 'target=~"tls-.+"' in probes and 'target=~"dns-.+"' in probes
 
 
+def test_dashboards_show_consul_only_where_it_runs():
+    def panels(cfg: Any) -> dict[str, list[str]]:
+        maps = monitoring.dashboard_configmaps(cfg)
+        loaded = {name: json.loads(next(iter(m["data"].values()))) for name, m in maps.items()}
+        return {name: [p.get("title", "") for p in alerting.panels_of(d)] for name, d in loaded.items()}
+
+    raft, consul = panels(stack_cfg("prod")), panels(stack_cfg("prod", vault={"storage": "consul"}))
+    assert any("Consul" in title for title in consul["dashboard-vault-consul"])
+    assert not any("Consul" in title for titles in raft.values() for title in titles)
+    assert "Vault servers ready" in raft["dashboard-vault-consul"]  # Vault's own panels stay
+    for name, titles in raft.items():
+        assert titles, f"{name} lost every panel"
+    title = json.loads(
+        next(iter(monitoring.dashboard_configmaps(stack_cfg("prod"))["dashboard-vault-consul"]["data"].values()))
+    )["title"]
+    assert "Consul" not in title
+
+
 def test_dashboards_are_labelled_configmaps_in_the_cdstack_folder():
-    maps = monitoring.dashboard_configmaps()
+    maps = monitoring.dashboard_configmaps(stack_cfg("staging"))
     assert set(maps) == {f"dashboard-{p.stem}" for p in alerting.DASHBOARDS_DIR.glob("*.json")}
     for dashboard in maps.values():
         assert dashboard["labels"] == {"grafana_dashboard": "1"}

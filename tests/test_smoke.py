@@ -17,6 +17,7 @@ from components import catalog
 from tools import charts, helmrender, smoke
 
 TOKEN = "local-test-token"
+VAULT = catalog.IMAGES["vault"]
 USER, PASSWORD = "smoke", "smoke-password"
 
 
@@ -28,7 +29,7 @@ class Fake:
         self.routes: dict[str, tuple[int, Any]] = {
             "/api/v1/info": (200, {"version": "8.1.1", "worker_version": "2.5"}),
             "/api/v1/workers": (200, workers),
-            "/v1/sys/health": (200, {"initialized": True, "sealed": False, "standby": False}),
+            "/v1/sys/health": (200, {"initialized": True, "sealed": False, "standby": False, "version": VAULT}),
             "/api/health": (200, {"database": "ok", "version": "12.2.0"}),
             "/api/status": (200, {"status": {"overall": {"level": "available"}}}),
         }
@@ -94,7 +95,7 @@ def outputs(url: str, workers: int = 2) -> dict[str, Any]:
         "vaultUrl": url,
         "grafanaUrl": url,
         "kibanaUrl": url,
-        "releaseSet": {"charts": {"concourse": "20.1.3"}, "images": {}},
+        "releaseSet": {"charts": {"concourse": "20.1.3"}, "images": {"vault": VAULT}},
         "concourseWorkers": workers,
     }
 
@@ -112,7 +113,7 @@ def test_healthy_stack_passes_every_check(
 ):
     assert run(tmp_path, outputs(server), monkeypatch) == 0
     printed = capsys.readouterr().out
-    assert printed.count("ok    ") == 5
+    assert printed.count("ok    ") == 6
     assert "FAIL" not in printed
 
 
@@ -125,8 +126,17 @@ def test_healthy_stack_passes_every_check(
             (200, [{"name": "worker-0", "state": "running"}, {"name": "worker-1", "state": "stalled"}]),
             "concourse workers: 1 of 2 expected Concourse workers running; stalled Concourse workers: worker-1",
         ),
-        ("/v1/sys/health", (503, {"sealed": True}), "vault unsealed: Vault http://127.0.0.1:{port} is sealed"),
-        ("/v1/sys/health", (501, {}), "is not initialised (/v1/sys/health answered HTTP 501)"),
+        (
+            "/v1/sys/health",
+            (503, {"sealed": True, "version": VAULT}),
+            "vault unsealed: Vault http://127.0.0.1:{port} is sealed",
+        ),
+        ("/v1/sys/health", (501, {"version": VAULT}), "is not initialised (/v1/sys/health answered HTTP 501)"),
+        (
+            "/v1/sys/health",
+            (200, {"sealed": False, "version": "1.21.4"}),
+            f"vault version: Vault runs 1.21.4, expected {VAULT} (the pinned image): its pods did not take the upgrade",
+        ),
         ("/api/health", (503, {"database": "failing"}), "grafana: Grafana http://127.0.0.1:{port}/api/health"),
         ("/api/status", (200, {"status": {"overall": {"level": "degraded"}}}), "overall level 'degraded'"),
     ],
@@ -151,7 +161,7 @@ def test_each_failure_is_reported_on_its_own_and_exits_1(
 
 
 def test_vault_standby_counts_as_unsealed(server: str, fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    fake.routes["/v1/sys/health"] = (429, {"standby": True, "sealed": False})
+    fake.routes["/v1/sys/health"] = (429, {"standby": True, "sealed": False, "version": f"{VAULT}+ent"})
     assert run(tmp_path, outputs(server), monkeypatch) == 0
 
 
@@ -175,7 +185,7 @@ def test_nothing_listening_fails_every_check_quickly(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     assert run(tmp_path, outputs(f"http://127.0.0.1:{port}"), monkeypatch) == 1
-    assert capsys.readouterr().out.count("no answer") == 5
+    assert capsys.readouterr().out.count("no answer") == 6
 
 
 def test_cannot_start_without_credentials_or_with_an_unknown_chart(
@@ -200,3 +210,17 @@ def test_app_version_table_covers_the_catalog_and_matches_the_chart():
     except charts.ChartMissingError:
         pytest.skip(f"the concourse chart {version} is absent: {charts.GET_THEM}")
     assert chart.metadata["appVersion"] == smoke.CONCOURSE_APP_VERSIONS[version]
+
+
+@pytest.mark.vault_server
+def test_the_version_check_reads_a_real_servers_health(tmp_path: Path):
+    """sys/health of a real server (OpenBao's bao) carries the version the check compares: equal passes, the pinned
+    HashiCorp version (which bao is not) fails with the upgrade message."""
+    from tests.vault_server import dev_server
+
+    with dev_server(tmp_path) as server:
+        running = server.request("GET", "sys/health")[1]["version"]
+        expected = smoke.Expectations(server.address, server.address, "", "", "20.1.3", "8.1.1", 1, running)
+        assert smoke.check_vault_version(expected, 5) is None
+        pinned = smoke.Expectations(server.address, server.address, "", "", "20.1.3", "8.1.1", 1, VAULT)
+        assert f"Vault runs {running}, expected {VAULT}" in (smoke.check_vault_version(pinned, 5) or "")

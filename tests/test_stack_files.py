@@ -365,7 +365,14 @@ SPELLINGS: list[tuple[str, str, str, str, Callable[[StackConfig], Any], Any]] = 
         lambda c: c.cluster.maintenance_window.duration_hours,
         6,
     ),
-    ("quoted literal number", "prod", "consulReplicas: 3", 'consulReplicas: "3"', lambda c: c.vault.consul_replicas, 3),
+    (
+        "quoted literal number",
+        "prod",
+        "serverReplicas: 3",
+        'serverReplicas: 3\n    consulReplicas: "3"',
+        lambda c: c.vault.consul_replicas,
+        3,
+    ),
     ("quoted storage size", "prod", "storageGb: 256", 'storageGb: "256"', lambda c: c.database.storage_gb, 256),
     (
         "boolean in capitals",
@@ -378,17 +385,17 @@ SPELLINGS: list[tuple[str, str, str, str, Callable[[StackConfig], Any], Any]] = 
     (
         "TTL in seconds",
         "prod",
-        "consulStorageGi: 20",
-        "consulStorageGi: 20\n    tokenTtl: 3600",
+        "raftStorageGi: 20",
+        "raftStorageGi: 20\n    tokenTtl: 3600",
         lambda c: c.vault.token_ttl,
         "3600s",
     ),
     (
         "number with separator",
         "prod",
-        "consulStorageGi: 20",
-        "consulStorageGi: 2_0",
-        lambda c: c.vault.consul_storage_gi,
+        "raftStorageGi: 20",
+        "raftStorageGi: 2_0",
+        lambda c: c.vault.raft_storage_gi,
         20,
     ),
 ]

@@ -13,6 +13,9 @@ of the API.
 - `auto_unsealed_server()`: an uninitialised server on Raft storage whose seal is the transit engine of a second
   (dev) server. It answers `sys/init` with recovery keys and a root token and empty `keys`, the shape of an Azure
   Key Vault auto-unseal, so the initialiser meets what production's first `up` meets.
+- `raft_cluster()`: several such servers speaking TLS with certificates of a test CA, each with the Raft storage
+  stanza the test gives it (the program's, addresses rewritten to loopback), so they join one another as
+  production's servers do; servers can be stopped, wiped and started again.
 Every server gets free ports, its own data folder and log, and is stopped (killed if it will not stop) when its
 context ends. Tests that use one are marked `vault_server` (`pytest -m vault_server` runs them alone).
 """
@@ -20,18 +23,22 @@ context ends. Tests that use one are marked `vault_server` (`pytest -m vault_ser
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import json
 import re
 import secrets
+import shutil
 import socket
+import ssl
 import string
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +63,8 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
     root_token: str | None = None
+    ca_file: Path | None = None
+    """The CA a TLS server's certificate chains to (None: plain HTTP)."""
 
     def request(
         self, method: str, path: str, token: str | None = None, body: dict[str, Any] | None = None
@@ -66,7 +75,8 @@ class Server:
         if token:
             req.add_header("X-Vault-Token", token)
         try:
-            with urllib.request.urlopen(req, timeout=10) as response:
+            context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
+            with urllib.request.urlopen(req, timeout=10, context=context) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
@@ -81,6 +91,8 @@ class Server:
     def bao(self, *args: str, token: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The `bao` CLI against this server, as an operator would type it."""
         env = {"BAO_ADDR": self.address, "PATH": "/usr/bin:/bin"}
+        if self.ca_file:
+            env["BAO_CACERT"] = str(self.ca_file)
         if token or self.root_token:
             env["BAO_TOKEN"] = token or self.root_token or ""
         return subprocess.run([str(BAO), *args], env=env, capture_output=True, text=True, check=check, timeout=60)
@@ -252,3 +264,169 @@ def decode_root(encoded: str, otp: str) -> str:
     """The root token from generate-root's encoded token: base64 without padding, XORed with the one-time pad."""
     raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
     return bytes(a ^ b for a, b in zip(raw, otp.encode(), strict=True)).decode()
+
+
+@dataclass
+class LoopbackTls:
+    """A CA and one server certificate it signed, as PEM files (the internal CA's stand-in)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def loopback_tls(folder: Path, dns_names: list[str], ip_addresses: list[str]) -> LoopbackTls:
+    """A fresh CA and a server certificate for `dns_names` and `ip_addresses`, written to `folder`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cdstack test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    found = LoopbackTls(folder / "ca.crt", folder / "tls.crt", folder / "tls.key")
+    found.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    found.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    found.key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return found
+
+
+RaftStanza = Callable[[int, list[str], Path, LoopbackTls], str]
+"""(server index, every server's https address, its data folder, the test CA) -> its `storage "raft"` block."""
+
+
+@dataclass
+class RaftCluster:
+    """Servers on Raft with TLS, auto-unsealed by one transit server; `root_token` once a test initialised it."""
+
+    addresses: list[str]
+    folders: list[Path]
+    tls: LoopbackTls
+    servers: list[Server] = field(default_factory=list)
+    """Server `index` as last started."""
+    root_token: str | None = None
+
+    def start(self, index: int) -> Server:
+        folder = self.folders[index]
+        process, log = _launch(["server", f"-config={folder / 'server.hcl'}"], folder)
+        server = Server(self.addresses[index], process, log, self.root_token, self.tls.ca_file)
+        if index < len(self.servers):
+            self.servers[index] = server
+        else:
+            self.servers.append(server)
+        server.wait_answering()
+        return server
+
+    def stop(self, index: int) -> None:
+        self.servers[index].stop()
+
+    def wipe(self, index: int) -> None:
+        """Stop server `index` and delete its Raft data: it starts again as a new, uninitialised server."""
+        self.stop(index)
+        data = self.folders[index] / "data"
+        shutil.rmtree(data)
+        data.mkdir()
+
+    def running(self) -> list[Server]:
+        return [s for s in self.servers if s.process.poll() is None]
+
+    def active(self, seconds: float = START_SECONDS) -> Server:
+        """The running server that answers as active (unsealed leader), waiting for an election if need be."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for server in self.running():
+                try:
+                    status, _ = server.request("GET", "sys/health")
+                except OSError:
+                    continue
+                if status == 200:
+                    server.root_token = self.root_token
+                    return server
+            time.sleep(0.2)
+        logs = "\n".join(s.log.read_text()[-2000:] for s in self.servers)
+        raise AssertionError(f"no active server within {seconds} s:\n{logs}")
+
+    def initialise(self, index: int = 0) -> dict[str, Any]:
+        """`sys/init` with recovery shares on server `index` (the others join it); sets `root_token`."""
+        status, reply = self.servers[index].request(
+            "PUT", "sys/init", body={"recovery_shares": 1, "recovery_threshold": 1}
+        )
+        assert status == 200, reply
+        self.root_token = reply["root_token"]
+        for server in self.servers:
+            server.root_token = self.root_token
+        return reply
+
+
+@contextmanager
+def raft_cluster(workdir: Path, size: int, stanza: RaftStanza, tls_names: list[str]) -> Iterator[RaftCluster]:
+    """`size` uninitialised servers on 127.0.0.1 speaking TLS (a test CA's certificate for `tls_names` and
+    127.0.0.1), each with the Raft storage block `stanza` gives it, sealed by one dev server's transit engine."""
+    tls = loopback_tls(workdir / "tls", tls_names, ["127.0.0.1"])
+    with dev_server(workdir / "unsealer") as unsealer:
+        unsealer.root("POST", "sys/mounts/transit", {"type": "transit"})
+        unsealer.root("POST", "transit/keys/unseal", {})
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        addresses = [f"https://127.0.0.1:{port}" for port, _ in ports]
+        folders = []
+        for index, (port, cluster_port) in enumerate(ports):
+            folder = workdir / f"server-{index}"
+            (folder / "data").mkdir(parents=True)
+            (folder / "server.hcl").write_text(
+                f"""{stanza(index, addresses, folder / "data", tls)}
+listener "tcp" {{
+  address         = "127.0.0.1:{port}"
+  cluster_address = "127.0.0.1:{cluster_port}"
+  tls_cert_file   = "{tls.cert_file}"
+  tls_key_file    = "{tls.key_file}"
+}}
+seal "transit" {{
+  address    = "{unsealer.address}"
+  token      = "{unsealer.root_token}"
+  key_name   = "unseal"
+  mount_path = "transit/"
+}}
+api_addr      = "{addresses[index]}"
+cluster_addr  = "https://127.0.0.1:{cluster_port}"
+disable_mlock = true
+"""
+            )
+            folders.append(folder)
+        cluster = RaftCluster(addresses, folders, tls)
+        try:
+            for index in range(size):
+                cluster.start(index)
+            yield cluster
+        finally:
+            for server in cluster.servers:
+                server.stop()

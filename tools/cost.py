@@ -148,6 +148,15 @@ def claims_from_values(chart: str, release: str, values: dict[str, Any]) -> list
             Claim(release, "consul-server data", int(server.get("replicas", 1)), gib(server.get("storage", "10Gi")),
                   server.get("storageClass") or DEFAULT_STORAGE_CLASS)
         ]  # fmt: skip
+    if chart == "vault":
+        # vault 0.34.1 _helpers.tpl vault.volumeclaims: a `data` claim per server in HA mode only with Raft on.
+        storage = values.get("server", {}).get("dataStorage", {})
+        if not _dig(values, "server", "ha", "raft", "enabled", default=False) or not storage.get("enabled", True):
+            return []
+        return [
+            Claim(release, "vault data", int(_dig(values, "server", "ha", "replicas", default=3)),
+                  gib(storage.get("size", "10Gi")), storage.get("storageClass") or DEFAULT_STORAGE_CLASS)
+        ]  # fmt: skip
     if chart == "concourse":
         worker = _dig(values, "persistence", "worker", default={})
         # The web release (worker.enabled false) renders no worker StatefulSet, so no claim template.

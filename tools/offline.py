@@ -322,6 +322,8 @@ def _azure_name(typ: str, name: str, inputs: dict[str, Any]) -> str:
 
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+ORGANIZATION = "organization"
+"""A self-managed backend's fixed organization (the first part of `organization/cdstack/<stack>`)."""
 
 
 class PlanMocks(mocks.Mocks):
@@ -399,7 +401,15 @@ def run(
     vault_login.deployer_source[:] = [deployer]
     pulumi.runtime.set_all_config(config, secret_keys or [])
     monitor = RecordingMonitor(PlanMocks(stack_outputs))
-    pulumi.runtime.set_mocks(PlanMocks(stack_outputs), project=PROJECT, stack=stack, preview=True, monitor=monitor)
+    # The organization of the self-managed backend the stacks live in (every project there sits under it).
+    pulumi.runtime.set_mocks(
+        PlanMocks(stack_outputs),
+        project=PROJECT,
+        stack=stack,
+        preview=True,
+        monitor=monitor,
+        organization=ORGANIZATION,
+    )
     outputs: dict[str, Any] = {}
 
     async def collect_outputs() -> None:

@@ -150,11 +150,11 @@ def by_namespace(pods: list[workloads.Pod]) -> dict[str, list[workloads.Pod]]:
     return found
 
 
-def problems(pods: list[workloads.Pod]) -> list[str]:
-    """Every pod that fails the level its namespace enforces."""
+def problems(pods: list[workloads.Pod], vault_store: str | None = "raft") -> list[str]:
+    """Every pod that fails the level its namespace enforces (`vault_store`: the stack's `vault.storage`)."""
     found = []
     for namespace, members in sorted(by_namespace(pods).items()):
-        enforce = pod_security.level(namespace).enforce
+        enforce = pod_security.level(namespace, vault_store).enforce
         for pod in members:
             why = violations(pod.spec, enforce)
             if why:
@@ -166,10 +166,10 @@ def operator_made(pod: workloads.Pod) -> bool:
     return pod.owner.split("/", 1)[0] in workloads.OPERATOR_KINDS
 
 
-def report(pods: list[workloads.Pod]) -> list[str]:
+def report(pods: list[workloads.Pod], vault_store: str | None = "raft") -> list[str]:
     lines = []
     for namespace, members in sorted(by_namespace(pods).items()):
-        enforce = pod_security.level(namespace).enforce
+        enforce = pod_security.level(namespace, vault_store).enforce
         meets = min((strictest(p.spec) for p in members), key=LEVELS.index)
         partial = " (operator-made pods checked on their templates only)" if any(map(operator_made, members)) else ""
         lines.append(f"{namespace}: enforce {enforce}, its {len(members)} pods all meet {meets}{partial}")
@@ -183,9 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.pod_security", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("stack")
     args = parser.parse_args(argv)
+    from tools import offline
+
+    store = offline.load_config(args.stack).vault.in_cluster_store
     pods = stack_pods(args.stack)
-    print("\n".join(report(pods)))
-    failing = problems(pods)
+    print("\n".join(report(pods, store)))
+    failing = problems(pods, store)
     print("\n".join(failing) if failing else "every pod meets its namespace's level")
     return 1 if failing else 0
 

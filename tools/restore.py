@@ -1,6 +1,6 @@
 """Restore one part of a stack from its newest (or a named, or the last before a time) backup, and say what it did.
 
-    python -m tools.restore <stack> vault [--at <snapshot name | ISO time>] [--dry-run]
+    python -m tools.restore <stack> vault [--at <snapshot name | ISO time>] [--new-cluster] [--dry-run]
     python -m tools.restore <stack> postgres --at <ISO time> [--dry-run]
     python -m tools.restore <stack> elasticsearch [--at <snapshot name | ISO time>] [--dry-run]
 
@@ -8,11 +8,15 @@ It drives the tools an operator already has (`az` logged in, `kubectl` on the st
 --resource-group <resourceGroupName> --name <clusterName>`), step by step, printing each command before it runs;
 `--dry-run` prints them only. Names come from the stack file through the program's own naming (no state read).
 
-- vault: Vault's whole store is Consul, backed up as Consul snapshots in the `vault-snapshots` container (one blob
-  per run, named by UTC time). The chosen snapshot is downloaded, copied to a Consul server, restored with `consul
-  snapshot restore`, and Vault's pods are restarted so they read the restored store. The snapshot's data is sealed
-  by the Key Vault key of the stack that wrote it: restoring into a rebuilt stack (a new Key Vault) needs that old
-  key (README "Rebuild from nothing").
+- vault: snapshots of Vault's store are in the `vault-snapshots` container (one blob per run, named by UTC time).
+  On Raft (`vault.storage: raft`) the chosen snapshot is downloaded and installed through Vault's API by the backup
+  script (components/services/vault_snapshot.py `restore`), at the stack's public Vault host, with the operator's
+  VAULT_TOKEN (a token that may write the snapshot endpoints: the break-glass root token); `--new-cluster` uses
+  `snapshot-force`, for a cluster initialised anew (a rebuilt stack, a wiped store), whose keyring is not the
+  snapshot's. On Consul the snapshot is copied to a Consul server, restored with `consul snapshot restore`, and
+  Vault's pods are restarted so they read the restored store. Either way the data is sealed by the Key Vault key of
+  the stack that wrote it: restoring into a rebuilt stack (a new Key Vault) needs that old key (README "Rebuild from
+  nothing").
 - postgres: a point-in-time restore of Azure's backups always creates a new server (`<server>-restored-<time>`);
   the tool creates it and prints how to move Concourse's data over to the managed server.
 - elasticsearch: the snapshots are in Elasticsearch's own repository (container `elasticsearch-snapshots`, written by
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,6 +44,8 @@ from components import naming
 from components.config import StackConfig
 from components.services import snapshots
 from components.services.backups import CONSUL_HTTP
+
+SNAPSHOT_SCRIPT = Path(__file__).resolve().parent.parent / "components" / "services" / "vault_snapshot.py"
 
 Runner = Callable[[Sequence[str]], str]
 """Runs a command, returns its standard output, raises RestoreError when it fails."""
@@ -58,12 +65,20 @@ def run_command(command: Sequence[str]) -> str:
     return result.stdout
 
 
+def vault_restore_command(snapshot: str, force: bool) -> list[str]:
+    """Install a Raft snapshot file through Vault's API: the backup script's `restore` (VAULT_ADDR, VAULT_TOKEN and
+    VAULT_CACERT from the environment); `force` where the cluster is new."""
+    return [sys.executable, str(SNAPSHOT_SCRIPT), "restore", snapshot, *(["--force"] if force else [])]
+
+
 @dataclass
 class Restore:
     cfg: StackConfig
     run: Runner
     say: Callable[[str], None]
     dry_run: bool = False
+    new_cluster: bool = False
+    """Vault on Raft: the cluster was initialised anew since the snapshot (restore with snapshot-force)."""
 
     def step(self, what: str, command: Sequence[str]) -> str:
         self.say(f"- {what}: {' '.join(command)}")
@@ -85,23 +100,43 @@ class Restore:
         return sorted(json.loads(listing or "[]"))
 
     def vault(self, at: str | None) -> str:
+        raft = self.cfg.vault.storage == "raft"
+        if raft and not self.dry_run and not os.environ.get("VAULT_TOKEN"):
+            raise RestoreError(
+                "set VAULT_TOKEN to a token allowed to restore (update on sys/storage/raft/snapshot-force: the "
+                "break-glass root token, README 'Restore Vault')"
+            )
         names = self.snapshots()
         snapshot = choose_snapshot(names, at)
-        ns = naming.NAMESPACES["secrets"]
-        account = self.cfg.naming.backup_storage_account()
         with tempfile.TemporaryDirectory() as tmp:
             local = str(Path(tmp) / snapshot)
             self.step(
                 "download the snapshot",
                 [
-                    "az", "storage", "blob", "download", "--auth-mode", "login", "--account-name", account,
+                    "az", "storage", "blob", "download", "--auth-mode", "login",
+                    "--account-name", self.cfg.naming.backup_storage_account(),
                     "--container-name", naming.BACKUP_CONTAINERS["vault"], "--name", snapshot, "--file", local,
                     "--output", "none",
                 ],
             )  # fmt: skip
-            self.step(
-                "copy it to a Consul server", ["kubectl", "-n", ns, "cp", local, f"{CONSUL_POD}:/tmp/restore.snap"]
-            )
+            done = self.vault_raft(local) if raft else self.vault_consul(local)
+        return f"Restored Vault of stack {self.cfg.stack} from {snapshot} ({len(names)} snapshots available). {done}"
+
+    def vault_raft(self, local: str) -> str:
+        address = f"https://{self.cfg.dns.host('vault')}"
+        # VAULT_TOKEN comes from the operator's environment and is never printed.
+        self.step(
+            "install it in Vault's Raft store" + (" (snapshot-force: a new cluster)" if self.new_cluster else ""),
+            ["env", f"VAULT_ADDR={address}", *vault_restore_command(local, self.new_cluster)],
+        )
+        return (
+            "Vault's data, logins and tokens are the snapshot's; the standbys follow the leader. Revoke the token "
+            "you restored with if it was a break-glass root token (it may not exist in the restored store)."
+        )
+
+    def vault_consul(self, local: str) -> str:
+        ns = naming.NAMESPACES["secrets"]
+        self.step("copy it to a Consul server", ["kubectl", "-n", ns, "cp", local, f"{CONSUL_POD}:/tmp/restore.snap"])
         self.step(
             "restore Consul (Vault's store) from it",
             ["kubectl", "-n", ns, "exec", CONSUL_POD, "--", "consul", "snapshot", "restore",
@@ -111,8 +146,8 @@ class Restore:
             "restart Vault so it reads the restored store", ["kubectl", "-n", ns, "delete", "pod", "-l", VAULT_PODS]
         )
         return (
-            f"Restored Vault of stack {self.cfg.stack} from {snapshot} ({len(names)} snapshots available). Vault's "
-            "pods restart and auto-unseal with the Key Vault key; its data, logins and tokens are the snapshot's."
+            "Vault's pods restart and auto-unseal with the Key Vault key; its data, logins and tokens are the "
+            "snapshot's."
         )
 
     # -----------------------------------------------------------------------------------------------------------------
@@ -231,11 +266,16 @@ def main(argv: Sequence[str] | None = None, run: Runner = run_command) -> int:
     parser.add_argument("stack")
     parser.add_argument("what", choices=WHAT)
     parser.add_argument("--at", help="a snapshot name, or an ISO time: restore the newest backup at or before it")
+    parser.add_argument(
+        "--new-cluster",
+        action="store_true",
+        help="vault on Raft: the cluster was initialised after the snapshot was taken (restores with snapshot-force)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     args = parser.parse_args(argv)
     try:
         cfg = offline.load_config(args.stack)
-        restore = Restore(cfg, run, print, args.dry_run)
+        restore = Restore(cfg, run, print, args.dry_run, args.new_cluster)
         print(getattr(restore, args.what)(args.at))
     except RestoreError as error:
         print(f"error: {error}", file=sys.stderr)

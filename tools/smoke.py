@@ -7,7 +7,8 @@ Checks, each reported on its own line:
 - Concourse `/api/v1/info` reports the Concourse version the deployed chart ships (CONCOURSE_APP_VERSIONS);
 - at least the configured number of workers are `running` and none is `stalled` (`/api/v1/workers`, with a bearer
   token from a password grant for a local user of the main team, the way fly logs in);
-- Vault is initialised and unsealed (`/v1/sys/health`);
+- Vault is initialised and unsealed (`/v1/sys/health`), and runs the pinned image's version (its `version` against
+  the release set's `images.vault`): an upgrade the pods never took shows here;
 - Grafana's `/api/health` reports its database ok; Kibana's `/api/status` reports `available` (anonymous status
   needs Kibana's `status.allowAnonymous: true`).
 URLs and expectations come from the stack's own outputs, so the test checks exactly what that stack declared.
@@ -61,6 +62,7 @@ class Expectations:
     concourse_chart: str
     concourse_version: str
     workers: int
+    vault_version: str
 
     @classmethod
     def from_outputs(cls, outputs: dict[str, Any]) -> Expectations:
@@ -74,6 +76,7 @@ class Expectations:
                 concourse_chart=chart,
                 concourse_version=CONCOURSE_APP_VERSIONS.get(chart, ""),
                 workers=int(outputs["concourseWorkers"]),
+                vault_version=outputs["releaseSet"]["images"]["vault"],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise SmokeError(f"the stack outputs lack {error} (run against `pulumi stack output --json`)") from None
@@ -152,6 +155,18 @@ def check_vault(e: Expectations, timeout: float) -> str | None:
     return None if ok else f"Vault {e.vault_url} is {meaning} (/v1/sys/health answered HTTP {answer.status})"
 
 
+def check_vault_version(e: Expectations, timeout: float) -> str | None:
+    """sys/health's `version` is the server's (every answer carries it, standby or sealed); an Enterprise build
+    adds `+ent`."""
+    answer = request(f"{e.vault_url}/v1/sys/health", timeout)
+    version = answer.body.get("version") if isinstance(answer.body, dict) else None
+    if version is None:
+        return f"Vault {e.vault_url}/v1/sys/health answered HTTP {answer.status} without a version"
+    if version.split("+", 1)[0] != e.vault_version:
+        return f"Vault runs {version}, expected {e.vault_version} (the pinned image): its pods did not take the upgrade"
+    return None
+
+
 def check_grafana(e: Expectations, timeout: float) -> str | None:
     answer = request(f"{e.grafana_url}/api/health", timeout)
     database = answer.body.get("database") if isinstance(answer.body, dict) else None
@@ -175,6 +190,7 @@ def run_checks(e: Expectations, username: str, password: str, timeout: float) ->
         "concourse version": lambda: check_concourse_version(e, timeout),
         "concourse workers": lambda: check_concourse_workers(e, username, password, timeout),
         "vault unsealed": lambda: check_vault(e, timeout),
+        "vault version": lambda: check_vault_version(e, timeout),
         "grafana": lambda: check_grafana(e, timeout),
         "kibana": lambda: check_kibana(e, timeout),
     }

@@ -218,7 +218,7 @@ def prometheus_stack_values(
         # One PrometheusRule per file; the chart renders each entry's `groups` with toYaml and no tpl
         # (templates/prometheus/additionalPrometheusRules.yaml), so `{{ $value }}` reaches Prometheus untouched.
         # Plus the config's thresholds the build-path alerts compare against, as recorded constants (alert_facts.py).
-        "additionalPrometheusRulesMap": {**alerting.prometheus_rules(), alert_facts.RULE: alert_facts.rules(cfg)},
+        "additionalPrometheusRulesMap": {**prometheus_rules(cfg), alert_facts.RULE: alert_facts.rules(cfg)},
         "kube-state-metrics": {"metricLabelsAllowlist": [VAULT_POD_LABELS]},
         # Helm installs crds/ once and never upgrades it: the chart's CRD upgrade job (a pre-install/pre-upgrade
         # hook, kube-prometheus-stack charts/crds/templates/upgrade/) applies this chart version's CRDs server-side
@@ -433,14 +433,46 @@ def blackbox_values(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
-def dashboard_configmaps() -> dict[str, dict[str, Any]]:
+CONSUL_RULE_FILES = ("consul",)
+"""alerts/prometheus files about Consul: loaded only where Vault's store is Consul (they would watch nothing)."""
+CONSUL_QUERY = "consul"
+"""A dashboard panel whose queries name this shows Consul: dropped where there is no Consul (an empty panel)."""
+
+
+def prometheus_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:
+    """The rule files this stack's Prometheus loads: every file, Consul's only where Vault runs on Consul."""
+    consul = cfg.vault.in_cluster_store == "consul"
+    return {
+        stem: rules for stem, rules in alerting.prometheus_rules().items() if consul or stem not in CONSUL_RULE_FILES
+    }
+
+
+def without_consul(dashboard: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard without its Consul panels (their queries name Consul's pods), and "Consul" out of its title."""
+
+    def shows_consul(panel: dict[str, Any]) -> bool:
+        return any(CONSUL_QUERY in query for _, query in alerting.prometheus_queries({"panels": [panel]}))
+
+    panels = [
+        {**panel, "panels": [p for p in panel["panels"] if not shows_consul(p)]} if panel.get("panels") else panel
+        for panel in dashboard.get("panels") or []
+        if not shows_consul(panel)
+    ]
+    title = str(dashboard.get("title", "")).replace(" and Consul", "")
+    return {**dashboard, "title": title, "panels": panels}
+
+
+def dashboard_configmaps(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     """Every dashboards/*.json as a ConfigMap's name, labels, annotations and data: the Grafana sidecar loads it into
-    the one "cdstack" folder."""
+    the one "cdstack" folder. Without Consul (Vault on Raft, or external), Consul's panels are left out."""
+    consul = cfg.vault.in_cluster_store == "consul"
     return {
         f"dashboard-{stem}": {
             "labels": {DASHBOARD_LABEL: "1"},
             "annotations": {FOLDER_ANNOTATION: alerting.DASHBOARD_FOLDER},
-            "data": {f"{stem}.json": json.dumps(dashboard, indent=1, sort_keys=True)},
+            "data": {
+                f"{stem}.json": json.dumps(dashboard if consul else without_consul(dashboard), indent=1, sort_keys=True)
+            },
         }
         for stem, dashboard in alerting.dashboards().items()
     }
@@ -556,7 +588,7 @@ class Monitoring(pulumi.ComponentResource):
             self,
             depends_on=[self.prometheus_stack],
         )
-        for name, dashboard in dashboard_configmaps().items():
+        for name, dashboard in dashboard_configmaps(cfg).items():
             k8s.core.v1.ConfigMap(
                 name,
                 metadata=k8s.meta.v1.ObjectMetaArgs(

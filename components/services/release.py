@@ -21,9 +21,12 @@ HISTORY = 10
 """Helm release revisions kept: enough to roll back, few enough that release Secrets stay small."""
 
 
-def namespace(concern_namespace: str, provider: k8s.Provider, parent: pulumi.Resource) -> k8s.core.v1.Namespace:
-    """A concern's namespace, with the Pod Security admission labels of its level (components/pod_security.py)."""
-    labels = {"app.kubernetes.io/managed-by": "pulumi", **pod_security.labels(concern_namespace)}
+def namespace(
+    concern_namespace: str, provider: k8s.Provider, parent: pulumi.Resource, vault_store: str | None = "raft"
+) -> k8s.core.v1.Namespace:
+    """A concern's namespace, with the Pod Security admission labels of its level (components/pod_security.py;
+    `vault_store`: the secrets namespace's level depends on Vault's store)."""
+    labels = {"app.kubernetes.io/managed-by": "pulumi", **pod_security.labels(concern_namespace, vault_store)}
     return k8s.core.v1.Namespace(
         f"{concern_namespace}-namespace",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=concern_namespace, labels=labels),

@@ -1,8 +1,13 @@
-"""Secrets: Vault in HA on Consul, auto-unsealed by the Azure Key Vault key through workload identity.
+"""Secrets: Vault in HA, auto-unsealed by the Azure Key Vault key through workload identity.
 
-Only for `vault.mode: in-cluster`. Consul is Vault's store: its release is protected in production. Vault's pods
-are Ready only when unsealed (a broken auto-unseal makes the release fail visibly) or not yet initialized (a first
-install completes; the graph then initialises Vault through its ingress: components/vault_init.py).
+Only for `vault.mode: in-cluster`. Vault's store is `vault.storage`:
+- raft (the default): integrated storage, a data volume per server (the chart's `server.ha.raft`); each server joins
+  its peers over TLS (`retry_join`, verified against the internal CA), servers spread over nodes and zones, and a
+  disruption budget keeps a quorum through node drains. Autopilot's dead-server cleanup is set through Vault's API
+  (components/vault_raft.py), snapshots go to Blob (services/backups.py).
+- consul: the original stack's store, a Consul release beside Vault (protected in production).
+Vault's pods are Ready only when unsealed (a broken auto-unseal makes the release fail visibly) or not yet initialized
+(a first install completes; the graph then initialises Vault through its ingress: components/vault_init.py).
 
 Vault's listener speaks TLS only, with a certificate from the stack's internal CA (components/services/
 internal_ca.py). Its clients and how each verifies it:
@@ -11,7 +16,15 @@ internal_ca.py). Its clients and how each verifies it:
   again, verified by a ServersTransport that trusts the CA and checks the service name; the public side keeps its
   Let's Encrypt certificate, which those clients verify against their system roots;
 - Vault's own pods (the CLI in `kubectl exec`, the chart's VAULT_ADDR https://127.0.0.1:8200): VAULT_CACERT.
-The backup job reads Consul, never Vault, and Vault's data in Consul is sealed by Vault's barrier.
+On Raft the backup job logs in to Vault with an identity that may only read a snapshot; on Consul it reads Consul.
+Either way the data is sealed by Vault's barrier.
+
+Upgrades: the StatefulSet rolls (`updateStrategyType: RollingUpdate`, the chart's default is OnDelete, under which a
+changed image or config reports success and changes no pod): Kubernetes replaces one pod at a time from the highest
+ordinal down, each only once the one before is Ready (unsealed), so a Raft quorum stays; Helm waits for the rollout,
+so the `up` fails (and the atomic release rolls back) if a new pod does not come up. The order ignores which pod is
+active: when the active one is replaced, Vault steps down on SIGTERM and a standby takes over (a few seconds of
+retried requests). README "Vault upgrades" weighs this against a restart ordered standbys first.
 
 Renewal: cert-manager renews the certificate 30 days before it expires and the kubelet updates the mounted Secret;
 Vault reads its certificate at start and again on SIGHUP only (Vault docs, tcp listener `tls_cert_file`: "On SIGHUP,
@@ -150,6 +163,23 @@ def cert_reload_container() -> dict[str, Any]:
     }
 
 
+def server_security_context() -> dict[str, Any]:
+    """Pod Security `restricted` for Vault's pods: the chart's own defaults (uid 100, gid 1000, non-root, no privilege
+    escalation; vault 0.34.1 _helpers.tpl server.statefulSet.securityContext.*) plus seccomp RuntimeDefault and no
+    capabilities. Vault needs none: the chart sets SKIP_SETCAP (no IPC_LOCK for mlock) and appends
+    `disable_mlock = true` to the config."""
+    return {
+        "pod": {
+            "runAsNonRoot": True,
+            "runAsUser": 100,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "container": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
+
+
 def tpl_literal(text: str) -> str:
     """`text` as a literal through Helm's `tpl` (the Vault chart renders server.ha.config with it)."""
     return re.sub(r"\{\{|\}\}", lambda m: '{{ "' + m.group(0) + '" }}', text)
@@ -206,10 +236,52 @@ telemetry {{
 """
 
 
-def vault_ha_config(unseal: UnsealKey) -> str:
-    """The server's HCL: Consul storage through the node's agent, Kubernetes service registration, Key Vault seal."""
-    return tpl_literal(
-        f"""ui = true
+RAFT_DATA_PATH = "/vault/data"
+"""Where the chart mounts the data volume (vault 0.34.1 values.yaml `server.dataStorage.mountPath`)."""
+
+STORAGE_CLASSES = {True: "managed-csi-premium", False: "managed-csi"}
+"""The data volumes' class by `production`: AKS's Premium SSD and Standard SSD CSI classes (Raft fsyncs every
+write; production gets Premium SSD's latency)."""
+
+
+def raft_peer_host(index: int) -> str:
+    """The name of Vault server `index` (pod `vault-<index>` behind the headless service), which Vault's certificate
+    covers (`*.vault-internal.<namespace>.svc.cluster.local`)."""
+    return f"{VAULT_RELEASE}-{index}.{VAULT_RELEASE}-internal.{naming.NAMESPACES['secrets']}.svc.cluster.local"
+
+
+def raft_storage_stanza(replicas: int) -> str:
+    """Integrated storage: data on the server's volume, and a `retry_join` to every server (its own entry too, which
+    fails like any non-leader and is passed over), over TLS verified against the internal CA for the peer's own name.
+    A server whose volume holds no cluster yet keeps trying them until one answers as the leader (Vault docs,
+    storage/raft: retry_join)."""
+    joins = "".join(
+        f"""
+  retry_join {{
+    leader_api_addr       = "https://{raft_peer_host(i)}:{VAULT_PORT}"
+    leader_ca_cert_file   = "{CA_FILE}"
+    leader_tls_servername = "{raft_peer_host(i)}"
+  }}
+"""
+        for i in range(replicas)
+    )
+    return f'storage "raft" {{\n  path = "{RAFT_DATA_PATH}"\n{joins}}}\n'
+
+
+def consul_storage_stanza() -> str:
+    """Consul storage through the agent on the pod's node."""
+    return f"""storage "consul" {{
+  path    = "{naming.VAULT_CONSUL_PATH}"
+  address = "HOST_IP:8500"
+}}
+"""
+
+
+def vault_server_config(cfg: StackConfig, unseal: UnsealKey) -> str:
+    """The server's HCL (before Helm's `tpl`): TLS listener, the configured storage, Kubernetes service
+    registration, Key Vault seal."""
+    storage = raft_storage_stanza(cfg.vault.server_replicas) if cfg.vault.storage == "raft" else consul_storage_stanza()
+    return f"""ui = true
 
 listener "tcp" {{
   address         = "[::]:{VAULT_PORT}"
@@ -220,11 +292,7 @@ listener "tcp" {{
 }}
 
 {metrics_hcl()}
-storage "consul" {{
-  path    = "{naming.VAULT_CONSUL_PATH}"
-  address = "HOST_IP:8500"
-}}
-
+{storage}
 service_registration "kubernetes" {{}}
 
 seal "azurekeyvault" {{
@@ -233,23 +301,82 @@ seal "azurekeyvault" {{
   key_name   = "{unseal.key_name}"
 }}
 """
-    )
+
+
+def raft_scheduling() -> dict[str, Any]:
+    """Servers spread over zones: a zone's loss leaves a majority (the chart's default anti-affinity already puts
+    one server per node). DoNotSchedule: a server whose zone is full waits rather than stacking a majority in one
+    zone; its disk is zonal, so once placed it stays in its zone."""
+    return {
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": VAULT_RELEASE,
+                        "app.kubernetes.io/instance": VAULT_RELEASE,
+                        "component": "server",
+                    }
+                },
+            }
+        ]
+    }
+
+
+def disruption_budget(cfg: StackConfig) -> dict[str, Any]:
+    """How many servers a node drain may take at once.
+
+    Raft: floor((n-1)/2), so a majority always stays (1 of 3, 2 of 5). A single server has no quorum to keep: a
+    budget of 0 would only block every node drain (AKS upgrades included), so it has none. Consul: Vault's servers
+    hold no data, a standby takes over: one may always go."""
+    replicas = cfg.vault.server_replicas
+    if cfg.vault.storage == "consul":
+        return {"enabled": True, "maxUnavailable": 1}
+    if replicas == 1:
+        return {"enabled": False}
+    return {"enabled": True, "maxUnavailable": (replicas - 1) // 2}
+
+
+def storage_values(cfg: StackConfig, unseal: UnsealKey) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(server values, server.ha values) for the configured store."""
+    config = tpl_literal(vault_server_config(cfg, unseal))
+    if cfg.vault.storage == "consul":
+        return {}, {"config": config}
+    server = {
+        "dataStorage": {
+            "enabled": True,
+            "size": f"{cfg.vault.raft_storage_gi}Gi",
+            "storageClass": STORAGE_CLASSES[cfg.production],
+        },
+        **raft_scheduling(),
+    }
+    # setNodeId: each server's Raft id is its pod name (VAULT_RAFT_NODE_ID), so `vault operator raft list-peers`
+    # and autopilot's state name pods.
+    return server, {"raft": {"enabled": True, "setNodeId": True, "config": config}}
 
 
 def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
     host = cfg.dns.host("vault")
     ns = naming.NAMESPACES["secrets"]
+    storage_server, storage_ha = storage_values(cfg, unseal)
     return {
         # HTTPS for the chart's own uses of the listener: VAULT_ADDR, VAULT_API_ADDR, probe schemes, port names.
         "global": {"tlsDisable": False},
         # Concourse reads Vault directly; the agent injector's mutating webhook would serve nothing.
         "injector": {"enabled": False},
         "server": {
+            **storage_server,
+            "image": {"tag": catalog.IMAGES["vault"]},
+            # Changed image, config or sidecar reach the pods in the `up` itself (module docstring: Upgrades).
+            "updateStrategyType": "RollingUpdate",
             "extraVolumes": [{"type": "secret", "name": naming.VAULT_TLS_SECRET}],
             # The CLI in the pod (kubectl exec ... vault status) verifies the listener against the internal CA.
             "extraEnvironmentVars": {"VAULT_CACERT": CA_FILE},
             # The reload sidecar signals Vault's process: it must see it.
             "shareProcessNamespace": True,
+            "statefulSet": {"securityContext": server_security_context()},
             "extraContainers": [cert_reload_container()],
             "extraPorts": [{"name": "metrics", "containerPort": VAULT_METRICS_PORT}],
             "ha": {
@@ -259,10 +386,8 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
                 # certificate covers (the chart's default, https://<pod IP>:8200, is in no certificate). The chart
                 # defines VAULT_K8S_POD_NAME before VAULT_API_ADDR, so Kubernetes expands it.
                 "apiAddr": f"https://$(VAULT_K8S_POD_NAME).{VAULT_RELEASE}-internal.{ns}.svc.cluster.local:{VAULT_PORT}",
-                "config": vault_ha_config(unseal),
-                # The chart's default, floor((n-1)/2), is a Raft quorum rule: it is 0 for one or two servers and
-                # blocks every node drain. On Consul storage a standby just takes over: one may always go.
-                "disruptionBudget": {"enabled": True, "maxUnavailable": 1},
+                **storage_ha,
+                "disruptionBudget": disruption_budget(cfg),
             },
             # Workload identity: the webhook injects a federated token into pods with this label, for the identity
             # the service account names; the platform federates exactly this namespace/service account.
@@ -297,8 +422,9 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
 
 
 class Secrets(pulumi.ComponentResource):
-    """Consul and Vault in the secrets namespace, Vault's listener certificate, and the ServersTransport the ingress
-    reaches Vault through. `vault_ready` is what a client of the public Vault host waits for."""
+    """Vault (and, on Consul storage, Consul) in the secrets namespace, Vault's listener certificate, and the
+    ServersTransport the ingress reaches Vault through. `vault_ready` is what a client of the public Vault host waits
+    for."""
 
     vault_ready: list[pulumi.Resource]
 
@@ -316,7 +442,7 @@ class Secrets(pulumi.ComponentResource):
         CRD and serves the public Vault host."""
         super().__init__("cdstack:services:Secrets", name, None, opts)
 
-        ns = namespace(naming.NAMESPACES["secrets"], provider, self)
+        ns = namespace(naming.NAMESPACES["secrets"], provider, self, cfg.vault.storage)
         self.namespace = ns
         # The listener's certificate exists before Vault starts: a pod whose Secret volume is missing would wait in
         # ContainerCreating, eating into the release's wait; `pulumi up` waits for the Secret instead (Ready).
@@ -332,12 +458,22 @@ class Secrets(pulumi.ComponentResource):
             # Its kind is a CRD of the Traefik release.
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[traefik]),
         )
-        self.consul = release(
-            CONSUL_RELEASE, "consul", cfg, ns, consul_values(cfg), provider, self, protect=cfg.production
+        # Consul only where it is Vault's store; its release is protected in production.
+        self.consul = (
+            release(CONSUL_RELEASE, "consul", cfg, ns, consul_values(cfg), provider, self, protect=cfg.production)
+            if cfg.vault.storage == "consul"
+            else None
         )
         values = pulumi.Output.all(
             unseal.tenant_id, unseal.key_vault_name, unseal.key_name, unseal.identity_client_id
         ).apply(lambda args: vault_values(cfg, UnsealKey(*args)))
+        # On Consul storage Vault waits for the Consul agents this release runs (HOST_IP:8500): without them Vault
+        # does not wait, its start reads the seal config from storage and exits on the error (hashicorp/vault
+        # vault/core.go, NewCore -> adjustForSealMigration -> PhysicalSealConfigs), and the kubelet restarts it with
+        # a back-off doubling from 10 s to 5 min, so starting beside Consul would not make Vault Ready any sooner and
+        # would only add crash loops to every first `up`. On Raft the store is the servers' own volumes. Either way
+        # the listener's certificate is a Secret the pods mount (see above).
+        waits: list[pulumi.Resource] = [self.certificate, *([self.consul] if self.consul is not None else [])]
         self.vault = release(
             VAULT_RELEASE,
             "vault",
@@ -346,13 +482,10 @@ class Secrets(pulumi.ComponentResource):
             values,
             provider,
             self,
-            # Vault's storage is the Consul agents this release runs (HOST_IP:8500). Without them Vault does not
-            # wait: its start reads the seal config from storage and exits on the error (hashicorp/vault
-            # vault/core.go, NewCore -> adjustForSealMigration -> PhysicalSealConfigs), and the kubelet restarts it
-            # with a back-off doubling from 10 s to 5 min, so starting beside Consul would not make Vault Ready any
-            # sooner than after it, and would only add crash loops to every first `up`. Its listener's certificate
-            # is a Secret the pods mount (see above).
-            depends_on=[self.consul, self.certificate],
+            # Raft: the release owns the data volumes' claims (the StatefulSet's volumeClaimTemplates, which Helm
+            # leaves in place on uninstall); protecting it in production guards the servers that hold the data.
+            protect=cfg.production and cfg.vault.storage == "raft",
+            depends_on=waits,
         )
         # The public host answers once Vault, the ingress and the transport that trusts Vault's CA all exist.
         self.vault_ready = [self.vault, traefik, self.servers_transport]

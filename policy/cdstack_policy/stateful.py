@@ -17,14 +17,20 @@ PROTECTED_TYPES = [
     "vault:index/mount:Mount",
 ]
 PROTECTED_CHARTS = ["consul", "eck-stack"]
-"""Releases whose volumes hold state: Consul is Vault's storage, eck-stack holds Elasticsearch's indices."""
+"""Releases whose volumes hold state: Consul is Vault's storage, eck-stack holds Elasticsearch's indices. A Vault
+release holds state when it runs on integrated storage (`server.ha.raft.enabled`): its servers' volumes are the
+store."""
+RAFT_VAULT = ("vault", "values.server.ha.raft.enabled")
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def check_protected(args: ResourceValidationArgs) -> Iterator[str]:
     config = args.get_config()
-    stateful = args.resource_type in config["types"] or (
-        args.resource_type == RELEASE and get(args.props, "chart") in config["charts"]
+    chart = get(args.props, "chart") if args.resource_type == RELEASE else None
+    stateful = (
+        args.resource_type in config["types"]
+        or chart in config["charts"]
+        or (chart == RAFT_VAULT[0] and get(args.props, RAFT_VAULT[1]) is True)
     )
     if stateful and not args.opts.protect:
         yield f"{args.resource_type} {args.name} holds state but is not protected: set protect=cfg.production."
