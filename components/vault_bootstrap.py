@@ -31,6 +31,15 @@ def key_vault_url(name: str) -> str:
     return f"https://{name}.vault.azure.net/"
 
 
+def deployer_policy(cfg: StackConfig) -> str:
+    """The `cdstack-deployer` policy for this stack: what the program manages in Vault (vault_login), and on Raft
+    autopilot's settings and the snapshot job's identity too (vault_raft)."""
+    policy = vault_login.deployer_policy(
+        vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY, vault_access.AUDIT_PATH
+    )
+    return policy + (vault_raft.deployer_rules() if cfg.vault.storage == "raft" else "")
+
+
 class VaultBootstrap(pulumi.ComponentResource):
     """`init` is the resource every Vault client waits for: Vault initialised, keys stored, deployer login set up."""
 
@@ -74,11 +83,7 @@ class VaultBootstrap(pulumi.ComponentResource):
                 ids[0],
                 ids[1],
                 cfg.vault.deployer_object_ids,
-                vault_login.deployer_policy(
-                    vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY, vault_access.AUDIT_PATH
-                )
-                # On Raft the deployer also writes autopilot's settings and the snapshot job's identity.
-                + (vault_raft.deployer_rules() if cfg.vault.storage == "raft" else ""),
+                deployer_policy(cfg),
                 vault_access.token_lifetime_seconds(cfg),
             )
         )

@@ -78,7 +78,8 @@ def deployer_rules() -> str:
     mount = CLUSTER_JWT_MOUNT
     rules = [
         (f"sys/auth/{mount}", '"create", "read", "update", "delete", "sudo"'),
-        (f"sys/auth/{mount}/tune", '"read", "update"'),
+        # pulumi-vault reads the mount and its tuning through sys/mounts/auth/<path> (util/mountutil GetAuthMount).
+        (f"sys/mounts/auth/{mount}", '"read"'),
         (f"sys/mounts/auth/{mount}/tune", '"read", "update"'),
         (f"auth/{mount}/*", '"create", "read", "update", "delete", "list"'),
         (f"sys/policies/acl/{SNAPSHOT_POLICY}", '"create", "read", "update", "delete"'),

@@ -116,15 +116,16 @@ def program_access(issuer: Issuer, admin_group: str, deployers: list[str], stack
     """The deployer login spec as VaultBootstrap builds it for `stack` (vault_login.access_spec with the program's
     deployer policy), trusting `issuer` instead of `https://sts.windows.net/<tenant>/`: the one value a test cannot
     keep."""
-    from components import vault_access
+    from components import vault_access, vault_bootstrap
     from tools import offline
 
     cfg = offline.load_config(stack)
-    policy = vault_login.deployer_policy(
-        vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY, vault_access.AUDIT_PATH
-    )
     spec = vault_login.access_spec(
-        issuer.tenant, admin_group, deployers, policy, vault_access.token_lifetime_seconds(cfg)
+        issuer.tenant,
+        admin_group,
+        deployers,
+        vault_bootstrap.deployer_policy(cfg),
+        vault_access.token_lifetime_seconds(cfg),
     )
     assert spec["issuer"] == vault_login.issuer(issuer.tenant)
     return {**spec, "issuer": issuer.issuer}

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from components import teams, vault_access, vault_init, vault_login, vault_teams
+from components import teams, vault_access, vault_init, vault_login, vault_raft, vault_teams
 from components.vault_init import Retry, VaultApi
 from tests.entra import Issuer, entra_issuer, program_access
 from tests.vault_server import Server, dev_server
@@ -44,6 +44,10 @@ TEAM_LOGIN = next(role for role in vault_teams.login_roles(CFG) if role.name != 
 TEAM_POLICY = f"sys/policies/acl/{TEAM_LOGIN.policy}"
 TEAM_ROLE = f"auth/{OIDC}/role/{TEAM_LOGIN.name}"
 TEAM_ROLE_BODY = vault_teams.role_body(CFG, TEAM_LOGIN.policy, ["33333333-0000-4000-8000-00000000000c"])
+CLUSTER = vault_raft.CLUSTER_JWT_MOUNT
+SNAPSHOT_POLICY = f"sys/policies/acl/{vault_raft.SNAPSHOT_POLICY}"
+SNAPSHOT_ROLE = f"auth/{CLUSTER}/role/{vault_raft.SNAPSHOT_ROLE}"
+AUTOPILOT = "sys/storage/raft/autopilot/configuration"
 OIDC_CONFIG = {"oidc_discovery_url": "{issuer}", "oidc_client_id": "vault-app", "oidc_client_secret": "secret"}
 
 
@@ -54,6 +58,9 @@ class Call:
     path: str
     body: dict[str, Any] | None = None
     allowed: tuple[int, ...] = ()  # non-2xx answers the provider expects (a policy read before it exists: 404)
+    raft_only: bool = False
+    """A path only a server on Raft storage routes (the test's dev server keeps its data in memory): the token's
+    capabilities on it are asked of Vault's own ACL evaluation (sys/capabilities-self) instead."""
 
 
 def _device() -> dict[str, Any]:
@@ -99,6 +106,18 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
         Call("create", "PUT", TEAM_POLICY, {"policy": TEAM_LOGIN.policy_text}),
         Call("read", "GET", TEAM_POLICY),
         Call("delete", "DELETE", TEAM_POLICY),
+        # The Raft snapshot job's policy (components/vault_raft.py).
+        Call("create", "GET", SNAPSHOT_POLICY, allowed=(404,)),
+        Call("create", "PUT", SNAPSHOT_POLICY, {"policy": vault_raft.snapshot_policy()}),
+        Call("read", "GET", SNAPSHOT_POLICY),
+        Call("delete", "DELETE", SNAPSHOT_POLICY),
+    ],
+    # vault/resource_raft_autopilot.go: createOrUpdate writes the configuration, read reads it, delete writes the
+    # defaults back.
+    "vault:index/raftAutopilot:RaftAutopilot": [
+        Call("create", "PUT", AUTOPILOT, raft_only=True),
+        Call("read", "GET", AUTOPILOT, raft_only=True),
+        Call("delete", "PUT", AUTOPILOT, raft_only=True),
     ],
     # vault/resource_auth_backend.go: authBackendWrite (Sys().EnableAuthWithOptions), authBackendRead
     # (mountutil.GetAuthMount: GET sys/mounts/auth/<path>; authMountTuneGet: GET sys/mounts/auth/<path>/tune),
@@ -126,6 +145,13 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
         Call("update", "POST", f"sys/mounts/auth/{OIDC}/tune", {"description": "new"}),
         Call("read", "GET", f"sys/mounts/auth/{OIDC}"),
         Call("delete", "DELETE", f"sys/auth/{OIDC}"),
+        # The cluster's service accounts' login (vault_raft.py): type jwt, on the AKS OIDC issuer.
+        Call("create", "POST", f"sys/auth/{CLUSTER}", {"type": "jwt", "description": "cdstack", "local": False}),
+        Call("create", "PUT", f"auth/{CLUSTER}/config", {"oidc_discovery_url": "{issuer}", "bound_issuer": "{issuer}"}),
+        Call("read", "GET", f"sys/mounts/auth/{CLUSTER}"),
+        Call("read", "GET", f"auth/{CLUSTER}/config"),
+        Call("read", "GET", f"sys/mounts/auth/{CLUSTER}/tune"),
+        Call("delete", "DELETE", f"sys/auth/{CLUSTER}"),
     ],
     # vault/resource_jwt_auth_backend_role.go: create and update write the role, read reads it, delete deletes it.
     "vault:jwt/authBackendRole:AuthBackendRole": [
@@ -134,6 +160,9 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
         Call("update", "PUT", TEAM_ROLE, {**TEAM_ROLE_BODY, "token_ttl": 600}),
         Call("read", "GET", TEAM_ROLE),
         Call("delete", "DELETE", TEAM_ROLE),
+        Call("create", "PUT", SNAPSHOT_ROLE, vault_raft.snapshot_role()),
+        Call("read", "GET", SNAPSHOT_ROLE),
+        Call("delete", "DELETE", SNAPSHOT_ROLE),
     ],
     # vault/resource_approle_auth_backend_role.go: create and update write the role, then its role-id; read reads
     # both; delete deletes the role.
@@ -173,6 +202,7 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
 
 # The resources' creation order in the graph (and the reverse for deletion), so each call meets what it needs.
 ORDER = [
+    "vault:index/raftAutopilot:RaftAutopilot",
     "vault:index/audit:Audit",
     "vault:index/mount:Mount",
     "vault:index/policy:Policy",
@@ -219,6 +249,12 @@ def run_calls(server: Server, token: str, calls: list[Call], found: dict[str, st
     """Every call in order; what went wrong, one line each. `found` carries values a later call needs."""
     problems = []
     for call in calls:
+        if call.raft_only:
+            needed = "read" if call.method == "GET" else "update"
+            status, reply = server.request("POST", "sys/capabilities-self", token, {"paths": [call.path]})
+            if status != 200 or needed not in reply.get(call.path, []):
+                problems.append(f"{call.step}: {call.method} {call.path} -> capabilities {status} {reply}")
+            continue
         text = json.dumps(call.body).replace("{accessor}", found.get("accessor", ""))
         body = json.loads(text.replace("{issuer}", found.get("issuer", ""))) if call.body else None
         status, reply = server.request(call.method, call.path, token, body)
@@ -255,5 +291,7 @@ def test_the_deployer_token_makes_every_call_of_every_vault_resource_type(deploy
 
 
 def test_the_table_covers_every_vault_resource_type_the_program_plans(plan_of):
-    planned = {r.type for r in plan_of("staging").registrations if r.type.startswith("vault:")}
+    planned = {
+        r.type for stack in ("staging", "prod") for r in plan_of(stack).registrations if r.type.startswith("vault:")
+    }
     assert planned == set(PROVIDER_CALLS)
