@@ -259,6 +259,20 @@ class MaintenanceWindowConfig(Section):
     )
 
 
+class ImageCleanerConfig(Section):
+    enabled: bool = Field(
+        default=True,
+        description="AKS Image Cleaner (Eraser): removes unused images, and images with known vulnerabilities, from "
+        "the nodes; production requires true.",
+    )
+    interval_hours: int = Field(
+        default=168,
+        ge=24,
+        le=2160,
+        description="Hours between Image Cleaner's scans (AKS allows 24 to 2160, three months).",
+    )
+
+
 class ClusterConfig(Section):
     kubernetes_version: Annotated[str, NumberAsText, StringConstraints(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
         default="1.36",
@@ -275,6 +289,25 @@ class ClusterConfig(Section):
     )
     disable_local_accounts: bool = Field(
         default=False, description="Turn off the cluster's local admin account; production requires true."
+    )
+    image_cleaner: ImageCleanerConfig = Field(
+        default_factory=ImageCleanerConfig, description="Removal of unused and vulnerable images from the nodes."
+    )
+    node_resource_group_restriction: Literal["ReadOnly", "Unrestricted"] = Field(
+        default="ReadOnly",
+        description="Who may change the node resource group (MC_...): ReadOnly leaves it to AKS alone (a hand-made "
+        "change to the nodes' VMs, disks or load balancer is refused); production requires ReadOnly.",
+    )
+    encryption_at_host: bool = Field(
+        default=True,
+        description="Encrypt the nodes' OS disks, temporary disks and caches on the VM host (every size in the "
+        "catalog supports it); needs the subscription feature Microsoft.Compute/EncryptionAtHost registered. "
+        "Production requires true.",
+    )
+    os_sku: Literal["Ubuntu", "AzureLinux"] = Field(
+        default="Ubuntu",
+        description="Node OS of both pools: Ubuntu or Azure Linux (Microsoft's smaller container host). Concourse's "
+        "overlay baggageclaim driver works on both (containerd's own overlayfs snapshotter runs there).",
     )
     upgrade_channel: Literal["none", "patch", "stable", "rapid", "node-image"] = Field(
         default="patch", description="AKS auto-upgrade channel for Kubernetes versions."

@@ -28,7 +28,11 @@ def test_cluster_follows_the_configuration(azure_plans: dict[str, offline.Plan],
         "tenantID": offline.TENANT_ID,
     }
     assert aks["oidcIssuerProfile"] == {"enabled": True}
-    assert aks["securityProfile"] == {"workloadIdentity": {"enabled": True}}
+    assert aks["securityProfile"] == {
+        "workloadIdentity": {"enabled": True},
+        "imageCleaner": {"enabled": True, "intervalHours": cfg.cluster.image_cleaner.interval_hours},
+    }
+    assert aks["nodeResourceGroupProfile"] == {"restrictionLevel": "ReadOnly"}
     assert aks["apiServerAccessProfile"]["authorizedIPRanges"] == cfg.cluster.api_authorized_ranges
     assert aks["autoUpgradeProfile"] == {
         "upgradeChannel": cfg.cluster.upgrade_channel,
@@ -198,7 +202,12 @@ def test_entra_id_security_and_support_plan_profiles():
         "admin_group_object_ids": cfg.cluster.admin_group_object_ids,
         "tenant_id": "tenant",
     }
-    assert cluster.security_profile() == {"workload_identity": {"enabled": True}}
+    assert cluster.security_profile(cfg) == {
+        "workload_identity": {"enabled": True},
+        "image_cleaner": {"enabled": True, "interval_hours": 168},
+    }
+    weekly_off = settings("staging", cluster={"imageCleaner": {"enabled": False, "intervalHours": 24}})
+    assert cluster.security_profile(weekly_off)["image_cleaner"] == {"enabled": False, "interval_hours": 24}
     assert cluster.support_plan(cfg) == "KubernetesOfficial"
     lts = settings("prod", cluster={"skuTier": "Premium", "longTermSupport": True})
     assert cluster.support_plan(lts) == "AKSLongTermSupport"
@@ -212,7 +221,8 @@ def test_managed_cluster_is_composed_of_the_profiles(stack: str):
     assert args["agent_pool_profiles"] == [cluster.system_pool(cfg, "/subnets/aks")]
     assert args["network_profile"] == cluster.network_profile(cfg)
     assert args["aad_profile"] == cluster.aad_profile(cfg, "tenant")
-    assert args["security_profile"] == cluster.security_profile()
+    assert args["security_profile"] == cluster.security_profile(cfg)
+    assert args["node_resource_group_profile"] == {"restriction_level": "ReadOnly"}
     assert args["sku"] == {"name": "Base", "tier": cfg.cluster.sku_tier}
     assert args["disable_local_accounts"] is (stack == "prod")
     assert args["api_server_access_profile"] == {"authorized_ip_ranges": cfg.cluster.api_authorized_ranges}
@@ -230,3 +240,20 @@ def test_maintenance_window_is_weekly_on_the_configured_slot():
         "duration_hours": 5,
         "utc_offset": window.utc_offset,
     }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_both_pools_encrypt_at_host_on_the_configured_node_os(stack: str):
+    cfg = settings(stack)
+    system, workers = cluster.system_pool(cfg, "s"), cluster.worker_pool(cfg, "s")
+    for pool in (system, workers):
+        assert (pool["os_sku"], pool["enable_encryption_at_host"]) == ("Ubuntu", True)
+    azure_linux = settings(stack, cluster={"osSku": "AzureLinux", "encryptionAtHost": False})
+    for pool in (cluster.system_pool(azure_linux, "s"), cluster.worker_pool(azure_linux, "s")):
+        assert (pool["os_sku"], pool["enable_encryption_at_host"]) == ("AzureLinux", False)
+
+
+def test_an_unrestricted_node_resource_group_is_the_operators_choice():
+    cfg = settings("staging", cluster={"nodeResourceGroupRestriction": "Unrestricted"})
+    args = cluster.managed_cluster(cfg, "s", "t")
+    assert args["node_resource_group_profile"] == {"restriction_level": "Unrestricted"}

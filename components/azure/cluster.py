@@ -74,6 +74,19 @@ def network_profile(cfg: StackConfig) -> containerservice.ContainerServiceNetwor
     }
 
 
+class NodeOsArgs(TypedDict):
+    """What both pools' nodes run on: the OS image and where their disks are encrypted."""
+
+    os_sku: str
+    enable_encryption_at_host: bool
+
+
+def node_os(cfg: StackConfig) -> NodeOsArgs:
+    """The configured node OS, and encryption at host: the OS and temporary disks and their caches are encrypted
+    on the VM host, so nothing a node writes leaves the host in clear."""
+    return {"os_sku": cfg.cluster.os_sku, "enable_encryption_at_host": cfg.cluster.encryption_at_host}
+
+
 def system_pool(
     cfg: StackConfig, subnet_id: pulumi.Input[str]
 ) -> containerservice.ManagedClusterAgentPoolProfileArgsDict:
@@ -87,6 +100,7 @@ def system_pool(
         "vm_size": pool.vm_size,
         "count": pool.count,
         "os_disk_size_gb": pool.os_disk_size_gb,
+        **node_os(cfg),
         "availability_zones": list(pool.zones),
         "vnet_subnet_id": subnet_id,
         "upgrade_settings": upgrades.upgrade_settings(cfg, "system"),
@@ -102,6 +116,8 @@ class WorkerPoolArgs(TypedDict):
     type: str
     vm_size: str
     os_disk_size_gb: int
+    os_sku: str
+    enable_encryption_at_host: bool
     max_pods: int
     availability_zones: list[str]
     vnet_subnet_id: pulumi.Input[str]
@@ -127,6 +143,7 @@ def worker_pool(cfg: StackConfig, subnet_id: pulumi.Input[str]) -> WorkerPoolArg
         "type": "VirtualMachineScaleSets",
         "vm_size": pool.vm_size,
         "os_disk_size_gb": pool.os_disk_size_gb,
+        **node_os(cfg),
         "max_pods": pool.max_pods,
         "availability_zones": list(pool.zones),
         "vnet_subnet_id": subnet_id,
@@ -151,9 +168,14 @@ def aad_profile(cfg: StackConfig, tenant_id: pulumi.Input[str]) -> containerserv
     }
 
 
-def security_profile() -> containerservice.ManagedClusterSecurityProfileArgsDict:
-    """Workload identity: pods (Vault, the backup jobs) log in to Azure as user-assigned identities."""
-    return {"workload_identity": {"enabled": True}}
+def security_profile(cfg: StackConfig) -> containerservice.ManagedClusterSecurityProfileArgsDict:
+    """Workload identity: pods (Vault, the backup jobs) log in to Azure as user-assigned identities. Image Cleaner
+    removes the images no pod uses any more (and the vulnerable ones) every intervalHours."""
+    cleaner = cfg.cluster.image_cleaner
+    return {
+        "workload_identity": {"enabled": True},
+        "image_cleaner": {"enabled": cleaner.enabled, "interval_hours": cleaner.interval_hours},
+    }
 
 
 def support_plan(cfg: StackConfig) -> containerservice.KubernetesSupportPlan:
@@ -178,6 +200,7 @@ class ManagedClusterArgs(TypedDict):
     disable_local_accounts: bool
     oidc_issuer_profile: containerservice.ManagedClusterOIDCIssuerProfileArgsDict
     security_profile: containerservice.ManagedClusterSecurityProfileArgsDict
+    node_resource_group_profile: containerservice.ManagedClusterNodeResourceGroupProfileArgsDict
     network_profile: containerservice.ContainerServiceNetworkProfileArgsDict
     api_server_access_profile: containerservice.ManagedClusterAPIServerAccessProfileArgsDict
     auto_upgrade_profile: containerservice.ManagedClusterAutoUpgradeProfileArgsDict
@@ -201,7 +224,10 @@ def managed_cluster(cfg: StackConfig, subnet_id: pulumi.Input[str], tenant_id: p
         "aad_profile": aad_profile(cfg, tenant_id),
         "disable_local_accounts": c.disable_local_accounts,
         "oidc_issuer_profile": {"enabled": True},
-        "security_profile": security_profile(),
+        "security_profile": security_profile(cfg),
+        # ReadOnly: only AKS changes the node resource group; a hand-made change to a node's VM, disk or the load
+        # balancer there would be undone or break the next upgrade.
+        "node_resource_group_profile": {"restriction_level": c.node_resource_group_restriction},
         "network_profile": network_profile(cfg),
         "api_server_access_profile": {"authorized_ip_ranges": list(c.api_authorized_ranges)},
         "auto_upgrade_profile": {

@@ -41,6 +41,33 @@ def check_local_accounts(args: ResourceValidationArgs) -> Iterator[str]:
         yield "disableLocalAccounts is not true: the static cluster-admin kubeconfig bypasses Entra ID and its audit."
 
 
+def check_image_cleaner(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "securityProfile.imageCleaner.enabled") is not True:
+        yield "securityProfile.imageCleaner.enabled is not true: unused and vulnerable images stay on the nodes."
+
+
+def check_node_resource_group(args: ResourceValidationArgs) -> Iterator[str]:
+    level = get(args.props, "nodeResourceGroupProfile.restrictionLevel")
+    if level != "ReadOnly":
+        yield (
+            f"nodeResourceGroupProfile.restrictionLevel is {level!r}, not 'ReadOnly': anyone with rights on the node "
+            "resource group can change the nodes behind AKS's back."
+        )
+
+
+def pools(args: ResourceValidationArgs) -> list[tuple[str, object]]:
+    """The node pools a resource defines, by name: a cluster's inline profiles, or the AgentPool itself."""
+    if args.resource_type == CLUSTER:
+        return [(str(get(p, "name")), p) for p in items(get(args.props, "agentPoolProfiles"))]
+    return [(str(get(args.props, "agentPoolName") or args.name), args.props)]
+
+
+def check_encryption_at_host(args: ResourceValidationArgs) -> Iterator[str]:
+    for name, pool in pools(args):
+        if get(pool, "enableEncryptionAtHost") is not True:
+            yield f"node pool {name!r} has enableEncryptionAtHost off: its OS and temporary disks are not encrypted."
+
+
 def check_workload_identity(args: ResourceValidationArgs) -> Iterator[str]:
     if get(args.props, "oidcIssuerProfile.enabled") is not True:
         yield "oidcIssuerProfile.enabled is not true: federated credentials need the cluster's OIDC issuer."
@@ -143,6 +170,27 @@ POLICIES = [
         "AKS has no local accounts: set disableLocalAccounts (cluster.disableLocalAccounts) to true.",
         [CLUSTER],
         check_local_accounts,
+    ),
+    resource_policy(
+        "aks-image-cleaner",
+        "AKS removes unused and vulnerable images from its nodes: set securityProfile.imageCleaner.enabled "
+        "(cluster.imageCleaner.enabled) to true.",
+        [CLUSTER],
+        check_image_cleaner,
+    ),
+    resource_policy(
+        "aks-node-resource-group-read-only",
+        "Only AKS changes the node resource group: set nodeResourceGroupProfile.restrictionLevel "
+        "(cluster.nodeResourceGroupRestriction) to ReadOnly.",
+        [CLUSTER],
+        check_node_resource_group,
+    ),
+    resource_policy(
+        "aks-encryption-at-host",
+        "Every AKS node pool encrypts its disks on the VM host: set enableEncryptionAtHost "
+        "(cluster.encryptionAtHost) to true.",
+        [CLUSTER, AGENT_POOL],
+        check_encryption_at_host,
     ),
     resource_policy(
         "aks-workload-identity",
