@@ -273,6 +273,25 @@ class ImageCleanerConfig(Section):
     )
 
 
+class AuditLogConfig(Section):
+    enabled: bool = Field(
+        default=True,
+        description="Send the API server's audit log to the stack's Log Analytics workspace (a diagnostic setting "
+        "on the cluster); production requires true.",
+    )
+    category: Literal["kube-audit", "kube-audit-admin"] = Field(
+        default="kube-audit-admin",
+        description="Which audit events: kube-audit-admin (every change, without get and list: far less volume) or "
+        "kube-audit (every request, reads included).",
+    )
+    retention_days: int = Field(
+        default=90,
+        ge=30,
+        le=730,
+        description="Days the Log Analytics workspace keeps the audit log and Defender's data (30 to 730).",
+    )
+
+
 class ClusterConfig(Section):
     kubernetes_version: Annotated[str, NumberAsText, StringConstraints(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
         default="1.36",
@@ -292,6 +311,15 @@ class ClusterConfig(Section):
     )
     image_cleaner: ImageCleanerConfig = Field(
         default_factory=ImageCleanerConfig, description="Removal of unused and vulnerable images from the nodes."
+    )
+    defender: bool = Field(
+        default=True,
+        description="Microsoft Defender for Containers' sensor on the nodes (securityProfile.defender), reporting to "
+        "the stack's Log Analytics workspace; billed per vCore-hour of the nodes (`make cost`). The subscription's "
+        "Containers plan must be on. Production requires true.",
+    )
+    audit_log: AuditLogConfig = Field(
+        default_factory=AuditLogConfig, description="Where the API server's audit log goes, and for how long."
     )
     node_resource_group_restriction: Literal["ReadOnly", "Unrestricted"] = Field(
         default="ReadOnly",

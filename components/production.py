@@ -51,6 +51,8 @@ REQUIREMENTS = (
         "cluster.nodeResourceGroupRestriction", lambda level: level == "ReadOnly", "must be ReadOnly in production"
     ),
     Requirement("cluster.encryptionAtHost", _true, "must be true in production"),
+    Requirement("cluster.defender", _true, "must be true in production"),
+    Requirement("cluster.auditLog.enabled", _true, "must be true in production"),
     Requirement("vault.consulReplicas", lambda replicas: replicas >= 3, "must be 3 or 5 in production"),
     Requirement("observability.elasticsearchNodes", lambda nodes: nodes >= 3, "must be 3 or more in production"),
     Requirement("tls.acmeEnvironment", lambda env: env == "production", "must be production in production"),

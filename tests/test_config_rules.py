@@ -376,6 +376,8 @@ CASES = [
             ("cluster.imageCleaner.enabled", False, "must be true in production"),
             ("cluster.nodeResourceGroupRestriction", "Unrestricted", "must be ReadOnly in production"),
             ("cluster.encryptionAtHost", False, "must be true in production"),
+            ("cluster.defender", False, "must be true in production"),
+            ("cluster.auditLog.enabled", False, "must be true in production"),
             ("vault.consulReplicas", 1, "must be 3 or 5 in production"),
             ("observability.elasticsearchNodes", 1, "must be 3 or more in production"),
             ("tls.acmeEnvironment", "staging", "must be production in production"),

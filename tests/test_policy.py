@@ -132,6 +132,24 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
         "securityProfile.imageCleaner.enabled is not true",
     ),
     (
+        "aks-defender",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("securityProfile.defender.securityMonitoring.enabled", False)),
+        "securityProfile.defender.securityMonitoring.enabled is not true",
+    ),
+    (
+        "aks-audit-log",
+        "prod",
+        lambda p: changed(p, "azure-native:monitor:DiagnosticSetting", "kube-audit", setter("logs.0.enabled", False)),
+        "the API server's audit log goes nowhere",
+    ),
+    (
+        "aks-audit-log",
+        "staging",
+        lambda p: without(p, "azure-native:monitor:DiagnosticSetting", "kube-audit"),
+        "the API server's audit log goes nowhere",
+    ),
+    (
         "aks-node-resource-group-read-only",
         "staging",
         lambda p: changed(p, CLUSTER, "aks", setter("nodeResourceGroupProfile.restrictionLevel", "Unrestricted")),

@@ -232,9 +232,35 @@ def _vm_lines(component: str, pool: str, vm_size: str, low: int, high: int, os_d
     return lines
 
 
+def _vcores(vm_size: str) -> int:
+    size = catalog.VM_SIZES.get(vm_size)
+    return size.vcpus if size else 0
+
+
+def _defender_lines(plan: offline.Plan) -> list[Line]:
+    """Defender for Containers bills every vCore of the nodes it watches, per hour: the pools' vCPUs at the
+    autoscaler's minimum and maximum."""
+    if not any(_dig(c.inputs, "securityProfile", "defender", "securityMonitoring", "enabled") for c in
+               plan.by_type(CLUSTER)):  # fmt: skip
+        return []
+    low = high = 0
+    for cluster in plan.by_type(CLUSTER):
+        for profile in cluster.inputs.get("agentPoolProfiles", []):
+            low += _vcores(profile["vmSize"]) * int(profile.get("count", 1))
+            high += _vcores(profile["vmSize"]) * int(profile.get("count", 1))
+    for pool in plan.by_type(AGENT_POOL):
+        inputs = pool.inputs
+        count = int(inputs.get("count", 1))
+        auto = inputs.get("enableAutoScaling")
+        low += _vcores(inputs["vmSize"]) * (int(inputs["minCount"]) if auto else count)
+        high += _vcores(inputs["vmSize"]) * (int(inputs["maxCount"]) if auto else count)
+    return [Line("Security", "Defender for Containers (node vCores)", "defender/containers", low * HOURS_PER_MONTH,
+                 high * HOURS_PER_MONTH, "vCore-hours", "plan")]  # fmt: skip
+
+
 def lines_of(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | None = None) -> list[Line]:
     """Every priced quantity in a planned graph."""
-    lines: list[Line] = []
+    lines: list[Line] = _defender_lines(plan)
     for cluster in plan.by_type(CLUSTER):
         inputs = cluster.inputs
         tier = _dig(inputs, "sku", "tier", default="Free")

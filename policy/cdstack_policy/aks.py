@@ -13,6 +13,9 @@ from .common import attached_to, get, items, known, resource_policy, schema, sta
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
+DIAGNOSTIC_SETTING = "azure-native:monitor:DiagnosticSetting"
+AUDIT_CATEGORIES = ("kube-audit", "kube-audit-admin")
+"""The AKS resource log categories that carry the API server's audit events (kube-audit-admin leaves out reads)."""
 
 CRITICAL_ADDONS_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 """The taint AKS documents for a system pool that only system pods may use (Microsoft Learn, "Manage system node
@@ -44,6 +47,36 @@ def check_local_accounts(args: ResourceValidationArgs) -> Iterator[str]:
 def check_image_cleaner(args: ResourceValidationArgs) -> Iterator[str]:
     if get(args.props, "securityProfile.imageCleaner.enabled") is not True:
         yield "securityProfile.imageCleaner.enabled is not true: unused and vulnerable images stay on the nodes."
+
+
+def check_defender(args: ResourceValidationArgs) -> Iterator[str]:
+    defender = get(args.props, "securityProfile.defender") or {}
+    if get(defender, "securityMonitoring.enabled") is not True:
+        yield "securityProfile.defender.securityMonitoring.enabled is not true: no runtime threat detection on nodes."
+    elif not get(defender, "logAnalyticsWorkspaceResourceId"):
+        yield "securityProfile.defender has no logAnalyticsWorkspaceResourceId: the sensor has nowhere to report."
+
+
+def check_audit_log(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """Each cluster has a diagnostic setting that sends an audit category to a workspace or a storage account."""
+    for cluster in (r for r in args.resources if r.resource_type == CLUSTER):
+        settings = [
+            r
+            for r in args.resources
+            if r.resource_type == DIAGNOSTIC_SETTING and attached_to(r, "resourceUri", cluster, ("id",))
+        ]
+        audited = any(
+            get(log, "enabled") is True and get(log, "category") in AUDIT_CATEGORIES
+            for setting in settings
+            if get(setting.props, "workspaceId") or get(setting.props, "storageAccountId")
+            for log in items(get(setting.props, "logs"))
+        )
+        if not audited:
+            yield (
+                "the API server's audit log goes nowhere: add a diagnostic setting on the cluster that enables "
+                f"{' or '.join(AUDIT_CATEGORIES)} into a Log Analytics workspace or a storage account.",
+                cluster.urn,
+            )
 
 
 def check_node_resource_group(args: ResourceValidationArgs) -> Iterator[str]:
@@ -191,6 +224,19 @@ POLICIES = [
         "(cluster.encryptionAtHost) to true.",
         [CLUSTER, AGENT_POOL],
         check_encryption_at_host,
+    ),
+    resource_policy(
+        "aks-defender",
+        "Microsoft Defender for Containers watches the AKS nodes: set securityProfile.defender.securityMonitoring "
+        "with a Log Analytics workspace (cluster.defender).",
+        [CLUSTER],
+        check_defender,
+    ),
+    stack_policy(
+        "aks-audit-log",
+        "The AKS API server's audit log is kept: a diagnostic setting on the cluster sends kube-audit or "
+        "kube-audit-admin to a Log Analytics workspace or a storage account (cluster.auditLog).",
+        check_audit_log,
     ),
     resource_policy(
         "aks-workload-identity",
