@@ -252,11 +252,10 @@ def test_maintenance_window_is_weekly_on_the_configured_slot():
 @pytest.mark.parametrize("stack", STACKS)
 def test_both_pools_encrypt_at_host_on_the_configured_node_os(stack: str):
     cfg = settings(stack)
-    system, workers = cluster.system_pool(cfg, "s"), cluster.worker_pool(cfg, "s")
-    for pool in (system, workers):
+    for pool in (dict(cluster.system_pool(cfg, "s")), dict(cluster.worker_pool(cfg, "s"))):
         assert (pool["os_sku"], pool["enable_encryption_at_host"]) == ("Ubuntu", True)
     azure_linux = settings(stack, cluster={"osSku": "AzureLinux", "encryptionAtHost": False})
-    for pool in (cluster.system_pool(azure_linux, "s"), cluster.worker_pool(azure_linux, "s")):
+    for pool in (dict(cluster.system_pool(azure_linux, "s")), dict(cluster.worker_pool(azure_linux, "s"))):
         assert (pool["os_sku"], pool["enable_encryption_at_host"]) == ("AzureLinux", False)
 
 
