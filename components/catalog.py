@@ -76,6 +76,12 @@ class VmSize:
     quota_family: str
     """The regional vCPU quota this size draws from (`az vm list-usage` names it the same way)."""
 
+    @property
+    def temp_disk_gib(self) -> float:
+        """The local temporary disk (TEMP_DISK_GIB_PER_VCPU; 0 for sizes without one): the Ddsv5/Dadsv5/Edsv5 sizes
+        have no cache disk, so AKS places an ephemeral OS disk there, and it must fit."""
+        return self.vcpus * TEMP_DISK_GIB_PER_VCPU.get(self.quota_family, 0)
+
 
 def _series(family: str, pattern: str, sizes: tuple[int, ...], gib_per_vcpu: int) -> dict[str, VmSize]:
     return {pattern.format(n): VmSize(n, n * gib_per_vcpu, family) for n in sizes}

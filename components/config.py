@@ -218,6 +218,11 @@ class SystemPoolConfig(Section):
     vm_size: VmSizeName = Field(default="Standard_D4ds_v5", description="VM size of the system pool's nodes.")
     count: int = Field(default=2, ge=1, le=100, description="Node count of the system pool (fixed, no autoscaling).")
     os_disk_size_gb: int = Field(default=128, ge=30, le=2048, description="OS disk size of each system node, in GiB.")
+    os_disk_type: Literal["Ephemeral", "Managed"] = Field(
+        default="Ephemeral",
+        description="Ephemeral: the OS disk lives on the VM's local temporary disk (no disk charge, faster, reimaged "
+        "clean); osDiskSizeGb must fit that disk. Managed: a Premium SSD.",
+    )
     zones: list[Literal["1", "2", "3"]] = Field(
         default_factory=lambda: ["1", "2", "3"], description="Availability zones the system pool spreads over."
     )
@@ -234,6 +239,11 @@ class WorkerPoolConfig(Section):
     min_count: int = Field(default=2, ge=0, le=1000, description="Fewest worker-pool nodes the autoscaler keeps.")
     max_count: int = Field(default=6, ge=1, le=1000, description="Most worker-pool nodes the autoscaler adds.")
     os_disk_size_gb: int = Field(default=256, ge=30, le=2048, description="OS disk size of each worker node, in GiB.")
+    os_disk_type: Literal["Ephemeral", "Managed"] = Field(
+        default="Ephemeral",
+        description="Ephemeral: the OS disk lives on the VM's local temporary disk (no disk charge, faster, reimaged "
+        "clean); osDiskSizeGb must fit that disk. Managed: a Premium SSD.",
+    )
     max_pods: int = Field(default=30, ge=10, le=250, description="Pods per worker node.")
     zones: list[Literal["1", "2", "3"]] = Field(
         default_factory=lambda: ["1", "2", "3"], description="Availability zones the worker pool spreads over."
@@ -1094,6 +1104,7 @@ RULES: tuple[Rule, ...] = (
     addressing.host_problems,
     capacity.worker_pool_problems,
     capacity.system_pool_problems,
+    capacity.os_disk_problems,
     membership.group_problems,
     membership.team_problems,
     membership.role_problems,

@@ -293,3 +293,9 @@ def test_defender_and_the_audit_setting_point_at_the_stacks_workspace(azure_plan
     assert setting.property_dependencies["workspaceId"] == [workspace.urn]
     assert setting.property_dependencies["resourceUri"] == [aks.urn]
     assert setting.inputs["logs"] == [{"category": "kube-audit-admin", "enabled": True}]
+
+
+def test_pools_boot_from_the_configured_os_disk_type():
+    cfg = settings("prod", cluster={"workerPool": {"osDiskType": "Managed"}})
+    assert dict(cluster.system_pool(cfg, "s"))["os_disk_type"] == "Ephemeral"
+    assert cluster.worker_pool(cfg, "s")["os_disk_type"] == "Managed"

@@ -364,6 +364,20 @@ CASES = [
         "cluster.maintenanceWindow.durationHours",
         "must hold one system node's drain, soak and reimage",
     ),
+    Case(
+        capacity.os_disk_problems,
+        "prod",
+        {"cluster.workerPool.vmSize": "Standard_D8ds_v5", "cluster.workerPool.osDiskSizeGb": 512},
+        "cluster.workerPool.osDiskSizeGb",
+        "must be at most 300: an ephemeral OS disk must fit Standard_D8ds_v5's 300 GiB temporary disk",
+    ),
+    Case(
+        capacity.os_disk_problems,
+        "staging",
+        {"cluster.systemPool.vmSize": "Standard_D4s_v5"},
+        "cluster.systemPool.osDiskType",
+        "must be Managed: Standard_D4s_v5 has no local temporary disk",
+    ),
     # production: one case per requirement (test_every_production_requirement_has_a_case)
     *(
         Case(production.requirement_problems, "prod", {path: value}, path, allowed)

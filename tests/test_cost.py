@@ -229,3 +229,10 @@ def test_defender_bills_every_node_vcore_at_the_autoscaler_bounds(prices):
     # system 2 x D4 (4 vCPUs) + workers 1..3 x D8 (8 vCPUs): 8 + 8..24 = 16..32 vCores, 730 hours each
     assert (line.line.low, line.line.high) == (16 * 730, 32 * 730)
     assert (line.low, line.high) == (pytest.approx(16 * 7.3), pytest.approx(32 * 7.3))
+
+
+def test_a_managed_os_disk_is_billed_even_where_an_ephemeral_one_fits(prices):
+    graph = small_graph()
+    graph.registrations[1].inputs["osDiskType"] = "Managed"  # 256 GiB fits a D8ds_v5's 300 GiB temp disk
+    rep = cost.report(graph, WEST)
+    assert [p.line.item for p in rep.items if "OS disks" in p.line.item] == ["workers pool OS disks P15 (256 GiB)"]

@@ -150,6 +150,12 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
         "the API server's audit log goes nowhere",
     ),
     (
+        "aks-ephemeral-os-disk",
+        "prod",
+        lambda p: changed(p, "azure-native:containerservice:AgentPool", "worker-pool", setter("osDiskType", "Managed")),
+        "node pool 'workers' has osDiskType 'Managed', not 'Ephemeral'",
+    ),
+    (
         "aks-node-resource-group-read-only",
         "staging",
         lambda p: changed(p, CLUSTER, "aks", setter("nodeResourceGroupProfile.restrictionLevel", "Unrestricted")),

@@ -220,12 +220,15 @@ def read_rendered(folder: Path) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _vm_lines(component: str, pool: str, vm_size: str, low: int, high: int, os_disk_gib: float) -> list[Line]:
+def _vm_lines(
+    component: str, pool: str, vm_size: str, low: int, high: int, os_disk_gib: float, os_disk_type: str | None
+) -> list[Line]:
     lines = [Line(component, f"{pool} nodes {vm_size}", f"vm/{vm_size}", low * HOURS_PER_MONTH,
                   high * HOURS_PER_MONTH, "node-hours", "plan")]  # fmt: skip
     size = catalog.VM_SIZES.get(vm_size)
-    temp = size.vcpus * catalog.TEMP_DISK_GIB_PER_VCPU.get(size.quota_family, 0) if size else 0
-    if os_disk_gib > temp:  # AKS's default OS disk: ephemeral when it fits the temp disk, else managed Premium SSD
+    temp = size.temp_disk_gib if size else 0
+    # Unset, AKS picks ephemeral when the OS disk fits the temp disk; Managed is a Premium SSD whatever the size.
+    if os_disk_type == "Managed" or os_disk_gib > temp:
         tier = catalog.disk_tier("Premium_LRS", os_disk_gib)
         lines.append(Line(component, f"{pool} OS disks {tier} ({os_disk_gib:g} GiB)", f"disk/{tier}", low, high,
                           "disk-months", "plan"))  # fmt: skip
@@ -272,7 +275,7 @@ def lines_of(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | Non
             if not profile.get("enableAutoScaling"):
                 low = high = count
             lines += _vm_lines("AKS", f"{profile.get('name')} pool", profile["vmSize"], low, high,
-                               float(profile.get("osDiskSizeGB", 128)))  # fmt: skip
+                               float(profile.get("osDiskSizeGB", 128)), profile.get("osDiskType"))  # fmt: skip
         # AKS creates one Standard load balancer and one outbound public IP for `outboundType: loadBalancer`.
         if _dig(inputs, "networkProfile", "loadBalancerSku", default="standard").lower() == "standard":
             lines.append(Line("Networking", "AKS Standard load balancer", "load-balancer/Standard", HOURS_PER_MONTH,
@@ -287,7 +290,7 @@ def lines_of(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | Non
         low, high = (int(inputs["minCount"]), int(inputs["maxCount"])) if inputs.get("enableAutoScaling") else (
             count, count)  # fmt: skip
         lines += _vm_lines("AKS", f"{inputs.get('agentPoolName', pool.name)} pool", inputs["vmSize"], low, high,
-                           float(inputs.get("osDiskSizeGB", 128)))  # fmt: skip
+                           float(inputs.get("osDiskSizeGB", 128)), inputs.get("osDiskType"))  # fmt: skip
     for server in plan.by_type(POSTGRES):
         inputs = server.inputs
         sku, tier = _dig(inputs, "sku", "name"), _dig(inputs, "sku", "tier")

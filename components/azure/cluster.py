@@ -100,6 +100,7 @@ def system_pool(
         "vm_size": pool.vm_size,
         "count": pool.count,
         "os_disk_size_gb": pool.os_disk_size_gb,
+        "os_disk_type": pool.os_disk_type,
         **node_os(cfg),
         "availability_zones": list(pool.zones),
         "vnet_subnet_id": subnet_id,
@@ -116,6 +117,7 @@ class WorkerPoolArgs(TypedDict):
     type: str
     vm_size: str
     os_disk_size_gb: int
+    os_disk_type: str
     os_sku: str
     enable_encryption_at_host: bool
     max_pods: int
@@ -143,6 +145,7 @@ def worker_pool(cfg: StackConfig, subnet_id: pulumi.Input[str]) -> WorkerPoolArg
         "type": "VirtualMachineScaleSets",
         "vm_size": pool.vm_size,
         "os_disk_size_gb": pool.os_disk_size_gb,
+        "os_disk_type": pool.os_disk_type,
         **node_os(cfg),
         "max_pods": pool.max_pods,
         "availability_zones": list(pool.zones),

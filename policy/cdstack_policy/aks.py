@@ -101,6 +101,12 @@ def check_encryption_at_host(args: ResourceValidationArgs) -> Iterator[str]:
             yield f"node pool {name!r} has enableEncryptionAtHost off: its OS and temporary disks are not encrypted."
 
 
+def check_ephemeral_os_disk(args: ResourceValidationArgs) -> Iterator[str]:
+    for name, pool in pools(args):
+        if get(pool, "osDiskType") != "Ephemeral":
+            yield f"node pool {name!r} has osDiskType {get(pool, 'osDiskType')!r}, not 'Ephemeral'."
+
+
 def check_workload_identity(args: ResourceValidationArgs) -> Iterator[str]:
     if get(args.props, "oidcIssuerProfile.enabled") is not True:
         yield "oidcIssuerProfile.enabled is not true: federated credentials need the cluster's OIDC issuer."
@@ -237,6 +243,13 @@ POLICIES = [
         "The AKS API server's audit log is kept: a diagnostic setting on the cluster sends kube-audit or "
         "kube-audit-admin to a Log Analytics workspace or a storage account (cluster.auditLog).",
         check_audit_log,
+    ),
+    resource_policy(
+        "aks-ephemeral-os-disk",
+        "AKS nodes boot from ephemeral OS disks (local, reimaged clean, no disk charge): set each pool's osDiskType "
+        "(cluster.systemPool.osDiskType, cluster.workerPool.osDiskType) to Ephemeral.",
+        [CLUSTER, AGENT_POOL],
+        check_ephemeral_os_disk,
     ),
     resource_policy(
         "aks-workload-identity",
