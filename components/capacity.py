@@ -109,3 +109,22 @@ def vcpu_quota(cfg: StackConfig) -> list[QuotaNeed]:
 def total_regional_vcpus(needs: list[QuotaNeed]) -> tuple[int, int]:
     """The 'Total Regional vCPUs' quota a stack needs, smallest and largest (every family counts against it)."""
     return sum(n.minimum for n in needs), sum(n.maximum for n in needs)
+
+
+def os_disk_problems(cfg: StackConfig) -> list[Problem]:
+    """An ephemeral OS disk lives on the VM's local temporary disk: the requested size must fit it (AKS refuses the
+    pool otherwise), and a size without one cannot have it."""
+    problems = []
+    for key, pool in (("systemPool", cfg.cluster.system_pool), ("workerPool", cfg.cluster.worker_pool)):
+        if pool.os_disk_type != "Ephemeral":
+            continue
+        temp = catalog.VM_SIZES[pool.vm_size].temp_disk_gib
+        if temp == 0:
+            problems.append(Problem.at(f"cluster.{key}.osDiskType", pool.os_disk_type,
+                f"must be Managed: {pool.vm_size} has no local temporary disk for an ephemeral OS disk (a `d` size "
+                "such as Standard_D4ds_v5 has one)"))  # fmt: skip
+        elif pool.os_disk_size_gb > temp:
+            problems.append(Problem.at(f"cluster.{key}.osDiskSizeGb", pool.os_disk_size_gb,
+                f"must be at most {temp:g}: an ephemeral OS disk must fit {pool.vm_size}'s {temp:g} GiB temporary "
+                "disk (or set osDiskType: Managed)"))  # fmt: skip
+    return problems

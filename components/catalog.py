@@ -79,6 +79,12 @@ class VmSize:
     quota_family: str
     """The regional vCPU quota this size draws from (`az vm list-usage` names it the same way)."""
 
+    @property
+    def temp_disk_gib(self) -> float:
+        """The local temporary disk (TEMP_DISK_GIB_PER_VCPU; 0 for sizes without one): the Ddsv5/Dadsv5/Edsv5 sizes
+        have no cache disk, so AKS places an ephemeral OS disk there, and it must fit."""
+        return self.vcpus * TEMP_DISK_GIB_PER_VCPU.get(self.quota_family, 0)
+
 
 def _series(family: str, pattern: str, sizes: tuple[int, ...], gib_per_vcpu: int) -> dict[str, VmSize]:
     return {pattern.format(n): VmSize(n, n * gib_per_vcpu, family) for n in sizes}
@@ -239,6 +245,10 @@ class Price:
 PRICES_TAKEN = date(2026, 11, 29)
 """When the prices below were read. Azure changes list prices; re-read them (and this date) before relying on them."""
 
+# Microsoft Defender for Containers (`defender/containers`, per vCore-hour of the nodes) has no entry: searched for on
+# 2026-12-03 (issue 24), no stored source states its list price (the pricing page itself is out of reach), so
+# `make cost` shows it as unknown until someone with network adds it from
+# https://azure.microsoft.com/pricing/details/defender-for-cloud/ with its source.
 # Azure pay-as-you-go list prices in US dollars. Only prices a published source states are listed; a priced item with no
 # entry here (in westeurope today: the PostgreSQL flexible server's compute, storage and geo-redundant backup, and the
 # private DNS zone) is reported as "unknown" by `make cost`, never as zero. Azure's own price API and calculator are out

@@ -220,6 +220,11 @@ class SystemPoolConfig(Section):
     vm_size: VmSizeName = Field(default="Standard_D4ds_v5", description="VM size of the system pool's nodes.")
     count: int = Field(default=2, ge=1, le=100, description="Node count of the system pool (fixed, no autoscaling).")
     os_disk_size_gb: int = Field(default=128, ge=30, le=2048, description="OS disk size of each system node, in GiB.")
+    os_disk_type: Literal["Ephemeral", "Managed"] = Field(
+        default="Ephemeral",
+        description="Ephemeral: the OS disk lives on the VM's local temporary disk (no disk charge, faster, reimaged "
+        "clean); osDiskSizeGb must fit that disk. Managed: a Premium SSD.",
+    )
     zones: list[Literal["1", "2", "3"]] = Field(
         default_factory=lambda: ["1", "2", "3"], description="Availability zones the system pool spreads over."
     )
@@ -242,6 +247,11 @@ class WorkerPoolConfig(Section):
         "pool's autoscaler may add concourse.workerReplicas nodes more, for the new worker generation.",
     )
     os_disk_size_gb: int = Field(default=256, ge=30, le=2048, description="OS disk size of each worker node, in GiB.")
+    os_disk_type: Literal["Ephemeral", "Managed"] = Field(
+        default="Ephemeral",
+        description="Ephemeral: the OS disk lives on the VM's local temporary disk (no disk charge, faster, reimaged "
+        "clean); osDiskSizeGb must fit that disk. Managed: a Premium SSD.",
+    )
     max_pods: int = Field(default=30, ge=10, le=250, description="Pods per worker node.")
     zones: list[Literal["1", "2", "3"]] = Field(
         default_factory=lambda: ["1", "2", "3"], description="Availability zones the worker pool spreads over."
@@ -267,6 +277,39 @@ class MaintenanceWindowConfig(Section):
     )
 
 
+class ImageCleanerConfig(Section):
+    enabled: bool = Field(
+        default=True,
+        description="AKS Image Cleaner (Eraser): removes unused images, and images with known vulnerabilities, from "
+        "the nodes; production requires true.",
+    )
+    interval_hours: int = Field(
+        default=168,
+        ge=24,
+        le=2160,
+        description="Hours between Image Cleaner's scans (AKS allows 24 to 2160, three months).",
+    )
+
+
+class AuditLogConfig(Section):
+    enabled: bool = Field(
+        default=True,
+        description="Send the API server's audit log to the stack's Log Analytics workspace (a diagnostic setting "
+        "on the cluster); production requires true.",
+    )
+    category: Literal["kube-audit", "kube-audit-admin"] = Field(
+        default="kube-audit-admin",
+        description="Which audit events: kube-audit-admin (every change, without get and list: far less volume) or "
+        "kube-audit (every request, reads included).",
+    )
+    retention_days: int = Field(
+        default=90,
+        ge=30,
+        le=730,
+        description="Days the Log Analytics workspace keeps the audit log and Defender's data (30 to 730).",
+    )
+
+
 class ClusterConfig(Section):
     kubernetes_version: Annotated[str, NumberAsText, StringConstraints(pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$")] = Field(
         default="1.36",
@@ -283,6 +326,34 @@ class ClusterConfig(Section):
     )
     disable_local_accounts: bool = Field(
         default=False, description="Turn off the cluster's local admin account; production requires true."
+    )
+    image_cleaner: ImageCleanerConfig = Field(
+        default_factory=ImageCleanerConfig, description="Removal of unused and vulnerable images from the nodes."
+    )
+    defender: bool = Field(
+        default=True,
+        description="Microsoft Defender for Containers' sensor on the nodes (securityProfile.defender), reporting to "
+        "the stack's Log Analytics workspace; billed per vCore-hour of the nodes (`make cost`). The subscription's "
+        "Containers plan must be on. Production requires true.",
+    )
+    audit_log: AuditLogConfig = Field(
+        default_factory=AuditLogConfig, description="Where the API server's audit log goes, and for how long."
+    )
+    node_resource_group_restriction: Literal["ReadOnly", "Unrestricted"] = Field(
+        default="ReadOnly",
+        description="Who may change the node resource group (MC_...): ReadOnly leaves it to AKS alone (a hand-made "
+        "change to the nodes' VMs, disks or load balancer is refused); production requires ReadOnly.",
+    )
+    encryption_at_host: bool = Field(
+        default=True,
+        description="Encrypt the nodes' OS disks, temporary disks and caches on the VM host (every size in the "
+        "catalog supports it); needs the subscription feature Microsoft.Compute/EncryptionAtHost registered. "
+        "Production requires true.",
+    )
+    os_sku: Literal["Ubuntu", "AzureLinux"] = Field(
+        default="Ubuntu",
+        description="Node OS of both pools: Ubuntu or Azure Linux (Microsoft's smaller container host). Concourse's "
+        "overlay baggageclaim driver works on both (containerd's own overlayfs snapshotter runs there).",
     )
     upgrade_channel: Literal["none", "patch", "stable", "rapid", "node-image"] = Field(
         default="patch", description="AKS auto-upgrade channel for Kubernetes versions."
@@ -1083,6 +1154,7 @@ RULES: tuple[Rule, ...] = (
     addressing.host_problems,
     capacity.worker_pool_problems,
     capacity.system_pool_problems,
+    capacity.os_disk_problems,
     membership.group_problems,
     membership.team_problems,
     membership.role_problems,

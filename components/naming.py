@@ -71,6 +71,9 @@ class Naming:
     def dns_prefix(self) -> str:
         return f"{self.name}-{self.stack}"
 
+    def log_workspace(self) -> str:
+        return self._join("log")
+
     def postgres_server(self) -> str:
         return self._join("psql")
 

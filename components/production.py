@@ -45,6 +45,14 @@ REQUIREMENTS = (
     Requirement("cluster.skuTier", lambda tier: tier != "Free", "must be Standard or Premium in production"),
     Requirement("cluster.disableLocalAccounts", _true, "must be true in production"),
     Requirement("cluster.apiAuthorizedRanges", bool, "must list at least one range in production"),
+    # AKS's own security features (issue 24): switched on by default, and not to be switched off in production.
+    Requirement("cluster.imageCleaner.enabled", _true, "must be true in production"),
+    Requirement(
+        "cluster.nodeResourceGroupRestriction", lambda level: level == "ReadOnly", "must be ReadOnly in production"
+    ),
+    Requirement("cluster.encryptionAtHost", _true, "must be true in production"),
+    Requirement("cluster.defender", _true, "must be true in production"),
+    Requirement("cluster.auditLog.enabled", _true, "must be true in production"),
     Requirement("observability.elasticsearchNodes", lambda nodes: nodes >= 3, "must be 3 or more in production"),
     Requirement("tls.acmeEnvironment", lambda env: env == "production", "must be production in production"),
     # Backups (issue 12): prod survives the loss of a region and keeps two weeks of history.

@@ -28,7 +28,11 @@ def test_cluster_follows_the_configuration(azure_plans: dict[str, offline.Plan],
         "tenantID": offline.TENANT_ID,
     }
     assert aks["oidcIssuerProfile"] == {"enabled": True}
-    assert aks["securityProfile"] == {"workloadIdentity": {"enabled": True}}
+    profile = aks["securityProfile"]
+    assert profile["workloadIdentity"] == {"enabled": True}
+    assert profile["imageCleaner"] == {"enabled": True, "intervalHours": cfg.cluster.image_cleaner.interval_hours}
+    assert profile["defender"]["securityMonitoring"] == {"enabled": True}
+    assert aks["nodeResourceGroupProfile"] == {"restrictionLevel": "ReadOnly"}
     assert aks["apiServerAccessProfile"]["authorizedIPRanges"] == cfg.cluster.api_authorized_ranges
     assert aks["autoUpgradeProfile"] == {
         "upgradeChannel": cfg.cluster.upgrade_channel,
@@ -201,7 +205,19 @@ def test_entra_id_security_and_support_plan_profiles():
         "admin_group_object_ids": cfg.cluster.admin_group_object_ids,
         "tenant_id": "tenant",
     }
-    assert cluster.security_profile() == {"workload_identity": {"enabled": True}}
+    assert cluster.security_profile(cfg, "/workspaces/log") == {
+        "workload_identity": {"enabled": True},
+        "image_cleaner": {"enabled": True, "interval_hours": 168},
+        "defender": {
+            "log_analytics_workspace_resource_id": "/workspaces/log",
+            "security_monitoring": {"enabled": True},
+        },
+    }
+    off = settings("staging", cluster={"imageCleaner": {"enabled": False, "intervalHours": 24}, "defender": False})
+    assert cluster.security_profile(off, "/workspaces/log") == {
+        "workload_identity": {"enabled": True},
+        "image_cleaner": {"enabled": False, "interval_hours": 24},
+    }
     assert cluster.support_plan(cfg) == "KubernetesOfficial"
     lts = settings("prod", cluster={"skuTier": "Premium", "longTermSupport": True})
     assert cluster.support_plan(lts) == "AKSLongTermSupport"
@@ -210,12 +226,13 @@ def test_entra_id_security_and_support_plan_profiles():
 @pytest.mark.parametrize("stack", STACKS)
 def test_managed_cluster_is_composed_of_the_profiles(stack: str):
     cfg = settings(stack)
-    args = cluster.managed_cluster(cfg, "/subnets/aks", "tenant")
+    args = cluster.managed_cluster(cfg, "/subnets/aks", "tenant", "/workspaces/log")
     assert args["resource_name_"] == f"aks-contoso-{stack}"
     assert args["agent_pool_profiles"] == [cluster.system_pool(cfg, "/subnets/aks")]
     assert args["network_profile"] == cluster.network_profile(cfg)
     assert args["aad_profile"] == cluster.aad_profile(cfg, "tenant")
-    assert args["security_profile"] == cluster.security_profile()
+    assert args["security_profile"] == cluster.security_profile(cfg, "/workspaces/log")
+    assert args["node_resource_group_profile"] == {"restriction_level": "ReadOnly"}
     assert args["sku"] == {"name": "Base", "tier": cfg.cluster.sku_tier}
     assert args["disable_local_accounts"] is (stack == "prod")
     assert args["api_server_access_profile"] == {"authorized_ip_ranges": cfg.cluster.api_authorized_ranges}
@@ -233,3 +250,55 @@ def test_maintenance_window_is_weekly_on_the_configured_slot():
         "duration_hours": 5,
         "utc_offset": window.utc_offset,
     }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_both_pools_encrypt_at_host_on_the_configured_node_os(stack: str):
+    cfg = settings(stack)
+    for pool in (dict(cluster.system_pool(cfg, "s")), dict(cluster.worker_pool(cfg, "s"))):
+        assert (pool["os_sku"], pool["enable_encryption_at_host"]) == ("Ubuntu", True)
+    azure_linux = settings(stack, cluster={"osSku": "AzureLinux", "encryptionAtHost": False})
+    for pool in (dict(cluster.system_pool(azure_linux, "s")), dict(cluster.worker_pool(azure_linux, "s"))):
+        assert (pool["os_sku"], pool["enable_encryption_at_host"]) == ("AzureLinux", False)
+
+
+def test_an_unrestricted_node_resource_group_is_the_operators_choice():
+    cfg = settings("staging", cluster={"nodeResourceGroupRestriction": "Unrestricted"})
+    args = cluster.managed_cluster(cfg, "s", "t")
+    assert args["node_resource_group_profile"] == {"restriction_level": "Unrestricted"}
+
+
+def test_the_audit_log_goes_to_the_workspace_which_keeps_it_for_the_retention():
+    cfg = settings("prod", cluster={"auditLog": {"category": "kube-audit", "retentionDays": 365}})
+    workspace = cluster.log_workspace(cfg)
+    assert (workspace["workspace_name"], workspace["retention_in_days"]) == ("log-contoso-prod", 365)
+    assert workspace["sku"] == {"name": "PerGB2018"}
+    setting = cluster.audit_setting(cfg, "/clusters/aks", "/workspaces/log")
+    assert (setting["resource_uri"], setting["workspace_id"]) == ("/clusters/aks", "/workspaces/log")
+    assert setting["logs"] == [{"category": "kube-audit", "enabled": True}]
+    assert setting["log_analytics_destination_type"] == "Dedicated"
+
+
+def test_no_workspace_when_neither_defender_nor_the_audit_log_needs_one():
+    assert cluster.needs_workspace(settings("staging"))
+    assert cluster.needs_workspace(settings("staging", cluster={"defender": False}))
+    assert not cluster.needs_workspace(settings("staging", cluster={"defender": False, "auditLog": {"enabled": False}}))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_defender_and_the_audit_setting_point_at_the_stacks_workspace(azure_plans: dict[str, offline.Plan], stack: str):
+    plan = azure_plans[stack]
+    workspace = plan.get("azure-native:operationalinsights:Workspace", "logs")
+    setting = plan.get("azure-native:monitor:DiagnosticSetting", "kube-audit")
+    aks = plan.get(CLUSTER, "aks")
+    assert workspace.inputs["retentionInDays"] == settings(stack).cluster.audit_log.retention_days
+    assert aks.property_dependencies["securityProfile"] == [workspace.urn]
+    assert setting.property_dependencies["workspaceId"] == [workspace.urn]
+    assert setting.property_dependencies["resourceUri"] == [aks.urn]
+    assert setting.inputs["logs"] == [{"category": "kube-audit-admin", "enabled": True}]
+
+
+def test_pools_boot_from_the_configured_os_disk_type():
+    cfg = settings("prod", cluster={"workerPool": {"osDiskType": "Managed"}})
+    assert dict(cluster.system_pool(cfg, "s"))["os_disk_type"] == "Ephemeral"
+    assert cluster.worker_pool(cfg, "s")["os_disk_type"] == "Managed"

@@ -418,6 +418,20 @@ CASES = [
         "backup.elasticsearchSchedule",
         "must be a cron expression",
     ),
+    Case(
+        capacity.os_disk_problems,
+        "prod",
+        {"cluster.workerPool.vmSize": "Standard_D8ds_v5", "cluster.workerPool.osDiskSizeGb": 512},
+        "cluster.workerPool.osDiskSizeGb",
+        "must be at most 300: an ephemeral OS disk must fit Standard_D8ds_v5's 300 GiB temporary disk",
+    ),
+    Case(
+        capacity.os_disk_problems,
+        "staging",
+        {"cluster.systemPool.vmSize": "Standard_D4s_v5"},
+        "cluster.systemPool.osDiskType",
+        "must be Managed: Standard_D4s_v5 has no local temporary disk",
+    ),
     # production: one case per requirement (test_every_production_requirement_has_a_case)
     *(
         Case(production.requirement_problems, "prod", {path: value}, path, allowed)
@@ -427,6 +441,11 @@ CASES = [
             ("cluster.skuTier", "Free", "must be Standard or Premium in production"),
             ("cluster.disableLocalAccounts", False, "must be true in production"),
             ("cluster.apiAuthorizedRanges", [], "must list at least one range in production"),
+            ("cluster.imageCleaner.enabled", False, "must be true in production"),
+            ("cluster.nodeResourceGroupRestriction", "Unrestricted", "must be ReadOnly in production"),
+            ("cluster.encryptionAtHost", False, "must be true in production"),
+            ("cluster.defender", False, "must be true in production"),
+            ("cluster.auditLog.enabled", False, "must be true in production"),
             ("observability.elasticsearchNodes", 1, "must be 3 or more in production"),
             ("tls.acmeEnvironment", "staging", "must be production in production"),
             ("database.geoRedundantBackup", False, "must be true in production"),

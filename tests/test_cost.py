@@ -208,7 +208,7 @@ def test_the_shipped_stacks_cost_is_computed_from_their_plans():
 
     rep = cost.report(offline.run_stack("prod"), "westeurope")
     components = {p.line.component for p in rep.items}
-    assert components == {"AKS", "Key Vault", "Networking", "PostgreSQL", "Storage", "Volumes"}
+    assert components == {"AKS", "Key Vault", "Networking", "PostgreSQL", "Security", "Storage", "Volumes"}
     volumes = {p.line.item.split(" ")[0] for p in rep.items if p.line.component == "Volumes"}
     assert volumes == {"vault", "concourse-worker", "prometheus", "influxdb2", "elasticsearch"}
     (vault,) = [p for p in rep.items if p.line.item.startswith("vault data")]
@@ -234,3 +234,21 @@ def test_readme_cost_and_timeline_block_is_fresh():
     start, end = readme.index(figures_tool.BEGIN), readme.index(figures_tool.END) + len(figures_tool.END)
     assert readme[start:end] == figures_tool.block(), "README.md's cost and timeline block is stale: run `make figures`"
     assert (figures_tool.DOCS / "timeline-prod.svg").exists()
+
+
+def test_defender_bills_every_node_vcore_at_the_autoscaler_bounds(prices):
+    graph = small_graph()
+    assert "Defender for Containers (node vCores)" not in [p.line.item for p in cost.report(graph, WEST).items]
+    graph.registrations[0].inputs["securityProfile"] = {"defender": {"securityMonitoring": {"enabled": True}}}
+    prices["defender/containers"] = catalog.Price(0.01, "vCore-hour", "test")
+    [line] = [p for p in cost.report(graph, WEST).items if p.line.item == "Defender for Containers (node vCores)"]
+    # system 2 x D4 (4 vCPUs) + workers 1..3 x D8 (8 vCPUs): 8 + 8..24 = 16..32 vCores, 730 hours each
+    assert (line.line.low, line.line.high) == (16 * 730, 32 * 730)
+    assert (line.low, line.high) == (pytest.approx(16 * 7.3), pytest.approx(32 * 7.3))
+
+
+def test_a_managed_os_disk_is_billed_even_where_an_ephemeral_one_fits(prices):
+    graph = small_graph()
+    graph.registrations[1].inputs["osDiskType"] = "Managed"  # 256 GiB fits a D8ds_v5's 300 GiB temp disk
+    rep = cost.report(graph, WEST)
+    assert [p.line.item for p in rep.items if "OS disks" in p.line.item] == ["workers pool OS disks P15 (256 GiB)"]

@@ -126,6 +126,56 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
         "disableLocalAccounts is not true",
     ),
     (
+        "aks-image-cleaner",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("securityProfile.imageCleaner.enabled", False)),
+        "securityProfile.imageCleaner.enabled is not true",
+    ),
+    (
+        "aks-defender",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("securityProfile.defender.securityMonitoring.enabled", False)),
+        "securityProfile.defender.securityMonitoring.enabled is not true",
+    ),
+    (
+        "aks-audit-log",
+        "prod",
+        lambda p: changed(p, "azure-native:monitor:DiagnosticSetting", "kube-audit", setter("logs.0.enabled", False)),
+        "the API server's audit log goes nowhere",
+    ),
+    (
+        "aks-audit-log",
+        "staging",
+        lambda p: without(p, "azure-native:monitor:DiagnosticSetting", "kube-audit"),
+        "the API server's audit log goes nowhere",
+    ),
+    (
+        "aks-ephemeral-os-disk",
+        "prod",
+        lambda p: changed(p, "azure-native:containerservice:AgentPool", "worker-pool", setter("osDiskType", "Managed")),
+        "node pool 'workers' has osDiskType 'Managed', not 'Ephemeral'",
+    ),
+    (
+        "aks-node-resource-group-read-only",
+        "staging",
+        lambda p: changed(p, CLUSTER, "aks", setter("nodeResourceGroupProfile.restrictionLevel", "Unrestricted")),
+        "restrictionLevel is 'Unrestricted', not 'ReadOnly'",
+    ),
+    (
+        "aks-encryption-at-host",
+        "prod",
+        lambda p: changed(p, CLUSTER, "aks", setter("agentPoolProfiles.0.enableEncryptionAtHost", False)),
+        "node pool 'system' has enableEncryptionAtHost off",
+    ),
+    (
+        "aks-encryption-at-host",
+        "staging",
+        lambda p: changed(
+            p, "azure-native:containerservice:AgentPool", "worker-pool", setter("enableEncryptionAtHost", False)
+        ),
+        "node pool 'workers' has enableEncryptionAtHost off",
+    ),
+    (
         "aks-workload-identity",
         "staging",
         lambda p: changed(p, CLUSTER, "aks", setter("securityProfile.workloadIdentity.enabled", False)),

@@ -230,21 +230,50 @@ def read_rendered(folder: Path) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _vm_lines(component: str, pool: str, vm_size: str, low: int, high: int, os_disk_gib: float) -> list[Line]:
+def _vm_lines(
+    component: str, pool: str, vm_size: str, low: int, high: int, os_disk_gib: float, os_disk_type: str | None
+) -> list[Line]:
     lines = [Line(component, f"{pool} nodes {vm_size}", f"vm/{vm_size}", low * HOURS_PER_MONTH,
                   high * HOURS_PER_MONTH, "node-hours", "plan")]  # fmt: skip
     size = catalog.VM_SIZES.get(vm_size)
-    temp = size.vcpus * catalog.TEMP_DISK_GIB_PER_VCPU.get(size.quota_family, 0) if size else 0
-    if os_disk_gib > temp:  # AKS's default OS disk: ephemeral when it fits the temp disk, else managed Premium SSD
+    temp = size.temp_disk_gib if size else 0
+    # Unset, AKS picks ephemeral when the OS disk fits the temp disk; Managed is a Premium SSD whatever the size.
+    if os_disk_type == "Managed" or os_disk_gib > temp:
         tier = catalog.disk_tier("Premium_LRS", os_disk_gib)
         lines.append(Line(component, f"{pool} OS disks {tier} ({os_disk_gib:g} GiB)", f"disk/{tier}", low, high,
                           "disk-months", "plan"))  # fmt: skip
     return lines
 
 
+def _vcores(vm_size: str) -> int:
+    size = catalog.VM_SIZES.get(vm_size)
+    return size.vcpus if size else 0
+
+
+def _defender_lines(plan: offline.Plan) -> list[Line]:
+    """Defender for Containers bills every vCore of the nodes it watches, per hour: the pools' vCPUs at the
+    autoscaler's minimum and maximum."""
+    if not any(_dig(c.inputs, "securityProfile", "defender", "securityMonitoring", "enabled") for c in
+               plan.by_type(CLUSTER)):  # fmt: skip
+        return []
+    low = high = 0
+    for cluster in plan.by_type(CLUSTER):
+        for profile in cluster.inputs.get("agentPoolProfiles", []):
+            low += _vcores(profile["vmSize"]) * int(profile.get("count", 1))
+            high += _vcores(profile["vmSize"]) * int(profile.get("count", 1))
+    for pool in plan.by_type(AGENT_POOL):
+        inputs = pool.inputs
+        count = int(inputs.get("count", 1))
+        auto = inputs.get("enableAutoScaling")
+        low += _vcores(inputs["vmSize"]) * (int(inputs["minCount"]) if auto else count)
+        high += _vcores(inputs["vmSize"]) * (int(inputs["maxCount"]) if auto else count)
+    return [Line("Security", "Defender for Containers (node vCores)", "defender/containers", low * HOURS_PER_MONTH,
+                 high * HOURS_PER_MONTH, "vCore-hours", "plan")]  # fmt: skip
+
+
 def lines_of(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | None = None) -> list[Line]:
     """Every priced quantity in a planned graph."""
-    lines: list[Line] = []
+    lines: list[Line] = _defender_lines(plan)
     for cluster in plan.by_type(CLUSTER):
         inputs = cluster.inputs
         tier = _dig(inputs, "sku", "tier", default="Free")
@@ -256,7 +285,7 @@ def lines_of(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | Non
             if not profile.get("enableAutoScaling"):
                 low = high = count
             lines += _vm_lines("AKS", f"{profile.get('name')} pool", profile["vmSize"], low, high,
-                               float(profile.get("osDiskSizeGB", 128)))  # fmt: skip
+                               float(profile.get("osDiskSizeGB", 128)), profile.get("osDiskType"))  # fmt: skip
         # AKS creates one Standard load balancer and one outbound public IP for `outboundType: loadBalancer`.
         if _dig(inputs, "networkProfile", "loadBalancerSku", default="standard").lower() == "standard":
             lines.append(Line("Networking", "AKS Standard load balancer", "load-balancer/Standard", HOURS_PER_MONTH,
@@ -272,13 +301,14 @@ def lines_of(plan: offline.Plan, rendered: dict[str, list[dict[str, Any]]] | Non
         low, high = (int(inputs["minCount"]), int(inputs["maxCount"])) if inputs.get("enableAutoScaling") else (
             count, count)  # fmt: skip
         name, disk = f"{inputs.get('agentPoolName', pool.name)} pool", float(inputs.get("osDiskSizeGB", 128))
+        disk_type = inputs.get("osDiskType")
         surge = high - workers if _is_worker_pool(inputs) and workers is not None and low <= workers < high else 0
-        lines += _vm_lines("AKS", name, inputs["vmSize"], low, high - surge, disk)
+        lines += _vm_lines("AKS", name, inputs["vmSize"], low, high - surge, disk, disk_type)
         if surge:
             # Nodes only a Concourse upgrade asks for: the new worker generation beside the old one while the old
             # drains (concourse_limits.worker_pool_max_nodes). The maximum counts them all month, as for any node.
             lines += _vm_lines("AKS", f"{name} generation surge", inputs["vmSize"], 0, surge,
-                               disk)  # fmt: skip
+                               disk, disk_type)  # fmt: skip
     for server in plan.by_type(POSTGRES):
         inputs = server.inputs
         sku, tier = _dig(inputs, "sku", "name"), _dig(inputs, "sku", "tier")

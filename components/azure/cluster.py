@@ -13,7 +13,7 @@ from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_azure_native import authorization, containerservice
+from pulumi_azure_native import authorization, containerservice, monitor, operationalinsights
 
 from components import concourse_limits, naming, upgrades
 from components.azure.kubeconfig import non_interactive
@@ -74,6 +74,19 @@ def network_profile(cfg: StackConfig) -> containerservice.ContainerServiceNetwor
     }
 
 
+class NodeOsArgs(TypedDict):
+    """What both pools' nodes run on: the OS image and where their disks are encrypted."""
+
+    os_sku: str
+    enable_encryption_at_host: bool
+
+
+def node_os(cfg: StackConfig) -> NodeOsArgs:
+    """The configured node OS, and encryption at host: the OS and temporary disks and their caches are encrypted
+    on the VM host, so nothing a node writes leaves the host in clear."""
+    return {"os_sku": cfg.cluster.os_sku, "enable_encryption_at_host": cfg.cluster.encryption_at_host}
+
+
 def system_pool(
     cfg: StackConfig, subnet_id: pulumi.Input[str]
 ) -> containerservice.ManagedClusterAgentPoolProfileArgsDict:
@@ -87,6 +100,8 @@ def system_pool(
         "vm_size": pool.vm_size,
         "count": pool.count,
         "os_disk_size_gb": pool.os_disk_size_gb,
+        "os_disk_type": pool.os_disk_type,
+        **node_os(cfg),
         "availability_zones": list(pool.zones),
         "vnet_subnet_id": subnet_id,
         "upgrade_settings": upgrades.upgrade_settings(cfg, "system"),
@@ -102,6 +117,9 @@ class WorkerPoolArgs(TypedDict):
     type: str
     vm_size: str
     os_disk_size_gb: int
+    os_disk_type: str
+    os_sku: str
+    enable_encryption_at_host: bool
     max_pods: int
     availability_zones: list[str]
     vnet_subnet_id: pulumi.Input[str]
@@ -127,6 +145,8 @@ def worker_pool(cfg: StackConfig, subnet_id: pulumi.Input[str]) -> WorkerPoolArg
         "type": "VirtualMachineScaleSets",
         "vm_size": pool.vm_size,
         "os_disk_size_gb": pool.os_disk_size_gb,
+        "os_disk_type": pool.os_disk_type,
+        **node_os(cfg),
         "max_pods": pool.max_pods,
         "availability_zones": list(pool.zones),
         "vnet_subnet_id": subnet_id,
@@ -152,9 +172,74 @@ def aad_profile(cfg: StackConfig, tenant_id: pulumi.Input[str]) -> containerserv
     }
 
 
-def security_profile() -> containerservice.ManagedClusterSecurityProfileArgsDict:
-    """Workload identity: pods (Vault, the backup jobs) log in to Azure as user-assigned identities."""
-    return {"workload_identity": {"enabled": True}}
+def needs_workspace(cfg: StackConfig) -> bool:
+    """The Log Analytics workspace exists for Defender and the audit log; with both off there is nothing to keep."""
+    return cfg.cluster.defender or cfg.cluster.audit_log.enabled
+
+
+class WorkspaceArgs(TypedDict):
+    """The Log Analytics workspace's keyword arguments."""
+
+    workspace_name: str
+    location: str
+    sku: operationalinsights.WorkspaceSkuArgsDict
+    retention_in_days: int
+    tags: dict[str, str]
+
+
+def log_workspace(cfg: StackConfig) -> WorkspaceArgs:
+    """Pay-as-you-go (PerGB2018) workspace keeping the audit log and Defender's data for auditLog.retentionDays."""
+    return {
+        "workspace_name": cfg.naming.log_workspace(),
+        "location": cfg.location,
+        "sku": {"name": operationalinsights.WorkspaceSkuNameEnum.PER_GB2018},
+        "retention_in_days": cfg.cluster.audit_log.retention_days,
+        "tags": common_tags(cfg),
+    }
+
+
+AUDIT_SETTING = "kube-audit-to-log-analytics"
+
+
+class AuditSettingArgs(TypedDict):
+    """The cluster's diagnostic setting's keyword arguments."""
+
+    name: str
+    resource_uri: pulumi.Input[str]
+    workspace_id: pulumi.Input[str]
+    log_analytics_destination_type: str
+    logs: list[monitor.DiagnosticsLogSettingsArgsDict]
+
+
+def audit_setting(cfg: StackConfig, cluster_id: pulumi.Input[str], workspace_id: pulumi.Input[str]) -> AuditSettingArgs:
+    """The API server's audit log (auditLog.category) into the workspace, in resource-specific tables (AKSAudit,
+    AKSAuditAdmin) rather than the shared AzureDiagnostics table. Retention is the workspace's."""
+    return {
+        "name": AUDIT_SETTING,
+        "resource_uri": cluster_id,
+        "workspace_id": workspace_id,
+        "log_analytics_destination_type": "Dedicated",
+        "logs": [{"category": cfg.cluster.audit_log.category, "enabled": True}],
+    }
+
+
+def security_profile(
+    cfg: StackConfig, workspace_id: pulumi.Input[str] | None
+) -> containerservice.ManagedClusterSecurityProfileArgsDict:
+    """Workload identity: pods (Vault, the backup jobs) log in to Azure as user-assigned identities. Image Cleaner
+    removes the images no pod uses any more (and the vulnerable ones) every intervalHours. Defender's sensor reports
+    to the stack's workspace."""
+    cleaner = cfg.cluster.image_cleaner
+    profile: containerservice.ManagedClusterSecurityProfileArgsDict = {
+        "workload_identity": {"enabled": True},
+        "image_cleaner": {"enabled": cleaner.enabled, "interval_hours": cleaner.interval_hours},
+    }
+    if cfg.cluster.defender and workspace_id is not None:
+        profile["defender"] = {
+            "log_analytics_workspace_resource_id": workspace_id,
+            "security_monitoring": {"enabled": True},
+        }
+    return profile
 
 
 def support_plan(cfg: StackConfig) -> containerservice.KubernetesSupportPlan:
@@ -179,13 +264,19 @@ class ManagedClusterArgs(TypedDict):
     disable_local_accounts: bool
     oidc_issuer_profile: containerservice.ManagedClusterOIDCIssuerProfileArgsDict
     security_profile: containerservice.ManagedClusterSecurityProfileArgsDict
+    node_resource_group_profile: containerservice.ManagedClusterNodeResourceGroupProfileArgsDict
     network_profile: containerservice.ContainerServiceNetworkProfileArgsDict
     api_server_access_profile: containerservice.ManagedClusterAPIServerAccessProfileArgsDict
     auto_upgrade_profile: containerservice.ManagedClusterAutoUpgradeProfileArgsDict
     tags: dict[str, str]
 
 
-def managed_cluster(cfg: StackConfig, subnet_id: pulumi.Input[str], tenant_id: pulumi.Input[str]) -> ManagedClusterArgs:
+def managed_cluster(
+    cfg: StackConfig,
+    subnet_id: pulumi.Input[str],
+    tenant_id: pulumi.Input[str],
+    workspace_id: pulumi.Input[str] | None = None,
+) -> ManagedClusterArgs:
     """The cluster: the configured tier, version and channels, a system-assigned identity (the cloud provider's), the
     OIDC issuer for workload identity, and the API server open only to the authorized ranges."""
     c = cfg.cluster
@@ -202,7 +293,10 @@ def managed_cluster(cfg: StackConfig, subnet_id: pulumi.Input[str], tenant_id: p
         "aad_profile": aad_profile(cfg, tenant_id),
         "disable_local_accounts": c.disable_local_accounts,
         "oidc_issuer_profile": {"enabled": True},
-        "security_profile": security_profile(),
+        "security_profile": security_profile(cfg, workspace_id),
+        # ReadOnly: only AKS changes the node resource group; a hand-made change to a node's VM, disk or the load
+        # balancer there would be undone or break the next upgrade.
+        "node_resource_group_profile": {"restriction_level": c.node_resource_group_restriction},
         "network_profile": network_profile(cfg),
         "api_server_access_profile": {"authorized_ip_ranges": list(c.api_authorized_ranges)},
         "auto_upgrade_profile": {
@@ -230,12 +324,19 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         group = net.resource_group_name
 
+        workspace = (
+            operationalinsights.Workspace("logs", resource_group_name=group, **log_workspace(cfg), opts=child)
+            if needs_workspace(cfg)
+            else None
+        )
         cluster = containerservice.ManagedCluster(
             "aks",
             resource_group_name=group,
-            **managed_cluster(cfg, net.aks_subnet_id, client.tenant_id),
+            **managed_cluster(cfg, net.aks_subnet_id, client.tenant_id, workspace.id if workspace else None),
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
         )
+        if workspace and cfg.cluster.audit_log.enabled:
+            monitor.DiagnosticSetting("kube-audit", **audit_setting(cfg, cluster.id, workspace.id), opts=child)
         self.worker_pool = containerservice.AgentPool(
             "worker-pool",
             resource_name_=cluster.name,

@@ -13,6 +13,9 @@ from .common import attached_to, get, items, known, resource_policy, schema, sta
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
+DIAGNOSTIC_SETTING = "azure-native:monitor:DiagnosticSetting"
+AUDIT_CATEGORIES = ("kube-audit", "kube-audit-admin")
+"""The AKS resource log categories that carry the API server's audit events (kube-audit-admin leaves out reads)."""
 
 CRITICAL_ADDONS_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 """The taint AKS documents for a system pool that only system pods may use (Microsoft Learn, "Manage system node
@@ -39,6 +42,69 @@ def check_entra_id(args: ResourceValidationArgs) -> Iterator[str]:
 def check_local_accounts(args: ResourceValidationArgs) -> Iterator[str]:
     if get(args.props, "disableLocalAccounts") is not True:
         yield "disableLocalAccounts is not true: the static cluster-admin kubeconfig bypasses Entra ID and its audit."
+
+
+def check_image_cleaner(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "securityProfile.imageCleaner.enabled") is not True:
+        yield "securityProfile.imageCleaner.enabled is not true: unused and vulnerable images stay on the nodes."
+
+
+def check_defender(args: ResourceValidationArgs) -> Iterator[str]:
+    defender = get(args.props, "securityProfile.defender") or {}
+    if get(defender, "securityMonitoring.enabled") is not True:
+        yield "securityProfile.defender.securityMonitoring.enabled is not true: no runtime threat detection on nodes."
+    elif not get(defender, "logAnalyticsWorkspaceResourceId"):
+        yield "securityProfile.defender has no logAnalyticsWorkspaceResourceId: the sensor has nowhere to report."
+
+
+def check_audit_log(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """Each cluster has a diagnostic setting that sends an audit category to a workspace or a storage account."""
+    for cluster in (r for r in args.resources if r.resource_type == CLUSTER):
+        settings = [
+            r
+            for r in args.resources
+            if r.resource_type == DIAGNOSTIC_SETTING and attached_to(r, "resourceUri", cluster, ("id",))
+        ]
+        audited = any(
+            get(log, "enabled") is True and get(log, "category") in AUDIT_CATEGORIES
+            for setting in settings
+            if get(setting.props, "workspaceId") or get(setting.props, "storageAccountId")
+            for log in items(get(setting.props, "logs"))
+        )
+        if not audited:
+            yield (
+                "the API server's audit log goes nowhere: add a diagnostic setting on the cluster that enables "
+                f"{' or '.join(AUDIT_CATEGORIES)} into a Log Analytics workspace or a storage account.",
+                cluster.urn,
+            )
+
+
+def check_node_resource_group(args: ResourceValidationArgs) -> Iterator[str]:
+    level = get(args.props, "nodeResourceGroupProfile.restrictionLevel")
+    if level != "ReadOnly":
+        yield (
+            f"nodeResourceGroupProfile.restrictionLevel is {level!r}, not 'ReadOnly': anyone with rights on the node "
+            "resource group can change the nodes behind AKS's back."
+        )
+
+
+def pools(args: ResourceValidationArgs) -> list[tuple[str, object]]:
+    """The node pools a resource defines, by name: a cluster's inline profiles, or the AgentPool itself."""
+    if args.resource_type == CLUSTER:
+        return [(str(get(p, "name")), p) for p in items(get(args.props, "agentPoolProfiles"))]
+    return [(str(get(args.props, "agentPoolName") or args.name), args.props)]
+
+
+def check_encryption_at_host(args: ResourceValidationArgs) -> Iterator[str]:
+    for name, pool in pools(args):
+        if get(pool, "enableEncryptionAtHost") is not True:
+            yield f"node pool {name!r} has enableEncryptionAtHost off: its OS and temporary disks are not encrypted."
+
+
+def check_ephemeral_os_disk(args: ResourceValidationArgs) -> Iterator[str]:
+    for name, pool in pools(args):
+        if get(pool, "osDiskType") != "Ephemeral":
+            yield f"node pool {name!r} has osDiskType {get(pool, 'osDiskType')!r}, not 'Ephemeral'."
 
 
 def check_workload_identity(args: ResourceValidationArgs) -> Iterator[str]:
@@ -143,6 +209,47 @@ POLICIES = [
         "AKS has no local accounts: set disableLocalAccounts (cluster.disableLocalAccounts) to true.",
         [CLUSTER],
         check_local_accounts,
+    ),
+    resource_policy(
+        "aks-image-cleaner",
+        "AKS removes unused and vulnerable images from its nodes: set securityProfile.imageCleaner.enabled "
+        "(cluster.imageCleaner.enabled) to true.",
+        [CLUSTER],
+        check_image_cleaner,
+    ),
+    resource_policy(
+        "aks-node-resource-group-read-only",
+        "Only AKS changes the node resource group: set nodeResourceGroupProfile.restrictionLevel "
+        "(cluster.nodeResourceGroupRestriction) to ReadOnly.",
+        [CLUSTER],
+        check_node_resource_group,
+    ),
+    resource_policy(
+        "aks-encryption-at-host",
+        "Every AKS node pool encrypts its disks on the VM host: set enableEncryptionAtHost "
+        "(cluster.encryptionAtHost) to true.",
+        [CLUSTER, AGENT_POOL],
+        check_encryption_at_host,
+    ),
+    resource_policy(
+        "aks-defender",
+        "Microsoft Defender for Containers watches the AKS nodes: set securityProfile.defender.securityMonitoring "
+        "with a Log Analytics workspace (cluster.defender).",
+        [CLUSTER],
+        check_defender,
+    ),
+    stack_policy(
+        "aks-audit-log",
+        "The AKS API server's audit log is kept: a diagnostic setting on the cluster sends kube-audit or "
+        "kube-audit-admin to a Log Analytics workspace or a storage account (cluster.auditLog).",
+        check_audit_log,
+    ),
+    resource_policy(
+        "aks-ephemeral-os-disk",
+        "AKS nodes boot from ephemeral OS disks (local, reimaged clean, no disk charge): set each pool's osDiskType "
+        "(cluster.systemPool.osDiskType, cluster.workerPool.osDiskType) to Ephemeral.",
+        [CLUSTER, AGENT_POOL],
+        check_ephemeral_os_disk,
     ),
     resource_policy(
         "aks-workload-identity",

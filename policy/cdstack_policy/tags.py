@@ -17,6 +17,7 @@ TAGGABLE = [
     "azure-native:keyvault:Vault",
     "azure-native:managedidentity:UserAssignedIdentity",
     "azure-native:network:PublicIPAddress",
+    "azure-native:operationalinsights:Workspace",
     "azure-native:network:VirtualNetwork",
     "azure-native:privatedns:PrivateZone",
     "azure-native:privatedns:VirtualNetworkLink",
