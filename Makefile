@@ -5,11 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ELASTALERT_VENV := .venv-elastalert
+CHECKOV_VENV := .venv-checkov
 STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security
+.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security scan
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +45,9 @@ diff: $(VENV)/.installed ## per-release manifest diff: A=staging B=prod, or STAC
 
 audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, capacity, references, ordering of STACK (or STACK="staging prod")
 	$(PY) -m tools.audit $(STACK)
+
+scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## checkov over STACK's rendered manifests: fails on a finding policy/scan-exceptions.yaml does not explain, or a stale exception
+	$(PY) -m tools.scan $(STACK)
 
 pod-security: $(VENV)/.installed ## Pod Security level each namespace's rendered pods meet, against the level it enforces (STACK)
 	$(PY) -m tools.pod_security $(STACK)
@@ -80,7 +84,7 @@ alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure m
 
 test: lint typecheck unit ## everything CI runs (.ci/run)
 
-unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert first)
+unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert, checkov first)
 	$(PY) -m pytest
 
 # promtool checks and unit-tests the Prometheus rule files, amtool the Alertmanager routing. Debian's `prometheus` and
@@ -109,4 +113,10 @@ $(ELASTALERT_VENV)/.installed: requirements-elastalert.txt
 	test -x $(ELASTALERT_VENV)/bin/python || $(PYTHON) -m venv $(ELASTALERT_VENV)
 	$(ELASTALERT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --ignore-requires-python \
 		-r requirements-elastalert.txt
+	touch $@
+
+# checkov (the posture scan, tools/scan.py) in a venv of its own as well: its pins clash with the project's.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
