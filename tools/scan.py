@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,15 @@ class Verdict:
         return not self.unexplained and not self.stale
 
 
-def object_id(resource: str) -> str:
+def object_id(resource: str, names: Collection[tuple[str, str]] = ()) -> str:
     """checkov's `Kind.namespace.name` as `Kind/namespace/name` (a cluster-scoped kind: `Kind/name`; checkov says
-    `default` for its namespace). Kinds and namespaces hold no dot; names may."""
+    `default` for its namespace). Kinds and namespaces hold no dot; names may. Its graph checks name a workload's
+    pods `Pod.namespace.<workload>.<label>-<value>...`, labels that carry chart versions: such a pod is named
+    `Pod/namespace/<workload>` after the longest object name in `names` (namespace, name) it starts with."""
     kind, namespace, name = resource.split(".", 2)
+    if kind == "Pod":
+        owners = [n for ns, n in names if ns == namespace and (name == n or name.startswith(n + "."))]
+        name = max(owners, key=len, default=name)
     return f"{kind}/{name}" if kind in render.CLUSTER_SCOPED else f"{kind}/{namespace}/{name}"
 
 
@@ -137,12 +143,15 @@ def run_checkov(folder: Path, checkov: Path = CHECKOV) -> list[Finding]:
         raise RuntimeError(f"checkov printed no JSON ({error}): {done.stdout[:500]} {done.stderr[-1000:]}") from error
     reports = report if isinstance(report, list) else [report]
     manifests = read_manifests(folder)
+    names = {(ns, name) for ns, name in (key.split(".", 2)[1:] for key in manifests)}
     findings = set()
     for one in reports:
         for failed in (one.get("results") or {}).get("failed_checks") or []:
             keys = (failed.get("check_result") or {}).get("evaluated_keys") or []
             container = container_named(manifests.get(failed["resource"]), keys)
-            findings.add(Finding(failed["check_id"], failed["check_name"], object_id(failed["resource"]), container))
+            findings.add(
+                Finding(failed["check_id"], failed["check_name"], object_id(failed["resource"], names), container)
+            )
     return sorted(findings, key=lambda f: (f.object, f.check))
 
 
