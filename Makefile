@@ -6,11 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ELASTALERT_VENV := .venv-elastalert
 NETPOL_VENV := .venv-netpol
+CHECKOV_VENV := .venv-checkov
 STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security netpol
+.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security netpol scan
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +46,9 @@ diff: $(VENV)/.installed ## per-release manifest diff: A=staging B=prod, or STAC
 
 audit: $(VENV)/.installed ## schema, values schema, dead settings, scheduling, capacity, references, ordering of STACK (or STACK="staging prod")
 	$(PY) -m tools.audit $(STACK)
+
+scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## checkov over STACK's rendered manifests: fails on a finding policy/scan-exceptions.yaml does not explain, or a stale exception
+	$(PY) -m tools.scan $(STACK)
 
 pod-security: $(VENV)/.installed ## Pod Security level each namespace's rendered pods meet, against the level it enforces (STACK)
 	$(PY) -m tools.pod_security $(STACK)
@@ -84,7 +88,7 @@ alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure m
 
 test: lint typecheck unit ## everything CI runs (.ci/run)
 
-unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert and network-config-analyzer first)
+unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert, network-config-analyzer and checkov first)
 	$(PY) -m pytest
 
 # promtool checks and unit-tests the Prometheus rule files, amtool the Alertmanager routing. Debian's `prometheus` and
@@ -119,4 +123,10 @@ $(ELASTALERT_VENV)/.installed: requirements-elastalert.txt
 $(NETPOL_VENV)/.installed: requirements-netpol.txt
 	test -x $(NETPOL_VENV)/bin/python || $(PYTHON) -m venv $(NETPOL_VENV)
 	$(NETPOL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-netpol.txt
+	touch $@
+
+# checkov (the posture scan, tools/scan.py) in a venv of its own as well: its pins clash with the project's.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@

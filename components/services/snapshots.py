@@ -98,8 +98,15 @@ def job_pod(cfg: StackConfig, container: str, mode: str) -> dict[str, Any]:
                         {"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True},
                         {"name": "ca", "mountPath": CA_DIR, "readOnly": True},
                     ],
-                    "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
-                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                    "resources": {
+                        "requests": {"cpu": "10m", "memory": "32Mi"},
+                        "limits": {"cpu": "100m", "memory": "64Mi"},
+                    },
+                    "securityContext": {  # the script only reads its mounts and talks HTTPS: nothing to write
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True,
+                    },
                 }
             ],
             "volumes": [
