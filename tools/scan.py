@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ import yaml
 
 from components.config import ConfigError
 from components.promotion import PromotionError
+from components.services.concourse import worker_release_name
 from tools import charts, offline, render, short_run
 
 EXCEPTIONS_FILE = offline.PROJECT_DIR / "policy" / "scan-exceptions.yaml"
@@ -87,6 +89,11 @@ class Verdict:
         return not self.unexplained and not self.stale
 
 
+GENERATION = re.compile(re.escape(worker_release_name("")) + r"[0-9a-f]{8}\b")
+"""A Concourse worker generation's release name (services/concourse.py): its hash changes with every worker pod
+change, so objects are named by `<generation>` and an exception outlives the generation it was written for."""
+
+
 def object_id(resource: str, names: Collection[tuple[str, str]] = ()) -> str:
     """checkov's `Kind.namespace.name` as `Kind/namespace/name` (a cluster-scoped kind: `Kind/name`; checkov says
     `default` for its namespace). Kinds and namespaces hold no dot; names may. Its graph checks name a workload's
@@ -96,6 +103,7 @@ def object_id(resource: str, names: Collection[tuple[str, str]] = ()) -> str:
     if kind == "Pod":
         owners = [n for ns, n in names if ns == namespace and (name == n or name.startswith(n + "."))]
         name = max(owners, key=len, default=name)
+    name = GENERATION.sub(worker_release_name("<generation>"), name)
     return f"{kind}/{name}" if kind in render.CLUSTER_SCOPED else f"{kind}/{namespace}/{name}"
 
 
