@@ -237,19 +237,9 @@ def test_the_edge_list_must_name_every_scrape_target_ingress_backend_and_webhook
 # The real charts
 
 
-def missing_charts(stack: str) -> list[str]:
-    absent = []
-    for release in render.releases_from_plan(render.stack_plan(stack)):
-        try:
-            charts.locate(release.chart, release.version)
-        except charts.ChartMissingError:
-            absent.append(f"{release.chart} {release.version}")
-    return absent
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_real_charts_agree_with_the_edge_list_and_the_analyzer_passes_every_check(stack: str, tmp_path: Path):
-    absent = missing_charts(stack)
+    absent = render.missing_charts(stack)
     if absent:
         pytest.skip(f"real charts absent ({', '.join(absent)}): {charts.GET_THEM}")
     cfg = offline.load_config(stack)

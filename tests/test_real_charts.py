@@ -16,19 +16,9 @@ from tools import audit, charts, helmrender, offline, render
 STACKS = sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml"))
 
 
-def missing_charts(stack: str) -> list[str]:
-    absent = []
-    for release in render.releases_from_plan(offline.run_stack(stack)):
-        try:
-            charts.locate(release.chart, release.version)
-        except charts.ChartMissingError:
-            absent.append(f"{release.chart} {release.version}")
-    return absent
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_real_release_renders_and_passes_the_audit(stack: str):
-    absent = missing_charts(stack)
+    absent = render.missing_charts(stack)
     if absent:
         pytest.skip(f"real charts absent ({', '.join(absent)}): {charts.GET_THEM}")
     findings, _ = audit.audit_stack(stack)

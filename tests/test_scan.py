@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_real_charts import STACKS, missing_charts
-from tools import charts, scan
+from tests.test_real_charts import STACKS
+from tools import charts, render, scan
 
 WILDCARD_ROLE = {
     "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -118,7 +118,7 @@ def test_the_committed_exception_list_loads_and_gives_every_entry_a_reason():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_real_stack_has_no_unexplained_finding_and_no_stale_exception(stack: str, tmp_path: Path):
-    absent = missing_charts(stack)
+    absent = render.missing_charts(stack)
     if absent:
         pytest.skip(f"real charts absent ({', '.join(absent)}): {charts.GET_THEM}")
     if not scan.CHECKOV.exists():

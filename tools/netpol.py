@@ -181,12 +181,7 @@ def cluster_of(objects: list[dict[str, Any]]) -> Cluster:
 
 def stack_cluster(stack: str) -> Cluster:
     """A stack's releases rendered from the pinned charts, with the objects its program creates."""
-    plan, releases, version = render.stack_releases(stack)
-    program = [o for o, _, _ in render.plan_objects(plan)]
-    rendered = render.render_releases(releases, version, extra_crds=program)
-    errors = [f"{r.release.name}: {r.error}" for r in rendered if r.error]
-    if errors:
-        raise RuntimeError("render failed: " + "; ".join(errors))
+    rendered, program = render.stack_with_program(stack)
     return cluster_of([o for r in rendered for o in r.objects] + program)
 
 

@@ -206,12 +206,7 @@ def judge(findings: list[Finding], exceptions: list[Waiver], stack: str) -> Verd
 
 def write_stack(stack: str, folder: Path) -> None:
     """The stack's manifests as `make render` writes them, and the program's own objects beside them."""
-    plan, releases, version = render.stack_releases(stack)
-    objects = [o for o, _, _ in render.plan_objects(plan)]
-    rendered = render.render_releases(releases, version, extra_crds=objects)
-    errors = [f"{r.release.name}: {r.error}" for r in rendered if r.error]
-    if errors:
-        raise RuntimeError("render failed: " + "; ".join(errors))
+    rendered, objects = render.stack_with_program(stack)
     render.write(stack, rendered, folder)
     program = render.Rendered(render.Release("cdstack", "", "", "", {}), objects)
     (folder / stack / PROGRAM_FILE).write_text(render.manifest(program))
