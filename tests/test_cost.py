@@ -216,7 +216,7 @@ def test_the_shipped_stacks_cost_is_computed_from_their_plans():
 
 
 def test_a_concourse_upgrades_worker_generation_surge_is_its_own_line():
-    """prod: 3..12 workers of one generation, and up to workerReplicas (4) nodes more while a new generation comes
+    """prod: 4..12 workers of one generation, and up to workerReplicas (4) nodes more while a new generation comes
     up beside a full old one; the web release (worker.enabled false) has no worker volumes."""
     from tools import offline
 
@@ -224,7 +224,7 @@ def test_a_concourse_upgrades_worker_generation_surge_is_its_own_line():
     lines = {p.line.item: p.line for p in rep.items if p.line.component == "AKS"}
     workers = lines["workers pool nodes Standard_D16ds_v5"]
     surge = lines["workers pool generation surge nodes Standard_D16ds_v5"]
-    assert (workers.low, workers.high) == (3 * cost.HOURS_PER_MONTH, 12 * cost.HOURS_PER_MONTH)
+    assert (workers.low, workers.high) == (4 * cost.HOURS_PER_MONTH, 12 * cost.HOURS_PER_MONTH)
     assert (surge.low, surge.high) == (0, 4 * cost.HOURS_PER_MONTH)
     assert cost.claims_from_values("concourse", "concourse", {"worker": {"enabled": False}}) == []
 
