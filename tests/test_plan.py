@@ -72,3 +72,14 @@ def test_longest_chain_of_waits_runs_from_the_resource_group_through_vault_to_th
     ]
     positions = [path.index(step) for step in vault_side]
     assert positions == sorted(positions), path
+
+
+def test_planning_leaves_pickle_as_it_found_it(plan_of):
+    """pulumi.dynamic patches pickle's Pickler on every dynamic resource and never restores it; without
+    offline.pickler_restored each plan nests one more wrapper, and a few hundred plans in one process (this suite)
+    end in a RecursionError inside pickle."""
+    import pickle
+
+    before = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+    plan_of("staging")
+    assert pickle._Pickler._batch_setitems is before  # type: ignore[attr-defined]

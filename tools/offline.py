@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import pickle
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -423,10 +425,26 @@ def run(
         program()
         return asyncio.ensure_future(collect_outputs())
 
-    mocks.test(body)()
+    with pickler_restored():
+        mocks.test(body)()
     # Sorted by URN: the SDK registers resources from a thread pool, in an order that varies from run to run, and
     # two plans of one commit must be byte-identical to be diffed.
     return Plan(stack, sorted(monitor.registrations.values(), key=lambda r: r.urn), outputs)
+
+
+@contextmanager
+def pickler_restored() -> Iterator[None]:
+    """Put pickle's pure-Python Pickler back as it was after a program run. pulumi.dynamic's serialize_provider
+    (pulumi 3.272.0, dynamic/dynamic.py) patches `pickle._Pickler._batch_setitems` and `save_dict` to sort dicts and
+    restores only `pickle.Pickler`, so every dynamic resource it serializes wraps the previous wrapper. One `pulumi
+    up` serializes a handful; a process that plans hundreds of times (the test suite, the audits) reaches Python's
+    recursion limit inside pickle."""
+    saved = {name: pickle._Pickler.__dict__[name] for name in ("_batch_setitems", "save_dict")}  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(pickle._Pickler, name, method)  # type: ignore[attr-defined]
 
 
 def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
