@@ -388,3 +388,14 @@ def test_an_object_two_releases_apply_is_reported(tmp_path: Path):
     mine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-hook", "namespace": "apps"}}
     (found,) = errors(run(tmp_path, [web], plan_objects=[(mine, "urn:config", frozenset())]), "owners")
     assert found.release == "program" and "web" in found.message
+
+
+def test_a_rendered_list_is_applied_as_its_items():
+    """kube-prometheus-stack renders additional PodMonitors as a `v1 List`; Helm applies its items (Flatten), so the
+    audit judges the PodMonitor, not a List no schema knows."""
+    manifest = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: monitoring.coreos.com/v1\n  kind: PodMonitor\n  metadata: {name: vault}\n"
+    )
+    objects = helmrender.split({"templates/podmonitors.yaml": manifest})
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [("PodMonitor", "vault")]

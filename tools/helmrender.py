@@ -128,13 +128,26 @@ def crd_api_versions(objects: list[dict[str, Any]]) -> set[str]:
     return found
 
 
+def flattened(documents: list[Any]) -> list[Any]:
+    """A `v1 List`'s items in its place: Helm's kube client builds what it applies with the resource builder's
+    Flatten() (helm v3 pkg/kube/client.go Build), so a template that renders a List (kube-prometheus-stack's
+    podmonitors.yaml) installs its items, never a List."""
+    found: list[Any] = []
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "List" and document.get("apiVersion") == "v1":
+            found.extend(document.get("items") or [])
+        else:
+            found.append(document)
+    return found
+
+
 def split(manifests: dict[str, str]) -> list[dict[str, Any]]:
     """Every object of Helm's rendered templates, as `helm install` would apply them (test hooks left out)."""
     objects: list[dict[str, Any]] = []
     for path in sorted(manifests):
         if path.endswith("NOTES.txt"):
             continue
-        for document in load_all(manifests[path]):
+        for document in flattened(load_all(manifests[path])):
             if not isinstance(document, dict) or not document.get("kind"):
                 continue
             hook = ((document.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")
@@ -212,6 +225,11 @@ def source_identity(source: Path) -> str:
     return digest.hexdigest()
 
 
+OBJECTS_FORMAT = 2
+"""How a remembered render's objects were made from Helm's output (2: Lists flattened): a change to `split` bumps it,
+so no render remembered by an older rule is read."""
+
+
 def render_key(
     source: Path,
     values: dict[str, Any],
@@ -222,7 +240,7 @@ def render_key(
 ) -> str:
     """Every input of a render (chart bytes, values, release, Kubernetes version, API versions): Helm's output is a
     pure function of them, so a render is remembered under this key."""
-    inputs = [source_identity(source), values, name, namespace, kube, list(api_versions)]
+    inputs = [source_identity(source), values, name, namespace, kube, list(api_versions), OBJECTS_FORMAT]
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
