@@ -38,6 +38,12 @@ def stack_cfg(stack: str, **changes: Any) -> StackConfig:
     return StackConfig.model_validate(raw)
 
 
+def vault_hcl_path(values: dict[str, Any]) -> str:
+    """Where the Vault chart reads the server's HCL in these values: `server.ha.raft.config` on Raft storage,
+    `server.ha.config` on Consul (services/secrets.py storage_values)."""
+    return "server.ha.raft.config" if "raft" in values["server"]["ha"] else "server.ha.config"
+
+
 def at(values: dict[str, Any], path: str) -> Any:
     """The value at a dotted path of a values dict."""
     node: Any = values

@@ -14,7 +14,7 @@ import yaml
 from components import alerting, naming
 from components.endpoints import SearchReader
 from components.services import monitoring, secrets
-from tests.services import secret_string, stack_cfg
+from tests.services import at, secret_string, stack_cfg, vault_hcl_path
 from tests.test_alerts import metric_names
 from tests.vault_server import configured_server, free_port
 
@@ -65,7 +65,7 @@ def test_the_metrics_listener_serves_prometheus_without_a_token_and_the_main_one
 def test_vault_runs_the_metrics_listener_on_a_port_only_the_pod_monitor_names():
     unseal = secrets.UnsealKey("t", "kv", "k", "c")
     values = secrets.vault_values(stack_cfg("prod"), unseal)
-    assert secrets.metrics_hcl() in values["server"]["ha"]["config"]
+    assert secrets.metrics_hcl() in at(values, vault_hcl_path(values))
     assert values["server"]["extraPorts"] == [{"name": "metrics", "containerPort": secrets.VAULT_METRICS_PORT}]
     [monitor] = monitoring.prometheus_stack_values(stack_cfg("prod"), False, SEARCH)["prometheus"][
         "additionalPodMonitors"

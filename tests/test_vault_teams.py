@@ -154,7 +154,9 @@ def test_plan_without_team_secrets_has_no_vault_app_and_no_oidc_login(plan_of: P
     cfg["cdstack:vault"] = {**cfg.get("cdstack:vault", {}), "teamSecrets": {"enabled": False}}
     plan = plan_of("staging", cfg)
     assert [r.name for r in plan.by_type(APP)] == ["concourse-app"]
-    assert plan.by_type(BACKEND) == [] and plan.by_type(ROLE) == []
+    # Raft's own JWT mount for the snapshot job stays; nothing of the teams' OIDC login does.
+    assert [r.name for r in plan.by_type(BACKEND)] == ["cluster-jwt"]
+    assert [r.name for r in plan.by_type(ROLE)] == ["snapshot-role"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from components import clock, naming
 from components.services import concourse, secrets
 from tests.conftest import TODAY
-from tests.services import HELM_RELEASE, at, stack_cfg, strings_in
+from tests.services import HELM_RELEASE, at, stack_cfg, strings_in, vault_hcl_path
 from tools import offline
 
 CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
@@ -70,7 +70,7 @@ def covers(spec: dict[str, Any], host: str) -> bool:
 def listener_problems(values: dict[str, Any]) -> list[str]:
     """What keeps the Vault release's listener from serving TLS with the mounted internal certificate."""
     problems = []
-    config = at(values, "server.ha.config")
+    config = at(values, vault_hcl_path(values))
     listener = config.split('listener "tcp"', 1)[1].split("}", 1)[0]
     if "tls_disable" in listener:
         problems.append("the listener disables TLS")
@@ -231,9 +231,9 @@ def planted(plan: offline.Plan, release: str, change: Any) -> offline.Plan:
 
 
 def tls_disabled(values: dict[str, Any]) -> None:
-    values["server"]["ha"]["config"] = values["server"]["ha"]["config"].replace(
-        'listener "tcp" {', 'listener "tcp" {\n  tls_disable = 1'
-    )
+    *parents, key = vault_hcl_path(values).split(".")
+    holder = at(values, ".".join(parents))
+    holder[key] = holder[key].replace('listener "tcp" {', 'listener "tcp" {\n  tls_disable = 1')
 
 
 def chart_tls_off(values: dict[str, Any]) -> None:
