@@ -176,3 +176,20 @@ def assert_release(
     assert inputs["maxHistory"] == HISTORY
     assert inputs["namespace"] == namespace
     return registration
+
+
+def counting_program(registered: list[int]) -> Callable[[], None]:
+    """The program's `main`, appending to `registered` how many resources it registered before it returned or
+    raised: the tests that prove a refusal comes before any resource exists read it."""
+
+    def program() -> None:
+        from components.program import main
+
+        try:
+            main()
+        finally:
+            monitor = pulumi.runtime.settings.get_monitor()
+            assert isinstance(monitor, offline.RecordingMonitor)
+            registered.append(len(monitor.registrations))
+
+    return program

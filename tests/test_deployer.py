@@ -10,13 +10,13 @@ import re
 import time
 from typing import Any
 
-import pulumi
 import pytest
 
 from components import vault_login
 from components.config import ConfigError
 from components.vault_login import Deployer, DeployerError
 from tests.conftest import PROJECT_DIR, stack_config
+from tests.services import counting_program
 from tools import offline
 
 CLIENT_ID = "5b0c7a2e-1f4d-4c8b-9a3e-7d6f2e1c0b9a"
@@ -53,19 +53,11 @@ def attempt(
     flat, secret_keys = offline.flatten_config(raw)
     registered: list[int] = []
 
-    def program() -> None:
-        from components.program import main
-
-        try:
-            main()
-        finally:
-            monitor = pulumi.runtime.settings.get_monitor()
-            assert isinstance(monitor, offline.RecordingMonitor)
-            registered.append(len(monitor.registrations))
-
     outputs = offline.source_stack_outputs(flat, PROJECT_DIR)
     try:
-        result = offline.run(stack, flat, secret_keys, program=program, stack_outputs=outputs, deployer=deployer)
+        result = offline.run(
+            stack, flat, secret_keys, program=counting_program(registered), stack_outputs=outputs, deployer=deployer
+        )
     except (ConfigError, DeployerError) as error:
         return error, None, registered[0]
     return None, result, registered[0]

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pulumi.runtime.settings
 import pytest
 
 from components import catalog
 from components.config import KNOWN_NAMESPACES, ConfigError, StackConfig
 from tests.conftest import PROJECT_DIR
+from tests.services import counting_program
 from tools import offline, plan, stackfile
 
 STACKS = ("staging", "prod")
@@ -51,18 +51,8 @@ def run_text(stack: str, text: str, tmp_path: Path) -> tuple[Exception | None, i
     config, secret_keys = stackfile.read(path)
     registered: list[int] = []
 
-    def program() -> None:
-        from components.program import main
-
-        try:
-            main()
-        finally:
-            monitor = pulumi.runtime.settings.get_monitor()
-            assert isinstance(monitor, offline.RecordingMonitor)
-            registered.append(len(monitor.registrations))
-
     try:
-        offline.run(stack, config, secret_keys, program=program, stack_outputs=_staging_outputs())
+        offline.run(stack, config, secret_keys, program=counting_program(registered), stack_outputs=_staging_outputs())
     except ConfigError as error:
         return error, registered[0]
     return None, registered[0]
