@@ -141,7 +141,7 @@ def host_problems(cfg: StackConfig) -> list[Problem]:
     """Every public host lives under the stack's domain (its certificates and records do), and each is distinct."""
     found = []
     seen: dict[str, str] = {}
-    for service, host in cfg.dns.hosts_by_service().items():
+    for service, host in cfg.public_hosts().items():
         if not host.endswith("." + cfg.dns.domain):
             found.append(Problem.at(f"dns.hosts.{service}", host, f"must be a name under the domain {cfg.dns.domain}"))
         if host in seen:

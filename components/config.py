@@ -427,10 +427,6 @@ class DnsConfig(Section):
         configured = getattr(self.hosts, service)
         return configured or f"{DEFAULT_HOST_LABELS[service]}.{self.domain}"
 
-    def hosts_by_service(self) -> dict[str, str]:
-        """Every service's public host, by service."""
-        return {service: self.host(service) for service in DEFAULT_HOST_LABELS}
-
 
 DEFAULT_HOST_LABELS = {
     "concourse": "ci",
@@ -818,6 +814,31 @@ class PromotionConfig(Section):
     )
 
 
+class PartsConfig(Section):
+    """The optional parts of the stack (issue 29): a lean stack, such as the infra Concourse or a demo, leaves out what
+    it does not need. Monitoring, alerting to Slack, Vault and backups are not optional. Production keeps every part
+    (components/parts.py)."""
+
+    elasticsearch: bool = Field(
+        default=True,
+        description="Log search: Elasticsearch, Kibana, ElastAlert and Filebeat, with the ECK operator that runs them "
+        "(the logging namespace), the ElastAlert log alerts, Grafana's log datasource and the Elasticsearch snapshots. "
+        "They stand together: Filebeat and ElastAlert have nothing to talk to without Elasticsearch.",
+    )
+    influxdb: bool = Field(
+        default=True,
+        description="Build metrics: InfluxDB, Concourse's metrics emitter into it, Telegraf's probes of the public "
+        "hosts and Grafana's InfluxDB datasource. Prometheus and the blackbox probes stay.",
+    )
+    chartmuseum: bool = Field(
+        default=True, description="ChartMuseum, its public host and its Blob container (the chartmuseum namespace)."
+    )
+
+    def off(self) -> list[str]:
+        """The keys of the parts switched off."""
+        return [key for key, on in self.model_dump(by_alias=True).items() if not on]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The stack
 
@@ -850,6 +871,9 @@ class StackConfig(Section):
         default_factory=dict, description="Chart version overrides by catalog key (promotion writes these)."
     )
     cost: CostConfig = Field(default_factory=CostConfig, description="Cost limits between stacks.")
+    parts: PartsConfig = Field(
+        default_factory=PartsConfig, description="Optional parts, each on by default; a lean stack switches some off."
+    )
     chart_mirror: (
         Annotated[str, StringConstraints(pattern=r"^oci://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*$")]
         | None
@@ -879,6 +903,16 @@ class StackConfig(Section):
 
     def team_names(self) -> list[str]:
         return [team.name for team in self.teams]
+
+    def public_services(self) -> list[str]:
+        """The services with a public host in this stack: Kibana and ChartMuseum only where their part is on."""
+        left_out = {"kibana"} if not self.parts.elasticsearch else set()
+        left_out |= {"chartmuseum"} if not self.parts.chartmuseum else set()
+        return [service for service in DEFAULT_HOST_LABELS if service not in left_out]
+
+    def public_hosts(self) -> dict[str, str]:
+        """Every public host this stack serves, by service."""
+        return {service: self.dns.host(service) for service in self.public_services()}
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ def problems_between(a: StackConfig, b: StackConfig) -> list[Problem]:
             )
         )
     else:
-        hosts_a = {host: service for service, host in a.dns.hosts_by_service().items()}
-        for service, host in b.dns.hosts_by_service().items():
+        hosts_a = {host: service for service, host in a.public_hosts().items()}
+        for service, host in b.public_hosts().items():
             if host in hosts_a:
                 p.append(
                     Problem.at(

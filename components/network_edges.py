@@ -179,6 +179,13 @@ ELASTALERT = _app("elastalert", NS["logging"], "elastalert2", "elastalert2")
 ES_BACKUP = _pods(naming.ELASTICSEARCH_BACKUP_CRONJOB, NS["logging"], app=naming.ELASTICSEARCH_BACKUP_CRONJOB)
 CHARTMUSEUM = _app("chartmuseum", NS["charts"], "chartmuseum", "chartmuseum")
 
+PART_PODS: dict[str, tuple[Pods, ...]] = {
+    "elasticsearch": (ECK_OPERATOR, ELASTICSEARCH, KIBANA, FILEBEAT, ELASTALERT, ES_BACKUP),
+    "influxdb": (INFLUXDB, TELEGRAF),
+    "chartmuseum": (CHARTMUSEUM,),
+}
+"""The pods of each optional part (config.PartsConfig): a stack without the part has no edge to or from them."""
+
 
 def acme_solver(namespace: str) -> Pods:
     """cert-manager's HTTP-01 solver pods, made in the namespace of the certificate they prove (cert-manager
@@ -205,13 +212,17 @@ def consul_deployed(cfg: StackConfig) -> bool:
 
 def public_namespaces(cfg: StackConfig) -> list[str]:
     """Namespaces with a public host behind Traefik, whose certificates cert-manager proves over HTTP-01."""
-    found = [NS["concourse"], NS["monitoring"], NS["logging"], NS["charts"]]
-    return found + ([NS["secrets"]] if cfg.vault.mode == "in-cluster" else [])
+    deployed = namespaces(cfg)
+    return [NS[key] for key in ("concourse", "monitoring", "logging", "charts", "secrets") if NS[key] in deployed]
 
 
 def namespaces(cfg: StackConfig) -> list[str]:
-    """Every namespace the stack deploys into: each gets the default-deny policy."""
-    return [ns for key, ns in NS.items() if key != "secrets" or cfg.vault.mode == "in-cluster"]
+    """Every namespace the stack deploys into: each gets the default-deny policy. Vault's only where Vault runs in the
+    cluster, logging's and ChartMuseum's only where their part is on (parts.elasticsearch, parts.chartmuseum)."""
+    left_out = {"secrets"} if cfg.vault.mode != "in-cluster" else set()
+    left_out |= {"logging"} if not cfg.parts.elasticsearch else set()
+    left_out |= {"charts"} if not cfg.parts.chartmuseum else set()
+    return [ns for key, ns in NS.items() if key not in left_out]
 
 
 def everyone(namespace: str) -> Pods:
@@ -308,7 +319,8 @@ def required_edges(cfg: StackConfig) -> list[Edge]:
             Edge(VAULT_BACKUP, CONSUL_SERVER, tcp(8500), "consul snapshot save"),
             *_api(CONSUL_SERVER, CONSUL_CLIENT),
         ]
-    return edges
+    absent = {pods for part in cfg.parts.off() for pods in PART_PODS[part]}
+    return [edge for edge in edges if edge.source not in absent and edge.target not in absent]
 
 
 def scrapes(cfg: StackConfig) -> list[Edge]:

@@ -57,8 +57,13 @@ class CdStack(pulumi.ComponentResource):
             vault=cfg.vault.mode == "in-cluster",
             opts=child,
         )
-        self.logging = Logging("logging", cfg, k8s_provider, self.backup_storage.elasticsearch, child)
-        self.monitoring = Monitoring("monitoring", cfg, k8s_provider, self.logging.search_reader, child)
+        # The optional parts (config.PartsConfig): a lean stack leaves out log search, build metrics or ChartMuseum,
+        # and with each part what only it needs (its backups, datasources, network edges, public host, outputs).
+        self.logging = None
+        if self.backup_storage.elasticsearch is not None:
+            self.logging = Logging("logging", cfg, k8s_provider, self.backup_storage.elasticsearch, child)
+        search = self.logging.search_reader if self.logging else None
+        self.monitoring = Monitoring("monitoring", cfg, k8s_provider, search, child)
         # PostgreSQL's Azure Monitor metrics, read by an exporter with its own identity, alerted on by Prometheus.
         self.database_metrics_reader = DatabaseMetricsReader(
             "postgres-metrics-reader",
@@ -77,7 +82,8 @@ class CdStack(pulumi.ComponentResource):
             self.monitoring.prometheus_stack,
             child,
         )
-        self.chartmuseum = ChartMuseum("chartmuseum", cfg, k8s_provider, self.platform.chartmuseum_store, child)
+        store = self.platform.chartmuseum_store
+        self.chartmuseum = ChartMuseum("chartmuseum", cfg, k8s_provider, store, child) if store else None
         self.ingress = Ingress(
             "ingress", cfg, k8s_provider, self.platform.ingress, [self.monitoring.prometheus_stack], child
         )
@@ -107,15 +113,17 @@ class CdStack(pulumi.ComponentResource):
                 opts=child,
             )
         initialised = self.vault_bootstrap.init if self.vault_bootstrap else None
-        self.elasticsearch_backup = ElasticsearchBackup(
-            "elasticsearch-backup",
-            cfg,
-            k8s_provider,
-            self.logging.namespace,
-            self.logging.stack,
-            self.backup_storage.elasticsearch,
-            child,
-        )
+        self.elasticsearch_backup = None
+        if self.logging is not None and self.backup_storage.elasticsearch is not None:
+            self.elasticsearch_backup = ElasticsearchBackup(
+                "elasticsearch-backup",
+                cfg,
+                k8s_provider,
+                self.logging.namespace,
+                self.logging.stack,
+                self.backup_storage.elasticsearch,
+                child,
+            )
         self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
         # On Raft: autopilot and the snapshot job's Vault identity, through the deployer's Vault provider.
         self.vault_raft = None
@@ -168,9 +176,11 @@ class CdStack(pulumi.ComponentResource):
             "cert-manager": self.ingress.cert_manager_namespace,
             "concourse": self.concourse.namespace,
             "monitoring": self.monitoring.namespace,
-            "logging": self.logging.namespace,
-            "charts": self.chartmuseum.namespace,
         }
+        if self.logging is not None:
+            spaces["logging"] = self.logging.namespace
+        if self.chartmuseum is not None:
+            spaces["charts"] = self.chartmuseum.namespace
         if self.secrets is not None:
             spaces["secrets"] = self.secrets.namespace
         self.network_policies = NetworkPolicies(
@@ -194,7 +204,7 @@ class CdStack(pulumi.ComponentResource):
     def exports(self) -> dict[str, Any]:
         """Stack outputs: what an operator looks up and what the next environment's promotion gate reads."""
         cfg = self.cfg
-        return {
+        outputs = {
             "resourceGroupName": self.platform.resource_group_name,
             "clusterName": self.platform.cluster_name,
             "databaseServerName": self.platform.database_server_name,
@@ -205,15 +215,19 @@ class CdStack(pulumi.ComponentResource):
             "concourseUrl": f"https://{cfg.dns.host('concourse')}",
             "vaultUrl": f"https://{cfg.dns.host('vault')}",
             "grafanaUrl": f"https://{cfg.dns.host('grafana')}",
-            "kibanaUrl": f"https://{cfg.dns.host('kibana')}",
-            "chartmuseumUrl": f"https://{cfg.dns.host('chartmuseum')}",
             # Log-in names; the passwords stay in these Kubernetes Secrets (namespace/name).
             "grafanaAdminUser": self.monitoring.grafana_admin_user,
             "grafanaAdminSecret": f"{monitoring.NAMESPACE}/{monitoring.GRAFANA_ADMIN_SECRET}",
-            "chartmuseumUser": self.chartmuseum.user,
-            "chartmuseumAuthSecret": f"{charts.NAMESPACE}/{charts.AUTH_SECRET}",
             "releaseSet": release_set(cfg),
             # Read back by the next `up`'s storage guard (components/storage_guard.py); None for an external Vault.
             "vaultStorage": cfg.vault.in_cluster_store,
             "concourseWorkers": cfg.concourse.worker_replicas,
         }
+        # A part left out has no outputs: a reader (tools/smoke.py) skips what a stack does not run.
+        if self.logging is not None:
+            outputs["kibanaUrl"] = f"https://{cfg.dns.host('kibana')}"
+        if self.chartmuseum is not None:
+            outputs["chartmuseumUrl"] = f"https://{cfg.dns.host('chartmuseum')}"
+            outputs["chartmuseumUser"] = self.chartmuseum.user
+            outputs["chartmuseumAuthSecret"] = f"{charts.NAMESPACE}/{charts.AUTH_SECRET}"
+        return outputs

@@ -53,6 +53,14 @@ def audit_device() -> dict[str, Any]:
     return {"type": "file", "path": AUDIT_PATH, "options": {"file_path": "stdout", "format": "json"}}
 
 
+def audit_description(cfg: StackConfig) -> str:
+    """Where the audit log goes: to Elasticsearch where the stack runs it; a lean stack (parts.elasticsearch off)
+    keeps it in the container log only (`kubectl logs`)."""
+    if cfg.parts.elasticsearch:
+        return "Every request and response, to stdout: Filebeat ships it to Elasticsearch (cdstack)"
+    return "Every request and response, to stdout: the container log (cdstack)"
+
+
 def address(cfg: StackConfig) -> str:
     """Where Vault answers: the in-cluster Vault behind the ingress, or the configured external one."""
     if cfg.vault.mode == "external":
@@ -143,7 +151,7 @@ class VaultAccess(pulumi.ComponentResource):
                 type=device["type"],
                 path=device["path"],
                 options=device["options"],
-                description="Every request and response, to stdout: Filebeat ships it to Elasticsearch (cdstack)",
+                description=audit_description(cfg),
                 opts=in_vault,
             )
 

@@ -41,9 +41,7 @@ def values_of(cfg: Any) -> dict[str, Any]:
         postgres_ca_bundle=CA_BUNDLE,
         oidc_issuer="https://login.microsoftonline.com/tenant-id/v2.0",
         admin_group_id=ADMIN_GROUP_ID,
-        influxdb_url="http://influxdb2.monitoring.svc.cluster.local",
-        influxdb_database="concourse",
-        influxdb_username="concourse",
+        influxdb=influxdb() if cfg.parts.influxdb else None,
         web_secret_version="4711",
     )
 

@@ -117,6 +117,17 @@ def test_healthy_stack_passes_every_check(
     assert "FAIL" not in printed
 
 
+def test_a_stack_without_kibana_skips_its_check(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """A lean stack (parts.elasticsearch off) has no kibanaUrl output: the smoke test passes without asking Kibana."""
+    lean = {key: value for key, value in outputs(server).items() if key != "kibanaUrl"}
+    assert run(tmp_path, lean, monkeypatch) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("ok    ") == 5
+    assert "kibana" not in printed
+
+
 @pytest.mark.parametrize(
     ("path", "answer", "message"),
     [

@@ -109,10 +109,11 @@ def version_rule(container: str, version_days: int) -> storage.ManagementPolicyR
 
 class BackupStorage(pulumi.ComponentResource):
     """The backup account, and per backup its container, retention, identity and role: Vault's (Consul snapshots,
-    when this stack runs Vault) and Elasticsearch's (its snapshot repository, written by Elasticsearch's own pods)."""
+    when this stack runs Vault) and Elasticsearch's (its snapshot repository, written by Elasticsearch's own pods, when
+    this stack runs Elasticsearch: parts.elasticsearch)."""
 
     vault: BackupTarget | None
-    elasticsearch: BackupTarget
+    elasticsearch: BackupTarget | None
 
     def __init__(
         self,
@@ -164,9 +165,15 @@ class BackupStorage(pulumi.ComponentResource):
         self.vault = (
             target("vault", naming.NAMESPACES["secrets"], naming.VAULT_BACKUP_SERVICE_ACCOUNT) if vault else None
         )
-        self.elasticsearch = target("elasticsearch", naming.NAMESPACES["logging"], naming.ELASTICSEARCH_SERVICE_ACCOUNT)
+        self.elasticsearch = (
+            target("elasticsearch", naming.NAMESPACES["logging"], naming.ELASTICSEARCH_SERVICE_ACCOUNT)
+            if cfg.parts.elasticsearch
+            else None
+        )
         soft_delete = cfg.backup.blob_soft_delete_days
-        rules = [version_rule(naming.BACKUP_CONTAINERS["elasticsearch"], soft_delete)]
+        rules = []
+        if self.elasticsearch is not None:
+            rules.append(version_rule(naming.BACKUP_CONTAINERS["elasticsearch"], soft_delete))
         if vault:
             rules.insert(
                 0, retention_rule(naming.BACKUP_CONTAINERS["vault"], cfg.backup.vault_retention_days, soft_delete)

@@ -11,7 +11,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 from pulumi_azure_native import dns, network, privatedns, resources
 
-from components.config import DEFAULT_HOST_LABELS, StackConfig
+from components.config import StackConfig
 from components.endpoints import IngressAddress
 from components.tags import common_tags
 
@@ -32,7 +32,7 @@ def postgres_private_zone(cfg: StackConfig) -> str:
 def public_records(cfg: StackConfig) -> dict[str, str]:
     """Every public host as its record name relative to the zone `cfg.dns.domain`, by service."""
     suffix = "." + cfg.dns.domain
-    return {service: cfg.dns.host(service).removesuffix(suffix) for service in DEFAULT_HOST_LABELS}
+    return {service: cfg.dns.host(service).removesuffix(suffix) for service in cfg.public_services()}
 
 
 class VirtualNetworkArgs(TypedDict):

@@ -26,7 +26,7 @@ class AzurePlatform(pulumi.ComponentResource):
     vault_unseal: VaultUnseal | None
     key_vault_name: pulumi.Output[str] | None
     key_vault_id: pulumi.Output[str] | None
-    chartmuseum_store: BlobStore
+    chartmuseum_store: BlobStore | None
     ingress: IngressAddress
 
     def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
@@ -37,7 +37,8 @@ class AzurePlatform(pulumi.ComponentResource):
         network = Network("network", cfg, child)
         cluster = Cluster("cluster", cfg, network, client, child)
         database = Database("database", cfg, network, child)
-        charts = ChartStorage("chart-storage", cfg, network, child)
+        # ChartMuseum's store only where ChartMuseum runs (parts.chartmuseum).
+        charts = ChartStorage("chart-storage", cfg, network, child) if cfg.parts.chartmuseum else None
         # Key Vault exists only to auto-unseal the Vault this stack runs; an external Vault brings its own seal.
         unseal = (
             KeyVault("key-vault", cfg, network, cluster.oidc_issuer_url, client, child)
@@ -56,7 +57,7 @@ class AzurePlatform(pulumi.ComponentResource):
         self.vault_unseal = unseal.unseal if unseal else None
         self.key_vault_name = unseal.key_vault_name if unseal else None
         self.key_vault_id = unseal.key_vault_id if unseal else None
-        self.chartmuseum_store = charts.store
+        self.chartmuseum_store = charts.store if charts else None
         # The ingress controller's Service may only exist once the cluster may attach this address: its address
         # carries the cluster's Network Contributor role, so the ingress release (and nothing else) waits for it.
         self.ingress = IngressAddress(

@@ -125,10 +125,11 @@ def web_secret_data(
     oidc_client_id: pulumi.Input[str],
     oidc_client_secret: pulumi.Input[str],
     vault_auth_param: pulumi.Input[str],
-    influxdb_password: pulumi.Input[str],
+    influxdb_password: pulumi.Input[str] | None,
 ) -> dict[str, pulumi.Input[str]]:
-    """Every key templates/web-deployment.yaml reads for the features the values turn on."""
-    return {
+    """Every key templates/web-deployment.yaml reads for the features the values turn on (InfluxDB's password only
+    where the metrics emitter is on: parts.influxdb)."""
+    data: dict[str, pulumi.Input[str]] = {
         "local-users": local_users,
         "encryption-key": encryption_key,
         "session-signing-key": session_signing_key,
@@ -143,8 +144,10 @@ def web_secret_data(
         "oidc-client-id": oidc_client_id,
         "oidc-client-secret": oidc_client_secret,
         "vault-client-auth-param": vault_auth_param,
-        "influxdb-password": influxdb_password,
     }
+    if influxdb_password is not None:
+        data["influxdb-password"] = influxdb_password
+    return data
 
 
 def worker_secret_data(
@@ -169,9 +172,7 @@ def web_values(
     postgres_ca_bundle: str,
     oidc_issuer: str,
     admin_group_id: str,
-    influxdb_url: str,
-    influxdb_database: str,
-    influxdb_username: str,
+    influxdb: InfluxTarget | None,
     web_secret_version: str,
 ) -> dict[str, Any]:
     """The web release's values: web only (`worker.enabled: false`), and no worker autoscaling, whose HPA the chart
@@ -262,12 +263,19 @@ def web_values(
                 # Count every error web logs, by message (concourse_error_logs): Concourse has no metric of its
                 # Vault client, and ConcourseVaultLoginFailing reads its login and renewal errors from this.
                 "metrics": {"captureErrorMetrics": True},
-                "influxdb": {
-                    "enabled": True,
-                    "url": influxdb_url,
-                    "database": influxdb_database,
-                    "username": influxdb_username,
-                },
+                # Build metrics to InfluxDB, where the stack runs it (parts.influxdb); Prometheus's stay either way.
+                **(
+                    {
+                        "influxdb": {
+                            "enabled": True,
+                            "url": influxdb.url,
+                            "database": influxdb.database,
+                            "username": influxdb.username,
+                        }
+                    }
+                    if influxdb is not None
+                    else {}
+                ),
             },
         },
     }
@@ -417,7 +425,7 @@ class Concourse(pulumi.ComponentResource):
         login: OidcLogin,
         vault_auth_param: pulumi.Input[str],
         team_users: Mapping[str, pulumi.Output[str]],
-        influxdb: InfluxTarget,
+        influxdb: InfluxTarget | None,
         worker_pool: pulumi.Resource,
         service_monitor_crds: Sequence[pulumi.Resource],
         vault_ca_issuer: pulumi.Resource | None = None,
@@ -461,7 +469,7 @@ class Concourse(pulumi.ComponentResource):
                 oidc_client_id=login.client_id,
                 oidc_client_secret=login.client_secret,
                 vault_auth_param=vault_auth_param,
-                influxdb_password=influxdb.password,
+                influxdb_password=influxdb.password if influxdb else None,
             ),
             provider,
             self,
@@ -514,9 +522,7 @@ class Concourse(pulumi.ComponentResource):
                 postgres_ca_bundle=database.ca_bundle,
                 oidc_issuer=args[1],
                 admin_group_id=args[2],
-                influxdb_url=influxdb.url,
-                influxdb_database=influxdb.database,
-                influxdb_username=influxdb.username,
+                influxdb=influxdb,
                 web_secret_version=args[3],
             )
         )

@@ -21,7 +21,7 @@ values) and lands only in Kubernetes Secrets the charts reference by name; the v
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -201,17 +201,55 @@ def vault_pod_monitor() -> dict[str, Any]:
     }
 
 
+def influxdb_datasource() -> dict[str, Any]:
+    """Grafana's InfluxDB datasource (build metrics), where the stack runs InfluxDB."""
+    return {
+        "name": "InfluxDB",
+        "uid": "influxdb",
+        "type": "influxdb",
+        "access": "proxy",
+        "url": INFLUXDB_URL,
+        "user": INFLUXDB_V1_USER,
+        "jsonData": {"dbName": INFLUXDB_DATABASE, "httpMode": "GET"},
+        "secureJsonData": {"password": f"${{{INFLUXDB_PASSWORD_ENV}}}"},
+    }
+
+
+def elasticsearch_datasource(search: SearchReader) -> dict[str, Any]:
+    """Grafana's log datasource, where the stack runs Elasticsearch."""
+    return {
+        "name": "Elasticsearch",
+        "uid": "elasticsearch",
+        "type": "elasticsearch",
+        "access": "proxy",
+        "url": search.url,
+        "basicAuth": True,
+        "basicAuthUser": search.username,
+        # ECK's self-signed CA lives in the logging namespace, which Grafana's pod cannot mount: the in-cluster hop
+        # is encrypted but the server certificate is not verified.
+        "jsonData": {"index": search.index, "timeField": "@timestamp", "tlsSkipVerify": True},
+        "secureJsonData": {"basicAuthPassword": f"${{{ELASTICSEARCH_PASSWORD_ENV}}}"},
+    }
+
+
 def prometheus_stack_values(
-    cfg: StackConfig, slack_enabled: bool, search: SearchReader, heartbeat_enabled: bool = False
+    cfg: StackConfig, slack_enabled: bool, search: SearchReader | None, heartbeat_enabled: bool = False
 ) -> dict[str, Any]:
     """kube-prometheus-stack: Prometheus, Alertmanager, Grafana (its `grafana.*` is the grafana subchart).
 
-    The rules are the files of alerts/prometheus (one PrometheusRule each, named after the file)."""
+    The rules are the files of alerts/prometheus (one PrometheusRule each, named after the file). Grafana's InfluxDB
+    and Elasticsearch datasources (and the Secrets carrying their passwords) only where those parts run: `search` is
+    None without Elasticsearch."""
     obs = cfg.observability
     host = cfg.dns.host("grafana")
     selectors = ("serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig")
     mounted = [ALERTMANAGER_SLACK_SECRET] if slack_enabled else []
     mounted += [HEARTBEAT_SECRET] if heartbeat_enabled else []
+    datasources = [influxdb_datasource()] if cfg.parts.influxdb else []
+    env_secrets = [{"name": INFLUXDB_V1_SECRET}] if cfg.parts.influxdb else []
+    if search is not None:
+        datasources.append(elasticsearch_datasource(search))
+        env_secrets.append({"name": GRAFANA_ELASTICSEARCH_SECRET})
     return {
         **{key: {"enabled": False} for key in NOT_RUN_HERE},
         "defaultRules": {"disabled": dict.fromkeys(REPLACED_DEFAULT_ALERTS, True)},
@@ -252,7 +290,7 @@ def prometheus_stack_values(
                 "passwordKey": "admin-password",
             },
             # Datasource passwords reach Grafana as environment variables, which its provisioning expands.
-            "envFromSecrets": [{"name": INFLUXDB_V1_SECRET}, {"name": GRAFANA_ELASTICSEARCH_SECRET}],
+            "envFromSecrets": env_secrets,
             "sidecar": {
                 "datasources": {"defaultDatasourceEnabled": True},  # the Prometheus datasource, uid "prometheus"
                 # Dashboards from labelled ConfigMaps (dashboard_configmaps), each in the folder its annotation names.
@@ -263,31 +301,7 @@ def prometheus_stack_values(
                     "provider": {"foldersFromFilesStructure": True},
                 },
             },
-            "additionalDataSources": [
-                {
-                    "name": "InfluxDB",
-                    "uid": "influxdb",
-                    "type": "influxdb",
-                    "access": "proxy",
-                    "url": INFLUXDB_URL,
-                    "user": INFLUXDB_V1_USER,
-                    "jsonData": {"dbName": INFLUXDB_DATABASE, "httpMode": "GET"},
-                    "secureJsonData": {"password": f"${{{INFLUXDB_PASSWORD_ENV}}}"},
-                },
-                {
-                    "name": "Elasticsearch",
-                    "uid": "elasticsearch",
-                    "type": "elasticsearch",
-                    "access": "proxy",
-                    "url": search.url,
-                    "basicAuth": True,
-                    "basicAuthUser": search.username,
-                    # ECK's self-signed CA lives in the logging namespace, which Grafana's pod cannot mount: the
-                    # in-cluster hop is encrypted but the server certificate is not verified.
-                    "jsonData": {"index": search.index, "timeField": "@timestamp", "tlsSkipVerify": True},
-                    "secureJsonData": {"basicAuthPassword": f"${{{ELASTICSEARCH_PASSWORD_ENV}}}"},
-                },
-            ],
+            "additionalDataSources": datasources,
             "ingress": _ingress(host, "grafana-tls"),
         },
     }
@@ -334,7 +348,7 @@ def influxdb_values(cfg: StackConfig) -> dict[str, Any]:
 
 def telegraf_values(cfg: StackConfig) -> dict[str, Any]:
     """Telegraf probes every public host from inside the cluster (availability, latency, certificate expiry)."""
-    urls = [f"https://{cfg.dns.host(service)}" for service in config.DEFAULT_HOST_LABELS]
+    urls = [f"https://{cfg.dns.host(service)}" for service in cfg.public_services()]
     return {
         "envFromSecret": INFLUXDB_V1_SECRET,
         "config": {
@@ -401,7 +415,7 @@ def blackbox_values(cfg: StackConfig) -> dict[str, Any]:
     dns_server = cfg.network.dns_service_ip
     targets = [
         {"name": f"tls-{service}", "url": f"https://{cfg.dns.host(service)}", "module": "https_tls"}
-        for service in config.DEFAULT_HOST_LABELS
+        for service in cfg.public_services()
     ]
     targets += [
         {"name": "dns-cluster", "url": dns_server, "module": "dns_cluster"},
@@ -479,24 +493,31 @@ def dashboard_configmaps(cfg: StackConfig) -> dict[str, dict[str, Any]]:
 
 
 def secret_data(
-    grafana_admin_password: pulumi.Input[str], influx_v1_password: pulumi.Input[str]
+    grafana_admin_password: pulumi.Input[str], influx_v1_password: pulumi.Input[str] | None
 ) -> dict[str, Mapping[str, pulumi.Input[str]]]:
-    """The monitoring Secrets that do not depend on another component, by name."""
-    return {
-        GRAFANA_ADMIN_SECRET: {"admin-user": GRAFANA_ADMIN_USER, "admin-password": grafana_admin_password},
-        INFLUXDB_V1_SECRET: {INFLUXDB_PASSWORD_ENV: influx_v1_password},
+    """The monitoring Secrets that do not depend on another component, by name (InfluxDB's v1 login only where
+    InfluxDB runs)."""
+    data: dict[str, Mapping[str, pulumi.Input[str]]] = {
+        GRAFANA_ADMIN_SECRET: {"admin-user": GRAFANA_ADMIN_USER, "admin-password": grafana_admin_password}
     }
+    if influx_v1_password is not None:
+        data[INFLUXDB_V1_SECRET] = {INFLUXDB_PASSWORD_ENV: influx_v1_password}
+    return data
 
 
 class Monitoring(pulumi.ComponentResource):
-    """kube-prometheus-stack, InfluxDB and Telegraf in the monitoring namespace. Waits for nothing of Concourse."""
+    """kube-prometheus-stack, InfluxDB and Telegraf (parts.influxdb) in the monitoring namespace. Waits for nothing of
+    Concourse. `search` is Elasticsearch's reader login, None where the stack runs no Elasticsearch."""
+
+    influx_target: InfluxTarget | None
+    """Where Concourse writes build metrics; None without InfluxDB."""
 
     def __init__(
         self,
         name: str,
         cfg: StackConfig,
         provider: k8s.Provider,
-        search: SearchReader,
+        search: SearchReader | None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("cdstack:services:Monitoring", name, None, opts)
@@ -507,24 +528,18 @@ class Monitoring(pulumi.ComponentResource):
         def password(purpose: str) -> pulumi.Output[str]:
             return random.RandomPassword(f"{purpose}-password", length=32, special=False, opts=child).result
 
-        influx_password = password("influxdb-v1")
-        self.influx_target = influx_target(influx_password)
+        influx_password = password("influxdb-v1") if cfg.parts.influxdb else None
+        self.influx_target = influx_target(influx_password) if influx_password is not None else None
         self.grafana_admin_user = GRAFANA_ADMIN_USER
 
         secrets = {
             key: release.secret(key, ns, data, provider, self)
             for key, data in secret_data(password("grafana-admin"), influx_password).items()
         }
-        secrets[GRAFANA_ELASTICSEARCH_SECRET] = release.secret(
-            GRAFANA_ELASTICSEARCH_SECRET, ns, {ELASTICSEARCH_PASSWORD_ENV: search.password}, provider, self
-        )
-        influx_auth = release.secret(
-            INFLUXDB_AUTH_SECRET,
-            ns,
-            {"admin-password": password("influxdb-admin"), "admin-token": password("influxdb-admin-token")},
-            provider,
-            self,
-        )
+        if search is not None:
+            secrets[GRAFANA_ELASTICSEARCH_SECRET] = release.secret(
+                GRAFANA_ELASTICSEARCH_SECRET, ns, {ELASTICSEARCH_PASSWORD_ENV: search.password}, provider, self
+            )
 
         webhook = config.secret("slackWebhookUrl")
         if webhook is None:
@@ -557,26 +572,8 @@ class Monitoring(pulumi.ComponentResource):
             self,
             depends_on=list(secrets.values()),
         )
-        self.influxdb = release.release(
-            INFLUXDB,
-            "influxdb2",
-            cfg,
-            ns,
-            influxdb_values(cfg),
-            provider,
-            self,
-            depends_on=[influx_auth, secrets[INFLUXDB_V1_SECRET]],  # admin login and the v1 password, by name
-        )
-        self.telegraf = release.release(
-            TELEGRAF,
-            TELEGRAF,
-            cfg,
-            ns,
-            telegraf_values(cfg),
-            provider,
-            self,
-            depends_on=[secrets[INFLUXDB_V1_SECRET]],  # its environment comes from this Secret, by name
-        )
+        if cfg.parts.influxdb:
+            self._build_metrics(cfg, ns, provider, secrets[INFLUXDB_V1_SECRET], password)
         # After kube-prometheus-stack: its CRDs define the ServiceMonitors this chart renders.
         self.blackbox = release.release(
             BLACKBOX,
@@ -601,6 +598,43 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=provider),
             )
         self.register_outputs({"grafanaAdminUser": self.grafana_admin_user})
+
+    def _build_metrics(
+        self,
+        cfg: StackConfig,
+        ns: k8s.core.v1.Namespace,
+        provider: k8s.Provider,
+        v1_secret: k8s.core.v1.Secret,
+        password: Callable[[str], pulumi.Output[str]],
+    ) -> None:
+        """InfluxDB and Telegraf (parts.influxdb), both waiting on the Secrets they read by name."""
+        influx_auth = release.secret(
+            INFLUXDB_AUTH_SECRET,
+            ns,
+            {"admin-password": password("influxdb-admin"), "admin-token": password("influxdb-admin-token")},
+            provider,
+            self,
+        )
+        release.release(
+            INFLUXDB,
+            "influxdb2",
+            cfg,
+            ns,
+            influxdb_values(cfg),
+            provider,
+            self,
+            depends_on=[influx_auth, v1_secret],  # admin login and the v1 password, by name
+        )
+        release.release(
+            TELEGRAF,
+            TELEGRAF,
+            cfg,
+            ns,
+            telegraf_values(cfg),
+            provider,
+            self,
+            depends_on=[v1_secret],  # its environment comes from this Secret, by name
+        )
 
 
 def warn_no_webhook(cfg: StackConfig, who: str, fallback: str) -> None:
