@@ -1210,6 +1210,7 @@ RULES: tuple[Rule, ...] = (
     cluster_support.long_term_support_problems,
     upgrades.problems,
     production.requirement_problems,
+    production.part_problems,
 )
 DATED_RULES: tuple[DatedRule, ...] = (cluster_support.version_problems,)
 

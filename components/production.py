@@ -77,3 +77,16 @@ def requirement_problems(cfg: StackConfig) -> list[Problem]:
     if not cfg.production:
         return []
     return [Problem.at(r.path, value, r.allowed) for r in REQUIREMENTS if not r.met(value := value_at(cfg, r.path))]
+
+
+LEAN_ALLOWED = (
+    "must be true in production: a production stack runs every part (logs, build metrics, charts); only a stack "
+    "such as infra or a demo is lean"
+)
+
+
+def part_problems(cfg: StackConfig) -> list[Problem]:
+    """Production keeps every optional part on (config.PartsConfig): each part off is one problem, at its key."""
+    if not cfg.production:
+        return []
+    return [Problem.at(f"parts.{part}", False, LEAN_ALLOWED) for part in cfg.parts.off()]

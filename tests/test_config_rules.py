@@ -37,6 +37,7 @@ from components import (
 from components.config import StackConfig
 from components.problem import Problem
 from tests.conftest import TODAY, stack_config
+from tools import offline
 
 AnyRule = Callable[..., Any]
 
@@ -432,6 +433,11 @@ CASES = [
         "cluster.systemPool.osDiskType",
         "must be Managed: Standard_D4s_v5 has no local temporary disk",
     ),
+    # production keeps every optional part: a lean prod is refused at the part's key
+    *(
+        Case(production.part_problems, "prod", {f"parts.{part}": False}, f"parts.{part}", "must be true in production")
+        for part in ("elasticsearch", "influxdb", "chartmuseum")
+    ),
     # production: one case per requirement (test_every_production_requirement_has_a_case)
     *(
         Case(production.requirement_problems, "prod", {path: value}, path, allowed)
@@ -530,7 +536,7 @@ def test_each_case_fails_its_rule_with_its_message(case: Case):
     assert named[0] in config.check_rules(cfg, DAY), "the loader's check_rules does not report it"
 
 
-@pytest.mark.parametrize("stack", ["staging", "prod"])
+@pytest.mark.parametrize("stack", offline.stack_names())
 @pytest.mark.parametrize("rule", REGISTERED, ids=rule_id)
 def test_every_rule_passes_the_shipped_stacks(rule: AnyRule, stack: str):
     assert run(rule, planted(stack, {})) == []
