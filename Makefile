@@ -10,6 +10,8 @@ CHECKOV_VENV := .venv-checkov
 STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
+# Every stack of the project, one per Pulumi.<stack>.yaml (infra, prod, staging).
+STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 
 .PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security netpol scan
 
@@ -59,8 +61,8 @@ netpol: $(VENV)/.installed $(NETPOL_VENV)/.installed ## network-config-analyzer'
 bench: $(VENV)/.installed ## offline plan time and memory per stack; render and audit of all stacks, wall and CPU s
 	$(PY) -m tools.bench
 
-cost: $(VENV)/.installed ## monthly cost per line item at the pool's min/max (STACK=prod, or STACK="staging prod")
-	$(PY) -m tools.cost $(STACK) $(if $(RENDERED),--rendered $(RENDERED),)
+cost: $(VENV)/.installed ## monthly cost per line item at the pool's min/max of every stack side by side (or STACK=prod, STACK="staging prod")
+	$(PY) -m tools.cost $(if $(filter command line environment,$(origin STACK)),$(STACK),$(STACKS)) $(if $(RENDERED),--rendered $(RENDERED),)
 
 timeline: $(VENV)/.installed ## modelled first `up` with its critical path; a Gantt chart in docs/ (STACK=prod)
 	$(PY) -m tools.timeline $(STACK) --picture docs

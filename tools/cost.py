@@ -3,6 +3,7 @@ pool's autoscaler minimum and maximum, priced from the catalog's list prices.
 
     python -m tools.cost prod                  line items per component, minimum and maximum per month
     python -m tools.cost staging prod          both side by side, with the ratio (and the staging-share rule)
+    python -m tools.cost infra staging prod    any number side by side (`make cost` runs every stack file)
     python -m tools.cost prod --rendered DIR   volume claims from rendered manifests (one YAML file per release;
                                                default rendered/<stack>/ when `make render` has written it)
 
@@ -435,28 +436,35 @@ def render(rep: Report) -> str:
     return "\n".join(lines)
 
 
-def render_pair(a: Report, b: Report) -> str:
+def render_side_by_side(reports: list[Report]) -> str:
+    """The stacks' totals in columns; with two stacks, the ratio of the first to the second."""
+
     def ratio(x: float, y: float) -> str:
         return f"{x / y:.2f}" if y else "-"
 
     def total(r: Report, value: float) -> str:
         return _money(value) + (" + unknown" if r.unknown else "")
 
+    pair = len(reports) == 2
     rows = [
-        f"{'':<14} {a.stack:>24} {b.stack:>24} {'ratio':>8}",
-        f"{'minimum':<14} {total(a, a.low):>24} {total(b, b.low):>24} {ratio(a.low, b.low):>8}",
-        f"{'maximum':<14} {total(a, a.high):>24} {total(b, b.high):>24} {ratio(a.high, b.high):>8}",
-        f"{'unknown items':<14} {len(a.unknown):>24} {len(b.unknown):>24}",
+        f"{'':<14}" + "".join(f" {r.stack:>24}" for r in reports) + (f" {'ratio':>8}" if pair else ""),
+        f"{'minimum':<14}"
+        + "".join(f" {total(r, r.low):>24}" for r in reports)
+        + (f" {ratio(reports[0].low, reports[1].low):>8}" if pair else ""),
+        f"{'maximum':<14}"
+        + "".join(f" {total(r, r.high):>24}" for r in reports)
+        + (f" {ratio(reports[0].high, reports[1].high):>8}" if pair else ""),
+        f"{'unknown items':<14}" + "".join(f" {len(r.unknown):>24}" for r in reports),
     ]
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.cost", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("stacks", nargs="+", help="one stack, or two to compare (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("stacks", nargs="+", help="one stack, or several side by side (reads Pulumi.<stack>.yaml)")
     parser.add_argument("--rendered", type=Path, help="a folder of rendered manifests, <release>.yaml each")
     args = parser.parse_args(argv)
-    configs = {stack: offline.load_config(stack) for stack in args.stacks[:2]}
+    configs = {stack: offline.load_config(stack) for stack in args.stacks}
     reports = []
     for stack, cfg in configs.items():
         folder = args.rendered or RENDERED_DIR / stack
@@ -464,22 +472,26 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(report(offline.run_stack(stack), cfg.location, rendered))
     for rep in reports:
         print(render(rep) + "\n")
-    if len(reports) != 2:
+    if len(reports) < 2:
         return 0
-    print(render_pair(*reports))
-    # The rule belongs to the stack whose promotion gate reads the other: its file sets the share.
-    for gated, source in (reports, reversed(reports)):
+    print(render_side_by_side(reports))
+    # The rule belongs to the stack whose promotion gate reads another: its file sets the share.
+    by_stack = {rep.stack: rep for rep in reports}
+    failed = False
+    for gated in reports:
         promotion = configs[gated.stack].promotion
-        if promotion and promotion.source_stack.split("/")[-1] == source.stack:
-            share = configs[gated.stack].cost.staging_share_of_prod
-            key = f"Pulumi.{gated.stack}.yaml: cdstack:cost.stagingShareOfProd"
-            problems = share_problems(source, gated, share, key)
-            for where, value, why in problems:
-                print(f"\n{where}: {value}; {why}")
-            if not problems:
-                print(f"\n{source.stack} costs at most {share:.0%} of {gated.stack} at the minimum: the rule holds.")
-            return 1 if problems and "cannot be judged" not in problems[0][2] else 0
-    return 0
+        source = by_stack.get(promotion.source_stack.split("/")[-1]) if promotion else None
+        if source is None:
+            continue
+        share = configs[gated.stack].cost.staging_share_of_prod
+        key = f"Pulumi.{gated.stack}.yaml: cdstack:cost.stagingShareOfProd"
+        problems = share_problems(source, gated, share, key)
+        for where, value, why in problems:
+            print(f"\n{where}: {value}; {why}")
+        if not problems:
+            print(f"\n{source.stack} costs at most {share:.0%} of {gated.stack} at the minimum: the rule holds.")
+        failed |= bool(problems) and "cannot be judged" not in problems[0][2]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ README = readme_blocks.README
 DOCS = offline.PROJECT_DIR / "docs"
 BEGIN = "<!-- BEGIN GENERATED COST AND TIMELINE: make figures -->"
 END = "<!-- END GENERATED COST AND TIMELINE -->"
-STACKS = ("staging", "prod")
 PICTURED = "prod"
 
 
@@ -28,7 +27,7 @@ def block() -> str:
         "| upgrade `up` of Concourse | then, after `up`, the old workers retire within |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for stack in STACKS:
+    for stack in offline.stack_names():
         plan = offline.run_stack(stack)
         rep = cost.report(plan, offline.load_config(stack).location)
         unknown = len(rep.unknown)
