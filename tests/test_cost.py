@@ -191,6 +191,19 @@ def test_the_rule_is_not_passed_while_a_price_is_unknown(prices):
     assert why.startswith("cannot be judged: no price for 2 items")
 
 
+def test_three_stacks_side_by_side_each_with_its_totals(prices):
+    """`make cost` prints every stack file's totals in one table (infra beside staging and prod)."""
+    reports = [
+        cost.report(small_graph(stack, workers=workers, ha=stack == "prod"), WEST)
+        for stack, workers in (("infra", (0, 1)), ("prod", (10, 20)), ("staging", (1, 3)))
+    ]
+    header, minimum, maximum, _ = cost.render_side_by_side(reports).splitlines()
+    assert header.split() == ["infra", "prod", "staging"]
+    assert minimum.split()[1:] == [f"${r.low:,.2f}" for r in reports]
+    assert maximum.split()[1:] == [f"${r.high:,.2f}" for r in reports]
+    assert reports[0].low < reports[2].low < reports[1].low
+
+
 def test_the_share_is_a_validated_setting(plan_of):
     from components.config import ConfigError
     from tests.conftest import stack_config
