@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.test_real_charts import STACKS
-from tools import charts, render, scan
+from tools import charts, offline, render, scan
 
 WILDCARD_ROLE = {
     "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -82,6 +82,16 @@ def test_an_exception_for_another_stack_neither_excepts_nor_goes_stale():
     assert scan.judge([], [waiver], "prod").stale == [waiver]
 
 
+def test_an_exception_about_a_part_the_stack_leaves_out_neither_excepts_nor_goes_stale():
+    """A lean stack (parts.<part>: false) renders none of the part's objects: their exceptions do not apply to it."""
+    finding = scan.Finding(PLANTED[0], "n", PLANTED[1])
+    waiver = scan.Waiver(PLANTED[0], PLANTED[1], "ChartMuseum's", part="chartmuseum")
+    assert scan.judge([], [waiver], "infra", ["chartmuseum"]).stale == []
+    assert scan.judge([finding], [waiver], "infra", ["chartmuseum"]).unexplained == [finding]
+    assert scan.judge([], [waiver], "staging", []).stale == [waiver]
+    assert scan.judge([finding], [waiver], "staging", ["influxdb"]).excepted == [finding]
+
+
 def test_a_graph_checks_pod_is_named_after_its_workload_not_its_labels():
     names = {("monitoring", "telegraf"), ("monitoring", "telegraf-extra")}
     resource = "Pod.monitoring.telegraf.app.kubernetes.io/name-telegraf.helm.sh/chart-telegraf-1.8.0"
@@ -97,6 +107,7 @@ def test_a_graph_checks_pod_is_named_after_its_workload_not_its_labels():
         ({"check": "CKV_K8S_16", "object": "concourse-worker", "why": "builds"}, "is not Kind/namespace/name"),
         ({"check": "CKV_K8S_16", "object": "Pod/a/b", "why": "w", "reason": "x"}, "unknown key(s) ['reason']"),
         ({"check": "CKV_K8S_16", "object": "Pod/a/b", "why": "w", "stacks": "prod"}, "a list of stack names"),
+        ({"check": "CKV_K8S_16", "object": "Pod/a/b", "why": "w", "part": "kibana"}, "one of elasticsearch, influxdb"),
     ],
 )
 def test_a_malformed_exception_names_the_file_the_entry_and_the_key(tmp_path: Path, entry: dict, complaint: str):
@@ -124,5 +135,6 @@ def test_the_real_stack_has_no_unexplained_finding_and_no_stale_exception(stack:
     if not scan.CHECKOV.exists():
         pytest.fail(f"{scan.CHECKOV} is missing: `make test` creates it from requirements-checkov.txt")
     scan.write_stack(stack, tmp_path)
-    verdict = scan.judge(scan.run_checkov(tmp_path / stack), scan.load_exceptions(), stack)
+    parts_off = offline.load_config(stack).parts.off()
+    verdict = scan.judge(scan.run_checkov(tmp_path / stack), scan.load_exceptions(), stack, parts_off)
     assert verdict.ok, "\n".join(scan.report(verdict))

@@ -10,7 +10,8 @@ them; its findings name a check and an object (`Kind.namespace.name`: checkov ju
 names at most the first failing container, which the report shows). A finding is excepted only by an entry of
 `policy/scan-exceptions.yaml` naming that check and that object, with the reason it cannot be met; the list is
 reviewed like code. The scan fails (exit 1) on an unexplained finding and on a stale exception: one that applies to
-the stack but whose check no longer fires on its object. It prints four counts: findings, excepted, unexplained,
+the stack but whose check no longer fires on its object (an entry about an optional part's object applies only where
+the stack runs that part: a lean stack renders none of it). It prints four counts: findings, excepted, unexplained,
 stale.
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from components.config import ConfigError
+from components.config import ConfigError, PartsConfig
 from components.promotion import PromotionError
 from components.services.concourse import worker_release_name
 from tools import charts, offline, render, short_run
@@ -38,6 +39,8 @@ from tools import charts, offline, render, short_run
 EXCEPTIONS_FILE = offline.PROJECT_DIR / "policy" / "scan-exceptions.yaml"
 CHECKOV = offline.PROJECT_DIR / ".venv-checkov" / "bin" / "checkov"
 PROGRAM_FILE = "cdstack-program.yaml"
+PARTS = tuple(PartsConfig().model_dump(by_alias=True))
+"""The optional parts an exception may be about (its `part`)."""
 """The file the program's own objects are written to, beside one file per Helm release."""
 
 
@@ -66,9 +69,12 @@ class Waiver:
     why: str
     stacks: frozenset[str] = frozenset()
     """The stacks it applies to; empty: every stack."""
+    part: str = ""
+    """The optional part (a `cdstack:parts` key) whose object it names: it applies only to stacks that run the part, so
+    a lean stack neither needs it nor calls it stale. Empty: the object is in every stack."""
 
-    def applies(self, stack: str) -> bool:
-        return not self.stacks or stack in self.stacks
+    def applies(self, stack: str, parts_off: Collection[str] = ()) -> bool:
+        return (not self.stacks or stack in self.stacks) and self.part not in parts_off
 
 
 @dataclass
@@ -173,10 +179,12 @@ def load_exceptions(path: Path = EXCEPTIONS_FILE) -> list[Waiver]:
     for i, entry in enumerate(entries):
         where = f"{path}: exceptions[{i}]"
         if not isinstance(entry, dict):
-            raise ExceptionsError(f"{where}: expected a mapping with check, object, why (and optionally stacks)")
-        unknown = set(entry) - {"check", "object", "why", "stacks"}
+            raise ExceptionsError(f"{where}: expected a mapping with check, object, why (and optionally stacks, part)")
+        unknown = set(entry) - {"check", "object", "why", "stacks", "part"}
         if unknown:
-            raise ExceptionsError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: check, object, why, stacks")
+            raise ExceptionsError(
+                f"{where}: unknown key(s) {sorted(unknown)}; allowed: check, object, why, stacks, part"
+            )
         for key in ("check", "object", "why"):
             if not isinstance(entry.get(key), str) or not entry[key].strip():
                 raise ExceptionsError(f"{where}: `{key}` is {entry.get(key)!r}; a non-empty string is required")
@@ -187,16 +195,20 @@ def load_exceptions(path: Path = EXCEPTIONS_FILE) -> list[Waiver]:
         stacks = entry.get("stacks", [])
         if not isinstance(stacks, list) or not all(isinstance(s, str) for s in stacks):
             raise ExceptionsError(f"{where}: `stacks` is {stacks!r}; a list of stack names is required")
+        part = entry.get("part", "")
+        if part and part not in PARTS:
+            raise ExceptionsError(f"{where}: `part` is {part!r}; one of {', '.join(PARTS)} (a cdstack:parts key)")
         key = (entry["check"], entry["object"])
         if key in seen:
             raise ExceptionsError(f"{where}: {key[0]} on {key[1]} is listed twice")
         seen.add(key)
-        found.append(Waiver(entry["check"], entry["object"], entry["why"].strip(), frozenset(stacks)))
+        found.append(Waiver(entry["check"], entry["object"], entry["why"].strip(), frozenset(stacks), part))
     return found
 
 
-def judge(findings: list[Finding], exceptions: list[Waiver], stack: str) -> Verdict:
-    applying = {(e.check, e.object): e for e in exceptions if e.applies(stack)}
+def judge(findings: list[Finding], exceptions: list[Waiver], stack: str, parts_off: Collection[str] = ()) -> Verdict:
+    """`parts_off`: the optional parts the stack leaves out; exceptions about their objects do not apply to it."""
+    applying = {(e.check, e.object): e for e in exceptions if e.applies(stack, parts_off)}
     fired = {(f.check, f.object) for f in findings}
     excepted = [f for f in findings if (f.check, f.object) in applying]
     unexplained = [f for f in findings if (f.check, f.object) not in applying]
@@ -240,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             if folder is None:
                 write_stack(args.stack, Path(tmp))
                 folder = Path(tmp) / args.stack
-            verdict = judge(run_checkov(folder), exceptions, args.stack)
+            parts_off = offline.load_config(args.stack).parts.off() if args.manifests is None else []
+            verdict = judge(run_checkov(folder), exceptions, args.stack, parts_off)
         except (ConfigError, PromotionError, charts.ChartMissingError, charts.ChartTamperedError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
