@@ -147,3 +147,11 @@ def test_command_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     assert "from 2026-11-27T000000Z.snap" in capsys.readouterr().out
     assert restore.main(["staging", "elasticsearch", "--dry-run"], run=tools) == 0
     assert "kubectl create -f" in capsys.readouterr().out
+
+
+def test_a_stack_without_elasticsearch_has_nothing_to_restore_and_touches_nothing():
+    tools = FakeTools(SNAPSHOTS)
+    lean = stack_cfg("staging", parts={"elasticsearch": False})
+    with pytest.raises(RestoreError, match=r"runs no Elasticsearch \(cdstack:parts.elasticsearch is false\)"):
+        Restore(lean, tools, print).elasticsearch(None)
+    assert tools.commands == []

@@ -184,6 +184,11 @@ class Restore:
         )
 
     def elasticsearch(self, at: str | None) -> str:
+        if not self.cfg.parts.elasticsearch:
+            raise RestoreError(
+                f"stack {self.cfg.stack} runs no Elasticsearch (cdstack:parts.elasticsearch is false): "
+                "nothing to restore"
+            )
         ns = naming.NAMESPACES["logging"]
         job = f"restore-elasticsearch-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
         with tempfile.TemporaryDirectory() as tmp:
