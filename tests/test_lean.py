@@ -74,3 +74,12 @@ def test_every_part_is_on_by_default():
     cfg = stack_cfg("staging")
     assert cfg.parts.off() == []
     assert {"kibana", "chartmuseum"} <= set(cfg.public_hosts())
+
+
+def test_the_infra_stack_is_lean_and_not_production():
+    """Pulumi.infra.yaml: the infra Concourse leaves every part out, and plans without a trace of any of them."""
+    cfg = offline.load_config("infra")
+    assert (cfg.production, sorted(cfg.parts.off())) == (False, PARTS)
+    plan = offline.run_stack("infra")
+    assert traces(plan, tuple(word for words in PART_WORDS.values() for word in words)) == []
+    assert not set(plan.outputs) & set().union(*PART_OUTPUTS.values())

@@ -23,7 +23,7 @@ from tests.conftest import Planner
 from tests.services import stack_cfg
 from tools import charts, netpol, offline, render
 
-STACKS = sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml"))
+STACKS = offline.stack_names()
 EXTERNAL_VAULT = {"mode": "external", "address": "https://vault.example.com"}
 
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from components import clock, naming, pod_security
+from components import clock, naming, network_edges, pod_security
 from tests.conftest import TODAY
 from tools import charts, offline, workloads
 from tools import pod_security as checker
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
-STACKS = ["staging", "prod"]
+STACKS = offline.stack_names()
 
 
 def restricted_pod(**changes: Any) -> dict[str, Any]:
@@ -50,7 +50,9 @@ def test_every_namespace_the_stack_creates_carries_its_pod_security_labels(stack
         patch.setenv(clock.ENV, TODAY)
         plan = offline.run_stack(stack)
     namespaces = plan.by_type(NAMESPACE)
-    assert {n.inputs["metadata"]["name"] for n in namespaces} == set(naming.NAMESPACES.values())
+    # Every namespace the stack deploys into: a lean stack has no logging or chartmuseum namespace.
+    expected = set(network_edges.namespaces(offline.load_config(stack)))
+    assert {n.inputs["metadata"]["name"] for n in namespaces} == expected
     for namespace in namespaces:
         name = namespace.inputs["metadata"]["name"]
         labels = namespace.inputs["metadata"]["labels"]

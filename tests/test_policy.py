@@ -21,7 +21,7 @@ from policy.cdstack_policy import POLICIES, tags
 from tests.conftest import TODAY
 from tools import offline, policy_check
 
-STACKS = tuple(sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml")))
+STACKS = tuple(offline.stack_names())
 """Every stack file of the project: each needs a policy config the pack passes with."""
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

@@ -13,7 +13,7 @@ import pytest
 
 from tools import audit, charts, helmrender, offline, render
 
-STACKS = sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml"))
+STACKS = offline.stack_names()
 
 
 @pytest.mark.parametrize("stack", STACKS)
