@@ -52,6 +52,15 @@ CHARTS: dict[str, Chart] = {
     "chartmuseum": Chart("https://chartmuseum.github.io/charts", "chartmuseum", "3.10.4", 300),
 }
 
+PART_CHARTS: dict[str, tuple[str, ...]] = {
+    "elasticsearch": ("eck-operator", "eck-stack", "elastalert2"),
+    "influxdb": ("influxdb2", "telegraf"),
+    "chartmuseum": ("chartmuseum",),
+}
+"""The charts of each optional part (`cdstack:parts`): a stack that leaves the part out deploys none of them."""
+PART_IMAGES: dict[str, tuple[str, ...]] = {"influxdb": ("influxdb2",)}
+"""The images only an optional part runs."""
+
 IMAGES: dict[str, str] = {
     # The influxdb2 chart is stale (app 2.7.4, 2023): run a current 2.7.x image instead.
     "influxdb2": "2.7.12",

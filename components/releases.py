@@ -26,10 +26,15 @@ class ReleaseSet(TypedDict):
 
 
 def release_set(cfg: StackConfig) -> ReleaseSet:
-    """What this stack deploys: sorted, JSON-ready, exactly what the stack output `releaseSet` holds."""
+    """What this stack deploys: sorted, JSON-ready, exactly what the stack output `releaseSet` holds. A part the stack
+    leaves out (`cdstack:parts`) is not in it, so a stack gated on a lean one is refused that part's versions: the
+    source never ran them."""
+    off = cfg.parts.off()
+    charts = {key for part in off for key in catalog.PART_CHARTS.get(part, ())}
+    images = {key for part in off for key in catalog.PART_IMAGES.get(part, ())}
     return {
-        "charts": {key: cfg.chart_version(key) for key in sorted(catalog.CHARTS)},
-        "images": dict(sorted(catalog.IMAGES.items())),
+        "charts": {key: cfg.chart_version(key) for key in sorted(catalog.CHARTS) if key not in charts},
+        "images": {key: tag for key, tag in sorted(catalog.IMAGES.items()) if key not in images},
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from components import network_edges
+from components import catalog, network_edges
 from tests.conftest import Planner, stack_config
 from tests.services import stack_cfg
 from tools import offline
@@ -55,6 +55,9 @@ def full_staging() -> offline.Plan:
 def test_a_stack_without_a_part_plans_without_any_trace_of_it(part: str, plan_of: Planner, full_staging: offline.Plan):
     plan = plan_of("staging", lean(part))
     assert traces(plan, PART_WORDS[part]) == []
+    released = {r.inputs["chart"] for r in plan.by_type("kubernetes:helm.sh/v3:Release")}
+    assert released and released.isdisjoint(catalog.PART_CHARTS[part])
+    assert set(plan.outputs["releaseSet"]["charts"]).isdisjoint(catalog.PART_CHARTS[part])
     # Everything that is not the part (nor under its component) stays.
     kept = {(r.type, r.name) for r in full_staging.registrations if not names([r.urn, r.inputs], PART_WORDS[part])}
     assert kept - {(r.type, r.name) for r in plan.registrations} == set()

@@ -15,6 +15,7 @@ from components import catalog
 from components.promotion import Offence, PromotionError, message, offences
 from components.releases import release_set
 from tests.conftest import PROJECT_DIR, Planner, stack_config
+from tests.services import stack_cfg
 from tools import offline, plan
 
 SOURCE = "organization/cdstack/staging"
@@ -149,3 +150,12 @@ def test_plan_command_reports_a_refused_promotion_without_traceback(tmp_path: Pa
     assert captured.out == ""
     assert captured.err.startswith("error: stack prod refuses releases that organization/cdstack/staging has not")
     assert f"  chart vault: prod 0.35.0, {SOURCE} 0.34.1" in captured.err
+
+
+def test_a_lean_source_has_not_run_its_missing_parts_so_the_gate_refuses_their_versions():
+    """A stack gated on a lean one (parts.influxdb off there) is refused InfluxDB and Telegraf: the source never ran
+    them, and its release set says so."""
+    lean = release_set(stack_cfg("staging", parts={"influxdb": False}))
+    assert {"influxdb2", "telegraf"}.isdisjoint(lean["charts"]) and "influxdb2" not in lean["images"]
+    found = offences(release_set(stack_cfg("prod")), lean)
+    assert [o.release for o in found] == ["chart influxdb2", "chart telegraf", "image influxdb2"]
