@@ -50,6 +50,7 @@ from components import (
     production,
     releases,
     schedules,
+    team_azure,
     upgrades,
     vault_settings,
     vault_storage,
@@ -495,6 +496,36 @@ class TeamRoles(Section):
     viewer: list[str] = Field(default_factory=list, description="Group keys with the viewer role.")
 
 
+class TeamRoleAssignmentConfig(Section):
+    scope: str = Field(
+        description="Azure resource id the role applies on: a subscription, a resource group, a resource or a "
+        "management group.",
+        examples=["/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-payments"],
+    )
+    role: Literal["Owner", "Contributor", "User Access Administrator"] | ObjectId = Field(
+        description="A built-in role by name (Owner, Contributor, User Access Administrator) or any role "
+        "definition by its GUID (`az role definition list --name`).",
+        examples=["Contributor"],
+    )
+
+
+class TeamAzureConfig(Section):
+    pipelines: list[str] = Field(
+        min_length=1,
+        description="The team's pipelines that may act in Azure: each gets a federated credential on the team's "
+        "identity (at most 20, Entra ID's limit).",
+        examples=[["deploy"]],
+    )
+    roles: list[TeamRoleAssignmentConfig] = Field(
+        default_factory=list, description="Role assignments of the team's identity."
+    )
+    allow_privileged_roles: bool = Field(
+        default=False,
+        description="Allow Owner and User Access Administrator among roles (a production stack also needs "
+        "allowTeamPrivilegedRoles).",
+    )
+
+
 class TeamConfig(Section):
     name: TeamName = Field(description="Concourse team name.", examples=["payments"])
     service_user: LocalUserName = Field(
@@ -502,6 +533,11 @@ class TeamConfig(Section):
         examples=["payments-bot"],
     )
     roles: TeamRoles = Field(default_factory=TeamRoles, description="Entra ID groups per Concourse role.")
+    azure: TeamAzureConfig | None = Field(
+        default=None,
+        description="An Azure identity for the team's pipelines, without a secret: they log in with Concourse's "
+        "idtoken var source (README: Concourse teams).",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -888,6 +924,11 @@ class StackConfig(Section):
     promotion: PromotionConfig | None = Field(
         default=None, description="Gate this stack on the release set another stack deployed."
     )
+    allow_team_privileged_roles: bool = Field(
+        default=False,
+        description="On a production stack, let a team entry with azure.allowPrivilegedRoles give its pipelines "
+        "Owner or User Access Administrator; without it production refuses them outright.",
+    )
     slack_webhook_configured: bool = Field(
         default=False, exclude=True, description="Set by load() when the secure slackWebhookUrl is present."
     )
@@ -1192,6 +1233,10 @@ RULES: tuple[Rule, ...] = (
     membership.group_problems,
     membership.team_problems,
     membership.role_problems,
+    team_azure.federation_limit_problems,
+    team_azure.pipeline_name_problems,
+    team_azure.scope_problems,
+    team_azure.privileged_role_problems,
     vault_settings.path_problems,
     vault_settings.token_problems,
     vault_settings.address_problems,

@@ -14,6 +14,7 @@ from components import naming
 from components.azure.backups import BackupStorage
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
+from components.azure.team_identities import TeamIdentities
 from components.config import StackConfig
 from components.identity import ConcourseLogin, VaultLogin
 from components.releases import release_set
@@ -144,6 +145,13 @@ class CdStack(pulumi.ComponentResource):
                 child,
             )
         self.team_users = TeamUsers("team-users", cfg, self.vault_access, child)
+        # Teams' pipelines log in to Azure with Concourse's idtokens: an identity per team with `azure`. Only where a
+        # team has one: a new resource type reaches production only after staging ran it (the policy pack).
+        self.team_identities = None
+        if any(team.azure is not None for team in cfg.teams):
+            self.team_identities = TeamIdentities(
+                "team-identities", cfg, self.platform.resource_group_name, self.vault_access, child
+            )
         # Teams write their own secrets: people log in to Vault through an app registration of its own.
         self.vault_login = self.team_secrets = None
         if cfg.vault.team_secrets.enabled:

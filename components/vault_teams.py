@@ -36,7 +36,7 @@ from typing import Any
 import pulumi
 import pulumi_vault as vault
 
-from components import membership, vault_access, vault_login, vault_settings
+from components import membership, team_azure, vault_access, vault_login, vault_settings
 from components.config import StackConfig, TeamConfig
 from components.durations import go_duration_seconds
 from components.endpoints import OidcLogin
@@ -70,20 +70,27 @@ def _rules(rules: Sequence[tuple[str, Sequence[str]]]) -> str:
     )
 
 
+STACK_KEPT_SECRETS = (SERVICE_USER_SECRET, team_azure.VAULT_SECRET)
+"""Secrets `pulumi up` keeps under a team's path: the service user login and the team's Azure identity's ids."""
+
+
 def team_policy(mount: str, team: str) -> str:
     """Everything on the team's own KV v2 secrets (`<team>/` with its slash: team `pay` gets nothing of
-    `payments/`), except writing the service user login `pulumi up` keeps there."""
+    `payments/`), except writing the secrets `pulumi up` keeps there."""
     base = f"{team}/*"
-    own = f"{team}/{SERVICE_USER_SECRET}"
     rules: list[tuple[str, Sequence[str]]] = [
         (f"{mount}/data/{base}", KV_V2_WRITE),
         (f"{mount}/metadata/{base}", KV_V2_METADATA),
         *((f"{mount}/{operation}/{base}", ["update"]) for operation in VERSION_OPERATIONS),
-        # An exact path wins over a glob in Vault's ACLs: the service user is read-only to the team.
-        (f"{mount}/data/{own}", ["read"]),
-        (f"{mount}/metadata/{own}", ["read", "list"]),
-        *((f"{mount}/{operation}/{own}", ["deny"]) for operation in VERSION_OPERATIONS),
     ]
+    for secret in STACK_KEPT_SECRETS:
+        own = f"{team}/{secret}"
+        rules += [
+            # An exact path wins over a glob in Vault's ACLs: what the stack keeps is read-only to the team.
+            (f"{mount}/data/{own}", ["read"]),
+            (f"{mount}/metadata/{own}", ["read", "list"]),
+            *((f"{mount}/{operation}/{own}", ["deny"]) for operation in VERSION_OPERATIONS),
+        ]
     return _rules(rules)
 
 

@@ -30,6 +30,7 @@ from components import (
     production,
     releases,
     schedules,
+    team_azure,
     upgrades,
     vault_settings,
     vault_storage,
@@ -55,6 +56,7 @@ class Case(NamedTuple):
 
 GROUP_ID = "0b7e4d2c-8a15-4f3e-b6d9-2c1a7e5f9d04"
 PAYMENTS = {"name": "payments", "serviceUser": "payments-bot"}
+SUBSCRIPTION = "/subscriptions/6f1c2b7e-3d4a-4e8f-9a0b-1c2d3e4f5a6b"
 
 CASES = [
     # addressing
@@ -214,6 +216,55 @@ CASES = [
         {"teams.0.roles.owner": ["nobody"]},
         "teams[0].roles.owner[0]",
         "must be one of the group keys",
+    ),
+    # teams' Azure identities
+    Case(
+        team_azure.federation_limit_problems,
+        "staging",
+        {"teams.0.azure": {"pipelines": [f"app-{n}" for n in range(21)]}},
+        "teams[0].azure.pipelines",
+        "at most 20 pipelines per team",
+    ),
+    Case(
+        team_azure.pipeline_name_problems,
+        "staging",
+        {"teams.0.azure": {"pipelines": ["Deploy"]}},
+        "teams[0].azure.pipelines[0]",
+        "a pipeline name Concourse accepts",
+    ),
+    Case(
+        team_azure.pipeline_name_problems,
+        "staging",
+        {"teams.0.azure": {"pipelines": ["deploy", "deploy"]}},
+        "teams[0].azure.pipelines[1]",
+        "each pipeline once per team",
+    ),
+    Case(
+        team_azure.scope_problems,
+        "staging",
+        {"teams.0.azure": {"pipelines": ["deploy"], "roles": [{"scope": "rg-payments", "role": "Contributor"}]}},
+        "teams[0].azure.roles[0].scope",
+        "an Azure resource id",
+    ),
+    Case(
+        team_azure.privileged_role_problems,
+        "staging",
+        {"teams.0.azure": {"pipelines": ["deploy"], "roles": [{"scope": SUBSCRIPTION, "role": "Owner"}]}},
+        "teams[0].azure.roles[0].role",
+        "unless teams[0].azure.allowPrivilegedRoles is true",
+    ),
+    Case(
+        team_azure.privileged_role_problems,
+        "prod",
+        {
+            "teams.0.azure": {
+                "pipelines": ["deploy"],
+                "roles": [{"scope": SUBSCRIPTION, "role": "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"}],
+                "allowPrivilegedRoles": True,
+            }
+        },
+        "teams[0].azure.roles[0].role",
+        "unless cdstack:allowTeamPrivilegedRoles is true",
     ),
     # vault
     Case(

@@ -100,6 +100,11 @@ def test_team_policy_covers_kv_v2_paths_of_its_own_team_only():
         f"concourse/delete/web/{SERVICE_USER_SECRET}",
         f"concourse/undelete/web/{SERVICE_USER_SECRET}",
         f"concourse/destroy/web/{SERVICE_USER_SECRET}",
+        "concourse/data/web/azure-identity",
+        "concourse/metadata/web/azure-identity",
+        "concourse/delete/web/azure-identity",
+        "concourse/undelete/web/azure-identity",
+        "concourse/destroy/web/azure-identity",
     ]
 
 
@@ -234,6 +239,7 @@ def _deploy(server: Server, cfg: StackConfig, public_key: str) -> str:
     _ok(server, "POST", f"{role}/role-id", token, {"role_id": "concourse-role-id"})
     _ok(server, "POST", f"{role}/custom-secret-id", token, {"secret_id": "concourse-secret-id"})
     _ok(server, "POST", f"{mount}/data/payments/{SERVICE_USER_SECRET}", token, {"data": {"username": "payments-bot"}})
+    _ok(server, "POST", f"{mount}/data/payments/azure-identity", token, {"data": {"client_id": "c", "tenant_id": "t"}})
     return token
 
 
@@ -259,7 +265,7 @@ def test_a_team_member_manages_its_own_secrets_and_concourse_reads_them(tmp_path
         assert call("POST", "concourse/data/payments/db", {"data": {"password": "two"}}) == 200
         assert server.request("GET", "concourse/data/payments/db", member)[1]["data"]["data"] == {"password": "two"}
         keys = server.request("LIST", "concourse/metadata/payments", member)[1]["data"]["keys"]
-        assert sorted(keys) == ["db", "deploy/", SERVICE_USER_SECRET]
+        assert sorted(keys) == sorted(["db", "deploy/", *vault_teams.STACK_KEPT_SECRETS])
         assert call("DELETE", "concourse/data/payments/deploy/key") == 204
         assert call("POST", "concourse/undelete/payments/deploy/key", {"versions": [1]}) == 204
         assert call("POST", "concourse/destroy/payments/db", {"versions": [1]}) == 204
@@ -269,12 +275,13 @@ def test_a_team_member_manages_its_own_secrets_and_concourse_reads_them(tmp_path
             assert call("GET", path) == 403, path
         assert call("LIST", "concourse/metadata/web") == 403
         assert call("LIST", "concourse/metadata") == 403
-        # The service user `pulumi up` keeps: readable, not writable, not deletable.
-        assert call("GET", f"concourse/data/payments/{SERVICE_USER_SECRET}") == 200
-        assert call("POST", f"concourse/data/payments/{SERVICE_USER_SECRET}", {"data": {"username": "x"}}) == 403
-        assert call("DELETE", f"concourse/data/payments/{SERVICE_USER_SECRET}") == 403
-        assert call("DELETE", f"concourse/metadata/payments/{SERVICE_USER_SECRET}") == 403
-        assert call("POST", f"concourse/destroy/payments/{SERVICE_USER_SECRET}", {"versions": [1]}) == 403
+        # What `pulumi up` keeps (the service user, the Azure identity's ids): readable, not writable or deletable.
+        for kept in vault_teams.STACK_KEPT_SECRETS:
+            assert call("GET", f"concourse/data/payments/{kept}") == 200
+            assert call("POST", f"concourse/data/payments/{kept}", {"data": {"username": "x"}}) == 403
+            assert call("DELETE", f"concourse/data/payments/{kept}") == 403
+            assert call("DELETE", f"concourse/metadata/payments/{kept}") == 403
+            assert call("POST", f"concourse/destroy/payments/{kept}", {"versions": [1]}) == 403
         # Nothing of Vault itself.
         assert call("GET", "sys/mounts") == 403
         assert call("POST", "sys/policies/acl/cdstack-team-payments", {"policy": 'path "*" {}'}) == 403
