@@ -45,6 +45,7 @@ from components import (
     cluster_support,
     concourse_limits,
     database_compute,
+    idtoken,
     membership,
     naming,
     production,
@@ -1175,6 +1176,7 @@ RULES: tuple[Rule, ...] = (
     naming.name_problems,
     cluster_support.long_term_support_problems,
     upgrades.problems,
+    idtoken.token_lifetime_problems,
     production.requirement_problems,
 )
 DATED_RULES: tuple[DatedRule, ...] = (cluster_support.version_problems,)

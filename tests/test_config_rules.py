@@ -25,6 +25,7 @@ from components import (
     concourse_limits,
     config,
     database_compute,
+    idtoken,
     membership,
     naming,
     production,
@@ -373,6 +374,14 @@ CASES = [
         {"cluster.systemPool.drainTimeoutMinutes": 600},
         "cluster.maintenanceWindow.durationHours",
         "must hold one system node's drain, soak and reimage",
+    ),
+    # The infra pipeline's Concourse token must outlast the longest `up`: prod at maxCount 13 (surge 1) is past 24h
+    Case(
+        idtoken.token_lifetime_problems,
+        "prod",
+        {"cluster.workerPool.maxCount": 13},
+        "cluster.workerPool.maxCount",
+        "longer than the 86400 s token Concourse issues at most",
     ),
     # Vault's store and its servers
     Case(
