@@ -124,8 +124,9 @@ def node_upgrade_seconds(cfg: StackConfig) -> int:
     in batches of maxSurge nodes, each batch at worst a full drain timeout, the soak and a reimage
     (components/upgrades.py). The worker pool is taken at its autoscaler maximum."""
     c = cfg.cluster
+    sizes: dict[upgrades.Pool, int] = {"system": c.system_pool.count, "workers": c.worker_pool.max_count}
     total = 0
-    for pool, size in (("system", c.system_pool.count), ("workers", c.worker_pool.max_count)):
+    for pool, size in sizes.items():
         upgrade = upgrades.pool_upgrade(cfg, pool)
         batches = math.ceil(size / upgrades.surge_nodes(upgrade.max_surge, size))
         per_batch = upgrades.drain_timeout_minutes(cfg, pool) + upgrade.node_soak_minutes + upgrades.REIMAGE_MINUTES
