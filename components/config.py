@@ -45,6 +45,7 @@ from components import (
     cluster_support,
     concourse_limits,
     database_compute,
+    deployers,
     idtoken,
     membership,
     naming,
@@ -806,6 +807,41 @@ class CostConfig(Section):
     )
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Deployer identities of the infra pipeline (components/azure/deployers.py; hosted by the infra stack)
+
+AzureScope = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^/subscriptions/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+        r"(/resourceGroups/[-\w._()]+(/providers/[\w.]+/[^/\s]+(/[^/\s]+/[^/\s]+)*)?)?$"
+    ),
+]
+"""An Azure resource id a role can be assigned on: a subscription, a resource group, or a resource."""
+
+
+class DeployerRoleConfig(Section):
+    scope: AzureScope = Field(
+        description="Where the role applies: /subscriptions/<id>, a resource group or a resource id.",
+        examples=["/subscriptions/00000000-0000-4000-8000-000000000000"],
+    )
+    role_definition_id: ObjectId = Field(
+        description="The built-in role's id (the GUID in Azure's built-in roles list), for example Contributor "
+        "b24988ac-6180-42a0-ab88-20f7382dd24c."
+    )
+
+
+class DeployerConfig(Section):
+    environment: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,19}$")] = Field(
+        description="The stack this identity deploys (staging, prod): the infra pipeline's jobs <environment>-up and "
+        "<environment>-smoke log in as it.",
+        examples=["staging"],
+    )
+    roles: list[DeployerRoleConfig] = Field(
+        min_length=1, description="The identity's Azure role assignments (README: Permissions)."
+    )
+
+
 class PromotionConfig(Section):
     source_stack: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] = (
         Field(
@@ -869,6 +905,11 @@ class StackConfig(Section):
         default=False, exclude=True, description="Set by load() when the secure slackWebhookUrl is present."
     )
     stack: str = Field(default="", exclude=True, description="The Pulumi stack name, set by load().")
+    deployers: list[DeployerConfig] = Field(
+        default_factory=list,
+        description="The infra pipeline's deployer identities this stack creates (one user-assigned identity per "
+        "environment, federated to the pipeline's jobs for it on this stack's Concourse): for the infra stack.",
+    )
 
     @property
     def naming(self) -> Naming:
@@ -1177,6 +1218,7 @@ RULES: tuple[Rule, ...] = (
     cluster_support.long_term_support_problems,
     upgrades.problems,
     idtoken.token_lifetime_problems,
+    deployers.deployer_problems,
     production.requirement_problems,
 )
 DATED_RULES: tuple[DatedRule, ...] = (cluster_support.version_problems,)

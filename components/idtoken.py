@@ -98,6 +98,16 @@ def discovery_url(iss: str) -> str:
     return iss + DISCOVERY_PATH
 
 
+def external_url(cfg: StackConfig) -> str:
+    """The `--external-url` this stack gives its Concourse (services/concourse.py sets `web.externalUrl` from here),
+    and so the `iss` of every token it issues: one function, so a federated credential cannot drift from it."""
+    return f"https://{cfg.dns.host('concourse')}"
+
+
+def stack_issuer(cfg: StackConfig) -> str:
+    return issuer(external_url(cfg))
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # How long one `pulumi up` can wait, and so how long the infra pipeline's token must live
 

@@ -12,6 +12,7 @@ import pulumi
 
 from components import naming
 from components.azure.backups import BackupStorage
+from components.azure.deployers import Deployers
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
 from components.config import StackConfig
@@ -44,6 +45,10 @@ class CdStack(pulumi.ComponentResource):
 
         self.platform = AzurePlatform("azure", cfg, child)
         self.login = ConcourseLogin("concourse-login", cfg, child)
+        # The infra pipeline's deployer identities, when this stack runs the infra Concourse (cdstack:deployers).
+        self.deployers = (
+            Deployers("deployers", cfg, self.platform.resource_group_name, child) if cfg.deployers else None
+        )
         k8s_provider = self.platform.k8s_provider
         # Observability needs only the cluster (Grafana takes Logging's reader password, not its releases).
         # Backups: Blob storage with retention and per backup a writer identity. Elasticsearch writes its snapshots
@@ -216,4 +221,4 @@ class CdStack(pulumi.ComponentResource):
             # Read back by the next `up`'s storage guard (components/storage_guard.py); None for an external Vault.
             "vaultStorage": cfg.vault.in_cluster_store,
             "concourseWorkers": cfg.concourse.worker_replicas,
-        }
+        } | ({"deployerClientIds": self.deployers.client_ids} if self.deployers else {})

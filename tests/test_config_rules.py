@@ -25,6 +25,7 @@ from components import (
     concourse_limits,
     config,
     database_compute,
+    deployers,
     idtoken,
     membership,
     naming,
@@ -55,6 +56,7 @@ class Case(NamedTuple):
 
 GROUP_ID = "0b7e4d2c-8a15-4f3e-b6d9-2c1a7e5f9d04"
 PAYMENTS = {"name": "payments", "serviceUser": "payments-bot"}
+SUBSCRIPTION_SCOPE = "/subscriptions/00000000-0000-4000-8000-0000000000aa"
 
 CASES = [
     # addressing
@@ -382,6 +384,19 @@ CASES = [
         {"cluster.workerPool.maxCount": 13},
         "cluster.workerPool.maxCount",
         "longer than the 86400 s token Concourse issues at most",
+    ),
+    # The infra pipeline's deployer identities: one per environment
+    Case(
+        deployers.deployer_problems,
+        "staging",
+        {
+            "deployers": [
+                {"environment": "staging", "roles": [{"scope": SUBSCRIPTION_SCOPE, "roleDefinitionId": GROUP_ID}]},
+                {"environment": "staging", "roles": [{"scope": SUBSCRIPTION_SCOPE, "roleDefinitionId": GROUP_ID}]},
+            ]
+        },
+        "deployers[1].environment",
+        "must be unique: one identity per environment",
     ),
     # Vault's store and its servers
     Case(
