@@ -628,6 +628,23 @@ class TeamSecretsConfig(Section):
     )
 
 
+class InfraPipelineTrustConfig(Section):
+    """The infra Concourse whose `up` job's idtoken this stack's Vault accepts for the deployer login."""
+
+    issuer: Annotated[
+        str, StringConstraints(pattern=r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:443)?(/[^\s]*[^\s/])?$")
+    ] = Field(
+        description="The infra Concourse's external URL exactly as it issues tokens (`iss`): https, port 443 "
+        "(Vault's egress allows only that to the internet), no trailing slash.",
+        examples=["https://ci.infra.example.com"],
+    )
+    subject: str | None = Field(
+        default=None,
+        description="The `sub` Vault accepts; default: the infra pipeline's `<stack>-up` job "
+        "(components/infra_pipeline.py, `main/cdstack//<stack>-up`).",
+    )
+
+
 class VaultConfig(Section):
     mode: Literal["in-cluster", "external"] = Field(
         default="in-cluster", description="Run Vault in the cluster (HA, storage below), or use an existing Vault."
@@ -693,6 +710,11 @@ class VaultConfig(Section):
         default_factory=TeamSecretsConfig,
         description="Teams manage their own secrets through Vault's OIDC login (README: Teams write their own "
         "secrets).",
+    )
+    infra_pipeline: InfraPipelineTrustConfig | None = Field(
+        default=None,
+        description="Trust the infra pipeline's Concourse token directly for the deployer login "
+        "(components/vault_pipeline_login.py): the infra Concourse's issuer and the `up` job's subject.",
     )
 
     @property

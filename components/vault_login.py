@@ -40,6 +40,7 @@ from typing import Any
 
 import pulumi
 
+from components import vault_pipeline_login
 from components.problem import Problem
 
 ENTRA_MOUNT = "entra"
@@ -102,13 +103,20 @@ def deployer_policy(kv_mount: str, concourse_policy: str, audit_path: str) -> st
 
 
 def access_spec(
-    tenant_id: str, admin_group_id: str, deployer_object_ids: Sequence[str], policy: str, token_seconds: int
+    tenant_id: str,
+    admin_group_id: str,
+    deployer_object_ids: Sequence[str],
+    policy: str,
+    token_seconds: int,
+    infra_pipeline: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The deployer login as data: the dynamic provider's input, compared on every `up` (a change is an update).
 
     `token_seconds`: how long a deployer's Vault token lives, long enough for the longest `up` (the provider's child
-    token cannot outlive it)."""
-    return {
+    token cannot outlive it). `infra_pipeline`: the infra Concourse's token trusted directly
+    (vault_pipeline_login.trust), when configured."""
+    extra = {"infraPipeline": dict(infra_pipeline)} if infra_pipeline else {}
+    return extra | {
         "mount": ENTRA_MOUNT,
         "issuer": issuer(tenant_id),
         "audiences": list(ARM_AUDIENCES),
@@ -152,7 +160,7 @@ def access_requests(spec: Mapping[str, Any], first_time: bool) -> list[tuple[str
     else:
         # Deleting a role that does not exist is a 204 too.
         calls.append(("DELETE", f"auth/{mount}/role/{PIPELINE_ROLE}", None))
-    return calls
+    return calls + vault_pipeline_login.requests(spec)
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
