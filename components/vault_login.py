@@ -296,14 +296,16 @@ def fresh_claims(deployer: Deployer, now: float | None = None) -> dict[str, Any]
     return claims
 
 
-def identity_problems(deployer: Deployer, deployer_object_ids: Sequence[str]) -> list[Problem]:
+def identity_problems(
+    deployer: Deployer, deployer_object_ids: Sequence[str], trusted: Mapping[str, Any] | None = None
+) -> list[Problem]:
     """A service principal runs this `up` (the infra pipeline) but is not in `vault.deployerObjectIds`: it would get
     no Key Vault Secrets Officer role (the initialiser's first write retries a 403, then fails) and no Vault role
     (an app-only token has no `groups` claim for `admins`). Its object id is the `oid` of its own token, the one
     whose `appid` (v1 tokens, as ARM's are) or `azp` (v2) is its client id."""
     client_id = deployer.service_principal
-    if client_id is None:
-        return []
+    if client_id is None or vault_pipeline_login.is_pipeline_token(deployer.claims(), trusted):
+        return []  # a person, or the infra pipeline's own token: no Entra ID token to compare with the identity
     claims = deployer.claims()
     key = "vault.deployerObjectIds"
     listed = list(deployer_object_ids)
@@ -330,6 +332,30 @@ def identity_problems(deployer: Deployer, deployer_object_ids: Sequence[str]) ->
             f"`az ad sp show --id {client_id} --query id -o tsv`",
         )
     ]
+
+
+def login_mount(deployer: Deployer, trusted: Mapping[str, Any] | None) -> str:
+    """The JWT mount the Vault provider logs in at: the infra Concourse's when the token is its (and this stack
+    trusts it, cdstack:vault.infraPipeline), else Entra ID's."""
+    if vault_pipeline_login.is_pipeline_token(deployer.claims(), trusted):
+        assert trusted is not None
+        return trusted["mount"]
+    return ENTRA_MOUNT
+
+
+def vault_login_role(
+    deployer: Deployer, deployer_object_ids: Sequence[str], trusted: Mapping[str, Any] | None, now: float | None = None
+) -> str:
+    """vault_role, for either mount: an infra Concourse token gets the `pipeline` role of its mount once its subject
+    and audience are the ones Vault binds (DeployerError otherwise)."""
+    claims = fresh_claims(deployer, now)
+    if vault_pipeline_login.is_pipeline_token(claims, trusted):
+        assert trusted is not None
+        why = vault_pipeline_login.claim_problem(claims, trusted)
+        if why is not None:
+            raise DeployerError(f"Vault login: {why}.")
+        return vault_pipeline_login.ROLE
+    return vault_role(deployer, deployer_object_ids, now)
 
 
 def vault_role(deployer: Deployer, deployer_object_ids: Sequence[str], now: float | None = None) -> str:

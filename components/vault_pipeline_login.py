@@ -80,3 +80,22 @@ def deployer_rules() -> str:
     return "".join(
         f'path "{path}" {{\n  capabilities = [{", ".join(json.dumps(c) for c in caps)}]\n}}\n' for path, caps in rules
     )
+
+
+def is_pipeline_token(claims: Mapping[str, Any], trusted: Mapping[str, Any] | None) -> bool:
+    """Whether the deployer's token is the infra Concourse's (its `iss`), not an Entra ID access token."""
+    return trusted is not None and claims.get("iss") == trusted["issuer"]
+
+
+def claim_problem(claims: Mapping[str, Any], trusted: Mapping[str, Any]) -> str | None:
+    """Why Vault would refuse this infra Concourse token at the `pipeline` role, said before any resource exists."""
+    audiences = claims.get("aud")
+    audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
+    if claims.get("sub") != trusted["subject"]:
+        return (
+            f"the infra Concourse token is for {claims.get('sub')!r}, and this stack's Vault accepts only "
+            f"{trusted['subject']!r} (cdstack:vault.infraPipeline.subject)"
+        )
+    if trusted["audience"] not in audiences:
+        return f"the infra Concourse token's audience is {audiences}; Vault's role needs {trusted['audience']!r}"
+    return None

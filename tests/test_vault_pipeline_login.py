@@ -136,3 +136,39 @@ def test_a_concourse_with_another_issuer_url_is_refused(env: Env):
     other = ConcourseIssuer(env.concourse.issuer + "/x", env.concourse.key, env.concourse.kid)
     status, _ = login(env, other.token("main", "cdstack", "staging-up", audience=[vault_pipeline_login.VAULT_AUDIENCE]))
     assert status >= 400
+
+
+# --- the program chooses the login by the token it is given ----------------------------------------------------------
+
+INFRA = ConcourseIssuer(INFRA_ISSUER, rsa.generate_private_key(public_exponent=65537, key_size=2048), "k1")
+CLIENT = "9e8d7c6b-0000-4000-8000-00000000000b"
+
+
+def pipeline_deployer(job: str = "staging-up", **kwargs: Any) -> vault_login.Deployer:
+    kwargs.setdefault("audience", [vault_pipeline_login.VAULT_AUDIENCE])
+    return vault_login.Deployer(INFRA.token("main", "cdstack", job, **kwargs), CLIENT)
+
+
+def test_an_infra_pipeline_token_logs_in_at_its_mount_and_needs_no_listed_object_id():
+    trusted = vault_pipeline_login.trust(trusting_cfg())
+    deployer = pipeline_deployer()
+    assert vault_login.login_mount(deployer, trusted) == vault_pipeline_login.MOUNT
+    assert vault_login.vault_login_role(deployer, [], trusted) == vault_pipeline_login.ROLE
+    # the identity check compares an Entra token's appid with the environment's client id: not this token's business
+    assert vault_login.identity_problems(deployer, [], trusted) == []
+    # a stack that does not trust it sees an unknown token: the Entra ID path, which then asks for a listed identity
+    assert vault_login.login_mount(deployer, None) == vault_login.ENTRA_MOUNT
+    assert vault_login.identity_problems(deployer, [], None)
+
+
+@pytest.mark.parametrize(
+    ("deployer", "message"),
+    [
+        (pipeline_deployer("prod-up"), "accepts only 'main/cdstack//staging-up'"),
+        (pipeline_deployer(audience=[idtoken.AZURE_AUDIENCE]), "needs 'cdstack-vault'"),
+        (pipeline_deployer(lifetime=30), "too soon"),
+    ],
+)
+def test_a_token_vault_would_refuse_stops_the_program_first(deployer: vault_login.Deployer, message: str):
+    with pytest.raises(vault_login.DeployerError, match=message):
+        vault_login.vault_login_role(deployer, [], vault_pipeline_login.trust(trusting_cfg()))
