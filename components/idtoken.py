@@ -31,7 +31,8 @@ written once to a file; nothing rewrites it during the task):
   `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_ID`, `AZURE_TENANT_ID` and re-reads the file when its copy is older than
   10 minutes (TokenFileMixin), so a rewritten file would be picked up; Concourse does not rewrite it, hence the
   lifetime below.
-- The Blob state backend and the Key Vault secrets provider are Go CDK openers (google/go-cloud blob/azureblob: a
+- The Blob state backend and the Key Vault secrets provider are Go CDK openers (pulumi/pulumi
+  pkg/backend/diy/backend.go opens `azblob://` through blob.DefaultURLMux; google/go-cloud blob/azureblob: a
   shared key only when AZURE_STORAGE_KEY is set, otherwise azidentity.NewDefaultAzureCredential; secrets/
   azurekeyvault: NewDefaultAzureCredential), whose chain includes the workload identity credential on the same three
   variables.
