@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +173,38 @@ def test_an_infra_pipeline_token_logs_in_at_its_mount_and_needs_no_listed_object
 def test_a_token_vault_would_refuse_stops_the_program_first(deployer: vault_login.Deployer, message: str):
     with pytest.raises(vault_login.DeployerError, match=message):
         vault_login.vault_login_role(deployer, [], vault_pipeline_login.trust(trusting_cfg()))
+
+
+@pytest.mark.vault_server
+def test_an_existing_vault_gains_the_trust_through_the_deployers_own_login(tmp_path: Path):
+    """A stack that sets `vault.infraPipeline` after its first `up`: the update logs in as the Entra ID deployer
+    (vault_init.deployer_login, with the policy Vault holds) and, with that token alone, writes the new policy, then
+    enables and configures the mount; the `up` job's token logs in afterwards."""
+    deployer_oid = "22222222-0000-4000-8000-00000000000b"
+    before, after = stack_cfg("staging"), trusting_cfg()
+    with dev_server(tmp_path / "bao") as server, entra_issuer(TENANT) as entra, concourse_issuer() as ci:
+
+        def spec(cfg: StackConfig) -> dict[str, Any]:
+            made = vault_login.access_spec(
+                TENANT,
+                ADMINS,
+                [deployer_oid],
+                deployer_policy(cfg),
+                vault_access.token_lifetime_seconds(cfg),
+                vault_pipeline_login.trust(cfg),
+            )
+            made["issuer"] = entra.issuer
+            if "infraPipeline" in made:
+                made["infraPipeline"]["issuer"] = ci.issuer
+            return made
+
+        api = VaultApi(server.address, Retry(attempts=3, delay=0))
+        vault_init.configure_access(api, server.root_token or "", spec(before), first_time=True)
+        env = Env(server, ci, spec(after))
+        status, _ = login(env, vault_token(env, "staging-up"))
+        assert status >= 400  # no such mount yet
+        token = vault_init.deployer_login(api, entra.token(deployer_oid), spec(before))
+        vault_init.configure_access(api, token, spec(after), first_time=False)
+        api.close()
+        status, reply = login(env, vault_token(env, "staging-up"))
+        assert status == 200, reply
