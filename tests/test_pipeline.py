@@ -727,16 +727,22 @@ def test_the_var_sources_are_what_infra_pipeline_computes_from_each_stack_file()
 
 
 def test_only_a_stacks_deploy_jobs_read_its_token():
+    """The test, image and set-pipeline jobs read no idtoken at all; each deploy job reads only its own stack's."""
     from components import infra_pipeline
 
+    stacks = ("staging", "prod")
     for job in JOBS:
-        text = json.dumps(JOBS[job])
-        for stack in ("staging", "prod"):
-            reads = infra_pipeline.var_source_name(stack) in text or f"<<: *{stack}" in text
-            tasks = [s for s in job_steps(job) if "task" in s]
-            uses = any(s.get("params", {}).get("AZURE_ID_TOKEN") == infra_pipeline.token_var(stack) for s in tasks)
-            assert reads == uses
-            assert uses == (job in infra_pipeline.deploy_jobs(stack)), f"{job} and {stack}'s token"
+        read = {
+            stack
+            for stack in stacks
+            for step in job_steps(job)
+            if "task" in step and infra_pipeline.var_source_name(stack) in json.dumps(step.get("params", {}))
+        }
+        assert read == {stack for stack in stacks if job in infra_pipeline.deploy_jobs(stack)}, job
+        for step in job_steps(job):
+            if "task" in step and read:
+                (stack,) = read
+                assert step["params"]["AZURE_ID_TOKEN"] == infra_pipeline.token_var(stack), (job, step["task"])
 
 
 def login_env(tmp_path: Path, **extra: str) -> dict[str, str]:
