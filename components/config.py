@@ -45,6 +45,8 @@ from components import (
     cluster_support,
     concourse_limits,
     database_compute,
+    deployers,
+    idtoken,
     membership,
     naming,
     production,
@@ -658,6 +660,23 @@ class TeamSecretsConfig(Section):
     )
 
 
+class InfraPipelineTrustConfig(Section):
+    """The infra Concourse whose `up` job's idtoken this stack's Vault accepts for the deployer login."""
+
+    issuer: Annotated[
+        str, StringConstraints(pattern=r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:443)?(/[^\s]*[^\s/])?$")
+    ] = Field(
+        description="The infra Concourse's external URL exactly as it issues tokens (`iss`): https, port 443 "
+        "(Vault's egress allows only that to the internet), no trailing slash.",
+        examples=["https://ci.infra.example.com"],
+    )
+    subject: str | None = Field(
+        default=None,
+        description="The `sub` Vault accepts; default: the infra pipeline's `<stack>-up` job "
+        "(components/infra_pipeline.py, `main/cdstack//<stack>-up`).",
+    )
+
+
 class VaultConfig(Section):
     mode: Literal["in-cluster", "external"] = Field(
         default="in-cluster", description="Run Vault in the cluster (HA, storage below), or use an existing Vault."
@@ -723,6 +742,11 @@ class VaultConfig(Section):
         default_factory=TeamSecretsConfig,
         description="Teams manage their own secrets through Vault's OIDC login (README: Teams write their own "
         "secrets).",
+    )
+    infra_pipeline: InfraPipelineTrustConfig | None = Field(
+        default=None,
+        description="Trust the infra pipeline's Concourse token directly for the deployer login "
+        "(components/vault_pipeline_login.py): the infra Concourse's issuer and the `up` job's subject.",
     )
 
     @property
@@ -837,6 +861,41 @@ class CostConfig(Section):
     )
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Deployer identities of the infra pipeline (components/azure/deployers.py; hosted by the infra stack)
+
+AzureScope = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^/subscriptions/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+        r"(/resourceGroups/[-\w._()]+(/providers/[\w.]+/[^/\s]+(/[^/\s]+/[^/\s]+)*)?)?$"
+    ),
+]
+"""An Azure resource id a role can be assigned on: a subscription, a resource group, or a resource."""
+
+
+class DeployerRoleConfig(Section):
+    scope: AzureScope = Field(
+        description="Where the role applies: /subscriptions/<id>, a resource group or a resource id.",
+        examples=["/subscriptions/00000000-0000-4000-8000-000000000000"],
+    )
+    role_definition_id: ObjectId = Field(
+        description="The built-in role's id (the GUID in Azure's built-in roles list), for example Contributor "
+        "b24988ac-6180-42a0-ab88-20f7382dd24c."
+    )
+
+
+class DeployerConfig(Section):
+    environment: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,19}$")] = Field(
+        description="The stack this identity deploys (staging, prod): the infra pipeline's jobs <environment>-up and "
+        "<environment>-smoke log in as it.",
+        examples=["staging"],
+    )
+    roles: list[DeployerRoleConfig] = Field(
+        min_length=1, description="The identity's Azure role assignments (README: Permissions)."
+    )
+
+
 class PromotionConfig(Section):
     source_stack: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] = (
         Field(
@@ -933,6 +992,11 @@ class StackConfig(Section):
         default=False, exclude=True, description="Set by load() when the secure slackWebhookUrl is present."
     )
     stack: str = Field(default="", exclude=True, description="The Pulumi stack name, set by load().")
+    deployers: list[DeployerConfig] = Field(
+        default_factory=list,
+        description="The infra pipeline's deployer identities this stack creates (one user-assigned identity per "
+        "environment, federated to the pipeline's jobs for it on this stack's Concourse): for the infra stack.",
+    )
 
     @property
     def naming(self) -> Naming:
@@ -1254,6 +1318,8 @@ RULES: tuple[Rule, ...] = (
     naming.name_problems,
     cluster_support.long_term_support_problems,
     upgrades.problems,
+    idtoken.token_lifetime_problems,
+    deployers.deployer_problems,
     production.requirement_problems,
     production.part_problems,
 )

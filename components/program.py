@@ -3,7 +3,7 @@ graph, then the outputs."""
 
 import pulumi
 
-from components import config, promotion, storage_guard, vault_login
+from components import config, promotion, storage_guard, vault_login, vault_pipeline_login
 from components.stack import CdStack
 
 
@@ -14,10 +14,11 @@ def check_deployer(cfg: config.StackConfig) -> None:
     if cfg.vault.mode != "in-cluster":
         return
     deployer = vault_login.current()
-    problems = vault_login.identity_problems(deployer, cfg.vault.deployer_object_ids)
+    trusted = vault_pipeline_login.trust(cfg)
+    problems = vault_login.identity_problems(deployer, cfg.vault.deployer_object_ids, trusted)
     if problems:
         raise config.ConfigError(config.stack_file(), problems)
-    vault_login.vault_role(deployer, cfg.vault.deployer_object_ids)
+    vault_login.vault_login_role(deployer, cfg.vault.deployer_object_ids, trusted)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import pulumi
 
 from components import naming
 from components.azure.backups import BackupStorage
+from components.azure.deployers import Deployers
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
 from components.azure.team_identities import TeamIdentities
@@ -45,6 +46,10 @@ class CdStack(pulumi.ComponentResource):
 
         self.platform = AzurePlatform("azure", cfg, child)
         self.login = ConcourseLogin("concourse-login", cfg, child)
+        # The infra pipeline's deployer identities, when this stack runs the infra Concourse (cdstack:deployers).
+        self.deployers = (
+            Deployers("deployers", cfg, self.platform.resource_group_name, child) if cfg.deployers else None
+        )
         k8s_provider = self.platform.k8s_provider
         # Observability needs only the cluster (Grafana takes Logging's reader password, not its releases).
         # Backups: Blob storage with retention and per backup a writer identity. Elasticsearch writes its snapshots
@@ -238,4 +243,6 @@ class CdStack(pulumi.ComponentResource):
             outputs["chartmuseumUrl"] = f"https://{cfg.dns.host('chartmuseum')}"
             outputs["chartmuseumUser"] = self.chartmuseum.user
             outputs["chartmuseumAuthSecret"] = f"{charts.NAMESPACE}/{charts.AUTH_SECRET}"
+        if self.deployers is not None:
+            outputs["deployerClientIds"] = self.deployers.client_ids
         return outputs

@@ -39,7 +39,6 @@ VAR_SOURCE: dict[str, Any] = {
 VAULT_SECRET = "azure-identity"
 """Under `<prefix>/<team>/`: `client_id` and `tenant_id` of the team's identity (ids, not secrets)."""
 
-MAX_FEDERATED_CREDENTIALS = 20
 MAX_SUBJECT_LENGTH = 600
 
 ROLE_IDS = {
@@ -145,11 +144,11 @@ def federation_limit_problems(cfg: StackConfig) -> list[Problem]:
         Problem.at(
             f"teams[{i}].azure.pipelines",
             team.azure.pipelines,
-            f"at most {MAX_FEDERATED_CREDENTIALS} pipelines per team (Entra ID's limit of federated credentials per "
-            f"identity); got {len(team.azure.pipelines)}",
+            f"at most {idtoken.MAX_FEDERATED_CREDENTIALS} pipelines per team (Entra ID's limit of federated "
+            f"credentials per identity); got {len(team.azure.pipelines)}",
         )
         for i, team in _azure_teams(cfg)
-        if team.azure is not None and len(team.azure.pipelines) > MAX_FEDERATED_CREDENTIALS
+        if team.azure is not None and len(team.azure.pipelines) > idtoken.MAX_FEDERATED_CREDENTIALS
     ]
 
 

@@ -27,7 +27,7 @@ import pulumi
 import pulumi_random as random
 import pulumi_vault as vault
 
-from components import concourse_limits, vault_login
+from components import concourse_limits, vault_login, vault_pipeline_login
 from components.config import StackConfig
 from components.durations import go_duration_seconds
 from components.vault_init import VaultInit
@@ -104,8 +104,10 @@ def provider_auth_login(
     if initialised is None:
         return None
     deployer = vault_login.current()
-    role = initialised.apply(lambda _: vault_login.vault_role(deployer, cfg.vault.deployer_object_ids))
-    return vault.ProviderAuthLoginJwtArgs(role=role, mount=vault_login.ENTRA_MOUNT)
+    trusted = vault_pipeline_login.trust(cfg)
+    ids = cfg.vault.deployer_object_ids
+    role = initialised.apply(lambda _: vault_login.vault_login_role(deployer, ids, trusted))
+    return vault.ProviderAuthLoginJwtArgs(role=role, mount=vault_login.login_mount(deployer, trusted))
 
 
 class VaultAccess(pulumi.ComponentResource):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_azure_native import authorization
 
-from components import vault_access, vault_login, vault_raft
+from components import vault_access, vault_login, vault_pipeline_login, vault_raft
 from components.azure.cluster import role_definition_id
 from components.config import StackConfig
 from components.vault_init import VaultInit
@@ -37,7 +37,8 @@ def deployer_policy(cfg: StackConfig) -> str:
     policy = vault_login.deployer_policy(
         vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY, vault_access.AUDIT_PATH
     )
-    return policy + (vault_raft.deployer_rules() if cfg.vault.storage == "raft" else "")
+    policy += vault_raft.deployer_rules() if cfg.vault.storage == "raft" else ""
+    return policy + (vault_pipeline_login.deployer_rules() if cfg.vault.infra_pipeline else "")
 
 
 class VaultBootstrap(pulumi.ComponentResource):
@@ -85,6 +86,7 @@ class VaultBootstrap(pulumi.ComponentResource):
                 cfg.vault.deployer_object_ids,
                 deployer_policy(cfg),
                 vault_access.token_lifetime_seconds(cfg),
+                vault_pipeline_login.trust(cfg),
             )
         )
         self.init = VaultInit(

@@ -40,6 +40,7 @@ from typing import Any
 
 import pulumi
 
+from components import vault_pipeline_login
 from components.problem import Problem
 
 ENTRA_MOUNT = "entra"
@@ -102,13 +103,20 @@ def deployer_policy(kv_mount: str, concourse_policy: str, audit_path: str) -> st
 
 
 def access_spec(
-    tenant_id: str, admin_group_id: str, deployer_object_ids: Sequence[str], policy: str, token_seconds: int
+    tenant_id: str,
+    admin_group_id: str,
+    deployer_object_ids: Sequence[str],
+    policy: str,
+    token_seconds: int,
+    infra_pipeline: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The deployer login as data: the dynamic provider's input, compared on every `up` (a change is an update).
 
     `token_seconds`: how long a deployer's Vault token lives, long enough for the longest `up` (the provider's child
-    token cannot outlive it)."""
-    return {
+    token cannot outlive it). `infra_pipeline`: the infra Concourse's token trusted directly
+    (vault_pipeline_login.trust), when configured."""
+    extra = {"infraPipeline": dict(infra_pipeline)} if infra_pipeline else {}
+    return extra | {
         "mount": ENTRA_MOUNT,
         "issuer": issuer(tenant_id),
         "audiences": list(ARM_AUDIENCES),
@@ -152,7 +160,7 @@ def access_requests(spec: Mapping[str, Any], first_time: bool) -> list[tuple[str
     else:
         # Deleting a role that does not exist is a 204 too.
         calls.append(("DELETE", f"auth/{mount}/role/{PIPELINE_ROLE}", None))
-    return calls
+    return calls + vault_pipeline_login.requests(spec)
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
@@ -288,14 +296,16 @@ def fresh_claims(deployer: Deployer, now: float | None = None) -> dict[str, Any]
     return claims
 
 
-def identity_problems(deployer: Deployer, deployer_object_ids: Sequence[str]) -> list[Problem]:
+def identity_problems(
+    deployer: Deployer, deployer_object_ids: Sequence[str], trusted: Mapping[str, Any] | None = None
+) -> list[Problem]:
     """A service principal runs this `up` (the infra pipeline) but is not in `vault.deployerObjectIds`: it would get
     no Key Vault Secrets Officer role (the initialiser's first write retries a 403, then fails) and no Vault role
     (an app-only token has no `groups` claim for `admins`). Its object id is the `oid` of its own token, the one
     whose `appid` (v1 tokens, as ARM's are) or `azp` (v2) is its client id."""
     client_id = deployer.service_principal
-    if client_id is None:
-        return []
+    if client_id is None or vault_pipeline_login.is_pipeline_token(deployer.claims(), trusted):
+        return []  # a person, or the infra pipeline's own token: no Entra ID token to compare with the identity
     claims = deployer.claims()
     key = "vault.deployerObjectIds"
     listed = list(deployer_object_ids)
@@ -322,6 +332,30 @@ def identity_problems(deployer: Deployer, deployer_object_ids: Sequence[str]) ->
             f"`az ad sp show --id {client_id} --query id -o tsv`",
         )
     ]
+
+
+def login_mount(deployer: Deployer, trusted: Mapping[str, Any] | None) -> str:
+    """The JWT mount the Vault provider logs in at: the infra Concourse's when the token is its (and this stack
+    trusts it, cdstack:vault.infraPipeline), else Entra ID's."""
+    if vault_pipeline_login.is_pipeline_token(deployer.claims(), trusted):
+        assert trusted is not None
+        return trusted["mount"]
+    return ENTRA_MOUNT
+
+
+def vault_login_role(
+    deployer: Deployer, deployer_object_ids: Sequence[str], trusted: Mapping[str, Any] | None, now: float | None = None
+) -> str:
+    """vault_role, for either mount: an infra Concourse token gets the `pipeline` role of its mount once its subject
+    and audience are the ones Vault binds (DeployerError otherwise)."""
+    claims = fresh_claims(deployer, now)
+    if vault_pipeline_login.is_pipeline_token(claims, trusted):
+        assert trusted is not None
+        why = vault_pipeline_login.claim_problem(claims, trusted)
+        if why is not None:
+            raise DeployerError(f"Vault login: {why}.")
+        return vault_pipeline_login.ROLE
+    return vault_role(deployer, deployer_object_ids, now)
 
 
 def vault_role(deployer: Deployer, deployer_object_ids: Sequence[str], now: float | None = None) -> str:

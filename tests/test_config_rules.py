@@ -25,6 +25,8 @@ from components import (
     concourse_limits,
     config,
     database_compute,
+    deployers,
+    idtoken,
     membership,
     naming,
     production,
@@ -57,6 +59,7 @@ class Case(NamedTuple):
 GROUP_ID = "0b7e4d2c-8a15-4f3e-b6d9-2c1a7e5f9d04"
 PAYMENTS = {"name": "payments", "serviceUser": "payments-bot"}
 SUBSCRIPTION = "/subscriptions/6f1c2b7e-3d4a-4e8f-9a0b-1c2d3e4f5a6b"
+SUBSCRIPTION_SCOPE = "/subscriptions/00000000-0000-4000-8000-0000000000aa"
 
 CASES = [
     # addressing
@@ -425,6 +428,27 @@ CASES = [
         {"cluster.systemPool.drainTimeoutMinutes": 600},
         "cluster.maintenanceWindow.durationHours",
         "must hold one system node's drain, soak and reimage",
+    ),
+    # The infra pipeline's Concourse token must outlast the longest `up`: prod at maxCount 13 (surge 1) is past 24h
+    Case(
+        idtoken.token_lifetime_problems,
+        "prod",
+        {"cluster.workerPool.maxCount": 13},
+        "cluster.workerPool.maxCount",
+        "longer than the 86400 s token Concourse issues at most",
+    ),
+    # The infra pipeline's deployer identities: one per environment
+    Case(
+        deployers.deployer_problems,
+        "staging",
+        {
+            "deployers": [
+                {"environment": "staging", "roles": [{"scope": SUBSCRIPTION_SCOPE, "roleDefinitionId": GROUP_ID}]},
+                {"environment": "staging", "roles": [{"scope": SUBSCRIPTION_SCOPE, "roleDefinitionId": GROUP_ID}]},
+            ]
+        },
+        "deployers[1].environment",
+        "must be unique: one identity per environment",
     ),
     # Vault's store and its servers
     Case(

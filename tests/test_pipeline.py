@@ -379,6 +379,15 @@ def login_method(pulumi_script: str) -> str:
     return exported.group(1) if exported else kubeconfig.DEFAULT_LOGIN
 
 
+SOURCED = re.compile(r"^\s*(?:source|\.) ci/tasks/([\w.-]+)", re.MULTILINE)
+
+
+def deployer_script(scripts: dict[str, str]) -> str:
+    """pulumi.sh with the files it sources in place: what one `pulumi preview`/`up` task runs."""
+    text = scripts.get("pulumi.sh", "")
+    return SOURCED.sub(lambda m: scripts.get(m.group(1), ""), text)
+
+
 def commands_needed(scripts: dict[str, str], pulumi_yaml: dict[str, Any], requirements: Path) -> dict[str, str]:
     """{command: why} for everything the pipeline's tasks run, directly or through the programs they start."""
     needed = {command: f"called by {name}" for name, text in scripts.items() for command in commands_called(text)}
@@ -394,7 +403,7 @@ def commands_needed(scripts: dict[str, str], pulumi_yaml: dict[str, Any], requir
         needed["node"] = "Pulumi.yaml typechecker pyright"
     exec_config = yaml.safe_load(kubeconfig.non_interactive(AKS_USER_CREDENTIALS))["users"][0]["user"]["exec"]
     needed[exec_config["command"]] = "the Kubernetes provider's kubeconfig exec"
-    method = login_method(scripts.get("pulumi.sh", ""))
+    method = login_method(deployer_script(scripts))
     needed |= {command: f"kubelogin --login {method}" for command in LOGIN_COMMANDS.get(method, set())}
     return needed
 
@@ -415,6 +424,7 @@ def pulumi_yaml() -> dict[str, Any]:
 
 def test_command_parser_sees_every_command_of_the_task_scripts():
     assert commands_called(task_scripts()["pulumi.sh"]) == {"bash", "dirname", "pulumi", ".venv/bin/python"}
+    assert commands_called(task_scripts()["azure-login.sh"]) == {"mktemp"}
     assert commands_called(task_scripts()["smoke.sh"]) == {"bash", "dirname", "mktemp", "pulumi", "python3"}
     script = "#!/bin/sh\nif ! command -v jq >/dev/null; then apt-get install -y jq; fi # a comment: curl\n"
     script += 'x="$(date -u)" FOO=1 helm template . | kubectl apply -f - && case "$A" in a) az login ;; esac\n'
@@ -431,7 +441,8 @@ def test_a_command_missing_from_the_task_image_is_caught():
     planted = {**scripts, "pulumi.sh": scripts["pulumi.sh"] + 'az account show --query id -o tsv >"$out"\n'}
     assert missing_commands(planted, dockerfile, pulumi_yaml()) == ["az (called by pulumi.sh)"]
     # The login method goes back to the Azure CLI (the kubeconfig's default) without adding it to the image.
-    no_login = {**scripts, "pulumi.sh": scripts["pulumi.sh"].replace("export AAD_LOGIN_METHOD=spn\n", "")}
+    login = scripts["azure-login.sh"]
+    no_login = {**scripts, "azure-login.sh": login.replace("export AAD_LOGIN_METHOD=workloadidentity\n", "")}
     assert missing_commands(no_login, dockerfile, pulumi_yaml()) == ["az (kubelogin --login azurecli)"]
     # The image stops providing kubelogin: the Dockerfile's own check would pass, the tasks' needs would not.
     without = dockerfile.replace(' kubelogin"', '"')
@@ -456,12 +467,15 @@ def test_infra_tasks_hand_the_vault_provider_a_fresh_token_of_their_service_prin
     assert first_install < fetch < first_command
 
 
-def test_infra_tasks_log_in_to_the_cluster_as_their_service_principal():
-    # kubelogin's spn login reads AZURE_CLIENT_ID/AZURE_CLIENT_SECRET/AZURE_TENANT_ID; pulumi.sh exports them.
-    script = task_scripts()["pulumi.sh"]
-    assert login_method(script) == "spn"
-    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"):
-        assert re.search(rf"^export .*\b{name}=\"\$ARM_", script, re.MULTILINE), f"pulumi.sh does not export {name}"
+def test_infra_tasks_log_in_to_the_cluster_with_their_idtoken():
+    # kubelogin's workloadidentity login reads AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE
+    # (Azure/kubelogin pkg/internal/token/options.go UpdateFromEnv); azure-login.sh, which pulumi.sh sources, exports
+    # them, and no client secret.
+    script = deployer_script(task_scripts())
+    assert login_method(script) == "workloadidentity"
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
+        assert re.search(rf"^export .*\b{name}=", script, re.MULTILINE), f"pulumi.sh does not export {name}"
+    assert "SECRET" not in script
 
 
 def unverified_downloads(text: str) -> list[str]:
@@ -653,3 +667,150 @@ def test_the_python_host_check_catches_each_planted_mistake(tmp_path: Path):
 
     (root / "components" / "promote.py").write_text("from ruamel.yaml import YAML\n")
     assert host_problems(root) == ["components/promote.py: ruamel.yaml"]
+
+
+# --- no cloud secret: the idtoken var sources and the login path -----------------------------------------------------
+
+REMAINING_VARS = {
+    "cdstack-git.uri": "where the repository is (not a secret)",
+    "cdstack-git.private_key": "the read-only deploy key: the git resource has no token exchange with the git host",
+    "pulumi-state.backend_url": "the state container's URL (not a secret)",
+    "pulumi-state.storage_account": "the state account's name (not a secret); the identity reaches it, no key",
+    "azure-staging.client_id": "staging's deployer identity: an identifier, not a credential",
+    "azure-staging.tenant_id": "an identifier",
+    "azure-staging.subscription_id": "an identifier",
+    "azure-prod.client_id": "prod's deployer identity: an identifier, not a credential",
+    "azure-prod.tenant_id": "an identifier",
+    "azure-prod.subscription_id": "an identifier",
+    "azure-staging-idtoken:token": "minted by Concourse per build (idtoken var source), never stored",
+    "azure-prod-idtoken:token": "minted by Concourse per build (idtoken var source), never stored",
+    "concourse-smoke-staging.username": "the smoke user of the deployed Concourse (a local user: no token exchange)",
+    "concourse-smoke-staging.password": "the smoke user's password",
+    "concourse-smoke-prod.username": "the smoke user of the deployed Concourse (a local user: no token exchange)",
+    "concourse-smoke-prod.password": "the smoke user's password",
+    "task-image.repository": "where the task image goes (not a secret)",
+    "task-image.username": "the registry login, kept: registry-image's ACR mode logs in as the worker's managed "
+    "identity, not with the pipeline's idtoken (ci/pipeline.yml says why)",
+    "task-image.password": "the registry login's password (a push-scoped registry token), kept for the same reason",
+}
+
+
+def pipeline_vars() -> set[str]:
+    """Every ((var)) the pipeline's values use (its comments aside)."""
+    return {match[2:-2].strip() for match in VAR.findall(json.dumps(PIPELINE))}
+
+
+def test_no_cloud_secret_var_remains_and_every_var_left_has_its_reason():
+    found = pipeline_vars()
+    assert not {v for v in found if re.search(r"client_secret|storage_key|sas", v)}
+    assert found == set(REMAINING_VARS), (
+        f"a var without its reason, or a reason without its var: {found ^ set(REMAINING_VARS)}"
+    )
+    for path in ci_files():
+        assert not re.search(r"client_secret|storage_key|CLIENT_SECRET|STORAGE_KEY", path.read_text()), path.name
+
+
+def test_the_var_sources_are_what_infra_pipeline_computes_from_each_stack_file():
+    """One source of truth: the var source's audience, scope and lifetime come from components/infra_pipeline.py and
+    the stack's longest `up` (components/idtoken.py), which the deployer identities' federated credentials use too."""
+    from components import idtoken, infra_pipeline
+    from tests.services import stack_cfg
+
+    expected = [
+        infra_pipeline.var_source(stack, idtoken.token_lifetime_seconds(stack_cfg(stack)))
+        for stack in ("staging", "prod")
+    ]
+    assert PIPELINE["var_sources"] == expected
+    for source in PIPELINE["var_sources"]:
+        lifetime = source["config"]["expires_in"]
+        assert int(lifetime.removesuffix("h")) * 3600 <= idtoken.MAX_EXPIRES_IN
+
+
+def test_only_a_stacks_deploy_jobs_read_its_token():
+    """The test, image and set-pipeline jobs read no idtoken at all; each deploy job reads only its own stack's."""
+    from components import infra_pipeline
+
+    stacks = ("staging", "prod")
+    for job in JOBS:
+        read = {
+            stack
+            for stack in stacks
+            for step in job_steps(job)
+            if "task" in step and infra_pipeline.var_source_name(stack) in json.dumps(step.get("params", {}))
+        }
+        assert read == {stack for stack in stacks if job in infra_pipeline.deploy_jobs(stack)}, job
+        for step in job_steps(job):
+            if "task" in step and read:
+                (stack,) = read
+                assert step["params"]["AZURE_ID_TOKEN"] == infra_pipeline.token_var(stack), (job, step["task"])
+
+
+def login_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Nothing but what a deployer task gets: the two ids and the job's token (plus PATH and an empty HOME)."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "TMPDIR": str(tmp_path), **extra}
+
+
+def sourced(env: dict[str, str], command: str) -> str:
+    import subprocess
+
+    script = f"set -euo pipefail\nsource ci/tasks/azure-login.sh\n{command}\n"
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+TENANT = "4d3c2b1a-0000-4000-8000-00000000000a"
+CLIENT = "9e8d7c6b-0000-4000-8000-00000000000b"
+
+
+def test_azure_login_puts_the_token_in_a_private_file_every_client_reads(tmp_path: Path):
+    env = login_env(tmp_path, ARM_CLIENT_ID=CLIENT, ARM_TENANT_ID=TENANT, AZURE_ID_TOKEN="header.claims.signature")
+    out = sourced(env, 'env; stat -c "mode=%a" "$AZURE_FEDERATED_TOKEN_FILE"; cat "$AZURE_FEDERATED_TOKEN_FILE"')
+    lines = out.splitlines()
+    exported = dict(line.split("=", 1) for line in lines[:-2] if "=" in line)
+    assert lines[-2] == "mode=600" and lines[-1] == "header.claims.signature"
+    assert "AZURE_ID_TOKEN" not in exported  # only the file holds it: no child process inherits the token
+    assert exported["ARM_USE_OIDC"] == "true"
+    assert exported["ARM_OIDC_TOKEN_FILE_PATH"] == exported["AZURE_FEDERATED_TOKEN_FILE"]
+    assert (exported["AZURE_CLIENT_ID"], exported["AZURE_TENANT_ID"]) == (CLIENT, TENANT)
+    assert exported["AAD_LOGIN_METHOD"] == "workloadidentity"
+    assert not {k for k in exported if "SECRET" in k or k == "AZURE_STORAGE_KEY"}
+
+
+def test_the_vault_login_token_comes_from_the_idtoken_alone(tmp_path: Path):
+    """The real azure-identity (the program's vault_login.azure_credential, which tools/deployer_token.py runs)
+    exchanges the Concourse token in the file for an ARM token, with nothing else in the environment: the task's own
+    azure-login.sh sets it up, and the grant that reaches the (loopback) token endpoint is the client-assertion grant
+    of workload identity, for the deployer's client id in its tenant, with the job's token as the assertion."""
+    from tests.concourse_idtoken import TokenEndpoint, concourse_issuer, entra_token_endpoint
+
+    with concourse_issuer() as concourse, entra_token_endpoint(tmp_path / "tls") as entra:
+        token = concourse.token("main", "cdstack", "staging-up")
+        env = login_env(
+            tmp_path,
+            ARM_CLIENT_ID=CLIENT,
+            ARM_TENANT_ID=TENANT,
+            AZURE_ID_TOKEN=token,
+            # the test's loopback Entra ID and the CA of its certificate: the only two additions
+            AZURE_AUTHORITY_HOST=entra.authority,
+            REQUESTS_CA_BUNDLE=str(entra.ca_file),
+        )
+        printed = sourced(env, ".venv/bin/python -m tools.deployer_token")
+    assert printed.strip() == TokenEndpoint.access_token(CLIENT)
+    (grant,) = entra.grants
+    assert grant["tenant"] == TENANT and grant["client_id"] == CLIENT
+    assert grant["grant_type"] == "client_credentials"
+    assert grant["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert grant["client_assertion"] == token
+    assert grant["scope"] == "https://management.azure.com/.default"
+
+
+def test_the_task_image_reads_the_token_with_an_sdk_that_rereads_the_file():
+    # azure-identity re-reads AZURE_FEDERATED_TOKEN_FILE after 10 minutes (TokenFileMixin, 1.27.0); older releases
+    # lack WorkloadIdentityCredential's file re-read this relies on. The task image's .venv comes from this pin.
+    _, version = requirement_pins(REQUIREMENTS)["azure-identity"]
+    assert tuple(int(p) for p in version.split(".")[:2]) >= (1, 27)

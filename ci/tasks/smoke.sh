@@ -2,8 +2,8 @@
 # Read the stack's outputs, then check the deployed services against them. Needs only the standard library.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${STACK:?}" "${PULUMI_BACKEND_URL:?}" "${ARM_CLIENT_ID:?}" "${ARM_CLIENT_SECRET:?}" "${ARM_TENANT_ID:?}"
-export AZURE_CLIENT_ID="$ARM_CLIENT_ID" AZURE_CLIENT_SECRET="$ARM_CLIENT_SECRET" AZURE_TENANT_ID="$ARM_TENANT_ID"
+: "${STACK:?}" "${PULUMI_BACKEND_URL:?}"
+source ci/tasks/azure-login.sh  # the state and its Key Vault secrets provider, as the stack's deployer identity
 export PULUMI_SKIP_UPDATE_CHECK=true
 
 outputs="$(mktemp)"

@@ -23,11 +23,6 @@ from components.tags import common_tags
 from components.vault_access import VaultAccess
 
 
-def concourse_issuer(cfg: StackConfig) -> str:
-    """The `iss` of this stack's Concourse tokens: its external URL (services/concourse.py sets no OIDC issuer)."""
-    return idtoken.issuer(f"https://{cfg.dns.host('concourse')}")
-
-
 class TeamIdentities(pulumi.ComponentResource):
     """Every team's Azure identity; nothing for a team without `azure`."""
 
@@ -43,7 +38,7 @@ class TeamIdentities(pulumi.ComponentResource):
     ):
         super().__init__("cdstack:azure:TeamIdentities", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        issuer = concourse_issuer(cfg)
+        issuer = idtoken.stack_issuer(cfg)
         self.client_ids = {}
         for team in cfg.teams:
             if team.azure is None:

@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import naming, sizing
+from components import idtoken, naming, sizing
 from components.concourse_limits import release_timeout_seconds
 from components.config import StackConfig
 from components.durations import go_duration_seconds
@@ -205,7 +205,7 @@ def web_values(
         },
         "concourse": {
             "web": {
-                "externalUrl": f"https://{host}",
+                "externalUrl": idtoken.external_url(cfg),
                 "encryption": {"enabled": True},
                 "containerPlacementStrategy": c.container_placement_strategy,
                 "baggageclaimResponseHeaderTimeout": c.baggageclaim_response_header_timeout,
