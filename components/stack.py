@@ -14,6 +14,7 @@ from components import naming
 from components.azure.backups import BackupStorage
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
+from components.canary import Canary
 from components.config import StackConfig
 from components.identity import ConcourseLogin, VaultLogin
 from components.releases import release_set
@@ -188,6 +189,8 @@ class CdStack(pulumi.ComponentResource):
             concourse_ready=[self.concourse.release],
             opts=child,
         )
+        # The canary pipeline in the stack's own smoke team: a build every few minutes proves builds still run.
+        self.canary = Canary("canary", cfg, self.vault_access, self.teams, self.concourse.admin_password, opts=child)
 
         self.register_outputs(self.exports())
 
