@@ -4,6 +4,7 @@ Two components, because Concourse sits between them: `TeamUsers` generates the s
 Concourse web Secret's `local-users` needs them) and writes each user's login to Vault under its team's path, so the
 team's pipelines can log in with fly and set pipelines from git; `Teams` then creates every team except main (the
 chart configures main) through Concourse's team API, once Concourse answers, as the main team's admin local user.
+Both cover the operator's teams and the stack's own smoke team (`stack_teams`).
 
 The team resource is a Pulumi dynamic provider (`TeamProvider`) over Concourse's API; `components.team_api` is the
 client (one time budget per operation, jittered backoff, the API's shapes and where they come from). Before any team,
