@@ -13,6 +13,8 @@ Recorded here (one PrometheusRule, `alert-facts`, in kube-prometheus-stack's add
 - TASK_MEMORY: concourse.defaultTaskMemoryLimit in bytes, the memory a task that sets no `container_limits` may take
   (ConcourseWorkerMemoryExhausted: a worker with less free than this cannot take one more such task). Concourse
   reads KB, MB and GB as binary units (atc/container_limits.go ParseMemoryLimit, v8.1.1).
+- CANARY_PERIOD: canary.intervalMinutes in seconds, the canary pipeline's period (alerts/prometheus/canary.yaml:
+  ConcourseCanaryFailing and ConcourseCanaryNotScheduled fire after 3 periods).
 
 A range or a `for:` cannot come from a series, so the expressions that use these are written for any value the
 config accepts (the step-wait alert looks back one hour; stepWaitAlertMinutes is at most 60).
@@ -29,6 +31,7 @@ RULE = "alert-facts"
 STEP_WAIT = "cdstack:concourse_step_wait:threshold_seconds"
 CHECK_LAG = "cdstack:concourse_check_lag:threshold_seconds"
 TASK_MEMORY = "cdstack:concourse_default_task_memory_limit:bytes"
+CANARY_PERIOD = "cdstack:concourse_canary:period_seconds"
 
 _BINARY_UNITS = {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
@@ -48,6 +51,7 @@ def recorded(cfg: StackConfig) -> dict[str, int]:
         STEP_WAIT: obs.step_wait_alert_minutes * 60,
         CHECK_LAG: obs.check_lag_alert_minutes * 60,
         TASK_MEMORY: memory_limit_bytes(cfg.concourse.default_task_memory_limit),
+        CANARY_PERIOD: cfg.canary.interval_minutes * 60,
     }
 
 

@@ -851,6 +851,19 @@ class ObservabilityConfig(Section):
         return self.slack_channels.get(severity, self.slack_channel)
 
 
+class CanaryConfig(Section):
+    """The canary pipeline every stack runs in its cdstack-smoke team (components/canary.py)."""
+
+    interval_minutes: int = Field(
+        default=15,
+        ge=5,
+        le=60,
+        description="Minutes between the canary's builds (Vault read, DNS, image pull); 5 to 60: below 5 a build "
+        "(an image pull on a busy worker) may outlast its period, and ConcourseCanaryFailing fires after 3 periods, "
+        "which must fit the 4 hours its rules look back.",
+    )
+
+
 class CostConfig(Section):
     staging_share_of_prod: float = Field(
         default=0.35,
@@ -968,6 +981,9 @@ class StackConfig(Section):
     cost: CostConfig = Field(default_factory=CostConfig, description="Cost limits between stacks.")
     parts: PartsConfig = Field(
         default_factory=PartsConfig, description="Optional parts, each on by default; a lean stack switches some off."
+    )
+    canary: CanaryConfig = Field(
+        default_factory=CanaryConfig, description="The canary pipeline that proves a build can run, every few minutes."
     )
     chart_mirror: (
         Annotated[str, StringConstraints(pattern=r"^oci://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*$")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from components.naming import SMOKE_SERVICE_USER, SMOKE_TEAM
 from components.problem import Problem
 
 if TYPE_CHECKING:
@@ -38,10 +39,13 @@ def group_problems(cfg: StackConfig) -> list[Problem]:
 
 
 def team_problems(cfg: StackConfig) -> list[Problem]:
-    """Teams other than main, each named once, each with a service user of its own."""
+    """Teams other than main and the stack's own smoke team, each named once, each with a service user of its own."""
     found = []
     names: set[str] = set()
-    users = {cfg.concourse.admin_user: "concourse.adminUser"}
+    smoke = f"the stack's own {SMOKE_TEAM} team (its canary and smoke test)"
+    if cfg.concourse.admin_user == SMOKE_SERVICE_USER:
+        found.append(Problem.at("concourse.adminUser", cfg.concourse.admin_user, f"already used by {smoke}"))
+    users = {SMOKE_SERVICE_USER: smoke, cfg.concourse.admin_user: "concourse.adminUser"}
     for i, team in enumerate(cfg.teams):
         if team.name == "main":
             found.append(
@@ -49,6 +53,8 @@ def team_problems(cfg: StackConfig) -> list[Problem]:
                     f"teams[{i}].name", team.name, "main is configured by identity.adminGroup and concourse.adminUser"
                 )
             )
+        if team.name == SMOKE_TEAM:
+            found.append(Problem.at(f"teams[{i}].name", team.name, f"{SMOKE_TEAM} is {smoke}, created by every stack"))
         if team.name in names:
             found.append(Problem.at(f"teams[{i}].name", team.name, "team names must be unique"))
         names.add(team.name)

@@ -189,6 +189,12 @@ def vault_recovery_key_secret(index: int) -> str:
     return f"vault-recovery-key-{index}"
 
 
+# The team every stack creates for itself (components/teams.py stack_teams): the canary pipeline
+# (components/canary.py) and the end-to-end smoke run in it, as its local service user, whose login is in Vault at
+# <prefix>/cdstack-smoke/service-user. Operator teams may not take either name (membership.team_problems).
+SMOKE_TEAM = "cdstack-smoke"
+SMOKE_SERVICE_USER = "cdstack-smoke"
+
 # Backups (components/azure/backups.py, components/services/backups.py). Every backup CronJob is named backup-<what>:
 # the BackupTooOld alert (alerts/prometheus/backups.yaml) watches exactly those.
 BACKUP_CONTAINERS = {"vault": "vault-snapshots", "elasticsearch": "elasticsearch-snapshots"}

@@ -16,6 +16,7 @@ from components.azure.deployers import Deployers
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
 from components.azure.team_identities import TeamIdentities
+from components.canary import Canary
 from components.config import StackConfig
 from components.identity import ConcourseLogin, VaultLogin
 from components.releases import release_set
@@ -211,6 +212,8 @@ class CdStack(pulumi.ComponentResource):
             concourse_ready=[self.concourse.release],
             opts=child,
         )
+        # The canary pipeline in the stack's own smoke team: a build every few minutes proves builds still run.
+        self.canary = Canary("canary", cfg, self.vault_access, self.teams, self.concourse.admin_password, opts=child)
 
         self.register_outputs(self.exports())
 

@@ -569,14 +569,17 @@ class ConcourseApi:
 
     def _api(self, op: Operation, method: str, path: str, **kwargs: Any) -> Reply:
         """A call with the bearer token; a 401 (an expired or revoked token) gets one fresh login per operation."""
+        headers = dict(kwargs.pop("headers", None) or {})
         if self._token is None:
             self._token = self._login(op)
-        reply = self._send(op, method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+        reply = self._send(op, method, path, headers={**headers, "Authorization": f"Bearer {self._token}"}, **kwargs)
         if reply.status == 401 and not self._fresh_login_used:
             self._fresh_login_used = True
             self._token = None  # a failed login below is retried as a login, never with the refused token
             self._token = self._login(op)
-            reply = self._send(op, method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+            reply = self._send(
+                op, method, path, headers={**headers, "Authorization": f"Bearer {self._token}"}, **kwargs
+            )
         if reply.status == 401:
             raise PermanentError(f"{reply.status_line()} (Concourse refused a fresh token)")
         return reply
@@ -684,6 +687,104 @@ class ConcourseApi:
                     raise outcome
 
         run(op, attempt)
+
+    # -- pipelines (atc/api/configserver save.go, get.go; atc/api/pipelineserver get.go, unpause.go, delete.go)
+
+    def pipeline_operation(self, team: str, pipeline: str) -> Operation:
+        return Operation(f"pipeline {team}/{pipeline}", Deadline(self.budget))
+
+    def _pipeline(self, op: Operation, team: str, pipeline: str) -> dict[str, Any] | None:
+        reply = self._api(op, "GET", pipeline_path(team, pipeline))
+        if reply.status == 404:
+            return None
+        outcome = status_outcome(reply)
+        if outcome is not None:
+            raise outcome
+        body = reply.json_object()
+        if not isinstance(body.get("name"), str):
+            raise RetryableError(f"{reply.status} reply carries no pipeline: {one_line(reply.text())[:EXCERPT]!r}")
+        return body
+
+    def get_pipeline(self, team: str, pipeline: str) -> dict[str, Any] | None:
+        """The pipeline ({"name", "paused", "archived", ...}), or None when the team has none of that name."""
+        op = self.pipeline_operation(team, pipeline)
+        return run(op, lambda: self._pipeline(op, team, pipeline))
+
+    def _config_version(self, op: Operation, team: str, pipeline: str) -> str | None:
+        """The version the pipeline's config is saved at (None: no such pipeline), which a save must name."""
+        reply = self._api(op, "GET", pipeline_path(team, pipeline, "/config"))
+        if reply.status == 404:
+            return None
+        outcome = status_outcome(reply)
+        if outcome is not None:
+            raise outcome
+        version = reply.headers.get(CONFIG_VERSION_HEADER)
+        if not version:
+            raise RetryableError(f"{reply.status} config reply carries no {CONFIG_VERSION_HEADER} header")
+        return version
+
+    def set_pipeline(self, team: str, pipeline: str, config_yaml: str) -> None:
+        """Save the pipeline's config (YAML, as `fly set-pipeline` sends it) and unpause it (a new pipeline starts
+        paused). Each attempt reads the config's version and saves over exactly that version: Concourse updates only a
+        pipeline still at the version named (db.savePipeline; a stale one is a 500 "comparison with existing config
+        failed"), so a retry after a save that landed, or a save that lands late, never blindly overwrites a newer
+        config; the next attempt reads the version again. Saving the same config twice is harmless."""
+        op = self.pipeline_operation(team, pipeline)
+
+        def attempt() -> None:
+            headers = {"Content-Type": "application/x-yaml"}
+            version = self._config_version(op, team, pipeline)
+            if version is not None:
+                headers[CONFIG_VERSION_HEADER] = version
+            path = pipeline_path(team, pipeline, "/config")
+            reply = self._api(op, "PUT", path, headers=headers, data=config_yaml.encode())
+            if reply.status == 400:
+                raise PermanentError(
+                    f"{reply.status} {reply.reason}: Concourse refused the config: {config_errors(reply)}"
+                )
+            if reply.status == 404:
+                raise PermanentError(f"{reply.status_line()} (team {team!r} does not exist)")
+            outcome = status_outcome(reply)
+            if outcome is not None:
+                raise outcome
+            outcome = status_outcome(self._api(op, "PUT", pipeline_path(team, pipeline, "/unpause")))
+            if outcome is not None:
+                raise outcome
+
+        run(op, attempt)
+
+    def delete_pipeline(self, team: str, pipeline: str) -> None:
+        """Delete the pipeline with its builds; one already gone (404) counts as deleted."""
+        op = self.pipeline_operation(team, pipeline)
+
+        def attempt() -> None:
+            reply = self._api(op, "DELETE", pipeline_path(team, pipeline))
+            if reply.status != 404:
+                outcome = status_outcome(reply)
+                if outcome is not None:
+                    raise outcome
+
+        run(op, attempt)
+
+
+CONFIG_VERSION_HEADER = "X-Concourse-Config-Version"
+"""atc.ConfigVersionHeader: GET .../config answers the saved version in it; PUT .../config names the version it
+replaces."""
+
+
+def pipeline_path(team: str, pipeline: str, tail: str = "") -> str:
+    return f"/api/v1/teams/{team}/pipelines/{pipeline}{tail}"
+
+
+def config_errors(reply: Reply) -> str:
+    """The errors of a refused config (atc.SaveConfigResponse {"errors": [...], "warnings": [...]}), on one line."""
+    try:
+        errors = reply.json_object().get("errors")
+    except RetryableError:
+        errors = None
+    if isinstance(errors, list) and errors:
+        return one_line("; ".join(map(str, errors)))
+    return repr(one_line(reply.text())[:EXCERPT])
 
 
 def team_body(reply: Reply, value: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Two components, because Concourse sits between them: `TeamUsers` generates the s
 Concourse web Secret's `local-users` needs them) and writes each user's login to Vault under its team's path, so the
 team's pipelines can log in with fly and set pipelines from git; `Teams` then creates every team except main (the
 chart configures main) through Concourse's team API, once Concourse answers, as the main team's admin local user.
+Both cover the operator's teams and the stack's own smoke team (`stack_teams`).
 
 The team resource is a Pulumi dynamic provider (`TeamProvider`) over Concourse's API; `components.team_api` is the
 client (one time budget per operation, jittered backoff, the API's shapes and where they come from). Before any team,
@@ -23,6 +24,7 @@ import pulumi.dynamic
 import pulumi_random as random
 import pulumi_vault as vault
 
+from components import naming
 from components.config import StackConfig, TeamConfig
 from components.team_api import Budget, Clock, ConcourseApi, RealClock, normalized_auth, wait_for_api
 from components.vault_access import VaultAccess
@@ -36,6 +38,16 @@ SERVICE_USER_SECRET = "service-user"
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Pure data
+
+SMOKE_TEAM = TeamConfig(name=naming.SMOKE_TEAM, service_user=naming.SMOKE_SERVICE_USER)
+"""The stack's own team: its service user alone owns it (no group role: Concourse's admins, the main team's owners,
+see every team's builds). Implicit, not in cdstack:teams, so no stack can forget or misconfigure it; the config rules
+refuse an operator team or user of its name."""
+
+
+def stack_teams(cfg: StackConfig) -> list[TeamConfig]:
+    """Every team the stack creates besides main: the operator's, then the smoke team."""
+    return [*cfg.teams, SMOKE_TEAM]
 
 
 def team_auth(team: TeamConfig, group_object_ids: Mapping[str, str]) -> dict[str, dict[str, list[str]]]:
@@ -211,7 +223,7 @@ class TeamUsers(pulumi.ComponentResource):
         super().__init__("cdstack:concourse:TeamUsers", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.passwords = {}
-        for team in cfg.teams:
+        for team in stack_teams(cfg):
             password = random.RandomPassword(
                 f"{team.service_user}-password",
                 length=32,
@@ -248,8 +260,8 @@ class Teams(pulumi.ComponentResource):
     """Every team except main, through Concourse's team API as the main team's admin local user."""
 
     teams: dict[str, ConcourseTeam]
-    api_ready: ConcourseApiReady | None
-    """What every team waits for; None without teams (nothing then needs the API during `up`)."""
+    api_ready: ConcourseApiReady
+    """What every team (and pipeline) waits for."""
 
     def __init__(
         self,
@@ -263,10 +275,6 @@ class Teams(pulumi.ComponentResource):
         super().__init__("cdstack:concourse:Teams", name, None, opts)
         url = f"https://{cfg.dns.host('concourse')}"
         self.teams = {}
-        self.api_ready = None
-        if not cfg.teams:
-            self.register_outputs({})
-            return
         self.api_ready = ready = ConcourseApiReady(
             "concourse-api-ready",
             url,
@@ -274,7 +282,7 @@ class Teams(pulumi.ComponentResource):
             # The API answers only once Concourse web runs; the certificate is issued meanwhile, in parallel.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(concourse_ready)),
         )
-        for team in cfg.teams:
+        for team in stack_teams(cfg):
             keys = sorted({key for field in ROLES for key in getattr(team.roles, field)})
             ids = pulumi.Output.all(*(group_object_ids[key] for key in keys)).apply(
                 lambda values, keys=keys: dict(zip(keys, values, strict=True))

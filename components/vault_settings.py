@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from components.durations import go_duration_seconds
+from components.naming import SMOKE_TEAM
 from components.problem import Problem
 
 if TYPE_CHECKING:
@@ -26,8 +27,9 @@ def path_problems(cfg: StackConfig) -> list[Problem]:
         for i, team in enumerate(cfg.teams)
         if team.name == shared
     ]
-    if shared == "main":
-        found.append(Problem.at("vault.sharedPath", shared, "must differ from main (the main team's path)"))
+    owners = {"main": "the main team's path", SMOKE_TEAM: "the path of the stack's own smoke team"}
+    if shared in owners:
+        found.append(Problem.at("vault.sharedPath", shared, f"must differ from {shared} ({owners[shared]})"))
     return found
 
 

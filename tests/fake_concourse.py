@@ -6,6 +6,13 @@ grant): `POST /sky/issuer/token` with fly's client and the password grant answer
 (401 without a valid one); PUT answers 201 created / 200 updated with {"team": {"id", "name", "auth"}}, 400 on an
 auth with an empty role; GET the team or 404; DELETE 204 or 404. `GET /api/v1/info` needs no token.
 
+Pipelines (atc/api/configserver save.go, get.go; atc/api/pipelineserver get.go, unpause.go, delete.go; atc/db
+team.go savePipeline): `PUT .../pipelines/<p>/config` takes YAML, 400 {"errors": [...]} on a config that is not a
+mapping with jobs, 404 without the team, 201 for a new (paused) pipeline, 200 for an update, which must name the saved
+version in X-Concourse-Config-Version (else 500: the comparison failed); `GET .../config` answers {"config": ...} with
+that header; `GET .../pipelines/<p>` the pipeline {"name", "paused", "archived"}; `PUT .../unpause` 200; `DELETE` 204;
+a missing pipeline 404.
+
 Faults are queued and each is used once. Connection faults (`conn_faults`) act when a connection is accepted:
 "stall" accepts and never answers (over TLS: a stalled handshake), "" leaves that connection alone. Request faults
 (`faults`, optionally "PUT:..." to apply only to that method) act on the next matching request:
@@ -38,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs
 
+import yaml
+
 ADMIN, PASSWORD = "admin", "s3cret-admin"
 GROUP = "0b7e4d2c-8a15-4f3e-b6d9-2c1a7e5f9d04"
 OTHER_GROUP = "9d3f6b1a-2e4c-4a8b-8f7d-1c5e9a3b7d62"
@@ -50,6 +59,9 @@ class FakeConcourse(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.tls = tls
         self.teams: dict[str, dict[str, Any]] = {"main": {"id": 1, "name": "main", "auth": {}}}
+        self.pipelines: dict[tuple[str, str], dict[str, Any]] = {}
+        """(team, pipeline) -> {"config": the saved YAML text, "version": int, "paused": bool}."""
+        self.config_versions = 0
         self.faults: list[str] = []
         self.conn_faults: list[str] = []
         self.requests: list[tuple[str, str]] = []
@@ -109,6 +121,7 @@ def running(tls: ssl.SSLContext | None = None) -> Iterator[FakeConcourse]:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as through the load balancer: replies always carry Content-Length
+    extra_headers: dict[str, str] = {}  # headers of the current reply; replaced per request, never mutated
 
     @property
     def fake(self) -> FakeConcourse:
@@ -123,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         if body:
             self.send_header("Content-Type", content_type)
-        for name, value in headers.items():
+        for name, value in {**self.extra_headers, **headers}.items():
             self.send_header(name.replace("_", "-"), value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -166,6 +179,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         with self.fake.lock:
             self.fake.requests.append((method, self.path))
+        self.extra_headers = {}
         fault = self.fake.next_fault(method) or ""
         if self.before_handling(fault):
             return
@@ -228,7 +242,10 @@ class Handler(BaseHTTPRequestHandler):
         with self.fake.lock:
             if token not in self.fake.tokens:
                 return 401, None
-            return self.team(method, self.path.removeprefix("/api/v1/teams/"), body)
+            team, _, rest = self.path.removeprefix("/api/v1/teams/").partition("/pipelines/")
+            if rest:
+                return self.pipeline(method, team, rest, body)
+            return self.team(method, team, body)
 
     def token(self, body: bytes) -> tuple[int, Any]:
         client = base64.b64encode(b"fly:Zmx5").decode()
@@ -265,6 +282,45 @@ class Handler(BaseHTTPRequestHandler):
             teams[name] = {"id": max(team["id"] for team in teams.values()) + 1, "name": name}
         teams[name]["auth"] = auth
         return (201 if created else 200), {"team": teams[name]}
+
+    def pipeline(self, method: str, team: str, rest: str, body: bytes) -> tuple[int, Any]:
+        name, _, action = rest.partition("/")
+        pipelines, key = self.fake.pipelines, (team, name)
+        if (method, action) == ("PUT", "config"):
+            return self.save_config(team, name, body)
+        found = pipelines.get(key)
+        if found is None or team not in self.fake.teams:
+            return 404, None
+        if (method, action) == ("GET", "config"):
+            self.extra_headers = {"X-Concourse-Config-Version": str(found["version"])}
+            return 200, {"config": yaml.safe_load(found["config"])}
+        if (method, action) == ("GET", ""):
+            return 200, {"id": found["version"], "name": name, "paused": found["paused"], "archived": False}
+        if (method, action) == ("PUT", "unpause"):
+            found["paused"] = False
+            return 200, None
+        if (method, action) == ("DELETE", ""):
+            del pipelines[key]
+            return 204, None
+        return 404, None
+
+    def save_config(self, team: str, name: str, body: bytes) -> tuple[int, Any]:
+        try:
+            config = yaml.safe_load(body)
+        except yaml.YAMLError as error:
+            return 400, {"errors": [f"malformed config: {error}"]}
+        if not isinstance(config, dict) or not config.get("jobs"):
+            return 400, {"errors": ["invalid jobs:\n\tpipeline must contain at least one job"]}
+        if team not in self.fake.teams:
+            return 404, None
+        found = self.fake.pipelines.get((team, name))
+        version = self.headers.get("X-Concourse-Config-Version") or "0"
+        if found is not None and version != str(found["version"]):
+            return 500, "failed to save config: comparison with existing config failed during save"
+        self.fake.config_versions += 1
+        saved = {"config": body.decode(), "version": self.fake.config_versions, "paused": True}
+        self.fake.pipelines[(team, name)] = {**saved, "paused": found["paused"] if found else True}
+        return (201 if found is None else 200), {"warnings": []}
 
     def do_GET(self) -> None:
         self.handle_one("GET")

@@ -18,6 +18,7 @@ def test_prod_records_its_thresholds_and_the_default_task_memory_in_bytes():
         "cdstack:concourse_step_wait:threshold_seconds": 600,
         "cdstack:concourse_check_lag:threshold_seconds": 600,
         "cdstack:concourse_default_task_memory_limit:bytes": 4 * 2**30,
+        "cdstack:concourse_canary:period_seconds": 900,
     }
 
 

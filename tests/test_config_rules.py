@@ -214,6 +214,27 @@ CASES = [
         "already used by concourse.adminUser",
     ),
     Case(
+        membership.team_problems,
+        "staging",
+        {"teams.0.name": "cdstack-smoke"},
+        "teams[0].name",
+        "cdstack-smoke is the stack's own cdstack-smoke team (its canary and smoke test), created by every stack",
+    ),
+    Case(
+        membership.team_problems,
+        "staging",
+        {"teams.0.serviceUser": "cdstack-smoke"},
+        "teams[0].serviceUser",
+        "already used by the stack's own cdstack-smoke team",
+    ),
+    Case(
+        membership.team_problems,
+        "staging",
+        {"concourse.adminUser": "cdstack-smoke"},
+        "concourse.adminUser",
+        "already used by the stack's own cdstack-smoke team",
+    ),
+    Case(
         membership.role_problems,
         "staging",
         {"teams.0.roles.owner": ["nobody"]},
@@ -276,6 +297,13 @@ CASES = [
         {"vault.sharedPath": "payments"},
         "teams[0].name",
         "must differ from vault.sharedPath",
+    ),
+    Case(
+        vault_settings.path_problems,
+        "staging",
+        {"vault.sharedPath": "cdstack-smoke"},
+        "vault.sharedPath",
+        "must differ from cdstack-smoke (the path of the stack's own smoke team)",
     ),
     Case(
         vault_settings.path_problems,

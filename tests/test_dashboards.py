@@ -124,3 +124,19 @@ def test_not_json_and_duplicate_uids_fail_naming_the_file(tmp_path: Path):
         alerting.dashboards(tmp_path)
     assert re.search(r"b\.json: uid 'cdstack-probes' is also .*a\.json's", str(raised.value))
     assert "c.json: not JSON" in str(raised.value)
+
+
+def test_the_canary_alerts_have_a_panel_with_the_canary_build_duration_and_outcome():
+    canary_alerts = {
+        rule["alert"]
+        for group in yaml.safe_load((alerting.PROMETHEUS_DIR / "canary.yaml").read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    panels = [p for p in alerting.panels_of(DASHBOARDS["concourse"]) if p["title"].startswith("Canary builds")]
+    described = " ".join(panel.get("description", "") for panel in panels)
+    assert canary_alerts == {"ConcourseCanaryFailing", "ConcourseCanaryNotScheduled"}
+    assert all(alert in described for alert in canary_alerts)
+    exprs = " ".join(target["expr"] for panel in panels for target in panel["targets"])
+    assert 'concourse_builds_duration_seconds_sum{team="cdstack-smoke", pipeline="canary", job="canary"}' in exprs
+    assert 'sum by (status) (increase(concourse_builds_finished{team="cdstack-smoke"' in exprs

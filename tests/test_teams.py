@@ -206,3 +206,20 @@ def test_retry_after_takes_seconds_or_an_http_date():
     assert retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now=now) == 0.0  # already past: no wait
     assert retry_after("soon") is None
     assert retry_after(None) is None
+
+
+def test_every_stack_creates_its_smoke_team_even_with_no_team_of_its_own(plan_of):
+    """The smoke team (naming.SMOKE_TEAM) is created like an operator's team: a generated password, its login in Vault
+    under the team's path, the team owned by its service user alone, after the API answers."""
+    raw = stack_config("staging")
+    raw.pop("cdstack:teams", None)
+    plan = plan_of("staging", raw)
+    team = plan.get("pulumi-python:dynamic/concourse:Team", "team-cdstack-smoke")
+    assert team.inputs["auth"] == {"owner": {"users": ["local:cdstack-smoke"], "groups": []}}
+    assert plan.get("pulumi-python:dynamic/concourse:ApiReady", "concourse-api-ready").urn in team.dependencies
+    assert plan.get("random:index/randomPassword:RandomPassword", "cdstack-smoke-password")
+    login = plan.get("vault:kv/secretV2:SecretV2", "cdstack-smoke-service-user")
+    assert login.inputs["name"] == "cdstack-smoke/service-user"
+    assert [r.name for r in plan.registrations if r.type == "pulumi-python:dynamic/concourse:Team"] == [
+        "team-cdstack-smoke"
+    ]
