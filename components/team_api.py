@@ -33,7 +33,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -567,16 +567,19 @@ class ConcourseApi:
             raise RetryableError(f"token reply carries no access_token: {one_line(reply.text())[:EXCERPT]!r}")
         return token
 
-    def _api(self, op: Operation, method: str, path: str, **kwargs: Any) -> Reply:
+    def _api(
+        self, op: Operation, method: str, path: str, headers_extra: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> Reply:
         """A call with the bearer token; a 401 (an expired or revoked token) gets one fresh login per operation."""
         if self._token is None:
             self._token = self._login(op)
-        reply = self._send(op, method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+        extra = dict(headers_extra or {})
+        reply = self._send(op, method, path, headers={"Authorization": f"Bearer {self._token}", **extra}, **kwargs)
         if reply.status == 401 and not self._fresh_login_used:
             self._fresh_login_used = True
             self._token = None  # a failed login below is retried as a login, never with the refused token
             self._token = self._login(op)
-            reply = self._send(op, method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+            reply = self._send(op, method, path, headers={"Authorization": f"Bearer {self._token}", **extra}, **kwargs)
         if reply.status == 401:
             raise PermanentError(f"{reply.status_line()} (Concourse refused a fresh token)")
         return reply
@@ -685,6 +688,127 @@ class ConcourseApi:
 
         run(op, attempt)
 
+    # -- pipelines and builds (the end-to-end smoke, tools/smoke_e2e.py)
+    # Shapes (concourse/concourse v8.1.1 atc/routes.go, atc/api/configserver/save.go, pipelineserver, jobserver
+    # create_build.go, buildserver): PUT .../pipelines/<p>/config with a JSON config and the
+    # X-Concourse-Config-Version of the current config (GET .../config answers it as that header; none for a new
+    # pipeline) answers 201 created / 200 updated with {"warnings"}, 400 with the validation errors, 409 on a stale
+    # version; PUT .../unpause 200; POST .../jobs/<j>/builds the build {"id", "name", "status": "pending", ...};
+    # GET /api/v1/builds/<id> the build; PUT /api/v1/builds/<id>/abort 204; DELETE .../pipelines/<p> 204 or 404.
+
+    def call(self, subject: str, method: str, path: str, *, retry_ambiguous: bool = True, **kwargs: Any) -> Reply:
+        """One API call as an operation of its own budget; a 404 is returned to the caller, other failures retried
+        or raised as TeamApiError. `retry_ambiguous` False: a call that may have acted is not sent again (a
+        trigger that may have created a build must not create a second one)."""
+        op = Operation(subject, Deadline(self.budget))
+
+        def attempt() -> Reply:
+            try:
+                reply = self._api(op, method, path, **kwargs)
+                outcome = status_outcome(reply) if reply.status != 404 else None
+            except RetryableError as error:
+                if error.ambiguous and not retry_ambiguous:
+                    raise PermanentError(f"{error.problem} (it may have acted: not sent again)") from None
+                raise
+            if outcome is not None:
+                if isinstance(outcome, RetryableError) and outcome.ambiguous and not retry_ambiguous:
+                    raise PermanentError(f"{outcome.problem} (it may have acted: not sent again)")
+                raise outcome
+            return reply
+
+        return run(op, attempt)
+
+    def set_pipeline(self, team: str, pipeline: str, config: Mapping[str, Any]) -> None:
+        """Set a pipeline's whole config (created paused, as fly does). Each attempt reads the current config
+        version first, so a retry after a write that landed is a plain update, not a 409."""
+        base = f"/api/v1/teams/{team}/pipelines/{pipeline}/config"
+        subject = f"pipeline {team}/{pipeline}"
+        current = self.call(subject, "GET", base)
+        version = current.headers.get("X-Concourse-Config-Version") if current.status == 200 else None
+        headers = {"Content-Type": "application/json"}
+        if version:
+            headers["X-Concourse-Config-Version"] = version
+        reply = self.call(subject, "PUT", base, data=json.dumps(dict(config)), headers_extra=headers)
+        if reply.status == 404:
+            raise TeamApiError(f"{subject}: PUT {self.url}{base}: 404: no team {team!r} in Concourse")
+
+    def unpause_pipeline(self, team: str, pipeline: str) -> None:
+        path = f"/api/v1/teams/{team}/pipelines/{pipeline}/unpause"
+        if self.call(f"pipeline {team}/{pipeline}", "PUT", path).status == 404:
+            raise TeamApiError(f"pipeline {team}/{pipeline}: PUT {self.url}{path}: 404: no such pipeline")
+
+    def trigger_job(self, team: str, pipeline: str, job: str) -> dict[str, Any]:
+        path = f"/api/v1/teams/{team}/pipelines/{pipeline}/jobs/{job}/builds"
+        reply = self.call(f"job {team}/{pipeline}/{job}", "POST", path, retry_ambiguous=False)
+        if reply.status == 404:
+            raise TeamApiError(f"job {team}/{pipeline}/{job}: POST {self.url}{path}: 404: no such job")
+        return reply.json_object()
+
+    def get_build(self, build_id: int) -> dict[str, Any]:
+        path = f"/api/v1/builds/{build_id}"
+        reply = self.call(f"build {build_id}", "GET", path)
+        if reply.status == 404:
+            raise TeamApiError(f"build {build_id}: GET {self.url}{path}: 404: no such build")
+        return reply.json_object()
+
+    def abort_build(self, build_id: int) -> None:
+        self.call(f"build {build_id}", "PUT", f"/api/v1/builds/{build_id}/abort")
+
+    def delete_pipeline(self, team: str, pipeline: str) -> None:
+        """Delete the pipeline; one already gone (404) counts as deleted."""
+        self.call(f"pipeline {team}/{pipeline}", "DELETE", f"/api/v1/teams/{team}/pipelines/{pipeline}")
+
+    def build_events(self, build_id: int, seconds: float) -> Iterator[dict[str, Any]]:
+        """The build's events (Concourse's envelopes {"event", "version", "data"}) until its `end` event, within
+        `seconds`. The stream is Server-Sent Events (atc/api/buildserver/eventhandler.go: `id: N`, `event: event` or
+        `event: end`, `data: <envelope>`); a stream cut off (a reset, a read timeout through the load balancer)
+        reconnects with Last-Event-ID, after a jittered backoff, so no event is read twice or lost."""
+        deadline = Deadline(replace(self.budget, seconds=seconds))
+        op = Operation(f"build {build_id} events", deadline)
+        path = f"/api/v1/builds/{build_id}/events"
+        last_id: str | None = None
+        waits = tenacity.wait_random_exponential(multiplier=self.budget.first_wait, max=self.budget.max_wait)
+        failures = 0
+        while True:
+            if deadline.remaining() < self.budget.min_attempt:
+                raise op.fail("the build's events did not reach their end within the deadline")
+            if self._token is None:
+                self._token = self._login(op)
+            headers = {"Authorization": f"Bearer {self._token}", "Accept": "text/event-stream"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            op.last_call = f"GET {self.url}{path}"
+            op.attempts += 1
+            timeout = (self.budget.connect_timeout, min(self.budget.read_timeout, deadline.remaining()))
+            try:
+                with self.session.get(self.url + path, headers=headers, timeout=timeout, stream=True) as response:
+                    if response.status_code == 401 and not self._fresh_login_used:
+                        self._fresh_login_used = True
+                        self._token = None
+                        continue
+                    if response.status_code != 200:
+                        reply = Reply(response.status_code, response.reason or "", response.headers, response.content)
+                        outcome = status_outcome(reply) or PermanentError(reply.status_line())
+                        raise outcome
+                    for event_id, name, data in sse_events(response.iter_lines(decode_unicode=True)):
+                        failures = 0
+                        last_id = event_id or last_id
+                        if name == "end":
+                            return
+                        if name == "event" and data:
+                            yield json.loads(data)
+                        if deadline.remaining() <= 0:
+                            raise op.fail("the build's events did not reach their end within the deadline")
+            except PermanentError as error:
+                raise op.fail(error.problem) from None
+            except (RetryableError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:
+                failures += 1
+                problem = error.problem if isinstance(error, RetryableError) else f"{type(error).__name__}: {error}"
+                op.last_call = f"GET {self.url}{path} ({one_line(problem)[:EXCERPT]})"
+                state = tenacity.RetryCallState(None, None, (), {})
+                state.attempt_number = failures
+                deadline.budget.clock.sleep(max(0.0, min(waits(state), deadline.remaining() - 1.0)))
+
 
 def team_body(reply: Reply, value: Any) -> dict[str, Any]:
     """The team object of a reply, checked: `{}` or a missing field is a malformed reply, not a team."""
@@ -760,3 +884,27 @@ def wait_for_api(url: str, budget: Budget) -> dict[str, Any]:
         return run(op, attempt)
     finally:
         session.close()
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str]]:
+    """(id, event name, data) of each Server-Sent Event in a stream of lines (WHATWG HTML "server-sent events":
+    fields until a blank line; several data lines join with newlines; the event name defaults to `message`)."""
+    event_id: str | None = None
+    name = ""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if name or data:
+                yield event_id, name or "message", "\n".join(data)
+            name, data = "", []
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "id":
+            event_id = value
+        elif field == "event":
+            name = value
+        elif field == "data":
+            data.append(value)
+    if name or data:
+        yield event_id, name or "message", "\n".join(data)

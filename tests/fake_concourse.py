@@ -6,6 +6,17 @@ grant): `POST /sky/issuer/token` with fly's client and the password grant answer
 (401 without a valid one); PUT answers 201 created / 200 updated with {"team": {"id", "name", "auth"}}, 400 on an
 auth with an empty role; GET the team or 404; DELETE 204 or 404. `GET /api/v1/info` needs no token.
 
+Pipelines and builds (atc/api configserver, pipelineserver, jobserver/create_build.go, buildserver, atc/event), just
+enough for the end-to-end smoke: PUT .../pipelines/<p>/config (JSON; X-Concourse-Config-Version must be the current
+one, 409 otherwise; 400 with the errors of `config_errors`, a subset of atc/configvalidate and atc/task.go), GET it
+with that header, PUT .../unpause, POST .../jobs/<j>/builds (a pending build), GET /api/v1/builds/<id>, PUT
+.../abort (204), DELETE .../pipelines/<p> (204/404), and GET /api/v1/builds/<id>/events as Server-Sent Events
+(`id: N`, `event: event`, `data: {"event", "version", "data"}`, then `event: end`). The fake's scheduler: with
+`workers` 0 a build stays pending forever (no worker takes it); otherwise it runs at once: its task's
+`((secret.field))` params are read from a real Vault (`vault`: address, token, KV v2 mount, path prefix; Concourse's
+lookup order, pipeline path first, then team path), an unreadable one errors the build as Concourse does, and
+`task(params)` (the test's stand-in for the task's script, which no fake can run) gives the log lines and exit status.
+
 Faults are queued and each is used once. Connection faults (`conn_faults`) act when a connection is accepted:
 "stall" accepts and never answers (over TLS: a stalled handshake), "" leaves that connection alone. Request faults
 (`faults`, optionally "PUT:..." to apply only to that method) act on the next matching request:
@@ -27,12 +38,15 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import ssl
 import struct
 import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -55,6 +69,13 @@ class FakeConcourse(ThreadingHTTPServer):
         self.requests: list[tuple[str, str]] = []
         self.tokens: set[str] = set()
         self.logins = 0
+        self.users = {ADMIN: PASSWORD}
+        self.pipelines: dict[tuple[str, str], dict[str, Any]] = {}
+        self.builds: dict[int, dict[str, Any]] = {}
+        self.events: dict[int, list[dict[str, Any]]] = {}
+        self.workers = 1
+        self.vault: tuple[str, str, str, str] | None = None
+        self.task: Callable[[dict[str, str]], tuple[list[str], int]] = lambda params: ([], 0)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -125,6 +146,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
         for name, value in headers.items():
             self.send_header(name.replace("_", "-"), value)
+        for name, value in getattr(self, "extra_headers", {}).items():
+            self.send_header(name, value)
+        self.extra_headers: dict[str, str] = {}
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -168,6 +192,9 @@ class Handler(BaseHTTPRequestHandler):
             self.fake.requests.append((method, self.path))
         fault = self.fake.next_fault(method) or ""
         if self.before_handling(fault):
+            return
+        if method == "GET" and self.path.startswith("/api/v1/builds/") and self.path.endswith("/events"):
+            self.stream_events(int(self.path.split("/")[4]))
             return
         if fault.startswith("slow="):
             self.fake.stopping.wait(float(fault.removeprefix("slow=")))
@@ -222,13 +249,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.token(body)
         if self.path == "/api/v1/info" and method == "GET":
             return 200, {"version": "8.0.1", "worker_version": "2.5", "external_url": self.fake.url}
-        if not self.path.startswith("/api/v1/teams/"):
+        if not self.path.startswith(("/api/v1/teams/", "/api/v1/builds/")):
             return 404, None
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         with self.fake.lock:
             if token not in self.fake.tokens:
                 return 401, None
-            return self.team(method, self.path.removeprefix("/api/v1/teams/"), body)
+        if self.path.startswith("/api/v1/builds/"):
+            return self.build(method, self.path.removeprefix("/api/v1/builds/"))
+        name, _, rest = self.path.removeprefix("/api/v1/teams/").partition("/pipelines/")
+        if rest:
+            return self.pipeline(method, name, rest, body)
+        with self.fake.lock:
+            return self.team(method, name, body)
 
     def token(self, body: bytes) -> tuple[int, Any]:
         client = base64.b64encode(b"fly:Zmx5").decode()
@@ -237,7 +270,7 @@ class Handler(BaseHTTPRequestHandler):
             return 401, {"error": "invalid_client", "error_description": "Invalid client credentials."}
         if form.get("grant_type") != "password" or "openid" not in form.get("scope", "").split():
             return 400, {"error": "invalid_request"}
-        if (form.get("username"), form.get("password")) != (ADMIN, PASSWORD):
+        if self.fake.users.get(form.get("username", "")) != form.get("password"):
             return 401, {"error": "access_denied", "error_description": "Invalid username or password"}
         with self.fake.lock:
             self.fake.logins += 1
@@ -265,6 +298,165 @@ class Handler(BaseHTTPRequestHandler):
             teams[name] = {"id": max(team["id"] for team in teams.values()) + 1, "name": name}
         teams[name]["auth"] = auth
         return (201 if created else 200), {"team": teams[name]}
+
+    # -- pipelines and builds
+
+    def pipeline(self, method: str, team: str, rest: str, body: bytes) -> tuple[int, Any]:
+        name, _, action = rest.partition("/")
+        key = (team, name)
+        with self.fake.lock:
+            pipeline = self.fake.pipelines.get(key)
+            if action == "config" and method == "PUT":
+                return self.save_config(key, pipeline, body)
+            if pipeline is None:
+                return 404, None
+            if action == "config" and method == "GET":
+                self.extra_headers = {"X-Concourse-Config-Version": str(pipeline["version"])}
+                return 200, {"config": pipeline["config"]}
+            if action == "unpause" and method == "PUT":
+                pipeline["paused"] = False
+                return 200, None
+            if action == "" and method == "DELETE":
+                del self.fake.pipelines[key]
+                return 204, None
+            job, _, builds = action.removeprefix("jobs/").partition("/")
+            if action.startswith("jobs/") and builds == "builds" and method == "POST":
+                if not any(j["name"] == job for j in pipeline["config"]["jobs"]):
+                    return 404, None
+                return 200, self.schedule(team, name, job, pipeline)
+        return 404, None
+
+    def save_config(self, key: tuple[str, str], pipeline: dict[str, Any] | None, body: bytes) -> tuple[int, Any]:
+        if self.headers.get("Content-Type") not in ("application/json", "application/x-yaml"):
+            return 415, None
+        if key[0] not in self.fake.teams:
+            return 404, None
+        version = int(self.headers.get("X-Concourse-Config-Version") or 0)
+        if version != (pipeline["version"] if pipeline else 0):
+            return 409, None
+        config = json.loads(body)
+        errors = config_errors(config)
+        if errors:
+            return 400, {"errors": errors}
+        if pipeline is None:
+            self.fake.pipelines[key] = {"config": config, "version": 1, "paused": True}
+            return 201, {"warnings": []}
+        pipeline.update(config=config, version=pipeline["version"] + 1)
+        return 200, {"warnings": []}
+
+    def schedule(self, team: str, pipeline_name: str, job: str, pipeline: dict[str, Any]) -> dict[str, Any]:
+        build_id = len(self.fake.builds) + 1
+        build = {
+            "id": build_id,
+            "name": "1",
+            "status": "pending",
+            "team_name": team,
+            "pipeline_name": pipeline_name,
+            "job_name": job,
+            "api_url": f"/api/v1/builds/{build_id}",
+        }
+        self.fake.builds[build_id] = build
+        self.fake.events[build_id] = []
+        if self.fake.workers and not pipeline["paused"]:
+            step = next(s for j in pipeline["config"]["jobs"] if j["name"] == job for s in j["plan"] if "task" in s)
+            self.run_task(build, team, pipeline_name, step)
+        return dict(build)
+
+    def run_task(self, build: dict[str, Any], team: str, pipeline: str, step: dict[str, Any]) -> None:
+        events = self.fake.events[build["id"]]
+        origin = {"id": "task-1", "source": "stdout"}
+
+        def emit(kind: str, version: str, **data: Any) -> None:
+            events.append({"event": kind, "version": version, "data": {"time": 0, **data}})
+
+        emit("status", "1.0", status="started")
+        build["status"] = "started"
+        try:
+            params = {k: self.interpolate(str(v), team, pipeline) for k, v in (step.get("params") or {}).items()}
+        except LookupError as error:
+            emit("error", "4.1", message=str(error), origin={"id": "task-1"})
+            emit("status", "1.0", status="errored")
+            build["status"] = "errored"
+            return
+        emit("selected-worker", "1.0", origin={"id": "task-1"}, selected_worker="worker-0")
+        lines, exit_status = self.fake.task(params)
+        for line in lines:
+            emit("log", "5.1", origin=origin, payload=line + "\n")
+        emit("finish-task", "4.0", origin={"id": "task-1"}, exit_status=exit_status)
+        status = "succeeded" if exit_status == 0 else "failed"
+        emit("status", "1.0", status=status)
+        build["status"] = status
+
+    def interpolate(self, value: str, team: str, pipeline: str) -> str:
+        def lookup(match: re.Match[str]) -> str:
+            secret, _, field = match.group(1).partition(".")
+            if self.fake.vault is None:
+                raise LookupError(f"undefined vars: {match.group(1)}")
+            address, token, mount, prefix = self.fake.vault
+            for path in (f"{prefix}/{team}/{pipeline}/{secret}", f"{prefix}/{team}/{secret}"):
+                request = urllib.request.Request(f"{address}/v1/{mount}/data/{path}", headers={"X-Vault-Token": token})
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as answer:
+                        data = json.load(answer)["data"]["data"]
+                except urllib.error.HTTPError:
+                    continue
+                if field in data:
+                    return str(data[field])
+            raise LookupError(f"failed to interpolate task config: undefined vars: {match.group(1)}")
+
+        return re.sub(r"\(\(([^()]+)\)\)", lookup, value)
+
+    def build(self, method: str, rest: str) -> tuple[int, Any]:
+        build_id, _, action = rest.partition("/")
+        with self.fake.lock:
+            build = self.fake.builds.get(int(build_id)) if build_id.isdigit() else None
+            if build is None:
+                return 404, None
+            if method == "GET" and action == "":
+                return 200, dict(build)
+            if method == "PUT" and action == "abort":
+                if build["status"] in ("pending", "started"):
+                    build["status"] = "aborted"
+                    self.fake.events[build["id"]].append(
+                        {"event": "status", "version": "1.0", "data": {"status": "aborted", "time": 0}}
+                    )
+                return 204, None
+        return 404, None
+
+    def stream_events(self, build_id: int) -> None:
+        """Concourse's event stream: the events from Last-Event-ID + 1, then `end` once the build has finished;
+        while it runs (or waits for a worker) the stream stays open, as upstream's does."""
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        with self.fake.lock:
+            if token not in self.fake.tokens:
+                self.reply(401)
+                return
+            if build_id not in self.fake.builds:
+                self.reply(404)
+                return
+        start = int(self.headers.get("Last-Event-ID", "-1")) + 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("X-ATC-Stream-Version", "2.0")
+        self.end_headers()
+        self.close_connection = True
+        sent = start
+        while not self.fake.stopping.is_set():
+            with self.fake.lock:
+                pending = self.fake.events[build_id][sent:]
+                done = self.fake.builds[build_id]["status"] not in ("pending", "started")
+            try:
+                for event in pending:
+                    self.wfile.write(f"id: {sent}\nevent: event\ndata: {json.dumps(event)}\n\n".encode())
+                    sent += 1
+                if done:
+                    self.wfile.write(f"id: {sent}\nevent: end\ndata\n\n".encode())
+                self.wfile.flush()
+            except OSError:
+                return
+            if done:
+                return
+            self.fake.stopping.wait(0.05)
 
     def do_GET(self) -> None:
         self.handle_one("GET")
@@ -310,3 +502,46 @@ class VirtualClock:
         with self.lock:
             self.sleeps.append(seconds)
             self.offset += seconds
+
+
+IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9\-_.]*$")
+"""atc/configwarning.go validIdentifiers, for the ASCII names a pipeline of ours uses."""
+STEP_KINDS = ("get", "put", "task", "set_pipeline", "load_var", "in_parallel", "do", "try")
+
+
+def config_errors(config: Any) -> list[str]:
+    """The errors Concourse's SaveConfig answers 400 with, for the rules a generated pipeline could break: every job
+    named, uniquely, with a valid identifier (atc/configvalidate validateJobs, atc/configwarning.go), every step of a
+    known kind (atc/steps.go), a task with an inline config has a platform and a run path (atc/task.go
+    TaskConfig.Validate, and `run.path` required by its JSON), and every resource a get or put names is declared."""
+    if not isinstance(config, dict) or not isinstance(config.get("jobs"), list) or not config["jobs"]:
+        return ["pipeline has no jobs"]
+    errors: list[str] = []
+    resources = {r.get("name") for r in config.get("resources") or []}
+    seen: set[str] = set()
+    for index, job in enumerate(config["jobs"]):
+        name = job.get("name", "")
+        where = f"jobs[{index}]"
+        if not name:
+            errors.append(f"{where} has no name")
+        elif not IDENTIFIER.match(name):
+            errors.append(f"jobs.{name}: '{name}' is not a valid identifier")
+        if name in seen:
+            errors.append(f"jobs.{name} appears more than once")
+        seen.add(name)
+        for step in job.get("plan") or []:
+            kinds = [k for k in STEP_KINDS if k in step]
+            if len(kinds) != 1:
+                errors.append(f"jobs.{name}.plan: a step must have exactly one of {', '.join(STEP_KINDS)}")
+                continue
+            if kinds[0] in ("get", "put") and step.get("resource", step[kinds[0]]) not in resources:
+                errors.append(f"jobs.{name}.plan.{kinds[0]}({step[kinds[0]]}): unknown resource")
+            task = step.get("config")
+            if kinds[0] == "task" and task is None and "file" not in step:
+                errors.append(f"jobs.{name}.plan.task({step['task']}): no config and no file")
+            if kinds[0] == "task" and task is not None:
+                if not task.get("platform"):
+                    errors.append(f"jobs.{name}.plan.task({step['task']}): missing 'platform'")
+                if not (task.get("run") or {}).get("path"):
+                    errors.append(f"jobs.{name}.plan.task({step['task']}): missing path to executable to run")
+    return errors
