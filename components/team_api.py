@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import random
 import socket
 import ssl
 import threading
@@ -767,7 +768,6 @@ class ConcourseApi:
         op = Operation(f"build {build_id} events", deadline)
         path = f"/api/v1/builds/{build_id}/events"
         last_id: str | None = None
-        waits = tenacity.wait_random_exponential(multiplier=self.budget.first_wait, max=self.budget.max_wait)
         failures = 0
         while True:
             if deadline.remaining() < self.budget.min_attempt:
@@ -805,9 +805,8 @@ class ConcourseApi:
                 failures += 1
                 problem = error.problem if isinstance(error, RetryableError) else f"{type(error).__name__}: {error}"
                 op.last_call = f"GET {self.url}{path} ({one_line(problem)[:EXCERPT]})"
-                state = tenacity.RetryCallState(None, None, (), {})
-                state.attempt_number = failures
-                deadline.budget.clock.sleep(max(0.0, min(waits(state), deadline.remaining() - 1.0)))
+                wait = random.uniform(0, min(self.budget.max_wait, self.budget.first_wait * 2**failures))
+                deadline.budget.clock.sleep(max(0.0, min(wait, deadline.remaining() - self.budget.min_attempt)))
 
 
 def team_body(reply: Reply, value: Any) -> dict[str, Any]:
@@ -886,13 +885,14 @@ def wait_for_api(url: str, budget: Budget) -> dict[str, Any]:
         session.close()
 
 
-def sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str]]:
+def sse_events(lines: Iterator[str | bytes]) -> Iterator[tuple[str | None, str, str]]:
     """(id, event name, data) of each Server-Sent Event in a stream of lines (WHATWG HTML "server-sent events":
     fields until a blank line; several data lines join with newlines; the event name defaults to `message`)."""
     event_id: str | None = None
     name = ""
     data: list[str] = []
-    for line in lines:
+    for raw in lines:
+        line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         if not line:
             if name or data:
                 yield event_id, name or "message", "\n".join(data)

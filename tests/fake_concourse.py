@@ -13,7 +13,7 @@ with that header, PUT .../unpause, POST .../jobs/<j>/builds (a pending build), G
 .../abort (204), DELETE .../pipelines/<p> (204/404), and GET /api/v1/builds/<id>/events as Server-Sent Events
 (`id: N`, `event: event`, `data: {"event", "version", "data"}`, then `event: end`). The fake's scheduler: with
 `workers` 0 a build stays pending forever (no worker takes it); otherwise it runs at once: its task's
-`((secret.field))` params are read from a real Vault (`vault`: address, token, KV v2 mount, path prefix; Concourse's
+`((secret.field))` params are read from a real Vault (`vault`: address, token and KV v2 mount (the path prefix); Concourse's
 lookup order, pipeline path first, then team path), an unreadable one errors the build as Concourse does, and
 `task(params)` (the test's stand-in for the task's script, which no fake can run) gives the log lines and exit status.
 
@@ -74,7 +74,7 @@ class FakeConcourse(ThreadingHTTPServer):
         self.builds: dict[int, dict[str, Any]] = {}
         self.events: dict[int, list[dict[str, Any]]] = {}
         self.workers = 1
-        self.vault: tuple[str, str, str, str] | None = None
+        self.vault: tuple[str, str, str] | None = None
         self.task: Callable[[dict[str, str]], tuple[list[str], int]] = lambda params: ([], 0)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -392,8 +392,8 @@ class Handler(BaseHTTPRequestHandler):
             secret, _, field = match.group(1).partition(".")
             if self.fake.vault is None:
                 raise LookupError(f"undefined vars: {match.group(1)}")
-            address, token, mount, prefix = self.fake.vault
-            for path in (f"{prefix}/{team}/{pipeline}/{secret}", f"{prefix}/{team}/{secret}"):
+            address, token, mount = self.fake.vault
+            for path in (f"{team}/{pipeline}/{secret}", f"{team}/{secret}"):
                 request = urllib.request.Request(f"{address}/v1/{mount}/data/{path}", headers={"X-Vault-Token": token})
                 try:
                     with urllib.request.urlopen(request, timeout=5) as answer:
