@@ -134,7 +134,7 @@ def test_without_a_webhook_everything_goes_to_null_and_no_secret_is_mounted():
     alertmanager = all_values("staging", False)["kube-prometheus-stack"]["alertmanager"]
     assert alertmanager["alertmanagerSpec"]["secrets"] == []
     assert alertmanager["config"]["route"]["receiver"] == "null"
-    assert [r["name"] for r in alertmanager["config"]["receivers"]] == ["null"]
+    assert [r["name"] for r in alertmanager["config"]["receivers"]] == ["null", "smoke"]  # neither notifies
 
 
 def test_rules_are_the_rule_files_and_the_recorded_facts_in_the_non_deprecated_map():

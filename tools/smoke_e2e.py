@@ -37,6 +37,7 @@ from typing import Any
 import requests
 
 from components import naming, team_api
+from components.services import monitoring
 from components.services.logging import LOG_INDEX
 from components.teams import SERVICE_USER_SECRET
 
@@ -51,8 +52,7 @@ EXTERNAL_NAME = "mcr.microsoft.com"
 """A name outside the stack every AKS cluster must resolve (its own images come from there)."""
 PROVEN = "smoke: vault value sha256 "
 FAILED = "smoke: FAIL "
-SMOKE_RECEIVER = "smoke"
-"""Alertmanager's receiver for alerts labelled smoke="true" (components/services/monitoring.py)."""
+SMOKE_RECEIVER = monitoring.SMOKE_RECEIVER
 BUILD_METRIC = "concourse_builds_finished_total"
 """Concourse's Prometheus counter of finished builds, by team, pipeline, job and status (atc/metric/emitter
 prometheus.go: namespace concourse, subsystem builds, name finished)."""
