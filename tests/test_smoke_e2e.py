@@ -9,6 +9,7 @@ hits.total, Prometheus /api/v1/query vector result, Alertmanager /api/v2/alerts 
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import threading
@@ -22,10 +23,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from components import team_api, vault_access
+from components import attestation, team_api, vault_access
 from tests import fake_concourse
 from tests.fake_concourse import VirtualClock, config_errors
 from tests.vault_server import Server, dev_server
+from tools import smoke as smoke_tool
 from tools import smoke_e2e
 from tools.smoke_e2e import Deadlines, Run, Smoke, Target
 
@@ -293,3 +295,27 @@ def test_the_generated_pipeline_passes_concourse_validation_and_reads_the_run_va
     # The validation catches what Concourse refuses (atc/task.go: a task config without a platform).
     del config["jobs"][0]["plan"][0]["config"]["platform"]
     assert config_errors(config) == ["jobs.smoke.plan.task(end-to-end): missing 'platform'"]
+
+
+@pytest.mark.vault_server
+def test_a_passing_run_is_attested_beside_the_state_and_a_failing_one_is_not(
+    vault: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    release = {"charts": {"concourse": "20.1.3"}, "images": {"vault": "2.0.0"}}
+    state = tmp_path / "state"
+    for key, value in {"STACK": "staging", "GIT_COMMIT": "c0ffee", "PULUMI_BACKEND_URL": f"file://{state}"}.items():
+        monkeypatch.setenv(key, value)
+    args = argparse.Namespace(vault_prefix=f"/{MOUNT}", budget=20.0, commit="")
+
+    def failing(params: dict[str, str]) -> tuple[list[str], int]:
+        return ["smoke: FAIL ChartMuseum refused the push"], 1
+
+    with stack(vault, task=failing) as (fake, _obs, target):
+        monkeypatch.setenv("VAULT_TOKEN", target.vault_token)
+        outputs = {"concourseUrl": fake.url, "vaultUrl": vault.address, "releaseSet": release}
+        assert smoke_tool.end_to_end(outputs, args) == 1
+        assert not state.exists()
+        fake.task = task_emulation
+        assert smoke_tool.end_to_end(outputs, args) == 0
+    found = attestation.passed(attestation.DirectoryStore(state), "organization/cdstack/staging", release)
+    assert found is not None and (found["commit"], found["result"]) == ("c0ffee", "passed")
