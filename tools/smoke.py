@@ -14,9 +14,10 @@ Checks, each reported on its own line:
 URLs and expectations come from the stack's own outputs, so the test checks exactly what that stack declared.
 
 Then the end-to-end stage (tools/smoke_e2e.py: a build in the cdstack-smoke team, and its logs, metrics and alert
-where on-call looks; it needs VAULT_TOKEN), unless `--health-only`. When both stages pass, the run is attested
-(components/attestation.py): {stack, release set, commit, time, result} beside the state, where the next stack's
-promotion gate reads it. STACK names the stack; the commit is GIT_COMMIT or `--commit`.
+where on-call looks; it needs VAULT_TOKEN, or VAULT_ROLE to log in as the deployer), unless `--health-only`. When
+both stages pass, the run is attested (components/attestation.py): {stack, release set, commit, time, result}
+beside the state, where the next stack's promotion gate reads it. STACK names the stack; the commit is `--commit`,
+GIT_COMMIT or the pipeline's checkout (.git/ref).
 Exits 0 when every check passes, 1 with one message per failed check (the end-to-end stage names its first broken
 link in the last line), 2 when it cannot start.
 """
@@ -242,10 +243,18 @@ def main(argv: list[str] | None = None) -> int:
     return end_to_end(outputs, args)
 
 
+def checked_out_commit(ref: Path = Path(".git/ref")) -> str:
+    """The commit Concourse's git resource checked out (it writes it to .git/ref), or "unknown"."""
+    return ref.read_text().strip() if ref.is_file() else "unknown"
+
+
 def end_to_end(outputs: dict[str, Any], args: argparse.Namespace) -> int:
     """The end-to-end stage, then the attestation of a passing run."""
     env = dict(os.environ)
     try:
+        if not env.get("VAULT_TOKEN") and env.get("VAULT_ROLE") and outputs.get("vaultUrl"):
+            role, budget = env["VAULT_ROLE"], team_api.Budget(seconds=args.budget)
+            env["VAULT_TOKEN"] = smoke_e2e.deployer_vault_token(outputs["vaultUrl"], role, budget)
         target = smoke_e2e.target_from(outputs, env, args.vault_prefix)
         stack = env.get("STACK", "")
         if not stack:
@@ -257,7 +266,7 @@ def end_to_end(outputs: dict[str, Any], args: argparse.Namespace) -> int:
     if broken is not None:
         print(f"smoke failed at {broken}", file=sys.stderr)
         return 1
-    commit = args.commit or env.get("GIT_COMMIT", "unknown")
+    commit = args.commit or env.get("GIT_COMMIT") or checked_out_commit()
     record = attestation.record(stack, outputs["releaseSet"], commit, smoke_e2e.now_utc(), attestation.PASSED)
     try:
         name = attestation.write(attestation.backend_store(env), record)

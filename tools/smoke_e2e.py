@@ -36,7 +36,7 @@ from typing import Any
 
 import requests
 
-from components import naming, team_api
+from components import naming, team_api, vault_login
 from components.services import monitoring
 from components.services.logging import LOG_INDEX
 from components.teams import SERVICE_USER_SECRET
@@ -495,9 +495,22 @@ class Smoke:
         return f"routed to {SMOKE_RECEIVER!r} only"
 
 
+def deployer_vault_token(vault_url: str, role: str, budget: team_api.Budget) -> str:
+    """A token of the stack's Vault for the deployer, by the JWT login `pulumi up` uses (components/vault_login.py:
+    the Azure identity's ARM token at auth/<ENTRA_MOUNT>/login): its policy writes the KV mount, so no credential
+    of the smoke's own is needed."""
+    url = f"{vault_url.rstrip('/')}/v1/auth/{vault_login.ENTRA_MOUNT}/login"
+    reply = call(budget, "Vault login", "POST", url, json={"role": role, "jwt": vault_login.arm_token()})
+    body = json_of(reply)
+    if reply.status != 200 or not isinstance(body, dict):
+        raise BrokenLinkError(f"Vault: the deployer's login as {role!r} answered {reply.status_line()}")
+    return body["auth"]["client_token"]
+
+
 def target_from(outputs: dict[str, Any], env: dict[str, str], vault_prefix: str = "/concourse") -> Target:
     """The stack's outputs (`pulumi stack output --json`) and the environment: VAULT_TOKEN (a token of the stack's
-    Vault that may write under the smoke team's path: the deployer's), CHARTMUSEUM_USERNAME/CHARTMUSEUM_PASSWORD,
+    Vault that may write under the smoke team's path: the deployer's, see deployer_vault_token),
+    CHARTMUSEUM_USERNAME/CHARTMUSEUM_PASSWORD,
     ELASTICSEARCH_URL/ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, PROMETHEUS_URL, ALERTMANAGER_URL."""
     try:
         urls = {key: str(value).rstrip("/") for key, value in outputs.items() if key.endswith("Url") and value}
