@@ -166,6 +166,7 @@ def backend_store(env: Mapping[str, str] | None = None) -> Store:
     )
 
 
-store_source: list[Callable[[], Store]] = [backend_store]
-"""Where the promotion gate reads attestations: the state backend, or what the offline plan installs (tools/offline
-answers its source stack's planned release set as passed, as it answers its StackReference)."""
+store_source: list[Callable[[], Store | None]] = [backend_store]
+"""Where the promotion gate reads attestations: the state backend (which raises StoreError, never answers None, when
+there is none). Only tools/offline installs a source answering None: an offline plan has no history of the source
+stack's smoke runs, so it checks the versions and not the attestation (its tests install a store of their own)."""

@@ -114,12 +114,15 @@ def attestation_problem(cfg: StackConfig, store: attestation.Store) -> str | Non
     )
 
 
-def decide_attested(cfg: StackConfig, store_source: Callable[[], attestation.Store]) -> None:
+def decide_attested(cfg: StackConfig, store_source: Callable[[], attestation.Store | None]) -> None:
     """Raise PromotionError for a release set the source stack never passed end to end (or whose attestation cannot
     be read); with an override reason, warn and let it through."""
     assert cfg.promotion is not None
     try:
-        problem = attestation_problem(cfg, store_source())
+        store = store_source()
+        if store is None:
+            return  # an offline plan (attestation.store_source)
+        problem = attestation_problem(cfg, store)
     except Exception as error:  # a store that cannot be reached refuses like a missing attestation
         problem = f"stack {cfg.stack} cannot read its source's smoke attestations: {type(error).__name__}: {error}"
     if problem is None:

@@ -213,3 +213,18 @@ def test_attestations_live_beside_the_state_of_a_file_backend_and_an_unknown_bac
     assert attestation.passed(store, SOURCE, with_charts(CATALOG_SET, concourse="20.2.0")) is None
     with pytest.raises(attestation.StoreError):
         attestation.backend_store({"PULUMI_BACKEND_URL": "https://api.pulumi.com"})
+
+
+def test_a_store_that_cannot_be_read_refuses_like_a_missing_attestation(plan_of: Planner):
+    class Unreachable(attestation.MemoryStore):
+        def read(self, name: str) -> bytes | None:
+            raise OSError("the state account answered 403")
+
+    source = with_charts(CATALOG_SET, concourse="20.2.0")
+    with pytest.raises(PromotionError, match="cannot read its source's smoke attestations: OSError: the state account"):
+        offline.run(
+            "prod",
+            *offline.flatten_config(prod_config()),
+            stack_outputs={SOURCE: {"releaseSet": source}},
+            attestations=Unreachable(),
+        )
