@@ -13,8 +13,8 @@ with that header, PUT .../unpause, POST .../jobs/<j>/builds (a pending build), G
 .../abort (204), DELETE .../pipelines/<p> (204/404), and GET /api/v1/builds/<id>/events as Server-Sent Events
 (`id: N`, `event: event`, `data: {"event", "version", "data"}`, then `event: end`). The fake's scheduler: with
 `workers` 0 a build stays pending forever (no worker takes it); otherwise it runs at once: its task's
-`((secret.field))` params are read from a real Vault (`vault`: address, token and KV v2 mount (the path prefix); Concourse's
-lookup order, pipeline path first, then team path), an unreadable one errors the build as Concourse does, and
+`((secret.field))` params are read from a real Vault (`vault`: address, token, KV v2 mount; Concourse's lookup
+order, pipeline path first, then team path), an unreadable one errors the build as Concourse does, and
 `task(params)` (the test's stand-in for the task's script, which no fake can run) gives the log lines and exit status.
 
 Faults are queued and each is used once. Connection faults (`conn_faults`) act when a connection is accepted:
@@ -32,6 +32,7 @@ Faults are queued and each is used once. Connection faults (`conn_faults`) act w
   "403", "409"                             those statuses, nothing written
   "close"                                  the usual answer, then the server closes the connection (the next request
                                            needs a new one: a new TLS handshake)
+  "cut-after=N"                            (a build's event stream) N events, then a TCP reset
 """
 
 from __future__ import annotations
@@ -194,7 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.before_handling(fault):
             return
         if method == "GET" and self.path.startswith("/api/v1/builds/") and self.path.endswith("/events"):
-            self.stream_events(int(self.path.split("/")[4]))
+            cut = int(fault.removeprefix("cut-after=")) if fault.startswith("cut-after=") else None
+            self.stream_events(int(self.path.split("/")[4]), cut)
             return
         if fault.startswith("slow="):
             self.fake.stopping.wait(float(fault.removeprefix("slow=")))
@@ -423,9 +425,10 @@ class Handler(BaseHTTPRequestHandler):
                 return 204, None
         return 404, None
 
-    def stream_events(self, build_id: int) -> None:
+    def stream_events(self, build_id: int, cut: int | None = None) -> None:
         """Concourse's event stream: the events from Last-Event-ID + 1, then `end` once the build has finished;
-        while it runs (or waits for a worker) the stream stays open, as upstream's does."""
+        while it runs (or waits for a worker) the stream stays open, as upstream's does. `cut`: a TCP reset after
+        that many events (the fault "cut-after=N": a load balancer backend leaving mid-stream)."""
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         with self.fake.lock:
             if token not in self.fake.tokens:
@@ -447,6 +450,10 @@ class Handler(BaseHTTPRequestHandler):
                 done = self.fake.builds[build_id]["status"] not in ("pending", "started")
             try:
                 for event in pending:
+                    if cut is not None and sent - start >= cut:
+                        self.wfile.flush()
+                        self.reset()
+                        return
                     self.wfile.write(f"id: {sent}\nevent: event\ndata: {json.dumps(event)}\n\n".encode())
                     sent += 1
                 if done:

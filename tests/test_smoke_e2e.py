@@ -319,3 +319,21 @@ def test_a_passing_run_is_attested_beside_the_state_and_a_failing_one_is_not(
         assert smoke_tool.end_to_end(outputs, args) == 0
     found = attestation.passed(attestation.DirectoryStore(state), "organization/cdstack/staging", release)
     assert found is not None and (found["commit"], found["result"]) == ("c0ffee", "passed")
+
+
+@pytest.mark.parametrize("fault", ["drop", "cut-after=2"])
+def test_a_cut_event_stream_resumes_after_the_last_event_it_delivered(fault: str):
+    """A reset before the stream or in its middle (a load balancer backend leaving) costs a reconnect with
+    Last-Event-ID, not the smoke: every event arrives once, in order."""
+    with fake_concourse.running() as fake:
+        fake.task = task_emulation
+        budget = team_api.Budget(seconds=20, connect_timeout=2, read_timeout=2, clock=VirtualClock())
+        api = team_api.ConcourseApi(fake.url, fake_concourse.ADMIN, fake_concourse.PASSWORD, budget)
+        target = Target("staging", fake.url, "", "", MOUNT, ("ci.example.org",))
+        api.set_pipeline("main", "p", smoke_e2e.pipeline_config(Run.fresh(), target))
+        api.unpause_pipeline("main", "p")
+        build = api.trigger_job("main", "p", smoke_e2e.JOB)
+        fake.faults.append(f"GET:{fault}")
+        events = list(api.build_events(build["id"], 60))
+        assert events == fake.events[build["id"]]
+        assert fake.count("GET", f"/api/v1/builds/{build['id']}/events") == 2
