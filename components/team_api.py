@@ -720,18 +720,31 @@ class ConcourseApi:
         return run(op, attempt)
 
     def set_pipeline(self, team: str, pipeline: str, config: Mapping[str, Any]) -> None:
-        """Set a pipeline's whole config (created paused, as fly does). Each attempt reads the current config
-        version first, so a retry after a write that landed is a plain update, not a 409."""
+        """Set a pipeline's whole config (a new one is created paused). Each attempt reads the current config version
+        first and sends it, so a retry after a write that landed, or after another writer's (409), is a plain
+        update with the version it just read."""
         base = f"/api/v1/teams/{team}/pipelines/{pipeline}/config"
-        subject = f"pipeline {team}/{pipeline}"
-        current = self.call(subject, "GET", base)
-        version = current.headers.get("X-Concourse-Config-Version") if current.status == 200 else None
-        headers = {"Content-Type": "application/json"}
-        if version:
-            headers["X-Concourse-Config-Version"] = version
-        reply = self.call(subject, "PUT", base, data=json.dumps(dict(config)), headers_extra=headers)
-        if reply.status == 404:
-            raise TeamApiError(f"{subject}: PUT {self.url}{base}: 404: no team {team!r} in Concourse")
+        op = Operation(f"pipeline {team}/{pipeline}", Deadline(self.budget))
+        body = json.dumps(dict(config))
+
+        def attempt() -> None:
+            current = self._api(op, "GET", base)
+            if current.status != 404 and (outcome := status_outcome(current)) is not None:
+                raise outcome
+            headers = {"Content-Type": "application/json"}
+            version = current.headers.get("X-Concourse-Config-Version") if current.status == 200 else None
+            if version:
+                headers["X-Concourse-Config-Version"] = version
+            reply = self._api(op, "PUT", base, headers_extra=headers, data=body)
+            if reply.status == 404:
+                raise PermanentError(f"404: no team {team!r} in Concourse")
+            if reply.status == 400:
+                raise PermanentError(f"{reply.status_line()} (Concourse refused the pipeline config)")
+            outcome = status_outcome(reply)
+            if outcome is not None:
+                raise outcome
+
+        run(op, attempt)
 
     def unpause_pipeline(self, team: str, pipeline: str) -> None:
         path = f"/api/v1/teams/{team}/pipelines/{pipeline}/unpause"

@@ -337,3 +337,20 @@ def test_a_cut_event_stream_resumes_after_the_last_event_it_delivered(fault: str
         events = list(api.build_events(build["id"], 60))
         assert events == fake.events[build["id"]]
         assert fake.count("GET", f"/api/v1/builds/{build['id']}/events") == 2
+
+
+def test_setting_a_pipeline_survives_a_lost_reply_and_a_refused_config_fails_at_once():
+    """A PUT that committed but whose reply was cut off is retried with the version read again (no 409 loop); a
+    config Concourse refuses (400) is not retried."""
+    with fake_concourse.running() as fake:
+        budget = team_api.Budget(seconds=20, connect_timeout=2, read_timeout=2, clock=VirtualClock())
+        api = team_api.ConcourseApi(fake.url, fake_concourse.ADMIN, fake_concourse.PASSWORD, budget)
+        config = smoke_e2e.pipeline_config(Run.fresh(), Target("staging", fake.url, "", "", MOUNT, ()))
+        api.set_pipeline("main", "p", config)
+        fake.faults.append("PUT:reset-after-commit")
+        api.set_pipeline("main", "p", config)
+        assert fake.pipelines[("main", "p")]["version"] == 3  # the lost reply's write, then the retry's
+        del config["jobs"][0]["plan"][0]["config"]["platform"]
+        with pytest.raises(team_api.TeamApiError, match=r"400 Bad Request.*refused the pipeline config"):
+            api.set_pipeline("main", "p", config)
+        assert fake.count("PUT", "/api/v1/teams/main/pipelines/p/config") == 4
