@@ -10,6 +10,7 @@ hits.total, Prometheus /api/v1/query vector result, Alertmanager /api/v2/alerts 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import threading
@@ -48,9 +49,9 @@ def task_emulation(params: dict[str, str]) -> tuple[list[str], int]:
 
 
 class Observability(ThreadingHTTPServer):
-    """Elasticsearch, Prometheus and Alertmanager on one loopback port. `logs` are the lines Filebeat shipped (the
-    test copies the fake build's log into it, or not); Prometheus has the counter once a build finished; Alertmanager
-    routes an alert labelled smoke to `smoke_receiver`."""
+    """Elasticsearch, Prometheus, Alertmanager and ChartMuseum's delete on one loopback port. `logs` are the lines
+    Filebeat shipped (the test copies the fake build's log into it, or not); Prometheus has the counter once a build
+    finished; Alertmanager routes an alert labelled smoke to `smoke_receiver`."""
 
     daemon_threads = True
 
@@ -61,6 +62,7 @@ class Observability(ThreadingHTTPServer):
         self.smoke_receiver = "smoke"
         self.alerts: list[dict[str, Any]] = []
         self.searches: list[dict[str, Any]] = []
+        self.deleted_charts: list[str] = []
 
     @property
     def url(self) -> str:
@@ -89,6 +91,11 @@ class ObservabilityHandler(BaseHTTPRequestHandler):
         elif url.path == "/api/v2/alerts":
             run = query["filter"].split('"')[1]
             self.reply([a for a in obs.alerts if a["labels"].get("smoke_run") == run])
+
+    def do_DELETE(self) -> None:
+        """ChartMuseum's DELETE /api/charts/<name>/<version>: {"deleted": true}."""
+        cast(Observability, self.server).deleted_charts.append(self.path.removeprefix("/api/charts/"))
+        self.reply({"deleted": True})
 
     def do_POST(self) -> None:
         obs = cast(Observability, self.server)
@@ -354,3 +361,21 @@ def test_setting_a_pipeline_survives_a_lost_reply_and_a_refused_config_fails_at_
         with pytest.raises(team_api.TeamApiError, match=r"400 Bad Request.*refused the pipeline config"):
             api.set_pipeline("main", "p", config)
         assert fake.count("PUT", "/api/v1/teams/main/pipelines/p/config") == 4
+
+
+@pytest.mark.vault_server
+def test_with_chartmuseum_the_run_chart_is_proven_and_deleted_even_when_the_build_fails(vault: Server):
+    lines: list[str] = []
+    with stack(vault) as (fake, obs, target):
+        target = dataclasses.replace(target, chartmuseum_url=obs.url, chartmuseum_login=("chartmuseum", "pw"))
+        run = smoke(target, VirtualClock(), lines, ship_logs=obs)
+        assert run.execute() is None, lines
+        name, version = run.run.chart
+        assert f"ok chartmuseum: {name} {version} pushed and pulled back" in lines
+        assert obs.deleted_charts == [f"{name}/{version}"]
+
+        fake.task = lambda params: (["smoke: FAIL ChartMuseum served cdstack-smoke back changed"], 1)
+        failed = smoke(target, VirtualClock(), lines)
+        assert failed.execute() is not None
+        assert obs.deleted_charts[-1] == "/".join(failed.run.chart)
+        assert left_behind(vault, fake, failed.run) == []

@@ -328,6 +328,9 @@ class Smoke:
             raise BrokenLinkError(f"Vault holds no username and password at {TEAM}/{SERVICE_USER_SECRET}") from None
         pipeline = self.run.pipeline
         self.cleanups.append((f"pipeline {TEAM}/{pipeline} deleted", lambda: self.api.delete_pipeline(TEAM, pipeline)))
+        if self.target.chartmuseum_url and self.target.chartmuseum_login:
+            # From here on the task may push the chart, whatever happens to the build after that.
+            self.cleanups.append((f"chart {' '.join(self.run.chart)} deleted", self.delete_chart))
         try:
             self.api.set_pipeline(TEAM, pipeline, pipeline_config(self.run, self.target))
             self.api.unpause_pipeline(TEAM, pipeline)
@@ -402,7 +405,6 @@ class Smoke:
         if not self.target.chartmuseum_login:
             return "skip no CHARTMUSEUM_PASSWORD given (the login of the stack's chartmuseumAuthSecret)"
         name, version = self.run.chart
-        self.cleanups.append((f"chart {name} {version} deleted", self.delete_chart))
         if f"smoke: chart {name} {version} pushed and pulled back" not in self.log:
             raise BrokenLinkError(f"the task did not report pushing and pulling back {name} {version}")
         return f"{name} {version} pushed and pulled back"
