@@ -209,3 +209,5 @@ ELASTICSEARCH_SLM_POLICY = "cdstack-snapshots"
 # PostgreSQL's Azure Monitor metrics (components/services/database_metrics.py): the exporter's service account, which
 # the metrics reader identity is federated to.
 AZURE_METRICS_EXPORTER = "azure-metrics-exporter"
+
+SMOKE_TEAM = "cdstack-smoke"

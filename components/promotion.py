@@ -8,6 +8,11 @@ has no such release. Offending releases stop the program with one message listin
 `promotion.overrideReason` names an emergency: then the program deploys anyway and logs a warning with the reason
 and the offending releases.
 
+Deployed is not enough: the source stack must also have passed the end-to-end smoke with exactly this release set
+(components/attestation.py, written by tools/smoke.py after a passing run). A release set without a passing
+attestation is refused the same way, on a laptop `up` as in the pipeline, and the same override lets it through
+with a logged warning.
+
 Why nothing is created before the gate has decided: `gate()` returns an Output that resolves to the StackReference
 only after the comparison passed (or was overridden), and fails otherwise. The program passes it as `depends_on` of
 CdStack, the parent of every resource the program creates. Pulumi registers a resource only after its depends_on
@@ -18,11 +23,13 @@ resource is created, updated or deleted. (The StackReference itself is a read of
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
+from components import attestation
 from components.config import StackConfig
 from components.releases import ReleaseSet, release_set, releases
 
@@ -93,6 +100,38 @@ def decide(cfg: StackConfig, source: Any) -> None:
     pulumi.log.warn(f"promotion gate overridden ({cfg.promotion.override_reason}): {text}")
 
 
+def attestation_problem(cfg: StackConfig, store: attestation.Store) -> str | None:
+    """Why this stack's release set is not attested by its source stack's end-to-end smoke, or None."""
+    assert cfg.promotion is not None
+    source, mine = cfg.promotion.source_stack, release_set(cfg)
+    name = attestation.blob_name(source, mine)
+    if attestation.passed(store, source, mine) is not None:
+        return None
+    return (
+        f"stack {cfg.stack} refuses release set {attestation.digest(mine)[:12]}: {source} deployed it but never passed "
+        f"the end-to-end smoke with it (no passing attestation {name} beside the state). Run `make smoke` against "
+        f"{source} while it runs this release set, or set cdstack:promotion.overrideReason to deploy anyway."
+    )
+
+
+def decide_attested(cfg: StackConfig, store_source: Callable[[], attestation.Store | None]) -> None:
+    """Raise PromotionError for a release set the source stack never passed end to end (or whose attestation cannot
+    be read); with an override reason, warn and let it through."""
+    assert cfg.promotion is not None
+    try:
+        store = store_source()
+        if store is None:
+            return  # an offline plan (attestation.store_source)
+        problem = attestation_problem(cfg, store)
+    except Exception as error:  # a store that cannot be reached refuses like a missing attestation
+        problem = f"stack {cfg.stack} cannot read its source's smoke attestations: {type(error).__name__}: {error}"
+    if problem is None:
+        return
+    if not cfg.promotion.override_reason:
+        raise PromotionError(problem)
+    pulumi.log.warn(f"promotion gate overridden ({cfg.promotion.override_reason}): {problem}")
+
+
 def gate(cfg: StackConfig) -> pulumi.Output[pulumi.Resource] | None:
     """The gate as an Output for CdStack's depends_on; None when this stack is not gated (no cdstack:promotion)."""
     if cfg.promotion is None:
@@ -101,6 +140,7 @@ def gate(cfg: StackConfig) -> pulumi.Output[pulumi.Resource] | None:
 
     def passed(source_release_set: Any) -> pulumi.Resource:
         decide(cfg, source_release_set)
+        decide_attested(cfg, attestation.store_source[0])
         return source
 
     return source.get_output("releaseSet").apply(passed)

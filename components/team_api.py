@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import email.utils
 import json
+import random
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -766,6 +767,102 @@ class ConcourseApi:
 
         run(op, attempt)
 
+    # -- builds (the end-to-end smoke, tools/smoke_e2e.py)
+    # Shapes (concourse/concourse v8.1.1 atc/routes.go, atc/api/configserver/save.go, pipelineserver, jobserver
+    # create_build.go, buildserver): PUT .../pipelines/<p>/config with a JSON config and the
+    # X-Concourse-Config-Version of the current config (GET .../config answers it as that header; none for a new
+    # pipeline) answers 201 created / 200 updated with {"warnings"}, 400 with the validation errors, 409 on a stale
+    # version; PUT .../unpause 200; POST .../jobs/<j>/builds the build {"id", "name", "status": "pending", ...};
+    # GET /api/v1/builds/<id> the build; PUT /api/v1/builds/<id>/abort 204; DELETE .../pipelines/<p> 204 or 404.
+
+    def call(self, subject: str, method: str, path: str, *, retry_ambiguous: bool = True, **kwargs: Any) -> Reply:
+        """One API call as an operation of its own budget; a 404 is returned to the caller, other failures retried
+        or raised as TeamApiError. `retry_ambiguous` False: a call that may have acted is not sent again (a
+        trigger that may have created a build must not create a second one)."""
+        op = Operation(subject, Deadline(self.budget))
+
+        def attempt() -> Reply:
+            try:
+                reply = self._api(op, method, path, **kwargs)
+                outcome = status_outcome(reply) if reply.status != 404 else None
+            except RetryableError as error:
+                if error.ambiguous and not retry_ambiguous:
+                    raise PermanentError(f"{error.problem} (it may have acted: not sent again)") from None
+                raise
+            if outcome is not None:
+                if isinstance(outcome, RetryableError) and outcome.ambiguous and not retry_ambiguous:
+                    raise PermanentError(f"{outcome.problem} (it may have acted: not sent again)")
+                raise outcome
+            return reply
+
+        return run(op, attempt)
+
+    def trigger_job(self, team: str, pipeline: str, job: str) -> dict[str, Any]:
+        path = f"/api/v1/teams/{team}/pipelines/{pipeline}/jobs/{job}/builds"
+        reply = self.call(f"job {team}/{pipeline}/{job}", "POST", path, retry_ambiguous=False)
+        if reply.status == 404:
+            raise TeamApiError(f"job {team}/{pipeline}/{job}: POST {self.url}{path}: 404: no such job")
+        return reply.json_object()
+
+    def get_build(self, build_id: int) -> dict[str, Any]:
+        path = f"/api/v1/builds/{build_id}"
+        reply = self.call(f"build {build_id}", "GET", path)
+        if reply.status == 404:
+            raise TeamApiError(f"build {build_id}: GET {self.url}{path}: 404: no such build")
+        return reply.json_object()
+
+    def abort_build(self, build_id: int) -> None:
+        self.call(f"build {build_id}", "PUT", f"/api/v1/builds/{build_id}/abort")
+
+    def build_events(self, build_id: int, seconds: float) -> Iterator[dict[str, Any]]:
+        """The build's events (Concourse's envelopes {"event", "version", "data"}) until its `end` event, within
+        `seconds`. The stream is Server-Sent Events (atc/api/buildserver/eventhandler.go: `id: N`, `event: event` or
+        `event: end`, `data: <envelope>`); a stream cut off (a reset, a read timeout through the load balancer)
+        reconnects with Last-Event-ID, after a jittered backoff, so no event is read twice or lost."""
+        deadline = Deadline(replace(self.budget, seconds=seconds))
+        op = Operation(f"build {build_id} events", deadline)
+        path = f"/api/v1/builds/{build_id}/events"
+        last_id: str | None = None
+        failures = 0
+        while True:
+            if deadline.remaining() < self.budget.min_attempt:
+                raise op.fail("the build's events did not reach their end within the deadline")
+            if self._token is None:
+                self._token = self._login(op)
+            headers = {"Authorization": f"Bearer {self._token}", "Accept": "text/event-stream"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            op.last_call = f"GET {self.url}{path}"
+            op.attempts += 1
+            timeout = (self.budget.connect_timeout, min(self.budget.read_timeout, deadline.remaining()))
+            try:
+                with self.session.get(self.url + path, headers=headers, timeout=timeout, stream=True) as response:
+                    if response.status_code == 401 and not self._fresh_login_used:
+                        self._fresh_login_used = True
+                        self._token = None
+                        continue
+                    if response.status_code != 200:
+                        reply = Reply(response.status_code, response.reason or "", response.headers, response.content)
+                        outcome = status_outcome(reply) or PermanentError(reply.status_line())
+                        raise outcome
+                    for event_id, name, data in sse_events(response.iter_lines(decode_unicode=True)):
+                        failures = 0
+                        last_id = event_id or last_id
+                        if name == "end":
+                            return
+                        if name == "event" and data:
+                            yield json.loads(data)
+                        if deadline.remaining() <= 0:
+                            raise op.fail("the build's events did not reach their end within the deadline")
+            except PermanentError as error:
+                raise op.fail(error.problem) from None
+            except (RetryableError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:
+                failures += 1
+                problem = error.problem if isinstance(error, RetryableError) else f"{type(error).__name__}: {error}"
+                op.last_call = f"GET {self.url}{path} ({one_line(problem)[:EXCERPT]})"
+                wait = random.uniform(0, min(self.budget.max_wait, self.budget.first_wait * 2**failures))
+                deadline.budget.clock.sleep(max(0.0, min(wait, deadline.remaining() - self.budget.min_attempt)))
+
 
 CONFIG_VERSION_HEADER = "X-Concourse-Config-Version"
 """atc.ConfigVersionHeader: GET .../config answers the saved version in it; PUT .../config names the version it
@@ -861,3 +958,28 @@ def wait_for_api(url: str, budget: Budget) -> dict[str, Any]:
         return run(op, attempt)
     finally:
         session.close()
+
+
+def sse_events(lines: Iterator[str | bytes]) -> Iterator[tuple[str | None, str, str]]:
+    """(id, event name, data) of each Server-Sent Event in a stream of lines (WHATWG HTML "server-sent events":
+    fields until a blank line; several data lines join with newlines; the event name defaults to `message`)."""
+    event_id: str | None = None
+    name = ""
+    data: list[str] = []
+    for raw in lines:
+        line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        if not line:
+            if name or data:
+                yield event_id, name or "message", "\n".join(data)
+            name, data = "", []
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "id":
+            event_id = value
+        elif field == "event":
+            name = value
+        elif field == "data":
+            data.append(value)
+    if name or data:
+        yield event_id, name or "message", "\n".join(data)

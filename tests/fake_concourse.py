@@ -6,12 +6,19 @@ grant): `POST /sky/issuer/token` with fly's client and the password grant answer
 (401 without a valid one); PUT answers 201 created / 200 updated with {"team": {"id", "name", "auth"}}, 400 on an
 auth with an empty role; GET the team or 404; DELETE 204 or 404. `GET /api/v1/info` needs no token.
 
-Pipelines (atc/api/configserver save.go, get.go; atc/api/pipelineserver get.go, unpause.go, delete.go; atc/db
-team.go savePipeline): `PUT .../pipelines/<p>/config` takes YAML, 400 {"errors": [...]} on a config that is not a
-mapping with jobs, 404 without the team, 201 for a new (paused) pipeline, 200 for an update, which must name the saved
-version in X-Concourse-Config-Version (else 500: the comparison failed); `GET .../config` answers {"config": ...} with
-that header; `GET .../pipelines/<p>` the pipeline {"name", "paused", "archived"}; `PUT .../unpause` 200; `DELETE` 204;
-a missing pipeline 404.
+Pipelines and builds (atc/api configserver save.go, get.go; pipelineserver get.go, unpause.go, delete.go;
+jobserver/create_build.go; buildserver; atc/event; atc/db team.go savePipeline): `PUT .../pipelines/<p>/config` takes
+JSON or YAML (415 otherwise), 400 {"errors": [...]} with the errors of `config_errors` (a subset of
+atc/configvalidate and atc/task.go), 404 without the team, 201 for a new (paused) pipeline, 200 for an update, which
+must name the saved version in X-Concourse-Config-Version (else 500: the comparison failed); `GET .../config` answers
+{"config": ...} with that header; `GET .../pipelines/<p>` the pipeline {"name", "paused", "archived"}; `PUT
+.../unpause` 200; POST .../jobs/<j>/builds (a pending build), GET /api/v1/builds/<id>, PUT .../abort (204), DELETE
+.../pipelines/<p> (204/404), and GET /api/v1/builds/<id>/events as Server-Sent Events (`id: N`, `event: event`,
+`data: {"event", "version", "data"}`, then `event: end`). The fake's scheduler: with `workers` 0 a build stays pending
+forever (no worker takes it); otherwise it runs at once: its task's `((secret.field))` params are read from a real
+Vault (`vault`: address, token, KV v2 mount; Concourse's lookup order, pipeline path first, then team path), an
+unreadable one errors the build as Concourse does, and `task(params)` (the test's stand-in for the task's script,
+which no fake can run) gives the log lines and exit status.
 
 Faults are queued and each is used once. Connection faults (`conn_faults`) act when a connection is accepted:
 "stall" accepts and never answers (over TLS: a stalled handshake), "" leaves that connection alone. Request faults
@@ -28,18 +35,22 @@ Faults are queued and each is used once. Connection faults (`conn_faults`) act w
   "403", "409"                             those statuses, nothing written
   "close"                                  the usual answer, then the server closes the connection (the next request
                                            needs a new one: a new TLS handshake)
+  "cut-after=N"                            (a build's event stream) N events, then a TCP reset
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import ssl
 import struct
 import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -60,13 +71,18 @@ class FakeConcourse(ThreadingHTTPServer):
         self.tls = tls
         self.teams: dict[str, dict[str, Any]] = {"main": {"id": 1, "name": "main", "auth": {}}}
         self.pipelines: dict[tuple[str, str], dict[str, Any]] = {}
-        """(team, pipeline) -> {"config": the saved YAML text, "version": int, "paused": bool}."""
-        self.config_versions = 0
+        """(team, pipeline) -> {"config": the saved text, "parsed": it loaded, "version": int, "paused": bool}."""
         self.faults: list[str] = []
         self.conn_faults: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self.tokens: set[str] = set()
         self.logins = 0
+        self.users = {ADMIN: PASSWORD}
+        self.builds: dict[int, dict[str, Any]] = {}
+        self.events: dict[int, list[dict[str, Any]]] = {}
+        self.workers = 1
+        self.vault: tuple[str, str, str] | None = None
+        self.task: Callable[[dict[str, str]], tuple[list[str], int]] = lambda params: ([], 0)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -183,6 +199,10 @@ class Handler(BaseHTTPRequestHandler):
         fault = self.fake.next_fault(method) or ""
         if self.before_handling(fault):
             return
+        if method == "GET" and self.path.startswith("/api/v1/builds/") and self.path.endswith("/events"):
+            cut = int(fault.removeprefix("cut-after=")) if fault.startswith("cut-after=") else None
+            self.stream_events(int(self.path.split("/")[4]), cut)
+            return
         if fault.startswith("slow="):
             self.fake.stopping.wait(float(fault.removeprefix("slow=")))
         status, value = self.route(method, body)
@@ -236,16 +256,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.token(body)
         if self.path == "/api/v1/info" and method == "GET":
             return 200, {"version": "8.0.1", "worker_version": "2.5", "external_url": self.fake.url}
-        if not self.path.startswith("/api/v1/teams/"):
+        if not self.path.startswith(("/api/v1/teams/", "/api/v1/builds/")):
             return 404, None
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         with self.fake.lock:
             if token not in self.fake.tokens:
                 return 401, None
-            team, _, rest = self.path.removeprefix("/api/v1/teams/").partition("/pipelines/")
-            if rest:
-                return self.pipeline(method, team, rest, body)
-            return self.team(method, team, body)
+        if self.path.startswith("/api/v1/builds/"):
+            return self.build(method, self.path.removeprefix("/api/v1/builds/"))
+        name, _, rest = self.path.removeprefix("/api/v1/teams/").partition("/pipelines/")
+        if rest:
+            return self.pipeline(method, name, rest, body)
+        with self.fake.lock:
+            return self.team(method, name, body)
 
     def token(self, body: bytes) -> tuple[int, Any]:
         client = base64.b64encode(b"fly:Zmx5").decode()
@@ -254,7 +277,7 @@ class Handler(BaseHTTPRequestHandler):
             return 401, {"error": "invalid_client", "error_description": "Invalid client credentials."}
         if form.get("grant_type") != "password" or "openid" not in form.get("scope", "").split():
             return 400, {"error": "invalid_request"}
-        if (form.get("username"), form.get("password")) != (ADMIN, PASSWORD):
+        if self.fake.users.get(form.get("username", "")) != form.get("password"):
             return 401, {"error": "access_denied", "error_description": "Invalid username or password"}
         with self.fake.lock:
             self.fake.logins += 1
@@ -283,44 +306,174 @@ class Handler(BaseHTTPRequestHandler):
         teams[name]["auth"] = auth
         return (201 if created else 200), {"team": teams[name]}
 
+    # -- pipelines and builds
+
     def pipeline(self, method: str, team: str, rest: str, body: bytes) -> tuple[int, Any]:
         name, _, action = rest.partition("/")
-        pipelines, key = self.fake.pipelines, (team, name)
-        if (method, action) == ("PUT", "config"):
-            return self.save_config(team, name, body)
-        found = pipelines.get(key)
-        if found is None or team not in self.fake.teams:
-            return 404, None
-        if (method, action) == ("GET", "config"):
-            self.extra_headers = {"X-Concourse-Config-Version": str(found["version"])}
-            return 200, {"config": yaml.safe_load(found["config"])}
-        if (method, action) == ("GET", ""):
-            return 200, {"id": found["version"], "name": name, "paused": found["paused"], "archived": False}
-        if (method, action) == ("PUT", "unpause"):
-            found["paused"] = False
-            return 200, None
-        if (method, action) == ("DELETE", ""):
-            del pipelines[key]
-            return 204, None
+        key = (team, name)
+        with self.fake.lock:
+            pipeline = self.fake.pipelines.get(key)
+            if action == "config" and method == "PUT":
+                return self.save_config(key, pipeline, body)
+            if pipeline is None:
+                return 404, None
+            if action == "config" and method == "GET":
+                self.extra_headers = {"X-Concourse-Config-Version": str(pipeline["version"])}
+                return 200, {"config": pipeline["parsed"]}
+            if action == "" and method == "GET":
+                return 200, {"id": pipeline["version"], "name": name, "paused": pipeline["paused"], "archived": False}
+            if action == "unpause" and method == "PUT":
+                pipeline["paused"] = False
+                return 200, None
+            if action == "" and method == "DELETE":
+                del self.fake.pipelines[key]
+                return 204, None
+            job, _, builds = action.removeprefix("jobs/").partition("/")
+            if action.startswith("jobs/") and builds == "builds" and method == "POST":
+                if not any(j["name"] == job for j in pipeline["parsed"]["jobs"]):
+                    return 404, None
+                return 200, self.schedule(team, name, job, pipeline)
         return 404, None
 
-    def save_config(self, team: str, name: str, body: bytes) -> tuple[int, Any]:
+    def save_config(self, key: tuple[str, str], pipeline: dict[str, Any] | None, body: bytes) -> tuple[int, Any]:
+        if self.headers.get("Content-Type") not in ("application/json", "application/x-yaml"):
+            return 415, None
+        if key[0] not in self.fake.teams:
+            return 404, None
         try:
-            config = yaml.safe_load(body)
+            config = yaml.safe_load(body)  # JSON is YAML: atc.UnmarshalConfig reads both the same way
         except yaml.YAMLError as error:
             return 400, {"errors": [f"malformed config: {error}"]}
-        if not isinstance(config, dict) or not config.get("jobs"):
-            return 400, {"errors": ["invalid jobs:\n\tpipeline must contain at least one job"]}
-        if team not in self.fake.teams:
-            return 404, None
-        found = self.fake.pipelines.get((team, name))
-        version = self.headers.get("X-Concourse-Config-Version") or "0"
-        if found is not None and version != str(found["version"]):
+        errors = config_errors(config)
+        if errors:
+            return 400, {"errors": errors}
+        version = int(self.headers.get("X-Concourse-Config-Version") or 0)
+        if pipeline is not None and version != pipeline["version"]:
             return 500, "failed to save config: comparison with existing config failed during save"
-        self.fake.config_versions += 1
-        saved = {"config": body.decode(), "version": self.fake.config_versions, "paused": True}
-        self.fake.pipelines[(team, name)] = {**saved, "paused": found["paused"] if found else True}
-        return (201 if found is None else 200), {"warnings": []}
+        if pipeline is None:
+            self.fake.pipelines[key] = {"config": body.decode(), "parsed": config, "version": 1, "paused": True}
+            return 201, {"warnings": []}
+        pipeline.update(config=body.decode(), parsed=config, version=pipeline["version"] + 1)
+        return 200, {"warnings": []}
+
+    def schedule(self, team: str, pipeline_name: str, job: str, pipeline: dict[str, Any]) -> dict[str, Any]:
+        build_id = len(self.fake.builds) + 1
+        build = {
+            "id": build_id,
+            "name": "1",
+            "status": "pending",
+            "team_name": team,
+            "pipeline_name": pipeline_name,
+            "job_name": job,
+            "api_url": f"/api/v1/builds/{build_id}",
+        }
+        self.fake.builds[build_id] = build
+        self.fake.events[build_id] = []
+        if self.fake.workers and not pipeline["paused"]:
+            step = next(s for j in pipeline["parsed"]["jobs"] if j["name"] == job for s in j["plan"] if "task" in s)
+            self.run_task(build, team, pipeline_name, step)
+        return dict(build)
+
+    def run_task(self, build: dict[str, Any], team: str, pipeline: str, step: dict[str, Any]) -> None:
+        events = self.fake.events[build["id"]]
+        origin = {"id": "task-1", "source": "stdout"}
+
+        def emit(kind: str, version: str, **data: Any) -> None:
+            events.append({"event": kind, "version": version, "data": {"time": 0, **data}})
+
+        emit("status", "1.0", status="started")
+        build["status"] = "started"
+        try:
+            params = {k: self.interpolate(str(v), team, pipeline) for k, v in (step.get("params") or {}).items()}
+        except LookupError as error:
+            emit("error", "4.1", message=str(error), origin={"id": "task-1"})
+            emit("status", "1.0", status="errored")
+            build["status"] = "errored"
+            return
+        emit("selected-worker", "1.0", origin={"id": "task-1"}, selected_worker="worker-0")
+        lines, exit_status = self.fake.task(params)
+        for line in lines:
+            emit("log", "5.1", origin=origin, payload=line + "\n")
+        emit("finish-task", "4.0", origin={"id": "task-1"}, exit_status=exit_status)
+        status = "succeeded" if exit_status == 0 else "failed"
+        emit("status", "1.0", status=status)
+        build["status"] = status
+
+    def interpolate(self, value: str, team: str, pipeline: str) -> str:
+        def lookup(match: re.Match[str]) -> str:
+            secret, _, field = match.group(1).partition(".")
+            if self.fake.vault is None:
+                raise LookupError(f"undefined vars: {match.group(1)}")
+            address, token, mount = self.fake.vault
+            for path in (f"{team}/{pipeline}/{secret}", f"{team}/{secret}"):
+                request = urllib.request.Request(f"{address}/v1/{mount}/data/{path}", headers={"X-Vault-Token": token})
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as answer:
+                        data = json.load(answer)["data"]["data"]
+                except urllib.error.HTTPError:
+                    continue
+                if field in data:
+                    return str(data[field])
+            raise LookupError(f"failed to interpolate task config: undefined vars: {match.group(1)}")
+
+        return re.sub(r"\(\(([^()]+)\)\)", lookup, value)
+
+    def build(self, method: str, rest: str) -> tuple[int, Any]:
+        build_id, _, action = rest.partition("/")
+        with self.fake.lock:
+            build = self.fake.builds.get(int(build_id)) if build_id.isdigit() else None
+            if build is None:
+                return 404, None
+            if method == "GET" and action == "":
+                return 200, dict(build)
+            if method == "PUT" and action == "abort":
+                if build["status"] in ("pending", "started"):
+                    build["status"] = "aborted"
+                    self.fake.events[build["id"]].append(
+                        {"event": "status", "version": "1.0", "data": {"status": "aborted", "time": 0}}
+                    )
+                return 204, None
+        return 404, None
+
+    def stream_events(self, build_id: int, cut: int | None = None) -> None:
+        """Concourse's event stream: the events from Last-Event-ID + 1, then `end` once the build has finished;
+        while it runs (or waits for a worker) the stream stays open, as upstream's does. `cut`: a TCP reset after
+        that many events (the fault "cut-after=N": a load balancer backend leaving mid-stream)."""
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        with self.fake.lock:
+            if token not in self.fake.tokens:
+                self.reply(401)
+                return
+            if build_id not in self.fake.builds:
+                self.reply(404)
+                return
+        start = int(self.headers.get("Last-Event-ID", "-1")) + 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("X-ATC-Stream-Version", "2.0")
+        self.end_headers()
+        self.close_connection = True
+        sent = start
+        while not self.fake.stopping.is_set():
+            with self.fake.lock:
+                pending = self.fake.events[build_id][sent:]
+                done = self.fake.builds[build_id]["status"] not in ("pending", "started")
+            try:
+                for event in pending:
+                    if cut is not None and sent - start >= cut:
+                        self.wfile.flush()
+                        self.reset()
+                        return
+                    self.wfile.write(f"id: {sent}\nevent: event\ndata: {json.dumps(event)}\n\n".encode())
+                    sent += 1
+                if done:
+                    self.wfile.write(f"id: {sent}\nevent: end\ndata\n\n".encode())
+                self.wfile.flush()
+            except OSError:
+                return
+            if done:
+                return
+            self.fake.stopping.wait(0.05)
 
     def do_GET(self) -> None:
         self.handle_one("GET")
@@ -366,3 +519,46 @@ class VirtualClock:
         with self.lock:
             self.sleeps.append(seconds)
             self.offset += seconds
+
+
+IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9\-_.]*$")
+"""atc/configwarning.go validIdentifiers, for the ASCII names a pipeline of ours uses."""
+STEP_KINDS = ("get", "put", "task", "set_pipeline", "load_var", "in_parallel", "do", "try")
+
+
+def config_errors(config: Any) -> list[str]:
+    """The errors Concourse's SaveConfig answers 400 with, for the rules a generated pipeline could break: every job
+    named, uniquely, with a valid identifier (atc/configvalidate validateJobs, atc/configwarning.go), every step of a
+    known kind (atc/steps.go), a task with an inline config has a platform and a run path (atc/task.go
+    TaskConfig.Validate, and `run.path` required by its JSON), and every resource a get or put names is declared."""
+    if not isinstance(config, dict) or not isinstance(config.get("jobs"), list) or not config["jobs"]:
+        return ["invalid jobs:\n\tpipeline must contain at least one job"]
+    errors: list[str] = []
+    resources = {r.get("name") for r in config.get("resources") or []}
+    seen: set[str] = set()
+    for index, job in enumerate(config["jobs"]):
+        name = job.get("name", "")
+        where = f"jobs[{index}]"
+        if not name:
+            errors.append(f"{where} has no name")
+        elif not IDENTIFIER.match(name):
+            errors.append(f"jobs.{name}: '{name}' is not a valid identifier")
+        if name in seen:
+            errors.append(f"jobs.{name} appears more than once")
+        seen.add(name)
+        for step in job.get("plan") or []:
+            kinds = [k for k in STEP_KINDS if k in step]
+            if len(kinds) != 1:
+                errors.append(f"jobs.{name}.plan: a step must have exactly one of {', '.join(STEP_KINDS)}")
+                continue
+            if kinds[0] in ("get", "put") and step.get("resource", step[kinds[0]]) not in resources:
+                errors.append(f"jobs.{name}.plan.{kinds[0]}({step[kinds[0]]}): unknown resource")
+            task = step.get("config")
+            if kinds[0] == "task" and task is None and "file" not in step:
+                errors.append(f"jobs.{name}.plan.task({step['task']}): no config and no file")
+            if kinds[0] == "task" and task is not None:
+                if not task.get("platform"):
+                    errors.append(f"jobs.{name}.plan.task({step['task']}): missing 'platform'")
+                if not (task.get("run") or {}).get("path"):
+                    errors.append(f"jobs.{name}.plan.task({step['task']}): missing path to executable to run")
+    return errors

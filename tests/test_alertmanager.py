@@ -72,3 +72,10 @@ def test_watchdog_and_info_inhibitor_never_reach_slack_and_unknown_severities_do
 def test_without_slack_everything_goes_to_null(tmp_path: Path):
     config = write_config(tmp_path, False, heartbeat=False)
     assert receiver_for(config, "alertname=VaultSealed", "severity=critical") == "null"
+
+
+@pytest.mark.parametrize("slack", [True, False])
+def test_the_smoke_test_alert_reaches_its_own_receiver_never_slack(tmp_path: Path, slack: bool):
+    """tools/smoke_e2e.py posts an alert labelled smoke="true" after each `up` and checks where it went."""
+    config = write_config(tmp_path, slack, heartbeat=False)
+    assert receiver_for(config, "alertname=CdstackSmoke", "smoke=true", "severity=critical") == "smoke"

@@ -425,7 +425,7 @@ def pulumi_yaml() -> dict[str, Any]:
 def test_command_parser_sees_every_command_of_the_task_scripts():
     assert commands_called(task_scripts()["pulumi.sh"]) == {"bash", "dirname", "pulumi", ".venv/bin/python"}
     assert commands_called(task_scripts()["azure-login.sh"]) == {"mktemp"}
-    assert commands_called(task_scripts()["smoke.sh"]) == {"bash", "dirname", "mktemp", "pulumi", "python3"}
+    assert commands_called(task_scripts()["smoke.sh"]) == {"bash", "dirname", "mktemp", "pulumi", ".venv/bin/python"}
     script = "#!/bin/sh\nif ! command -v jq >/dev/null; then apt-get install -y jq; fi # a comment: curl\n"
     script += 'x="$(date -u)" FOO=1 helm template . | kubectl apply -f - && case "$A" in a) az login ;; esac\n'
     assert commands_called(script) == {"sh", "apt-get", "date", "helm", "kubectl", "az"}

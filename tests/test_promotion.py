@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from components import catalog
+from components import attestation, catalog
 from components.promotion import Offence, PromotionError, message, offences
 from components.releases import release_set
 from tests.conftest import PROJECT_DIR, Planner, stack_config
@@ -159,3 +159,82 @@ def test_a_lean_source_has_not_run_its_missing_parts_so_the_gate_refuses_their_v
     assert {"influxdb2", "telegraf"}.isdisjoint(lean["charts"]) and "influxdb2" not in lean["images"]
     found = offences(release_set(stack_cfg("prod")), lean)
     assert [o.release for o in found] == ["chart influxdb2", "chart telegraf", "image influxdb2"]
+
+
+def test_gate_refuses_a_release_set_the_source_deployed_but_never_passed_end_to_end(plan_of: Planner):
+    """The planted case: staging exports exactly prod's release set (the version gate passes), but no smoke of
+    staging ever passed with it."""
+    source = with_charts(CATALOG_SET, concourse="20.2.0")
+    never_passed = attestation.MemoryStore()
+    attestation.write(never_passed, attestation.record(SOURCE, source, "abc123", "2026-11-29T10:00:00+00:00", "failed"))
+    with pytest.raises(PromotionError) as refused:
+        offline.run(
+            "prod",
+            *offline.flatten_config(prod_config()),
+            stack_outputs={SOURCE: {"releaseSet": source}},
+            attestations=never_passed,
+        )
+    assert f"{SOURCE} deployed it but never passed the end-to-end smoke with it" in str(refused.value)
+    assert attestation.blob_name(SOURCE, source) in str(refused.value)
+
+
+def test_gate_passes_a_release_set_the_source_passed_and_the_override_lets_an_unattested_one_through_logged(
+    plan_of: Planner, caplog: pytest.LogCaptureFixture
+):
+    source = with_charts(CATALOG_SET, concourse="20.2.0")
+    store = attestation.MemoryStore()
+    attestation.write(store, attestation.record(SOURCE, source, "abc123", "2026-11-29T10:00:00+00:00", "passed"))
+    assert attestation.blob_name(SOURCE, source) == f"cdstack-attestations/staging/{attestation.digest(source)}.json"
+    plan = offline.run(
+        "prod",
+        *offline.flatten_config(prod_config()),
+        stack_outputs={SOURCE: {"releaseSet": source}},
+        attestations=store,
+    )
+    assert plan.get("cdstack:index:CdStack", "prod")
+
+    config = prod_config(overrideReason="INC-4712: staging's Elasticsearch is down, the smoke cannot pass")
+    with caplog.at_level(logging.WARNING):
+        plan = offline.run(
+            "prod",
+            *offline.flatten_config(config),
+            stack_outputs={SOURCE: {"releaseSet": source}},
+            attestations=attestation.MemoryStore(),
+        )
+    assert plan.get("cdstack:index:CdStack", "prod")
+    assert any(
+        "promotion gate overridden (INC-4712" in r.getMessage()
+        and "never passed the end-to-end smoke" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_attestations_live_beside_the_state_of_a_file_backend_and_an_unknown_backend_is_refused(tmp_path: Path):
+    store = attestation.backend_store({"PULUMI_BACKEND_URL": f"file://{tmp_path}"})
+    written = attestation.write(store, attestation.record("staging", CATALOG_SET, "c0ffee", "t", "passed"))
+    assert (tmp_path / written).is_file()
+    assert attestation.passed(store, SOURCE, CATALOG_SET) == {
+        "stack": "staging",
+        "releaseSet": CATALOG_SET,
+        "commit": "c0ffee",
+        "time": "t",
+        "result": "passed",
+    }
+    assert attestation.passed(store, SOURCE, with_charts(CATALOG_SET, concourse="20.2.0")) is None
+    with pytest.raises(attestation.StoreError):
+        attestation.backend_store({"PULUMI_BACKEND_URL": "https://api.pulumi.com"})
+
+
+def test_a_store_that_cannot_be_read_refuses_like_a_missing_attestation(plan_of: Planner):
+    class Unreachable(attestation.MemoryStore):
+        def read(self, name: str) -> bytes | None:
+            raise OSError("the state account answered 403")
+
+    source = with_charts(CATALOG_SET, concourse="20.2.0")
+    with pytest.raises(PromotionError, match="cannot read its source's smoke attestations: OSError: the state account"):
+        offline.run(
+            "prod",
+            *offline.flatten_config(prod_config()),
+            stack_outputs={SOURCE: {"releaseSet": source}},
+            attestations=Unreachable(),
+        )

@@ -105,7 +105,7 @@ def run(tmp_path: Path, values: dict[str, Any], monkeypatch: pytest.MonkeyPatch)
     path.write_text(json.dumps(values))
     monkeypatch.setenv("CONCOURSE_USERNAME", USER)
     monkeypatch.setenv("CONCOURSE_PASSWORD", PASSWORD)
-    return smoke.main(["--outputs", str(path), "--timeout", "5"])
+    return smoke.main(["--outputs", str(path), "--timeout", "5", "--health-only"])
 
 
 def test_healthy_stack_passes_every_check(
@@ -183,7 +183,7 @@ def test_wrong_concourse_password_fails_the_worker_check(
     path.write_text(json.dumps(outputs(server)))
     monkeypatch.setenv("CONCOURSE_USERNAME", USER)
     monkeypatch.setenv("CONCOURSE_PASSWORD", "wrong")
-    assert smoke.main(["--outputs", str(path), "--timeout", "5"]) == 1
+    assert smoke.main(["--outputs", str(path), "--timeout", "5", "--health-only"]) == 1
     assert "FAIL  concourse workers: Concourse login as smoke failed with HTTP 401" in capsys.readouterr().out
 
 

@@ -27,7 +27,7 @@ import pulumi.runtime
 from google.protobuf import json_format
 from pulumi.runtime import mocks
 
-from components import vault_login
+from components import attestation, vault_login
 from tools import stackfile
 
 if TYPE_CHECKING:
@@ -388,11 +388,13 @@ def run(
     program: Callable[[], object] | None = None,
     stack_outputs: dict[str, dict[str, Any]] | None = None,
     deployer: vault_login.DeployerSource = offline_deployer,
+    attestations: attestation.Store | None = None,
 ) -> Plan:
     """Run `program` (cdstack's own by default) for `stack` with `config`; return what it registered.
 
     `stack_outputs` answers StackReferences: {"org/project/stack": {output name: value}}. `deployer` says who runs
-    it (default: a person, never the environment's identity).
+    it (default: a person, never the environment's identity). `attestations` are the source stacks' smoke
+    attestations (default: none, and the gate checks none: see components/attestation.py store_source).
     Raises whatever the program raises, ConfigError included, before or while registering.
     """
     if program is None:
@@ -401,6 +403,9 @@ def run(
     pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
     # Who runs it, for Vault's JWT login: offline, a fake (the plan never reaches Azure).
     vault_login.deployer_source[:] = [deployer]
+    # The promotion gate's smoke attestations: an offline plan has no history of the source's smoke runs (prod's
+    # release set is often one staging passed weeks ago), so only a test's own store is checked.
+    attestation.store_source[:] = [lambda: attestations]
     pulumi.runtime.set_all_config(config, secret_keys or [])
     monitor = RecordingMonitor(PlanMocks(stack_outputs))
     # The organization of the self-managed backend the stacks live in (every project there sits under it).

@@ -12,7 +12,14 @@ Checks, each reported on its own line:
 - Grafana's `/api/health` reports its database ok; Kibana's `/api/status` reports `available` (anonymous status
   needs Kibana's `status.allowAnonymous: true`).
 URLs and expectations come from the stack's own outputs, so the test checks exactly what that stack declared.
-Exits 0 when every check passes, 1 with one message per failed check, 2 when it cannot start.
+
+Then the end-to-end stage (tools/smoke_e2e.py: a build in the cdstack-smoke team, and its logs, metrics and alert
+where on-call looks; it needs VAULT_TOKEN, or VAULT_ROLE to log in as the deployer), unless `--health-only`. When
+both stages pass, the run is attested (components/attestation.py): {stack, release set, commit, time, result}
+beside the state, where the next stack's promotion gate reads it. STACK names the stack; the commit is `--commit`,
+GIT_COMMIT or the pipeline's checkout (.git/ref).
+Exits 0 when every check passes, 1 with one message per failed check (the end-to-end stage names its first broken
+link in the last line), 2 when it cannot start.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from components import attestation, team_api
+from tools import smoke_e2e
 
 # Concourse version each concourse chart version ships (the chart's appVersion). Add a row with every chart bump:
 # tests check it against the chart's Chart.yaml.
@@ -210,9 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.smoke", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--outputs", type=Path, required=True, help="JSON of `pulumi stack output --json`")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per HTTP request (default 10)")
+    parser.add_argument("--health-only", action="store_true", help="skip the end-to-end stage and the attestation")
+    parser.add_argument("--vault-prefix", default="/concourse", help="the stack's cdstack:vault.pathPrefix")
+    parser.add_argument("--budget", type=float, default=150.0, help="seconds per API call, retries included")
+    parser.add_argument("--commit", default="", help="the commit the stack was deployed from (default GIT_COMMIT)")
     args = parser.parse_args(argv)
     try:
-        expected = Expectations.from_outputs(json.loads(args.outputs.read_text()))
+        outputs = json.loads(args.outputs.read_text())
+        expected = Expectations.from_outputs(outputs)
         username, password = os.environ.get("CONCOURSE_USERNAME", ""), os.environ.get("CONCOURSE_PASSWORD", "")
         if not username or not password:
             raise SmokeError("set CONCOURSE_USERNAME and CONCOURSE_PASSWORD (a local user of the main team)")
@@ -226,6 +241,42 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"{failed} smoke check(s) failed", file=sys.stderr)
         return 1
+    if args.health_only:
+        return 0
+    return end_to_end(outputs, args)
+
+
+def checked_out_commit(ref: Path = Path(".git/ref")) -> str:
+    """The commit Concourse's git resource checked out (it writes it to .git/ref), or "unknown"."""
+    return ref.read_text().strip() if ref.is_file() else "unknown"
+
+
+def end_to_end(outputs: dict[str, Any], args: argparse.Namespace) -> int:
+    """The end-to-end stage, then the attestation of a passing run."""
+    env = dict(os.environ)
+    try:
+        if not env.get("VAULT_TOKEN") and env.get("VAULT_ROLE") and outputs.get("vaultUrl"):
+            role, budget = env["VAULT_ROLE"], team_api.Budget(seconds=args.budget)
+            env["VAULT_TOKEN"] = smoke_e2e.deployer_vault_token(outputs["vaultUrl"], role, budget)
+        target = smoke_e2e.target_from(outputs, env, args.vault_prefix)
+        stack = env.get("STACK", "")
+        if not stack:
+            raise smoke_e2e.BrokenLinkError("set STACK: the stack these outputs are from (the attestation names it)")
+    except smoke_e2e.BrokenLinkError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    broken = smoke_e2e.Smoke(target, team_api.Budget(seconds=args.budget)).execute()
+    if broken is not None:
+        print(f"smoke failed at {broken}", file=sys.stderr)
+        return 1
+    commit = args.commit or env.get("GIT_COMMIT") or checked_out_commit()
+    record = attestation.record(stack, outputs["releaseSet"], commit, smoke_e2e.now_utc(), attestation.PASSED)
+    try:
+        name = attestation.write(attestation.backend_store(env), record)
+    except Exception as error:  # the store's own errors (Azure, file system): the run passed but is not attested
+        print(f"FAIL  attestation: {type(error).__name__}: {error}")
+        return 1
+    print(f"ok    attestation: {name} (commit {commit})")
     return 0
 
 

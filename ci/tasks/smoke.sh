@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Read the stack's outputs, then check the deployed services against them. Needs only the standard library.
+# Read the stack's outputs, check the deployed services against them (health stage), then run a build on the stack
+# and follow its traces (end-to-end stage), and attest a passing run beside the state (tools/smoke.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${STACK:?}" "${PULUMI_BACKEND_URL:?}"
 source ci/tasks/azure-login.sh  # the state and its Key Vault secrets provider, as the stack's deployer identity
 export PULUMI_SKIP_UPDATE_CHECK=true
+# The end-to-end stage logs in to the stack's Vault as the pipeline's deployer (the same JWT login as `pulumi up`).
+export VAULT_ROLE="${VAULT_ROLE:-pipeline}"
 
+pulumi install  # .venv from requirements.txt: the end-to-end stage uses the project's team API client
 outputs="$(mktemp)"
 pulumi stack output --stack "$STACK" --json >"$outputs"
-python3 -m tools.smoke --outputs "$outputs"
+.venv/bin/python -m tools.smoke --outputs "$outputs"

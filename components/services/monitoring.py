@@ -88,13 +88,19 @@ INHIBIT_EQUAL = ["alertname", "namespace", "pod", "name", "persistentvolumeclaim
 neither carries counts as equal, so an alert without an object label matches on its name alone)."""
 
 
+SMOKE_RECEIVER = "smoke"
+"""Alertmanager's receiver for the end-to-end smoke's test alert (tools/smoke_e2e.py checks the routing)."""
+
+
 def alertmanager_config(obs: ObservabilityConfig, slack_enabled: bool, heartbeat_enabled: bool) -> dict[str, Any]:
     """Route by severity to a Slack channel each (or to 'null' while no webhook is configured), Watchdog to the
     heartbeat, and inhibit warnings while the critical of the same alert fires.
 
     Receivers and routes are lists, which Helm replaces rather than merges: the 'null' receiver stays listed.
     """
-    receivers: list[dict[str, Any]] = [{"name": "null"}]
+    # The end-to-end smoke's test alert (tools/smoke_e2e.py, label smoke="true") has a receiver of its own, without a
+    # notifier: the smoke checks that Alertmanager routed it there, and no person is paged by a deploy.
+    receivers: list[dict[str, Any]] = [{"name": "null"}, {"name": SMOKE_RECEIVER}]
     routes: list[dict[str, Any]] = [
         # The dead-man's switch: always firing; re-sent every heartbeat interval so the external check hears it.
         {
@@ -106,6 +112,7 @@ def alertmanager_config(obs: ObservabilityConfig, slack_enabled: bool, heartbeat
         },
         # kube-prometheus-stack's InfoInhibitor exists only to inhibit info alerts (below); it is not news.
         {"receiver": "null", "matchers": ['alertname = "InfoInhibitor"']},
+        {"receiver": SMOKE_RECEIVER, "matchers": ['smoke = "true"']},
     ]
     if heartbeat_enabled:
         receivers.append(
