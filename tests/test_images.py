@@ -64,7 +64,7 @@ def test_filling_resolves_every_image_keeps_what_failed_and_drops_what_no_stack_
             raise ImageError("503")
         return "sha256:" + format(len(ref.name), "064x")
 
-    old = {"docker.io/library/python:3": DIGEST, "docker.io/library/gone:1": DIGEST}
+    old: dict[str, str | None] = {"docker.io/library/python:3": DIGEST, "docker.io/library/gone:1": DIGEST}
     filled, failures = images.fill(["busybox:1", "python:3", f"quay.io/x/y:1@{DIGEST}"], old, resolve)
     assert filled == {
         "docker.io/library/busybox:1": "sha256:" + format(len("docker.io/library/busybox:1"), "064x"),
