@@ -13,7 +13,7 @@ TARGET ?= prod
 # Every stack of the project, one per Pulumi.<stack>.yaml (infra, prod, staging).
 STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 
-.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security netpol scan
+.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock images images-lock render diff audit pod-security netpol scan
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,12 @@ charts: $(VENV)/.installed ## pull every pinned chart into the cache and check i
 
 charts-lock: $(VENV)/.installed ## pull every pinned chart and (re)write charts.lock with their digests
 	$(PY) -m tools.charts lock
+
+images: $(VENV)/.installed ## list STACK's images (STACK="staging prod") that images.lock has no digest for
+	$(PY) -m tools.images check $(STACK)
+
+images-lock: $(VENV)/.installed ## resolve every image of STACK (STACK="staging prod") to its registry digest and (re)write images.lock
+	$(PY) -m tools.images lock $(STACK)
 
 render: $(VENV)/.installed ## manifests of every Helm release of STACK into rendered/ (STACK="staging prod" side by side; RELEASE=<name>)
 	$(PY) -m tools.render $(STACK) $(if $(RELEASE),--release $(RELEASE),)

@@ -158,6 +158,12 @@ def kubernetes_support(version: str, today: date, long_term_support: bool) -> tu
 # would fail at `pulumi up`. Source: Microsoft Learn, "Azure regions list" (learn.microsoft.com/azure/reliability/
 # regions-list, ms.date 2025-09-23; rows with availability zone support, neither "restricted" nor "coming soon"),
 # read 2026-11-29. The names are the programmatic names ARM and `az account list-locations` use.
+# Defender for Containers (cluster.defender) runs in every region listed: its support matrix gives the AKS sensor's
+# features (runtime threat detection, running-image assessment) as available in the commercial clouds
+# (learn.microsoft.com/azure/defender-for-cloud/support-matrix-defender-for-containers, "Azure clouds availability",
+# read 2026-12-03), and every region here is a commercial one. The regions without it are the national clouds' (Azure
+# Government; Azure operated by 21Vianet, where Defender for Cloud is being retired in 2026), which are not listed, so
+# a stack placed there is refused by this list (tests/test_config.py plants one with Defender on).
 REGIONS: frozenset[str] = frozenset(
     {
         "australiaeast",

@@ -290,7 +290,7 @@ class ImageCleanerConfig(Section):
         default=168,
         ge=24,
         le=2160,
-        description="Hours between Image Cleaner's scans (AKS allows 24 to 2160, three months).",
+        description="Hours between Image Cleaner's scans: 24 to 2160 (AKS allows a day to three months).",
     )
 
 
@@ -379,6 +379,12 @@ class ClusterConfig(Section):
     system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig, description="The stable system pool.")
     worker_pool: WorkerPoolConfig = Field(
         default_factory=WorkerPoolConfig, description="The autoscaling pool reserved for Concourse workers."
+    )
+    etcd_kms: bool = Field(
+        default=False,
+        description="Encrypt Kubernetes secrets in etcd with a key of a Key Vault the stack creates for it (AKS's "
+        "KMS plugin, securityProfile.azureKeyVaultKms); the control plane then runs as a user-assigned identity "
+        "holding Key Vault Crypto User on that vault.",
     )
 
 

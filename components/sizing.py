@@ -3,8 +3,9 @@
 Without requests a pod is scheduled anywhere and counted as nothing, so neither the cluster autoscaler nor the
 render audit's capacity figure can be trusted. Figures come from each chart's own guidance at the pinned version:
 the example `resources` its values.yaml documents (cited per chart), or the operator's defaults; where a figure is
-the project's own choice the comment says why. Limits are left to the charts (a memory limit below a spike kills
-the pod; requests are what placement needs).
+the project's own choice the comment says why. Every container sized here also gets limits (issue 24: a container
+without them may take a node's whole CPU or memory), set well above its request so that a normal spike is neither
+throttled nor killed: see `sized`.
 
 `with_requests(chart_key, values)` lays these under the program's values for each release (components/services/
 release.py); a value the program sets itself wins.
@@ -20,9 +21,35 @@ import pulumi
 from components import nodes
 from components.config import StackConfig
 
+CPU_LIMIT_FACTOR = 4
+MIN_CPU_LIMIT_MILLI = 500
+MEMORY_LIMIT_FACTOR = 2
+"""Limits from requests (the program's choice): CPU four times the request and at least half a CPU, so a start-up or
+a burst is not throttled; memory twice the request, a ceiling that only a leak or a runaway reaches."""
+
+_MEMORY_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+
+
+def cpu_milli(quantity: str) -> int:
+    """A Kubernetes CPU quantity (`250m`, `1`, `0.5`) in millicores."""
+    return int(quantity[:-1]) if quantity.endswith("m") else round(float(quantity) * 1000)
+
+
+def memory_mib(quantity: str) -> float:
+    """A Kubernetes memory quantity in binary units (`32Mi`, `2Gi`) in MiB."""
+    return float(quantity[:-2]) * _MEMORY_UNITS[quantity[-2:]]
+
 
 def requests(cpu: str, memory: str) -> dict[str, Any]:
+    """Only requests: for a pod that owns a whole node (a Concourse worker), where a limit would only cut it short."""
     return {"requests": {"cpu": cpu, "memory": memory}}
+
+
+def sized(cpu: str, memory: str) -> dict[str, Any]:
+    """Requests, and limits derived from them (CPU_LIMIT_FACTOR, MEMORY_LIMIT_FACTOR)."""
+    cpu_limit = max(cpu_milli(cpu) * CPU_LIMIT_FACTOR, MIN_CPU_LIMIT_MILLI)
+    memory_limit = memory_mib(memory) * MEMORY_LIMIT_FACTOR
+    return {**requests(cpu, memory), "limits": {"cpu": f"{cpu_limit}m", "memory": f"{memory_limit:g}Mi"}}
 
 
 def guaranteed_memory(cpu: str, memory: str) -> dict[str, Any]:
@@ -42,27 +69,27 @@ it on the node set's podTemplate (a list item, which the merge below cannot reac
 REQUESTS: dict[str, dict[str, Any]] = {
     # traefik 41.3.0 documents no example (`resources: {}`): the program's choice, 100m/128Mi, for a proxy in front
     # of a handful of hosts.
-    "traefik": {"resources": requests("100m", "128Mi")},
+    "traefik": {"resources": sized("100m", "128Mi")},
     # cert-manager v1.21.1 values.yaml: `requests: cpu: 10m, memory: 32Mi` for controller, webhook, cainjector and
     # startupapicheck alike.
     "cert-manager": {
-        "resources": requests("10m", "32Mi"),
-        "webhook": {"resources": requests("10m", "32Mi")},
-        "cainjector": {"resources": requests("10m", "32Mi")},
-        "startupapicheck": {"resources": requests("10m", "32Mi")},
+        "resources": sized("10m", "32Mi"),
+        "webhook": {"resources": sized("10m", "32Mi")},
+        "cainjector": {"resources": sized("10m", "32Mi")},
+        "startupapicheck": {"resources": sized("10m", "32Mi")},
     },
     # vault 0.34.1 values.yaml, server.resources example: requests memory 256Mi, cpu 250m.
-    "vault": {"server": {"resources": requests("250m", "256Mi")}},
+    "vault": {"server": {"resources": sized("250m", "256Mi")}},
     # chartmuseum 3.10.4 values.yaml example: requests cpu 80m, memory 64Mi.
-    "chartmuseum": {"resources": requests("80m", "64Mi")},
+    "chartmuseum": {"resources": sized("80m", "64Mi")},
     # influxdb2 2.1.2 values.yaml example: cpu 100m, memory 128Mi; raised to 512Mi because InfluxDB 2 keeps its
     # series index and write cache in memory and Concourse writes every build's metrics (the program's choice).
-    "influxdb2": {"resources": requests("100m", "512Mi")},
+    "influxdb2": {"resources": sized("100m", "512Mi")},
     # telegraf 1.8.74 values.yaml example: memory 128Mi, cpu 100m.
-    "telegraf": {"resources": requests("100m", "128Mi")},
+    "telegraf": {"resources": sized("100m", "128Mi")},
     # elastalert2 2.31.0 documents none; ElastAlert is one Python process polling Elasticsearch (the program's
     # choice: 50m/256Mi).
-    "elastalert2": {"resources": requests("50m", "256Mi")},
+    "elastalert2": {"resources": sized("50m", "256Mi")},
     # kube-prometheus-stack 88.5.3 values.yaml examples: prometheusOperator (and its admission jobs) 100m/100Mi;
     # kube-state-metrics 8.4.0 10m/32Mi; prometheus-node-exporter 4.56.1 100m/30Mi; grafana 12.11.1 100m/128Mi and
     # its sidecars 50m/50Mi. Prometheus and Alertmanager: the chart's example asks memory 400Mi; Prometheus gets
@@ -78,16 +105,16 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "kube-prometheus-stack": {
         # The CRD upgrade hook (bzcat, then kubectl apply): documented as `resources: {}`; 50m/128Mi, the
         # program's choice for one kubectl apply of the chart's CRDs.
-        "crds": {"upgradeJob": {"resources": requests("50m", "128Mi")}},
+        "crds": {"upgradeJob": {"resources": sized("50m", "128Mi")}},
         "prometheusOperator": {
-            "resources": requests("100m", "100Mi"),
-            "admissionWebhooks": {"patch": {"resources": requests("100m", "100Mi")}},
+            "resources": sized("100m", "100Mi"),
+            "admissionWebhooks": {"patch": {"resources": sized("100m", "100Mi")}},
         },
-        "prometheus": {"prometheusSpec": {"resources": requests("250m", "1Gi")}},
-        "alertmanager": {"alertmanagerSpec": {"resources": requests("50m", "400Mi")}},
-        "kube-state-metrics": {"resources": requests("10m", "32Mi")},
-        "prometheus-node-exporter": {"resources": requests("100m", "30Mi")},
-        "grafana": {"resources": requests("100m", "128Mi"), "sidecar": {"resources": requests("50m", "50Mi")}},
+        "prometheus": {"prometheusSpec": {"resources": sized("250m", "1Gi")}},
+        "alertmanager": {"alertmanagerSpec": {"resources": sized("50m", "400Mi")}},
+        "kube-state-metrics": {"resources": sized("10m", "32Mi")},
+        "prometheus-node-exporter": {"resources": sized("100m", "30Mi")},
+        "grafana": {"resources": sized("100m", "128Mi"), "sidecar": {"resources": sized("50m", "50Mi")}},
     },
 }
 

@@ -9,7 +9,8 @@ from components import naming
 from components.azure import cluster
 from components.azure.cluster import active_schedules
 from components.azure.kubeconfig import non_interactive
-from tests.azure_plans import CLUSTER, POOL, ROLE, STACKS, plain, settings, urn
+from tests.azure_plans import CLUSTER, POOL, ROLE, STACKS, plain, run, settings, urn
+from tests.conftest import stack_config
 from tools import offline
 
 
@@ -302,3 +303,38 @@ def test_pools_boot_from_the_configured_os_disk_type():
     cfg = settings("prod", cluster={"workerPool": {"osDiskType": "Managed"}})
     assert dict(cluster.system_pool(cfg, "s"))["os_disk_type"] == "Ephemeral"
     assert cluster.worker_pool(cfg, "s")["os_disk_type"] == "Managed"
+
+
+def test_etcd_kms_encrypts_secrets_with_a_key_the_control_plane_identity_may_use():
+    """cluster.etcdKms: the cluster runs as a user-assigned identity that holds Key Vault Crypto User on a vault of
+    its own before the cluster exists, and names the key with its version, the vault public (AKS's KMS rules)."""
+    raw = stack_config("prod")
+    raw["cdstack:cluster"] = {**raw["cdstack:cluster"], "etcdKms": True}
+    plan = run("prod", raw)
+    aks = plan.get(CLUSTER, "aks")
+    vault = plan.get("azure-native:keyvault:Vault", "etcd-kms-vault")
+    key = plan.get("azure-native:keyvault:Key", "etcd-kms-key")
+    identity = plan.get("azure-native:managedidentity:UserAssignedIdentity", "control-plane-identity")
+    role = plan.get(ROLE, "control-plane-crypto-user")
+    kms = aks.inputs["securityProfile"]["azureKeyVaultKms"]
+    assert kms["enabled"] is True and kms["keyVaultNetworkAccess"] == "Public"
+    assert key.urn in aks.property_dependencies["securityProfile"]
+    assert aks.inputs["identity"]["type"] == "UserAssigned"
+    assert aks.property_dependencies["identity"] == [identity.urn]
+    assert role.urn in aks.dependencies  # AKS checks the key when it creates the cluster
+    assert role.inputs["roleDefinitionId"].endswith("/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424")
+    assert role.property_dependencies["scope"] == [vault.urn]
+    assert role.property_dependencies["principalId"] == [identity.urn]
+    assert vault.inputs["properties"]["enablePurgeProtection"] is True
+    assert key.inputs["properties"]["keyOps"] == ["encrypt", "decrypt"]
+    # The cloud provider runs as the cluster's identity, now the user-assigned one.
+    assert plan.get(ROLE, "cluster-network-contributor").property_dependencies["principalId"] == [identity.urn]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_without_etcd_kms_the_cluster_keeps_its_system_assigned_identity(
+    azure_plans: dict[str, offline.Plan], stack: str
+):
+    aks = azure_plans[stack].get(CLUSTER, "aks")
+    assert aks.inputs["identity"] == {"type": "SystemAssigned"}
+    assert "azureKeyVaultKms" not in aks.inputs["securityProfile"]

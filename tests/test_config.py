@@ -321,6 +321,8 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("prod", {"cdstack:vault.serverReplicas": 1}, "cdstack:vault.serverReplicas", "3 or 5 in production on Raft"),
     ("staging", {"cdstack:vault.serverReplicas": 4}, "cdstack:vault.serverReplicas", "must be odd on Raft storage"),
     ("staging", {"cdstack:vault.storage": "etcd"}, "cdstack:vault.storage", "raft"),
+    # Defender for Containers where it does not run: a national cloud's region (catalog.py, beside REGIONS).
+    ("prod", {"cdstack:location": "chinanorth3"}, "cdstack:location", "one of components/catalog.py REGIONS"),
     (
         "staging",
         {"cdstack:backup.vaultSchedule": "every 6 hours"},

@@ -138,6 +138,28 @@ PLANTED: list[tuple[str, str, PlantFn, str]] = [
         "securityProfile.defender.securityMonitoring.enabled is not true",
     ),
     (
+        "aks-etcd-kms",
+        "prod",
+        lambda p: changed(
+            p,
+            CLUSTER,
+            "aks",
+            setter("securityProfile.azureKeyVaultKms", {"enabled": True, "keyId": "https://kv.vault.azure.net/keys/k"}),
+        ),
+        "KMS needs a user-assigned one",
+    ),
+    (
+        "aks-etcd-kms",
+        "staging",
+        lambda p: changed(
+            p,
+            CLUSTER,
+            "aks",
+            setter("securityProfile.azureKeyVaultKms", {"enabled": True, "keyId": "https://kv.vault.azure.net/keys/k"}),
+        ),
+        "is not https://<vault>/keys/<name>/<version>",
+    ),
+    (
         "aks-audit-log",
         "prod",
         lambda p: changed(p, "azure-native:monitor:DiagnosticSetting", "kube-audit", setter("logs.0.enabled", False)),

@@ -60,7 +60,7 @@ def test_releases_and_the_issuer_under_the_mock_engine(stack: str):
     traefik = assert_release(plan, "traefik", "traefik", naming.NAMESPACES["ingress"])
     cert_manager = assert_release(plan, "cert-manager", "cert-manager", naming.NAMESPACES["cert-manager"])
     assert traefik.inputs["values"]["service"]["annotations"][ingress.AZURE_LB_IPV4] == "20.0.0.10"
-    assert cert_manager.inputs["values"] == sizing.merge(sizing.REQUESTS["cert-manager"], {"crds": {"enabled": True}})
+    assert cert_manager.inputs["values"] == sizing.merge(sizing.REQUESTS["cert-manager"], ingress.cert_manager_values())
     assert cert_manager.dependencies == [plan.get("kubernetes:core/v1:Namespace", "cert-manager-namespace").urn]
 
     issuer = plan.get(CLUSTER_ISSUER, "cluster-issuer")

@@ -243,6 +243,19 @@ CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     },
 }
 
+
+def _cluster_identity(name: str, identity: dict[str, Any]) -> dict[str, Any]:
+    """A cluster's identity as ARM returns it: a system-assigned one gets a principal; user-assigned ones (a list of
+    ids in the SDK's input) come back as a map of id to the identity's principal and client."""
+    if identity.get("type") == "UserAssigned":
+        users = identity.get("userAssignedIdentities") or []
+        return {
+            **identity,
+            "userAssignedIdentities": {i: {"principalId": _guid(i), "clientId": _guid(i + "/c")} for i in users},
+        }
+    return {**identity, "principalId": _guid(name + "/identity"), "tenantId": TENANT_ID}
+
+
 # Outputs the providers compute that the program reads, by resource type.
 OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "azure-native:containerservice:ManagedCluster": lambda name, inputs: {
@@ -250,7 +263,7 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
             **inputs.get("oidcIssuerProfile", {}),
             "issuerURL": f"https://westeurope.oic.prod-aks.azure.com/{TENANT_ID}/{_guid(name)}/",
         },
-        "identity": {**inputs.get("identity", {}), "principalId": _guid(name + "/identity"), "tenantId": TENANT_ID},
+        "identity": _cluster_identity(name, inputs.get("identity", {})),
         "fqdn": f"{inputs.get('dnsPrefix', name)}-offline.hcp.westeurope.azmk8s.io",
     },
     "azure-native:dbforpostgresql:Server": lambda name, inputs: {

@@ -61,10 +61,15 @@ class Rendered:
 
 
 def fill(value: Any) -> Any:
+    """A planned object as Kubernetes receives it: placeholders for unknowns and secrets, and whole numbers as
+    integers (the engine carries every number as a double, so `runAsUser: 65534` arrives as 65534.0, which a judge
+    that wants an integer there, such as checkov's high-UID check, would refuse)."""
     if isinstance(value, dict):
         return {k: fill(v) for k, v in value.items()}
     if isinstance(value, list):
         return [fill(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return PLACEHOLDERS.get(value, value) if isinstance(value, str) else value
 
 

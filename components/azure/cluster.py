@@ -16,6 +16,8 @@ import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization, containerservice, monitor, operationalinsights
 
 from components import concourse_limits, naming, upgrades
+from components.azure.etcd_kms import EtcdKms, etcd_kms
+from components.azure.key_vault_shape import KEY_VAULT_CRYPTO_USER
 from components.azure.kubeconfig import non_interactive
 from components.azure.network import Network
 from components.config import MaintenanceWindowConfig, StackConfig
@@ -224,11 +226,13 @@ def audit_setting(cfg: StackConfig, cluster_id: pulumi.Input[str], workspace_id:
 
 
 def security_profile(
-    cfg: StackConfig, workspace_id: pulumi.Input[str] | None
+    cfg: StackConfig,
+    workspace_id: pulumi.Input[str] | None,
+    kms: containerservice.AzureKeyVaultKmsArgsDict | None = None,
 ) -> containerservice.ManagedClusterSecurityProfileArgsDict:
     """Workload identity: pods (Vault, the backup jobs) log in to Azure as user-assigned identities. Image Cleaner
     removes the images no pod uses any more (and the vulnerable ones) every intervalHours. Defender's sensor reports
-    to the stack's workspace."""
+    to the stack's workspace. With etcdKms, secrets in etcd are encrypted with the Key Vault key `kms` names."""
     cleaner = cfg.cluster.image_cleaner
     profile: containerservice.ManagedClusterSecurityProfileArgsDict = {
         "workload_identity": {"enabled": True},
@@ -239,6 +243,8 @@ def security_profile(
             "log_analytics_workspace_resource_id": workspace_id,
             "security_monitoring": {"enabled": True},
         }
+    if kms is not None:
+        profile["azure_key_vault_kms"] = kms
     return profile
 
 
@@ -276,10 +282,15 @@ def managed_cluster(
     subnet_id: pulumi.Input[str],
     tenant_id: pulumi.Input[str],
     workspace_id: pulumi.Input[str] | None = None,
+    kms: EtcdKms | None = None,
 ) -> ManagedClusterArgs:
-    """The cluster: the configured tier, version and channels, a system-assigned identity (the cloud provider's), the
-    OIDC issuer for workload identity, and the API server open only to the authorized ranges."""
+    """The cluster: the configured tier, version and channels, a system-assigned identity (the cloud provider's;
+    with etcdKms the user-assigned one that holds the key's role), the OIDC issuer for workload identity, and the API
+    server open only to the authorized ranges."""
     c = cfg.cluster
+    identity: containerservice.ManagedClusterIdentityArgsDict = (
+        kms.identity if kms else {"type": containerservice.ResourceIdentityType.SYSTEM_ASSIGNED}
+    )
     return {
         "resource_name_": cfg.naming.cluster(),
         "location": cfg.location,
@@ -287,13 +298,13 @@ def managed_cluster(
         "kubernetes_version": c.kubernetes_version,
         "sku": {"name": "Base", "tier": c.sku_tier},
         "support_plan": support_plan(cfg),
-        "identity": {"type": containerservice.ResourceIdentityType.SYSTEM_ASSIGNED},
+        "identity": identity,
         "agent_pool_profiles": [system_pool(cfg, subnet_id)],
         "enable_rbac": True,
         "aad_profile": aad_profile(cfg, tenant_id),
         "disable_local_accounts": c.disable_local_accounts,
         "oidc_issuer_profile": {"enabled": True},
-        "security_profile": security_profile(cfg, workspace_id),
+        "security_profile": security_profile(cfg, workspace_id, kms.profile if kms else None),
         # ReadOnly: only AKS changes the node resource group; a hand-made change to a node's VM, disk or the load
         # balancer there would be undone or break the next upgrade.
         "node_resource_group_profile": {"restriction_level": c.node_resource_group_restriction},
@@ -329,11 +340,22 @@ class Cluster(pulumi.ComponentResource):
             if needs_workspace(cfg)
             else None
         )
+        kms = (
+            etcd_kms(
+                cfg,
+                group,
+                client.tenant_id,
+                client.subscription_id.apply(lambda s: role_definition_id(s, KEY_VAULT_CRYPTO_USER)),
+                self,
+            )
+            if cfg.cluster.etcd_kms
+            else None
+        )
         cluster = containerservice.ManagedCluster(
             "aks",
             resource_group_name=group,
-            **managed_cluster(cfg, net.aks_subnet_id, client.tenant_id, workspace.id if workspace else None),
-            opts=pulumi.ResourceOptions(parent=self, protect=cfg.production),
+            **managed_cluster(cfg, net.aks_subnet_id, client.tenant_id, workspace.id if workspace else None, kms),
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.production, depends_on=[kms.role] if kms else None),
         )
         if workspace and cfg.cluster.audit_log.enabled:
             monitor.DiagnosticSetting("kube-audit", **audit_setting(cfg, cluster.id, workspace.id), opts=child)
@@ -357,7 +379,7 @@ class Cluster(pulumi.ComponentResource):
 
         # The cloud provider runs as the cluster's identity: it must attach the static ingress IP (in the stack's
         # resource group) to the load balancer and manage rules on the AKS subnet (also there).
-        identity = cluster.identity.apply(lambda i: i.principal_id if i else "")
+        identity = kms.principal_id if kms else cluster.identity.apply(lambda i: i.principal_id if i else "")
         network_contributor = authorization.RoleAssignment(
             "cluster-network-contributor",
             principal_id=identity,

@@ -8,14 +8,12 @@ import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault
 
 from components import naming
+from components.azure.key_vault_shape import KEY_VAULT_CRYPTO_USER, vault_properties
 from components.azure.network import Network
 from components.azure.workload_identity import federated_identity, service_account_subject
 from components.config import StackConfig
 from components.endpoints import VaultUnseal
 from components.tags import common_tags
-
-KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
-"""Built-in role id: cryptographic operations with keys (wrap/unwrap), no key management."""
 
 UNSEAL_KEY = "vault-unseal"
 
@@ -23,25 +21,6 @@ UNSEAL_KEY = "vault-unseal"
 def vault_subject() -> str:
     """The token subject of Vault's service account, as the cluster's OIDC issuer signs it."""
     return service_account_subject(naming.NAMESPACES["secrets"], naming.VAULT_SERVICE_ACCOUNT)
-
-
-def vault_properties(tenant_id: pulumi.Input[str]) -> keyvault.VaultPropertiesArgsDict:
-    """Access through Azure RBAC only (no access policies); soft delete for the longest period Azure allows."""
-    return {
-        "tenant_id": tenant_id,
-        "sku": {"family": "A", "name": keyvault.SkuName.STANDARD},
-        "enable_rbac_authorization": True,
-        "enable_soft_delete": True,
-        "soft_delete_retention_in_days": 90,
-        # Without the unseal key Vault's data is lost: no one, not even an owner, may purge it early.
-        "enable_purge_protection": True,
-        # What the SDK's args class sets when left out, spelled out: no VM, disk or template reads it, and it stays
-        # reachable from outside Azure (the deployer stores Vault's recovery keys in it from where `pulumi up` runs).
-        "enabled_for_deployment": False,
-        "enabled_for_disk_encryption": False,
-        "enabled_for_template_deployment": False,
-        "public_network_access": "enabled",
-    }
 
 
 def unseal_key_properties() -> keyvault.KeyPropertiesArgsDict:

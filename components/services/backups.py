@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog, naming, vault_raft
+from components import catalog, naming, sizing, vault_raft
 from components.config import StackConfig
 from components.endpoints import BackupTarget
 
@@ -57,7 +57,12 @@ RESTRICTED_POD = {
     "run_as_group": 65534,
     "seccomp_profile": {"type": "RuntimeDefault"},
 }
-RESTRICTED_CONTAINER = {"allow_privilege_escalation": False, "capabilities": {"drop": ["ALL"]}}
+RESTRICTED_CONTAINER = {
+    "allow_privilege_escalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    # Each writes only to its volumes: the snapshot to /backup, the Azure CLI its login to /tmp (an emptyDir).
+    "read_only_root_filesystem": True,
+}
 
 
 def script_configmap_data() -> dict[str, str]:
@@ -83,7 +88,7 @@ def raft_snapshot_container() -> dict[str, Any]:
             {"name": "vault-token", "mount_path": TOKEN_DIR, "read_only": True},
             {"name": "vault-ca", "mount_path": CA_DIR, "read_only": True},
         ],
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+        "resources": sizing.sized("50m", "64Mi"),
         "security_context": RESTRICTED_CONTAINER,
     }
 
@@ -120,7 +125,7 @@ def consul_snapshot_container() -> dict[str, Any]:
         "image": f"hashicorp/consul:{catalog.IMAGES['consul']}",
         "command": ["consul", "snapshot", "save", f"-http-addr={CONSUL_HTTP}", SNAPSHOT_FILE],
         "volume_mounts": [{"name": "backup", "mount_path": SNAPSHOT_DIR}],
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+        "resources": sizing.sized("50m", "64Mi"),
     }
 
 
@@ -143,9 +148,15 @@ def vault_backup_spec(cfg: StackConfig, account: str, container: str) -> k8s.bat
                     "metadata": {"labels": {"azure.workload.identity/use": "true", "app": naming.VAULT_BACKUP_CRONJOB}},
                     "spec": {
                         "service_account_name": naming.VAULT_BACKUP_SERVICE_ACCOUNT,
+                        # Neither container calls the Kubernetes API: the Azure login reads the token workload
+                        # identity's webhook projects, the Raft snapshot its own projected token (raft_volumes).
+                        "automount_service_account_token": False,
                         "restart_policy": "Never",
                         **({"security_context": RESTRICTED_POD} if raft else {}),
-                        "volumes": [{"name": "backup", "empty_dir": {}}, *(raft_volumes() if raft else [])],
+                        "volumes": [
+                            {"name": "backup", "empty_dir": {}},
+                            *([{"name": "tmp", "empty_dir": {}}, *raft_volumes()] if raft else []),
+                        ],
                         "init_containers": [raft_snapshot_container() if raft else consul_snapshot_container()],
                         "containers": [
                             {
@@ -157,8 +168,11 @@ def vault_backup_spec(cfg: StackConfig, account: str, container: str) -> k8s.bat
                                     {"name": "CONTAINER", "value": container},
                                     *([{"name": "AZURE_CONFIG_DIR", "value": "/tmp/.azure"}] if raft else []),
                                 ],
-                                "volume_mounts": [{"name": "backup", "mount_path": SNAPSHOT_DIR, "read_only": True}],
-                                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+                                "volume_mounts": [
+                                    {"name": "backup", "mount_path": SNAPSHOT_DIR, "read_only": True},
+                                    *([{"name": "tmp", "mount_path": "/tmp"}] if raft else []),
+                                ],
+                                "resources": sizing.sized("100m", "256Mi"),
                                 **({"security_context": RESTRICTED_CONTAINER} if raft else {}),
                             }
                         ],

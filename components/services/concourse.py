@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import idtoken, naming, sizing
+from components import hardening, idtoken, naming, sizing
 from components.concourse_limits import release_timeout_seconds
 from components.config import StackConfig
 from components.durations import go_duration_seconds
@@ -193,6 +193,17 @@ def web_values(
                 "tls": ingress_tls(host, f"{RELEASE}-web-tls"),
             },
             **vault_ca_web_values(cfg),
+            # The chart's requests (100m/128Mi) with limits, and the same for its migration init container.
+            "resources": sizing.sized("100m", "128Mi"),
+            "concourseMigration": {"resources": sizing.sized("100m", "128Mi")},
+            # Both containers (web and its migration) take this context. They stay root: the chart mounts web's
+            # keys 0400, owned by root, with no pod securityContext (fsGroup) to hand them to another user; but
+            # root with no capability, no privilege escalation and the runtime's seccomp profile (ports over 1024).
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": hardening.RUNTIME_DEFAULT,
+            },
         },
         "worker": {"enabled": False},
         # No bundled database, and no Service left pointing at one (the chart renders it unless told not to).

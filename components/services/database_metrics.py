@@ -28,7 +28,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog, naming
+from components import catalog, hardening, naming
 from components.config import StackConfig
 from components.endpoints import MetricsSource
 from components.services import release
@@ -74,6 +74,14 @@ def exporter_values(subscription_id: str, server_id: str, client_id: str) -> dic
             "annotations": {"azure.workload.identity/client-id": client_id},
         },
         "podLabels": {"azure.workload.identity/use": "true"},
+        # A static binary with a read-only root file system (the chart's container context): it runs as nobody
+        # rather than the chart's uid 1000 (under the high-UID bar); non-root and RuntimeDefault stay.
+        "securityContext": {
+            "runAsUser": hardening.NOBODY,
+            "runAsGroup": hardening.NOBODY,
+            "fsGroup": hardening.NOBODY,
+            "supplementalGroups": [hardening.NOBODY],
+        },
         "env": {"AZURE_AUTH": "workloadidentity", "ENABLE_CACHING": "true"},
         # The chart's NetworkPolicy admits nothing by default (netpol.ingress: []); Prometheus scrapes from here.
         "netpol": {

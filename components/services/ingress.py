@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import naming
+from components import hardening, naming
 from components.config import StackConfig
 from components.endpoints import IngressAddress
 from components.services.release import namespace, release
@@ -52,9 +52,16 @@ def traefik_values(ip_address: str, ip_resource_group: str) -> dict[str, Any]:
 
 
 def cert_manager_values() -> dict[str, Any]:
+    # Static binaries that read only their projected service account token: they run as nobody rather than the
+    # image's uid 1000 (under the high-UID bar); the chart's non-root and seccomp settings stay (Helm merges maps).
+    nobody = {"securityContext": {"runAsUser": hardening.NOBODY, "runAsGroup": hardening.NOBODY}}
     return {
         # The chart installs (and upgrades) its CRDs itself; `installCRDs` is the deprecated spelling.
         "crds": {"enabled": True},
+        **nobody,
+        "webhook": nobody,
+        "cainjector": nobody,
+        "startupapicheck": nobody,
     }
 
 

@@ -25,7 +25,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from components import alerting, config, naming, sizing
+from components import alerting, config, hardening, naming, sizing
 from components.config import StackConfig
 from components.endpoints import BackupTarget, SearchReader
 from components.services import release
@@ -275,12 +275,25 @@ def elastalert_values() -> dict[str, Any]:
         },
         "secretRulesName": ELASTALERT_RULES_SECRET,
         "secretRulesList": sorted(alerting.elastalert_rules()),
+        # One Python process that talks HTTPS: no capability, no privilege escalation, the runtime's seccomp profile
+        # (the chart's uid 1000 and runAsNonRoot stay: Helm merges this into its securityContext).
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": hardening.RUNTIME_DEFAULT,
+        },
     }
 
 
 def search_reader(password: pulumi.Output[str]) -> SearchReader:
     """Grafana's login: fixed names and the generated password, so Grafana waits on the password only."""
     return SearchReader(url=ELASTICSEARCH_URL, index=LOG_INDEX, username=GRAFANA_READER, password=password)
+
+
+def operator_values() -> dict[str, Any]:
+    """ECK's operator: its CRDs, and its pod as nobody under the runtime's seccomp profile (a static binary; the
+    chart sets only runAsNonRoot there, and its container context already drops everything and writes nothing)."""
+    return {"installCRDs": True, "podSecurityContext": hardening.pod_context()}
 
 
 class Logging(pulumi.ComponentResource):
@@ -337,7 +350,7 @@ class Logging(pulumi.ComponentResource):
             self,
         )
 
-        self.operator = release.release(OPERATOR, OPERATOR, cfg, ns, {"installCRDs": True}, provider, self)
+        self.operator = release.release(OPERATOR, OPERATOR, cfg, ns, operator_values(), provider, self)
         self.stack = release.release(
             STACK,
             STACK,

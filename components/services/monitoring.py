@@ -28,7 +28,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import alert_facts, alerting, catalog, config, naming
+from components import alert_facts, alerting, catalog, config, hardening, naming, sizing
 from components.config import ObservabilityConfig, StackConfig
 from components.endpoints import InfluxTarget, SearchReader
 from components.services import release
@@ -265,10 +265,24 @@ def prometheus_stack_values(
         # Plus the config's thresholds the build-path alerts compare against, as recorded constants (alert_facts.py).
         "additionalPrometheusRulesMap": {**prometheus_rules(cfg), alert_facts.RULE: alert_facts.rules(cfg)},
         "kube-state-metrics": {"metricLabelsAllowlist": [VAULT_POD_LABELS]},
+        # node-exporter reads /proc and /sys read-only as nobody (the chart's securityContext): it needs no
+        # capability and no privilege escalation, and runs under the runtime's seccomp profile.
+        "prometheus-node-exporter": {
+            "securityContext": {"seccompProfile": hardening.RUNTIME_DEFAULT},
+            "containerSecurityContext": hardening.LOCKED_CONTAINER,
+        },
         # Helm installs crds/ once and never upgrades it: the chart's CRD upgrade job (a pre-install/pre-upgrade
         # hook, kube-prometheus-stack charts/crds/templates/upgrade/) applies this chart version's CRDs server-side
         # before the operator starts, so a chart bump brings its CRDs along. busybox pinned (the chart says latest).
         "crds": {"upgradeJob": {"enabled": True, "image": {"busybox": {"tag": catalog.IMAGES["busybox"]}}}},
+        # The admission webhook's certificate jobs (kube-webhook-certgen, a static binary) run as nobody rather than
+        # the chart's uid 2000 (under the high-UID bar); its non-root and seccomp settings stay.
+        "prometheusOperator": {
+            "admissionWebhooks": {
+                job: {"securityContext": {"runAsUser": hardening.NOBODY, "runAsGroup": hardening.NOBODY}}
+                for job in ("patch", "createSecretJob")
+            }
+        },
         "prometheus": {
             "prometheusSpec": {
                 "retention": obs.prometheus_retention,
@@ -432,8 +446,12 @@ def blackbox_values(cfg: StackConfig) -> dict[str, Any]:
         "kind": "DaemonSet",
         # Every node, the tainted Concourse worker pool's too: that is where builds hit TLS and DNS failures.
         "tolerations": [{"operator": "Exists"}],
+        # A static binary that writes nothing: it runs as nobody (the chart's container default is uid 1000, under
+        # the high-UID bar) under the runtime's seccomp profile.
+        "podSecurityContext": hardening.pod_context(),
+        "securityContext": {"runAsUser": hardening.NOBODY, "runAsGroup": hardening.NOBODY},
         # One small pod per node: probing every 30 s needs little; the limit keeps a runaway probe off the node.
-        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+        "resources": sizing.sized("10m", "32Mi"),
         "config": {
             "modules": {
                 **BLACKBOX_MODULES,

@@ -41,7 +41,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog, naming
+from components import catalog, naming, sizing
 from components.config import StackConfig
 from components.endpoints import VaultUnseal
 from components.services import internal_ca
@@ -152,7 +152,7 @@ def cert_reload_container() -> dict[str, Any]:
         "image": f"busybox:{catalog.IMAGES['busybox']}",
         "command": ["/bin/sh", "-c", CERT_RELOAD_SCRIPT],
         "volumeMounts": [{"name": TLS_VOLUME, "mountPath": TLS_DIR, "readOnly": True}],
-        "resources": {"requests": {"cpu": "5m", "memory": "16Mi"}},
+        "resources": sizing.sized("5m", "16Mi"),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,

@@ -57,6 +57,23 @@ def check_defender(args: ResourceValidationArgs) -> Iterator[str]:
         yield "securityProfile.defender has no logAnalyticsWorkspaceResourceId: the sensor has nowhere to report."
 
 
+def check_etcd_kms(args: ResourceValidationArgs) -> Iterator[str]:
+    """AKS's KMS limits (learn.microsoft.com/azure/aks/use-kms-etcd-encryption): a user-assigned control plane
+    identity (its key vault role must exist before the cluster), a versioned key id, and a private vault only with
+    API Server VNet Integration (Konnectivity no longer reaches one)."""
+    props = args.props
+    if get(props, "securityProfile.azureKeyVaultKms.enabled") is not True:
+        return
+    if get(props, "identity.type") != "UserAssigned":
+        yield "securityProfile.azureKeyVaultKms is on with a system-assigned identity: KMS needs a user-assigned one."
+    key_id = known(props, "securityProfile.azureKeyVaultKms.keyId")
+    if isinstance(key_id, str) and len(key_id.removeprefix("https://").split("/")) != 4:
+        yield f"securityProfile.azureKeyVaultKms.keyId {key_id!r} is not https://<vault>/keys/<name>/<version>."
+    private = get(props, "securityProfile.azureKeyVaultKms.keyVaultNetworkAccess") == "Private"
+    if private and get(props, "apiServerAccessProfile.enableVnetIntegration") is not True:
+        yield "a private KMS key vault needs apiServerAccessProfile.enableVnetIntegration (API Server VNet Integration)"
+
+
 def check_audit_log(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     """Each cluster has a diagnostic setting that sends an audit category to a workspace or a storage account."""
     for cluster in (r for r in args.resources if r.resource_type == CLUSTER):
@@ -237,6 +254,13 @@ POLICIES = [
         "with a Log Analytics workspace (cluster.defender).",
         [CLUSTER],
         check_defender,
+    ),
+    resource_policy(
+        "aks-etcd-kms",
+        "Where etcd's secrets are encrypted with a Key Vault key (cluster.etcdKms), the cluster meets AKS's KMS "
+        "limits: a user-assigned identity, a versioned key id, a private vault only with API Server VNet Integration.",
+        [CLUSTER],
+        check_etcd_kms,
     ),
     stack_policy(
         "aks-audit-log",
