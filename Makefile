@@ -11,7 +11,7 @@ STACK ?= staging
 OTHER ?= prod
 TARGET ?= prod
 
-.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security netpol scan
+.PHONY: help plan plans compare promote smoke bench bench-test restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock render diff audit pod-security netpol scan
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,8 +56,11 @@ pod-security: $(VENV)/.installed ## Pod Security level each namespace's rendered
 netpol: $(VENV)/.installed $(NETPOL_VENV)/.installed ## network-config-analyzer's connectivity map of STACK's rendered pods and policies, and the edge checks
 	$(PY) -m tools.netpol $(STACK)
 
-bench: $(VENV)/.installed ## offline plan time and memory per stack; render and audit of all stacks, wall and CPU s
+bench: $(VENV)/.installed ## offline plan time and memory per stack; render and audit of all stacks; `make unit` and `make test`, wall and CPU s
 	$(PY) -m tools.bench
+
+bench-test: $(VENV)/.installed ## only the test suite's figures: `make unit` (pytest) and `make test`, wall and CPU s, with the counts
+	$(PY) -m tools.bench --suite
 
 cost: $(VENV)/.installed ## monthly cost per line item at the pool's min/max (STACK=prod, or STACK="staging prod")
 	$(PY) -m tools.cost $(STACK) $(if $(RENDERED),--rendered $(RENDERED),)
@@ -88,8 +91,13 @@ alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure m
 
 test: lint typecheck unit ## everything CI runs (.ci/run)
 
-unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert, network-config-analyzer and checkov first)
-	$(PY) -m pytest
+# pytest on every core (pytest-xdist): each worker takes whole files (--dist loadfile), so a module's fixtures and a
+# worker's shared plans (tests/conftest.py cached_plan) are made once. WORKERS=1 runs in one process.
+WORKERS ?= auto
+PYTEST_PARALLEL = $(if $(filter 1,$(WORKERS)),-p no:xdist,-n $(WORKERS) --dist loadfile)
+
+unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest on every core (installs promtool, amtool, ElastAlert, network-config-analyzer and checkov first)
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # promtool checks and unit-tests the Prometheus rule files, amtool the Alertmanager routing. Debian's `prometheus` and
 # `prometheus-alertmanager` packages ship them; CI runs as root with no stdin, so install them non-interactively
