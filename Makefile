@@ -89,10 +89,7 @@ fmt: $(VENV)/.installed ## format the code and apply ruff's safe fixes (ruff for
 alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure mode, runbook); WRITE=1 updates the README
 	$(PY) -m tools.alerts $(if $(WRITE),--write,)
 
-# lint, typecheck and unit side by side: pyright is one process on one core for most of a minute, pytest's workers
-# take the rest; each target's output is printed whole when it ends (-Otarget), and any failure fails `make test`.
-test: $(VENV)/.installed ## everything CI runs (.ci/run): ruff, pyright and pytest, side by side
-	@$(MAKE) --no-print-directory -j3 -Otarget lint typecheck unit
+test: lint typecheck unit ## everything CI runs (.ci/run)
 
 # pytest on every core (pytest-xdist): each worker takes whole files (--dist loadfile), so a module's fixtures and a
 # worker's shared plans (tests/conftest.py cached_plan) are made once. WORKERS=1 runs in one process.
