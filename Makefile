@@ -13,7 +13,7 @@ TARGET ?= prod
 # Every stack of the project, one per Pulumi.<stack>.yaml (infra, prod, staging).
 STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 
-.PHONY: help plan plans compare promote smoke bench restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock images images-lock render diff audit pod-security netpol scan
+.PHONY: help plan plans compare promote smoke bench bench-test unit-all restore policy docs fmt alerts test lint typecheck unit engines cost timeline figures charts charts-lock images images-lock render diff audit pod-security netpol scan
 
 help: ## list the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,8 +64,11 @@ pod-security: $(VENV)/.installed ## Pod Security level each namespace's rendered
 netpol: $(VENV)/.installed $(NETPOL_VENV)/.installed ## network-config-analyzer's connectivity map of STACK's rendered pods and policies, and the edge checks
 	$(PY) -m tools.netpol $(STACK)
 
-bench: $(VENV)/.installed ## offline plan time and memory per stack; render and audit of all stacks, wall and CPU s
+bench: $(VENV)/.installed ## offline plan time and memory per stack; render and audit of all stacks; `make unit` and `make test`, wall and CPU s
 	$(PY) -m tools.bench
+
+bench-test: $(VENV)/.installed ## only the test suite's figures: `make unit` (pytest) and `make test`, wall and CPU s, with the counts
+	$(PY) -m tools.bench --suite
 
 cost: $(VENV)/.installed ## monthly cost per line item at the pool's min/max of every stack side by side (or STACK=prod, STACK="staging prod")
 	$(PY) -m tools.cost $(if $(filter command line environment,$(origin STACK)),$(STACK),$(STACKS)) $(if $(RENDERED),--rendered $(RENDERED),)
@@ -96,8 +99,19 @@ alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure m
 
 test: lint typecheck unit ## everything CI runs (.ci/run)
 
-unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest (installs promtool, amtool, ElastAlert, network-config-analyzer and checkov first)
-	$(PY) -m pytest
+# pytest on every core (pytest-xdist): each worker takes whole files (--dist loadfile), so a module's fixtures and a
+# worker's shared plans (tests/conftest.py cached_plan) are made once. WORKERS=1 runs in one process.
+WORKERS ?= auto
+PYTEST_PARALLEL = $(if $(filter 1,$(WORKERS)),-p no:xdist,-n $(WORKERS) --dist loadfile)
+
+unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest on every core, less the `exhaustive` tests (installs promtool, amtool, ElastAlert, network-config-analyzer and checkov first)
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not exhaustive"
+
+# Left out of `make unit` (marker `exhaustive`), each re-proving what a default test proves:
+# tests/test_stack_files.py::test_two_plans_of_one_commit_are_byte_identical (two fresh processes plan prod; the
+# golden plans test already compares a fresh plan with the committed one, made by another process, byte for byte).
+unit-all: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest on every core with the `exhaustive` tests too
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # promtool checks and unit-tests the Prometheus rule files, amtool the Alertmanager routing. Debian's `prometheus` and
 # `prometheus-alertmanager` packages ship them; CI runs as root with no stdin, so install them non-interactively

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +53,38 @@ def plan_of() -> Planner:
         return offline.run(stack, flat, secret_keys, stack_outputs=stack_outputs)
 
     return run
+
+
+_SHARED_PLANS: dict[str, bytes] = {}
+"""Every plan `shared_plan` made in this process (one per pytest-xdist worker), pickled, by stack, config and
+stack outputs: the mock run is most of a test's time, and most tests only read one of a few plans."""
+
+
+def cached_plan(
+    stack: str, config: dict[str, Any] | None = None, stack_outputs: dict[str, dict[str, Any]] | None = None
+) -> offline.Plan:
+    """plan_of's plan, made once per process for each (stack, config, stack outputs, pinned day) and handed out as a
+    fresh copy each call, so a test that edits its records cannot change another's. For module- and session-scoped
+    fixtures, which cannot ask for the function-scoped `shared_plan`.
+
+    Only for a program whose behaviour the caller has not changed (a monkeypatched module, environment or deployer
+    is not part of the key): such a test plans with `plan_of`. A run that raises is not remembered."""
+    key = json.dumps([stack, config, stack_outputs, os.environ.get(clock.ENV)], sort_keys=True, default=str)
+    if key not in _SHARED_PLANS:
+        if config is None:
+            plan = offline.run_stack(stack)
+        else:
+            flat, secret_keys = offline.flatten_config(config)
+            plan = offline.run(stack, flat, secret_keys, stack_outputs=stack_outputs)
+        _SHARED_PLANS[key] = pickle.dumps(plan)
+    return pickle.loads(_SHARED_PLANS[key])
+
+
+@pytest.fixture
+def shared_plan() -> Planner:
+    """`plan_of` for a test that only reads the plan of an unchanged program: the same arguments, one mock run per
+    process (see `cached_plan`)."""
+    return cached_plan
 
 
 @pytest.fixture(scope="session")

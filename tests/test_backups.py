@@ -66,8 +66,8 @@ def backup_problems(plan: offline.Plan, cfg: config.StackConfig) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_vault_backup_is_wired_in_every_stack(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_vault_backup_is_wired_in_every_stack(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     assert backup_problems(plan, offline.load_config(stack)) == []
 
 
@@ -80,8 +80,8 @@ def test_vault_backup_is_wired_in_every_stack(stack: str, plan_of: Planner):
         ("shorter retention", "retention deletes after 3 days, not 30"),
     ],
 )
-def test_planted_mistakes_are_caught(mistake: str, problem: str, plan_of: Planner):
-    plan = plan_of("staging")
+def test_planted_mistakes_are_caught(mistake: str, problem: str, shared_plan: Planner):
+    plan = shared_plan("staging")
     cfg = offline.load_config("staging")
     account = plan.get("azure-native:storage:StorageAccount", "backup-storage")
     role = plan.get(ROLE_ASSIGNMENT, "vault-backup-writer")
@@ -97,10 +97,10 @@ def test_planted_mistakes_are_caught(mistake: str, problem: str, plan_of: Planne
     assert problem in backup_problems(plan, cfg)
 
 
-def test_schedule_and_retention_come_from_config(plan_of: Planner):
+def test_schedule_and_retention_come_from_config(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:backup"] = {"vaultSchedule": "15 2 * * *", "vaultRetentionDays": 9, "blobSoftDeleteDays": 5}
-    plan = plan_of("staging", raw)
+    plan = shared_plan("staging", raw)
     cfg = config.StackConfig.model_validate(
         {**{k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("cdstack:")}, "stack": "staging"}
     )
@@ -137,8 +137,8 @@ def test_job_snapshots_raft_with_its_own_vault_identity_and_uploads_with_workloa
         assert container["security_context"]["capabilities"] == {"drop": ["ALL"]}
 
 
-def test_raft_backup_is_wired_to_the_snapshot_role_and_script(plan_of: Planner):
-    plan = plan_of("prod")
+def test_raft_backup_is_wired_to_the_snapshot_role_and_script(shared_plan: Planner):
+    plan = shared_plan("prod")
     cronjob = plan.get(CRONJOB, "vault-backup")
     role = plan.get("vault:jwt/authBackendRole:AuthBackendRole", "snapshot-role")
     script = plan.get("kubernetes:core/v1:ConfigMap", "vault-snapshot-script")
@@ -166,8 +166,8 @@ def test_job_snapshots_consul_and_uploads_with_workload_identity():
     assert spec["concurrency_policy"] == "Forbid"
 
 
-def test_backup_identity_is_federated_to_the_jobs_service_account(plan_of: Planner):
-    plan = plan_of("staging")
+def test_backup_identity_is_federated_to_the_jobs_service_account(shared_plan: Planner):
+    plan = shared_plan("staging")
     federation = plan.get("azure-native:managedidentity:FederatedIdentityCredential", "vault-backup-federation")
     assert federation.inputs["subject"] == "system:serviceaccount:vault:vault-backup"
     assert federation.inputs["audiences"] == ["api://AzureADTokenExchange"]
@@ -197,11 +197,11 @@ def test_production_backup_rules():
     assert rules("staging", database={"backupRetentionDays": 7}, backup={"vaultRetentionDays": 3}) == []
 
 
-def test_a_bad_schedule_is_refused_before_anything_exists(plan_of: Planner):
+def test_a_bad_schedule_is_refused_before_anything_exists(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:backup"] = {"vaultSchedule": "every day"}
     with pytest.raises(config.ConfigError) as error:
-        plan_of("staging", raw)
+        shared_plan("staging", raw)
     assert error.value.keys == ["cdstack:backup.vaultSchedule"]
 
 

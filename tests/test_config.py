@@ -334,13 +334,13 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
 
 @pytest.mark.parametrize(("stack", "change", "key", "allowed"), INVALID, ids=[row[2] for row in INVALID])
 def test_invalid_input_is_one_message_naming_file_key_and_value(
-    stack: str, change: dict[str, Any], key: str, allowed: str, plan_of: Planner
+    stack: str, change: dict[str, Any], key: str, allowed: str, shared_plan: Planner
 ):
     raw = copy.deepcopy(stack_config(stack))
     for path, value in change.items():
         set_path(raw, path, value)
     with pytest.raises(ConfigError) as caught:
-        plan_of(stack, raw)
+        shared_plan(stack, raw)
     message = str(caught.value)
     assert message.startswith(f"Pulumi.{stack}.yaml: invalid configuration")
     line = next((line for line in message.splitlines() if line.strip().startswith(key + ":")), None)

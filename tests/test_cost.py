@@ -204,22 +204,22 @@ def test_three_stacks_side_by_side_each_with_its_totals(prices):
     assert reports[0].low < reports[2].low < reports[1].low
 
 
-def test_the_share_is_a_validated_setting(plan_of):
+def test_the_share_is_a_validated_setting(shared_plan):
     from components.config import ConfigError
     from tests.conftest import stack_config
 
     config = stack_config("prod")
     config["cdstack:cost"] = {"stagingShareOfProd": 1.5}
     with pytest.raises(ConfigError) as error:
-        plan_of("prod", config)
+        shared_plan("prod", config)
     assert error.value.keys == ["cdstack:cost.stagingShareOfProd"]
 
 
 def test_the_shipped_stacks_cost_is_computed_from_their_plans():
     """Every priced kind of resource the stacks create shows up as a line (a new one would too)."""
-    from tools import offline
+    from tests.conftest import cached_plan
 
-    rep = cost.report(offline.run_stack("prod"), "westeurope")
+    rep = cost.report(cached_plan("prod"), "westeurope")
     components = {p.line.component for p in rep.items}
     assert components == {"AKS", "Key Vault", "Networking", "PostgreSQL", "Security", "Storage", "Volumes"}
     volumes = {p.line.item.split(" ")[0] for p in rep.items if p.line.component == "Volumes"}
@@ -231,9 +231,9 @@ def test_the_shipped_stacks_cost_is_computed_from_their_plans():
 def test_a_concourse_upgrades_worker_generation_surge_is_its_own_line():
     """prod: 4..12 workers of one generation, and up to workerReplicas (4) nodes more while a new generation comes
     up beside a full old one; the web release (worker.enabled false) has no worker volumes."""
-    from tools import offline
+    from tests.conftest import cached_plan
 
-    rep = cost.report(offline.run_stack("prod"), "westeurope")
+    rep = cost.report(cached_plan("prod"), "westeurope")
     lines = {p.line.item: p.line for p in rep.items if p.line.component == "AKS"}
     workers = lines["workers pool nodes Standard_D16ds_v5"]
     surge = lines["workers pool generation surge nodes Standard_D16ds_v5"]

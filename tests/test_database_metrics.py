@@ -88,8 +88,8 @@ def metrics_problems(plan: offline.Plan, cfg: config.StackConfig) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_postgres_metrics_are_wired_in_every_stack(stack: str, plan_of: Planner):
-    assert metrics_problems(plan_of(stack), offline.load_config(stack)) == []
+def test_postgres_metrics_are_wired_in_every_stack(stack: str, shared_plan: Planner):
+    assert metrics_problems(shared_plan(stack), offline.load_config(stack)) == []
 
 
 @pytest.mark.parametrize(
@@ -103,8 +103,8 @@ def test_postgres_metrics_are_wired_in_every_stack(stack: str, plan_of: Planner)
         ("drop the exporter", "no azure-metrics-exporter release"),
     ],
 )
-def test_planted_mistakes_are_caught(mistake: str, problem: str, plan_of: Planner):
-    plan = plan_of("staging")
+def test_planted_mistakes_are_caught(mistake: str, problem: str, shared_plan: Planner):
+    plan = shared_plan("staging")
     cfg = offline.load_config("staging")
     role = plan.get(ROLE_ASSIGNMENT, "postgres-metrics-reader")
     release = plan.get(RELEASE, database_metrics.RELEASE)
@@ -125,17 +125,17 @@ def test_planted_mistakes_are_caught(mistake: str, problem: str, plan_of: Planne
     assert any(p.startswith(problem) for p in metrics_problems(plan, cfg)), metrics_problems(plan, cfg)
 
 
-def test_the_limit_follows_the_configured_sku(plan_of: Planner):
+def test_the_limit_follows_the_configured_sku(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:database"] = {**raw.get("cdstack:database", {}), "skuName": "Standard_B4ms"}
-    plan = plan_of("staging", raw)
+    plan = shared_plan("staging", raw)
     [rule] = plan.get(RULE, database_metrics.LIMIT_RULE).inputs["spec"]["groups"][0]["rules"]
     assert rule["expr"] == "vector(1703)"  # 16 GiB of memory: Microsoft's table
     assert rule["labels"]["sku"] == "Standard_B4ms"
 
 
-def test_the_exporter_waits_for_the_monitoring_crds_and_its_role(plan_of: Planner):
-    plan = plan_of("staging")
+def test_the_exporter_waits_for_the_monitoring_crds_and_its_role(shared_plan: Planner):
+    plan = shared_plan("staging")
     release = plan.get(RELEASE, database_metrics.RELEASE)
     waits = set(release.dependencies)
     assert plan.get(RELEASE, "kube-prometheus-stack").urn in waits  # the ServiceMonitor's CRD

@@ -102,8 +102,8 @@ def snapshot_problems(plan: offline.Plan, cfg: config.StackConfig) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_elasticsearch_backup_is_wired_in_every_stack(stack: str, plan_of: Planner):
-    assert snapshot_problems(plan_of(stack), offline.load_config(stack)) == []
+def test_elasticsearch_backup_is_wired_in_every_stack(stack: str, shared_plan: Planner):
+    assert snapshot_problems(shared_plan(stack), offline.load_config(stack)) == []
 
 
 @pytest.mark.parametrize(
@@ -117,8 +117,8 @@ def test_elasticsearch_backup_is_wired_in_every_stack(stack: str, plan_of: Plann
         ("drop the job", "no backup-elasticsearch CronJob"),
     ],
 )
-def test_planted_mistakes_are_caught(mistake: str, problem: str, plan_of: Planner):
-    plan = plan_of("staging")
+def test_planted_mistakes_are_caught(mistake: str, problem: str, shared_plan: Planner):
+    plan = shared_plan("staging")
     cfg = offline.load_config("staging")
     role = plan.get(ROLE_ASSIGNMENT, "elasticsearch-backup-writer")
     if mistake == "role on the account":
@@ -139,14 +139,14 @@ def test_planted_mistakes_are_caught(mistake: str, problem: str, plan_of: Planne
     assert any(p.startswith(problem) for p in snapshot_problems(plan, cfg)), snapshot_problems(plan, cfg)
 
 
-def test_schedule_and_retention_come_from_config(plan_of: Planner):
+def test_schedule_and_retention_come_from_config(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:backup"] = {
         "elasticsearchSchedule": "15 3 * * *",
         "elasticsearchRetentionDays": 9,
         "elasticsearchMinSnapshots": 2,
     }
-    plan = plan_of("staging", raw)
+    plan = shared_plan("staging", raw)
     cfg = config.StackConfig.model_validate(
         {**{k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("cdstack:")}, "stack": "staging"}
     )
@@ -170,11 +170,11 @@ def test_production_keeps_two_weeks_of_snapshots():
     assert problems("staging", 3) == []
 
 
-def test_a_bad_schedule_is_refused_before_anything_exists(plan_of: Planner):
+def test_a_bad_schedule_is_refused_before_anything_exists(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:backup"] = {"elasticsearchSchedule": "hourly"}
     with pytest.raises(config.ConfigError) as error:
-        plan_of("staging", raw)
+        shared_plan("staging", raw)
     assert error.value.keys == ["cdstack:backup.elasticsearchSchedule"]
 
 

@@ -17,7 +17,7 @@ import yaml
 from components import capacity, catalog, concourse_limits, upgrades
 from components.config import ConfigError, check_rules
 from components.problem import Problem
-from tests.conftest import PROJECT_DIR, Planner, stack_config
+from tests.conftest import PROJECT_DIR, Planner, cached_plan, stack_config
 from tests.services import release_values, stack_cfg
 from tools import offline, stackfile
 from tools import plan as plan_tool
@@ -35,12 +35,12 @@ def problem_keys(problems: list[Problem]) -> list[str]:
 # 1. Servers with required anti-affinity need a system node each
 
 
-def test_three_consul_and_vault_servers_need_three_system_nodes(plan_of: Planner):
+def test_three_consul_and_vault_servers_need_three_system_nodes(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:cluster"]["systemPool"]["count"] = 2  # the planted mistake: the staging file before this fix
     cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "storage": "consul"}
     with pytest.raises(ConfigError) as error:
-        plan_of("staging", cfg)
+        shared_plan("staging", cfg)
     assert error.value.keys == ["cdstack:cluster.systemPool.count", "cdstack:cluster.systemPool.count"]
     message = str(error.value)
     assert "got 2; must be at least vault.consulReplicas (3)" in message
@@ -202,8 +202,8 @@ def dex_refusals(oidc: dict[str, Any]) -> list[str]:
     return []
 
 
-def test_entra_id_logins_pass_dex(plan_of: Planner):
-    values = plan_of("staging").get(RELEASE, "concourse").inputs["values"]
+def test_entra_id_logins_pass_dex(shared_plan: Planner):
+    values = shared_plan("staging").get(RELEASE, "concourse").inputs["values"]
     oidc = values["concourse"]["web"]["auth"]["oidc"]
     assert dex_refusals(oidc) == []
     assert dex_refusals({**oidc, "scope": "openid,profile,email", "skipEmailVerifiedValidation": None}) == [
@@ -212,9 +212,9 @@ def test_entra_id_logins_pass_dex(plan_of: Planner):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_group_a_team_maps_is_assigned_to_the_login_app(stack: str, plan_of: Planner):
+def test_every_group_a_team_maps_is_assigned_to_the_login_app(stack: str, shared_plan: Planner):
     """ApplicationGroup claims list only assigned groups: an unassigned team group would grant nobody anything."""
-    plan = plan_of(stack)
+    plan = shared_plan(stack)
     assert plan.get("azuread:index/application:Application", "concourse-app").inputs["groupMembershipClaims"] == [
         "ApplicationGroup"
     ]
@@ -230,10 +230,10 @@ def test_every_group_a_team_maps_is_assigned_to_the_login_app(stack: str, plan_o
     assert all(sp.urn in a.dependencies for a in assignments)
 
 
-def test_security_group_claims_need_no_assignment(plan_of: Planner):
+def test_security_group_claims_need_no_assignment(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:identity"] = {**cfg["cdstack:identity"], "groupClaims": "SecurityGroup"}
-    plan = plan_of("staging", cfg)
+    plan = shared_plan("staging", cfg)
     assert plan.by_type("azuread:index/appRoleAssignment:AppRoleAssignment") == []
 
 
@@ -251,8 +251,8 @@ def deletes_that_fail(plan: offline.Plan) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_a_destroy_never_deletes_through_the_data_plane(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_a_destroy_never_deletes_through_the_data_plane(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     assert deletes_that_fail(plan) == []
     key = plan.get("azure-native:keyvault:Key", "unseal-key")
     planted = dataclasses.replace(plan, registrations=[dataclasses.replace(key, retain_on_delete=False)])
@@ -260,8 +260,8 @@ def test_a_destroy_never_deletes_through_the_data_plane(stack: str, plan_of: Pla
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_a_rebuilt_stack_gets_a_key_vault_name_of_its_own(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_a_rebuilt_stack_gets_a_key_vault_name_of_its_own(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     suffix = plan.get("random:index/randomString:RandomString", "key-vault-suffix")
     assert (suffix.inputs["length"], suffix.inputs["special"], suffix.inputs["upper"]) == (4, False, False)
     vault = plan.get("azure-native:keyvault:Vault", "key-vault")
@@ -281,8 +281,8 @@ def file_realm_secrets_of_the_wrong_type(plan: offline.Plan) -> list[str]:
     return sorted(name for name in names if secrets[name].inputs.get("type") != "kubernetes.io/basic-auth")
 
 
-def test_eck_users_come_from_basic_auth_secrets(plan_of: Planner):
-    plan = plan_of("staging")
+def test_eck_users_come_from_basic_auth_secrets(shared_plan: Planner):
+    plan = shared_plan("staging")
     assert file_realm_secrets_of_the_wrong_type(plan) == []
     planted = dataclasses.replace(
         plan,
@@ -301,7 +301,7 @@ def test_eck_users_come_from_basic_auth_secrets(plan_of: Planner):
 @pytest.mark.parametrize("stack", STACKS)
 def test_an_upgrade_waits_for_one_worker_install_never_a_drain_and_vault_tokens_outlive_it(stack: str):
     cfg = stack_cfg(stack)
-    plan = offline.run_stack(stack)
+    plan = cached_plan(stack)
     web, workers = plan.get(RELEASE, "concourse"), plan.get(RELEASE, "concourse-workers")
     install = catalog.CHARTS["concourse"].timeout_seconds
     # Both releases wait for an install only: the web keeps its atomic wait, a worker generation never rolls in place.
@@ -352,9 +352,9 @@ def test_a_surge_past_akss_largest_pool_is_refused():
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_pool_drains_as_long_as_its_pods_need(stack: str, plan_of: Planner):
+def test_every_pool_drains_as_long_as_its_pods_need(stack: str, shared_plan: Planner):
     cfg = stack_cfg(stack)
-    plan = plan_of(stack)
+    plan = shared_plan(stack)
     system = plan.get("azure-native:containerservice:ManagedCluster", "aks").inputs["agentPoolProfiles"][0]
     workers = plan.get("azure-native:containerservice:AgentPool", "worker-pool").inputs
     assert system["upgradeSettings"] == {
@@ -389,13 +389,13 @@ def test_surge_is_counted_in_the_quota():
     assert need.maximum == 4 * 4 + (12 + 4 + 8) * 16
 
 
-def test_every_disruption_budget_lets_a_drain_proceed(plan_of: Planner):
-    releases = {r.name: r.inputs["values"] for r in plan_of("staging").by_type(RELEASE)}
+def test_every_disruption_budget_lets_a_drain_proceed(shared_plan: Planner):
+    releases = {r.name: r.inputs["values"] for r in shared_plan("staging").by_type(RELEASE)}
     # Vault on Raft, three servers: one may go, two keep the quorum (services/secrets.py disruption_budget).
     assert releases["vault"]["server"]["ha"]["disruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
     on_consul = stack_config("staging")
     on_consul["cdstack:vault"] = {**on_consul["cdstack:vault"], "storage": "consul"}
-    releases = {r.name: r.inputs["values"] for r in plan_of("staging", on_consul).by_type(RELEASE)}
+    releases = {r.name: r.inputs["values"] for r in shared_plan("staging", on_consul).by_type(RELEASE)}
     # Vault on Consul: the chart's Raft-minded default would be 0 for one or two servers.
     assert releases["vault"]["server"]["ha"]["disruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
     # Consul's chart sets maxUnavailable 1 itself unless told otherwise; nothing here tells it otherwise.

@@ -49,26 +49,26 @@ def test_hyphens_vanish_only_from_the_storage_account_name():
     assert names.key_vault("q7k2") == "kv-contoso-pre-prod-q7k2"
 
 
-def test_longest_valid_stack_plans(plan_of: Planner):
+def test_longest_valid_stack_plans(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:name"] = LONGEST_NAME
-    plan = plan_of("stage", cfg)
+    plan = shared_plan("stage", cfg)
     assert plan.outputs["keyVaultName"] == "kv-abcdefghij-stage-q7k2"
 
 
-def test_one_character_too_long_stops_before_any_resource_with_an_error_naming_cdstack_name(plan_of: Planner):
+def test_one_character_too_long_stops_before_any_resource_with_an_error_naming_cdstack_name(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:name"] = LONGEST_NAME
     with pytest.raises(config.ConfigError) as error:
-        plan_of("stages", cfg)
+        shared_plan("stages", cfg)
     assert error.value.keys == ["cdstack:name"]
     assert "Pulumi.stages.yaml" in str(error.value)
     assert "kv-abcdefghij-stages-xxxx" in str(error.value)
 
 
-def test_a_base_name_longer_than_ten_is_refused_by_the_schema(plan_of: Planner):
+def test_a_base_name_longer_than_ten_is_refused_by_the_schema(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:name"] = LONGEST_NAME + "k"
     with pytest.raises(config.ConfigError) as error:
-        plan_of("staging", cfg)
+        shared_plan("staging", cfg)
     assert error.value.keys == ["cdstack:name"]

@@ -62,8 +62,8 @@ def test_consul_edges_exist_only_where_consul_does():
     assert naming.NAMESPACES["secrets"] not in {p["metadata"]["namespace"] for p in network_edges.policies(external)}
 
 
-def test_the_plan_creates_exactly_the_builders_policies_each_after_its_namespace(plan_of: Planner):
-    plan = plan_of("staging")
+def test_the_plan_creates_exactly_the_builders_policies_each_after_its_namespace(shared_plan: Planner):
+    plan = shared_plan("staging")
     planned = [r for r in plan.registrations if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"]
     made = sorted((netpol.whole_numbers(r.inputs) for r in planned), key=render.identity)
     assert made == sorted(network_edges.policies(stack_cfg("staging")), key=render.identity)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components import clock, naming, network_edges, pod_security
-from tests.conftest import TODAY
+from tests.conftest import TODAY, cached_plan
 from tools import charts, offline, workloads
 from tools import pod_security as checker
 
@@ -48,7 +48,7 @@ def with_container_context(**context: Any) -> dict[str, Any]:
 def test_every_namespace_the_stack_creates_carries_its_pod_security_labels(stack: str):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, TODAY)
-        plan = offline.run_stack(stack)
+        plan = cached_plan(stack)
     namespaces = plan.by_type(NAMESPACE)
     # Every namespace the stack deploys into: a lean stack has no logging or chartmuseum namespace.
     expected = set(network_edges.namespaces(offline.load_config(stack)))

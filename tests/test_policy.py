@@ -18,7 +18,7 @@ from pulumi_policy import EnforcementLevel
 from components import catalog, clock
 from components.tags import common_tags
 from policy.cdstack_policy import POLICIES, tags
-from tests.conftest import TODAY
+from tests.conftest import TODAY, cached_plan
 from tools import offline, policy_check
 
 STACKS = tuple(offline.stack_names())
@@ -32,7 +32,7 @@ def plans() -> Iterator[dict[str, offline.Plan]]:
     everything, Vault-side resources included (Vault initialises itself), so one plan per stack covers it."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, TODAY)
-        yield {stack: offline.run_stack(stack) for stack in STACKS}
+        yield {stack: cached_plan(stack) for stack in STACKS}
 
 
 def changed(plan: offline.Plan, type_: str, name: str, change: Callable[[offline.Registration], None]) -> offline.Plan:
@@ -603,9 +603,7 @@ def test_config_agrees_with_the_program(stack: str) -> None:
     assert config["helm-chart-from-catalog"]["repositories"] == sorted({c.repository for c in catalog.CHARTS.values()})
     assert config["azure-stack-tags"]["requiredTags"] == common_tags(cfg)
     assert cfg.dns.domain in config["dns-names-own-stack"]["ownDomains"]
-    unawaited = {
-        r.name for r in offline.run_stack(stack).registrations if r.type == RELEASE and r.inputs.get("skipAwait")
-    }
+    unawaited = {r.name for r in cached_plan(stack).registrations if r.type == RELEASE and r.inputs.get("skipAwait")}
     elastalert = {"elastalert2"} if cfg.parts.elasticsearch else set()  # a lean stack runs no ElastAlert
     assert set(config["helm-atomic-with-timeout"]["unawaited"]) == unawaited == elastalert
 

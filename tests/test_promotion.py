@@ -81,16 +81,16 @@ def prod_config(**promotion: str) -> dict[str, Any]:
     return config
 
 
-def test_gate_passes_when_the_source_deployed_the_same_versions(plan_of: Planner):
+def test_gate_passes_when_the_source_deployed_the_same_versions(shared_plan: Planner):
     source = with_charts(CATALOG_SET, concourse="20.2.0")
-    plan = plan_of("prod", prod_config(), {SOURCE: {"releaseSet": source}})
+    plan = shared_plan("prod", prod_config(), {SOURCE: {"releaseSet": source}})
     assert plan.get("cdstack:index:CdStack", "prod")
     assert plan.outputs["releaseSet"]["charts"]["concourse"] == "20.2.0"
 
 
-def test_gate_refuses_a_version_ahead_of_the_source_before_creating_anything(plan_of: Planner):
+def test_gate_refuses_a_version_ahead_of_the_source_before_creating_anything(shared_plan: Planner):
     with pytest.raises(PromotionError) as refused:
-        plan_of("prod", prod_config(), {SOURCE: {"releaseSet": CATALOG_SET}})
+        shared_plan("prod", prod_config(), {SOURCE: {"releaseSet": CATALOG_SET}})
     text = str(refused.value)
     assert f"  chart concourse: prod 20.2.0, {SOURCE} 20.1.3" in text
     assert "vault" not in text
@@ -126,19 +126,19 @@ def test_override_deploys_anyway_and_logs_reason_and_offending_releases(
     ), warnings
 
 
-def test_stack_without_promotion_is_not_gated(plan_of: Planner):
+def test_stack_without_promotion_is_not_gated(shared_plan: Planner):
     config = stack_config("staging")
     config["cdstack:charts"] = {"concourse": "20.2.0"}
-    plan = plan_of("staging", config)  # no StackReference answers: an ungated stack never asks
+    plan = shared_plan("staging", config)  # no StackReference answers: an ungated stack never asks
     assert plan.outputs["releaseSet"]["charts"]["concourse"] == "20.2.0"
 
 
-def test_offline_plan_of_prod_gates_on_the_release_set_staging_would_deploy(plan_of: Planner):
+def test_offline_plan_of_prod_gates_on_the_release_set_staging_would_deploy(shared_plan: Planner):
     """The offline plan answers prod's StackReference with what Pulumi.staging.yaml deploys; the gate passes."""
     assert offline.source_stack_outputs(offline.read_stack_file(PROJECT_DIR / "Pulumi.prod.yaml")[0], PROJECT_DIR) == {
         SOURCE: {"releaseSet": release_set(offline.load_config("staging"))}
     }
-    assert plan_of("prod").get("cdstack:index:CdStack", "prod")
+    assert shared_plan("prod").get("cdstack:index:CdStack", "prod")
 
 
 def test_plan_command_reports_a_refused_promotion_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

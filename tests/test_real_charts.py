@@ -11,6 +11,7 @@ import bz2
 
 import pytest
 
+from tests.conftest import cached_plan
 from tools import audit, charts, helmrender, offline, render
 
 STACKS = offline.stack_names()
@@ -28,7 +29,7 @@ def test_every_real_release_renders_and_passes_the_audit(stack: str):
 
 def test_a_prometheus_stack_upgrade_applies_that_versions_crds():
     """Helm never upgrades crds/: the chart's upgrade hook must carry exactly the CRDs of the version installed."""
-    plan = offline.run_stack("staging")
+    plan = cached_plan("staging")
     (release,) = [r for r in render.releases_from_plan(plan) if r.chart == "kube-prometheus-stack"]
     try:
         chart = helmrender.load(charts.locate(release.chart, release.version))
@@ -59,7 +60,7 @@ def test_concourses_web_and_worker_releases_are_one_complete_consistent_deployme
     Service, the worker release the workers and their HPA and PDB, nothing twice; the workers dial that Service's
     port in its namespace, and each side mounts the Secret the program writes for it, whose keys pair up (the TSA
     host key and the worker key, each generated once: services/concourse.py)."""
-    plan = offline.run_stack(stack)
+    plan = cached_plan(stack)
     releases = [r for r in render.releases_from_plan(plan) if r.chart == "concourse"]
     try:
         for release in releases:

@@ -71,8 +71,8 @@ def test_releases_and_the_issuer_under_the_mock_engine(stack: str):
     assert traefik.urn not in cert_manager.dependencies
 
 
-def test_wired_into_the_stack_on_the_platforms_cluster_and_ip(plan_of: Planner):
-    plan = plan_of("staging")
+def test_wired_into_the_stack_on_the_platforms_cluster_and_ip(shared_plan: Planner):
+    plan = shared_plan("staging")
     traefik = plan.get(HELM_RELEASE, "traefik")
     assert "pulumi:providers:kubernetes::aks" in traefik.provider
     assert plan.get("azure-native:network:PublicIPAddress", "ingress-ip").urn in traefik.dependencies

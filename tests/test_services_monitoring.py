@@ -388,8 +388,8 @@ def closure(plan: offline.Plan, urn: str) -> set[str]:
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_observability_in_the_stack_waits_for_nothing_of_concourse(stack: str, plan_of):
-    plan = plan_of(stack)
+def test_observability_in_the_stack_waits_for_nothing_of_concourse(stack: str, shared_plan):
+    plan = shared_plan(stack)
     cluster_provider = plan.by_type("pulumi:providers:kubernetes")
     assert len(cluster_provider) == 1
     names = ["kube-prometheus-stack", "influxdb", "telegraf", "blackbox-exporter", "eck-operator", "eck-stack"]
@@ -403,8 +403,8 @@ def test_observability_in_the_stack_waits_for_nothing_of_concourse(stack: str, p
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_stack_outputs_name_the_logins_never_a_password(stack: str, plan_of):
-    outputs = plan_of(stack).outputs
+def test_stack_outputs_name_the_logins_never_a_password(stack: str, shared_plan):
+    outputs = shared_plan(stack).outputs
     assert outputs["grafanaAdminUser"] == "admin"
     assert outputs["grafanaAdminSecret"] == "monitoring/grafana-admin"
     assert outputs["chartmuseumUser"] == "charts"

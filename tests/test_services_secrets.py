@@ -204,8 +204,8 @@ def test_raft_releases_under_the_mock_engine(stack: str, protected: bool):
     assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_wired_into_the_stack_vault_is_initialised_behind_the_ingress_before_anyone_uses_it(plan_of: Planner):
-    plan = plan_of("prod")
+def test_wired_into_the_stack_vault_is_initialised_behind_the_ingress_before_anyone_uses_it(shared_plan: Planner):
+    plan = shared_plan("prod")
     vault = plan.get(HELM_RELEASE, "vault")
     assert plan.get("azure-native:keyvault:Key", "unseal-key").urn in vault.dependencies
     assert vault.protect is True
@@ -215,10 +215,10 @@ def test_wired_into_the_stack_vault_is_initialised_behind_the_ingress_before_any
     assert plan.get("pulumi:providers:vault", "vault").dependencies == [init.urn]
 
 
-def test_an_external_vault_gets_no_consul_and_no_vault_release(plan_of: Planner):
+def test_an_external_vault_gets_no_consul_and_no_vault_release(shared_plan: Planner):
     config = stack_config("staging")
     config["cdstack:vault"] = {"mode": "external", "address": "https://vault.example.com"}
-    plan = plan_of("demo", config)
+    plan = shared_plan("demo", config)
     releases = {r.name for r in plan.by_type(HELM_RELEASE)}
     assert {"traefik", "cert-manager"} <= releases
     assert not {"consul", "vault"} & releases

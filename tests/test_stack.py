@@ -13,8 +13,8 @@ from tools.plan import short
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_every_resource_hangs_under_cdstack(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_every_resource_hangs_under_cdstack(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     root = plan.get("cdstack:index:CdStack", stack)
     assert root.parent.endswith(f"pulumi:pulumi:Stack::cdstack-{stack}")
     by_urn = {r.urn: r for r in plan.registrations}
@@ -27,8 +27,8 @@ def test_every_resource_hangs_under_cdstack(stack: str, plan_of: Planner):
         assert node is root, f"{registration.type} {registration.name} is outside CdStack"
 
 
-def test_azure_resources_carry_the_stack_tags(plan_of: Planner):
-    plan = plan_of("staging")
+def test_azure_resources_carry_the_stack_tags(shared_plan: Planner):
+    plan = shared_plan("staging")
     group = plan.get("azure-native:resources:ResourceGroup", "resource-group")
     assert group.inputs["tags"] == {
         "owner": "platform-team",
@@ -39,8 +39,8 @@ def test_azure_resources_carry_the_stack_tags(plan_of: Planner):
     assert group.inputs["location"] == "westeurope"
 
 
-def test_network_layout_comes_from_config(plan_of: Planner):
-    plan = plan_of("prod")
+def test_network_layout_comes_from_config(shared_plan: Planner):
+    plan = shared_plan("prod")
     vnet = plan.get("azure-native:network:VirtualNetwork", "vnet")
     assert vnet.inputs["addressSpace"] == {"addressPrefixes": ["10.50.0.0/16"]}
     postgres = plan.get("azure-native:network:Subnet", "postgres-subnet")
@@ -52,8 +52,8 @@ def test_network_layout_comes_from_config(plan_of: Planner):
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_outputs_name_what_an_operator_needs(stack: str, plan_of: Planner):
-    outputs = plan_of(stack).outputs
+def test_outputs_name_what_an_operator_needs(stack: str, shared_plan: Planner):
+    outputs = shared_plan(stack).outputs
     assert outputs["resourceGroupName"] == f"rg-contoso-{stack}"
     for key in ("concourseUrl", "vaultUrl", "grafanaUrl", "kibanaUrl", "chartmuseumUrl"):
         assert outputs[key].startswith("https://")
@@ -82,8 +82,8 @@ def test_cli_secret_keys_are_recognised(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_concourse_waits_for_its_inputs_and_teams_wait_for_concourse(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_concourse_waits_for_its_inputs_and_teams_wait_for_concourse(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     concourse = plan.get("kubernetes:helm.sh/v3:Release", "concourse")
     waits = {short(urn) for urn in concourse.dependencies}
     assert "kubernetes:core/v1:Secret::concourse-web-secret" in waits
@@ -106,16 +106,16 @@ def test_concourse_waits_for_its_inputs_and_teams_wait_for_concourse(stack: str,
     assert ready.urn in team.dependencies
 
 
-def test_vault_starts_only_after_its_unseal_identity_can_log_in_and_use_the_key(plan_of: Planner):
-    plan = plan_of("staging")
+def test_vault_starts_only_after_its_unseal_identity_can_log_in_and_use_the_key(shared_plan: Planner):
+    plan = shared_plan("staging")
     vault = plan.get("kubernetes:helm.sh/v3:Release", "vault")
     waits = {short(urn) for urn in vault.dependencies}
     assert "azure-native:managedidentity:FederatedIdentityCredential::vault-federation" in waits
     assert "azure-native:authorization:RoleAssignment::vault-crypto-user" in waits
 
 
-def test_concourse_starts_once_its_database_exists_not_after_the_tls_parameters(plan_of: Planner):
-    concourse = plan_of("staging").get("kubernetes:helm.sh/v3:Release", "concourse")
+def test_concourse_starts_once_its_database_exists_not_after_the_tls_parameters(shared_plan: Planner):
+    concourse = shared_plan("staging").get("kubernetes:helm.sh/v3:Release", "concourse")
     waits = {short(urn) for urn in concourse.dependencies}
     assert "azure-native:dbforpostgresql:Database::concourse-database" in waits
     # The TLS parameters restate what a new flexible server enforces already: Concourse installs while they apply.
@@ -127,8 +127,8 @@ GENERATED = ("offline-plan-password", "offline-plan-client-secret", "offline-sec
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_no_secret_in_any_helm_values_or_stack_output(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_no_secret_in_any_helm_values_or_stack_output(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     releases = plan.by_type("kubernetes:helm.sh/v3:Release")
     assert len(releases) >= 11
     for release in releases:
@@ -145,11 +145,11 @@ def test_no_secret_in_any_helm_values_or_stack_output(stack: str, plan_of: Plann
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_every_release_is_pinned_atomic_and_bounded(stack: str, plan_of: Planner):
+def test_every_release_is_pinned_atomic_and_bounded(stack: str, shared_plan: Planner):
     from components import catalog
     from components.concourse_limits import release_timeout_seconds
 
-    plan = plan_of(stack)
+    plan = shared_plan(stack)
     plan_cfg = offline.load_config(stack)
     charts = {c.chart: key for key, c in catalog.CHARTS.items()}
     deployed = set()
@@ -171,10 +171,10 @@ def test_every_release_is_pinned_atomic_and_bounded(stack: str, plan_of: Planner
     assert deployed == set(catalog.CHARTS) - {"consul"}
 
 
-def test_a_chart_mirror_installs_every_release_from_it(plan_of: Planner):
+def test_a_chart_mirror_installs_every_release_from_it(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:chartMirror"] = "oci://contosocharts.azurecr.io/helm"
-    releases = plan_of("staging", raw).by_type("kubernetes:helm.sh/v3:Release")
+    releases = shared_plan("staging", raw).by_type("kubernetes:helm.sh/v3:Release")
     assert releases
     for release in releases:
         assert release.inputs["chart"].startswith("oci://contosocharts.azurecr.io/helm/"), release.name

@@ -519,6 +519,7 @@ def test_the_plan_refuses_a_stack_that_collides_with_another(
 # The plan is the same bytes on every run
 
 
+@pytest.mark.exhaustive  # test_golden_plans compares a fresh plan with the committed one byte for byte
 def test_two_plans_of_one_commit_are_byte_identical(tmp_path: Path):
     runs = []
     for i in range(2):

@@ -157,8 +157,8 @@ def teams_not_waiting_for_the_api(plan: Any) -> list[str]:
     return [r.name for r in teams if not ready & set(r.dependencies)]
 
 
-def test_every_team_waits_for_the_api_and_a_team_wired_only_after_the_release_is_caught(plan_of):
-    assert teams_not_waiting_for_the_api(plan_of("prod")) == []
+def test_every_team_waits_for_the_api_and_a_team_wired_only_after_the_release_is_caught(shared_plan):
+    assert teams_not_waiting_for_the_api(shared_plan("prod")) == []
 
     def planted() -> None:
         """The old wiring: the team waits for the Concourse release only, racing the certificate."""
@@ -187,11 +187,11 @@ def test_every_team_waits_for_the_api_and_a_team_wired_only_after_the_release_is
         ("teamApiBudgetSeconds", "2m", "valid integer"),
     ],
 )
-def test_team_api_budgets_are_validated_before_any_resource(plan_of, key: str, value: Any, allowed: str):
+def test_team_api_budgets_are_validated_before_any_resource(shared_plan, key: str, value: Any, allowed: str):
     raw = copy.deepcopy(stack_config("staging"))
     raw.setdefault("cdstack:concourse", {})[key] = value
     with pytest.raises(ConfigError) as caught:
-        plan_of("staging", raw)
+        shared_plan("staging", raw)
     message = str(caught.value)
     assert message.startswith("Pulumi.staging.yaml: invalid configuration")
     line = next(line for line in message.splitlines() if f"cdstack:concourse.{key}:" in line)

@@ -52,9 +52,9 @@ def test_the_picture_is_written_as_svg_and_png(tmp_path):
 
 
 def test_prod_logging_and_ingress_wait_only_on_what_they_use():
-    from tools import offline
+    from tests.conftest import cached_plan
 
-    bars = timeline.schedule(offline.run_stack("prod"))
+    bars = timeline.schedule(cached_plan("prod"))
     by_name = {b.registration.name: b for b in bars}
     # ElastAlert still waits for the eck-stack release (its Elasticsearch creates the Secrets ElastAlert mounts),
     # but `up` does not wait for ElastAlert: Elasticsearch's forming is off the critical path.
@@ -76,10 +76,10 @@ instead of before it (18:24 modelled before, 16:42 after, on the logging chain).
 def test_prod_concourse_and_its_teams_do_not_wait_for_vault():
     """Concourse's web logs in to Vault in the background (retrying), so nothing on its way waits for Vault: a
     dependency that puts Vault's chain back before Concourse fails here."""
-    from tools import offline
+    from tests.conftest import cached_plan
     from tools import plan as plan_tool
 
-    plan = offline.run_stack("prod")
+    plan = cached_plan("prod")
     before = plan_tool.waits(plan)
     by_urn = {r.urn: r for r in plan.registrations}
 
@@ -98,17 +98,17 @@ def test_prod_concourse_and_its_teams_do_not_wait_for_vault():
 
 def test_prod_first_up_does_not_grow_past_its_ceiling():
     """A new wait that lengthens the first `up` fails here, with the critical path to read."""
-    from tools import offline
+    from tests.conftest import cached_plan
 
-    bars = timeline.schedule(offline.run_stack("prod"))
+    bars = timeline.schedule(cached_plan("prod"))
     assert timeline.total(bars) <= FIRST_UP_CEILING_SECONDS, timeline.render("prod", [b for b in bars if b.critical])
 
 
 def test_an_upgrade_waits_for_the_new_generation_then_deletes_the_old_and_never_for_its_drain():
+    from tests.conftest import cached_plan
     from tests.services import stack_cfg
-    from tools import offline
 
-    plan = offline.run_stack("prod")
+    plan = cached_plan("prod")
     steps = timeline.upgrade(plan, stack_cfg("prod"))
     by_label = {s.label.split(":")[0].split(" (")[0]: s for s in steps}
     web, secret = by_label["Release concourse"], by_label["Secret concourse-worker-secret"]
@@ -128,11 +128,10 @@ def test_an_upgrade_waits_for_the_new_generation_then_deletes_the_old_and_never_
 def test_the_upgrade_up_is_the_same_whatever_the_fleet():
     import copy
 
-    from tests.conftest import stack_config
+    from tests.conftest import cached_plan, stack_config
     from tests.services import stack_cfg
-    from tools import offline
 
-    plan = offline.run_stack("prod")
+    plan = cached_plan("prod")
     cluster = copy.deepcopy(stack_config("prod")["cdstack:cluster"])
     cluster["workerPool"]["maxCount"] = 200
     big = timeline.upgrade(plan, stack_cfg("prod", cluster=cluster))

@@ -32,8 +32,8 @@ VAULT_TYPES = (MOUNT, POLICY_TYPE, ROLE, SECRET_ID, PROVIDER, "vault:index/authB
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_mount_policy_and_approle(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_mount_policy_and_approle(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     provider = plan.get(PROVIDER, "vault")
     assert provider.inputs["address"] == f"https://vault.{'staging.' if stack == 'staging' else ''}cd.contoso.com"
     assert "token" not in provider.inputs  # no Vault token anywhere: the deployer logs in with its Entra ID token
@@ -122,27 +122,27 @@ def test_the_golden_plans_vault_login_carries_no_token(stack: str):
     assert offline.SECRET not in json.dumps(provider["inputs"])
 
 
-def test_policy_follows_the_path_prefix(plan_of: Planner):
+def test_policy_follows_the_path_prefix(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "pathPrefix": "/ci/concourse", "tokenTtl": "20m"}
-    plan = plan_of("staging", cfg)
+    plan = shared_plan("staging", cfg)
     assert plan.get(MOUNT, "kv").inputs["path"] == "ci/concourse"
     assert plan.get(POLICY_TYPE, "concourse-policy").inputs["policy"] == POLICY.replace("concourse/", "ci/concourse/")
     assert plan.get(ROLE, "concourse-role").inputs["tokenTtl"] == 1200
 
 
-def test_rotation_is_a_config_change(plan_of: Planner):
+def test_rotation_is_a_config_change(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:vault"] = {**cfg["cdstack:vault"], "secretIdGeneration": 2}
-    plan = plan_of("staging", cfg)
+    plan = shared_plan("staging", cfg)
     secret_id = plan.get(SECRET_ID, "concourse-secret-id")
     assert json.loads(secret_id.inputs["metadata"]) == {"generation": "2"}
     value = plan.get("random:index/randomPassword:RandomPassword", "concourse-secret-id-value")
     assert value.inputs["keepers"] == {"generation": "2"}
 
 
-def test_team_credentials_land_in_vault_under_the_team_path(plan_of: Planner):
-    plan = offline.run_stack("staging")
+def test_team_credentials_land_in_vault_under_the_team_path(shared_plan: Planner):
+    plan = shared_plan("staging")
     secret = plan.get("vault:kv/secretV2:SecretV2", "payments-service-user")
     assert secret.inputs["name"] == "payments/service-user"
     assert secret.inputs["mount"] == "concourse"

@@ -12,7 +12,7 @@ import yaml
 
 from components import alerting, clock, naming, vault_access, vault_login
 from components.services import logging
-from tests.conftest import TODAY, Planner, stack_config
+from tests.conftest import TODAY, Planner, cached_plan, stack_config
 from tests.services import stack_cfg
 from tools import offline
 
@@ -23,7 +23,7 @@ AUDIT = "vault:index/audit:Audit"
 def plan(request: pytest.FixtureRequest) -> Iterator[offline.Plan]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, TODAY)
-        yield offline.run_stack(request.param)
+        yield cached_plan(request.param)
 
 
 def audit_problems(plan: offline.Plan) -> list[str]:
@@ -73,10 +73,10 @@ def test_the_log_alerts_read_vaults_audit_lines():
     assert all('"type":"' in d["message"] for d in samples["failing"])  # the audit device's JSON lines
 
 
-def test_an_external_vault_gets_no_audit_device_from_cdstack(plan_of: Planner):
+def test_an_external_vault_gets_no_audit_device_from_cdstack(shared_plan: Planner):
     config = stack_config("staging")
     config["cdstack:vault"] = {"mode": "external", "address": "https://vault.example.com"}
-    assert plan_of("demo", config).by_type(AUDIT) == []
+    assert shared_plan("demo", config).by_type(AUDIT) == []
 
 
 def test_a_planted_mistake_fails(plan: offline.Plan):

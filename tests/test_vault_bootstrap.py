@@ -31,8 +31,8 @@ def graph(plan: offline.Plan) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_nothing_touches_vault_before_the_initialiser(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_nothing_touches_vault_before_the_initialiser(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     init = plan.get(INIT, "vault-init")
     assert {"kubernetes:helm.sh/v3:Release::vault", "kubernetes:helm.sh/v3:Release::traefik"} <= {
         dep.split("$")[-1] for dep in init.dependencies
@@ -46,8 +46,8 @@ def test_nothing_touches_vault_before_the_initialiser(stack: str, plan_of: Plann
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_initialiser_inputs_hold_no_secret_and_name_the_stacks_key_vault(stack: str, plan_of: Planner):
-    plan = plan_of(stack)
+def test_initialiser_inputs_hold_no_secret_and_name_the_stacks_key_vault(stack: str, shared_plan: Planner):
+    plan = shared_plan(stack)
     init = plan.get(INIT, "vault-init")
     # Only the serialised provider code is a secret (Pulumi marks it so); no key, token or password is an input.
     assert offline.SECRET not in json.dumps({k: v for k, v in init.inputs.items() if k != "__provider"})
@@ -63,10 +63,10 @@ def test_initialiser_inputs_hold_no_secret_and_name_the_stacks_key_vault(stack: 
     assert access["deployerObjectIds"] == []
 
 
-def test_deployers_get_key_vault_secrets_officer_on_exactly_the_stacks_key_vault(plan_of: Planner):
+def test_deployers_get_key_vault_secrets_officer_on_exactly_the_stacks_key_vault(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:vault"] = {**raw["cdstack:vault"], "deployerObjectIds": [PIPELINE_SP]}
-    plan = plan_of("staging", raw)
+    plan = shared_plan("staging", raw)
     key_vault = plan.get("azure-native:keyvault:Vault", "key-vault")
     officers = {r.name: r for r in plan.by_type(ROLE_ASSIGNMENT) if r.name.startswith("vault-keys-")}
     assert set(officers) == {"vault-keys-admins", "vault-keys-deployer-0"}
@@ -103,15 +103,15 @@ def test_second_up_is_a_no_op_for_the_initialiser(stack: str, plan_of: Planner):
     assert not VaultInitProvider().diff("id", olds, second).changes
 
 
-def test_planted_mistake_a_changing_input_would_touch_vault_on_every_up(plan_of: Planner):
-    inputs = plan_of("staging").get(INIT, "vault-init").inputs
+def test_planted_mistake_a_changing_input_would_touch_vault_on_every_up(shared_plan: Planner):
+    inputs = shared_plan("staging").get(INIT, "vault-init").inputs
     olds = {**inputs, "initialized": True, "rootTokenRevoked": True}
     changed = {**inputs, "access": {**inputs["access"], "adminGroupId": "another-group"}}
     assert VaultInitProvider().diff("id", olds, changed).changes
 
 
-def test_recovery_threshold_above_shares_is_refused(plan_of: Planner):
+def test_recovery_threshold_above_shares_is_refused(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:vault"] = {**raw["cdstack:vault"], "recoveryShares": 3, "recoveryThreshold": 4}
     with pytest.raises(config.ConfigError, match=r"vault.recoveryThreshold: got 4; must be <= recoveryShares \(3\)"):
-        plan_of("staging", raw)
+        shared_plan("staging", raw)

@@ -18,7 +18,7 @@ import pytest
 
 from components import clock, vault_access, vault_init, vault_login
 from components.vault_init import Retry, VaultApi
-from tests.conftest import TODAY
+from tests.conftest import TODAY, cached_plan
 from tests.entra import entra_issuer, program_access
 from tests.vault_server import Server, dev_server
 from tools import offline
@@ -63,7 +63,7 @@ def push_secret_id(server: Server, token: str, metadata: str, secret_id: str) ->
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, TODAY)
-        plan = offline.run_stack("staging")
+        plan = cached_plan("staging")
     with dev_server(tmp_path_factory.mktemp("bao")) as server, entra_issuer(TENANT) as issuer:
         access = program_access(issuer, ADMINS, [PIPELINE])
         api = VaultApi(server.address, Retry(attempts=3, delay=0))

@@ -290,8 +290,8 @@ def test_the_deployer_token_makes_every_call_of_every_vault_resource_type(deploy
     assert f"{KV}/" not in server.root("GET", "sys/mounts")["data"]
 
 
-def test_the_table_covers_every_vault_resource_type_the_program_plans(plan_of):
+def test_the_table_covers_every_vault_resource_type_the_program_plans(shared_plan):
     planned = {
-        r.type for stack in ("staging", "prod") for r in plan_of(stack).registrations if r.type.startswith("vault:")
+        r.type for stack in ("staging", "prod") for r in shared_plan(stack).registrations if r.type.startswith("vault:")
     }
     assert planned == set(PROVIDER_CALLS)

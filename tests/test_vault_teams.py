@@ -112,8 +112,8 @@ def test_team_policy_covers_kv_v2_paths_of_its_own_team_only():
 # As planned
 
 
-def test_plan_vault_login_app_auth_method_and_roles(plan_of: Planner):
-    plan = plan_of("staging")
+def test_plan_vault_login_app_auth_method_and_roles(shared_plan: Planner):
+    plan = shared_plan("staging")
     app = plan.get(APP, "vault-app").inputs
     assert app["displayName"] == "contoso-staging-vault"
     assert app["web"]["redirectUris"] == [
@@ -154,10 +154,10 @@ def test_plan_vault_login_app_auth_method_and_roles(plan_of: Planner):
     assert admins.inputs["boundClaims"] == {"groups": GROUP_IDS["platform-admins"]}
 
 
-def test_plan_without_team_secrets_has_no_vault_app_and_no_oidc_login(plan_of: Planner):
+def test_plan_without_team_secrets_has_no_vault_app_and_no_oidc_login(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:vault"] = {**cfg.get("cdstack:vault", {}), "teamSecrets": {"enabled": False}}
-    plan = plan_of("staging", cfg)
+    plan = shared_plan("staging", cfg)
     assert [r.name for r in plan.by_type(APP)] == ["concourse-app"]
     # Raft's own JWT mount for the snapshot job stays; nothing of the teams' OIDC login does.
     assert [r.name for r in plan.by_type(BACKEND)] == ["cluster-jwt"]

@@ -15,7 +15,7 @@ import pytest
 
 from components import clock, naming
 from components.services import concourse, secrets
-from tests.conftest import TODAY
+from tests.conftest import TODAY, cached_plan
 from tests.services import HELM_RELEASE, at, stack_cfg, strings_in, vault_hcl_path
 from tools import offline
 
@@ -32,7 +32,7 @@ UNSEAL = secrets.UnsealKey("tenant", "kv-contoso-staging", "vault-unseal", "clie
 def plan(request: pytest.FixtureRequest) -> Iterator[offline.Plan]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, TODAY)
-        yield offline.run_stack(request.param)
+        yield cached_plan(request.param)
 
 
 def internal_certificates(plan: offline.Plan) -> dict[tuple[str, str], dict[str, Any]]:

@@ -25,7 +25,9 @@ from __future__ import annotations
 import base64
 import datetime
 import ipaddress
+import itertools
 import json
+import os
 import re
 import secrets
 import shutil
@@ -51,10 +53,31 @@ API_AUDIT = "unsafe_allow_api_audit_creation = true\n"
 OpenBao 2.x refuses that unless its configuration allows it, so every test server allows it."""
 
 
+PORTS_FROM = 20_000
+PORTS_PER_WORKER = 1_000
+"""Ports handed out sit below Linux's ephemeral range (32768+), where `bind(0)` of any other process never lands, in
+a block of their own per pytest-xdist worker (PYTEST_XDIST_WORKER gw0, gw1, ...): two workers never pick one port."""
+_next_port = itertools.count()
+
+
 def free_port() -> int:
+    """A port free on 127.0.0.1, and its successor too: a Vault listener's cluster address defaults to the port
+    after its own, so a server started on it binds both. Never the same port twice in one process."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    for _ in range(PORTS_PER_WORKER // 2):
+        port = PORTS_FROM + worker * PORTS_PER_WORKER + (2 * next(_next_port)) % PORTS_PER_WORKER
+        if all(_bindable(candidate) for candidate in (port, port + 1)):
+            return port
+    raise RuntimeError(f"no free port pair in worker {worker}'s block of {PORTS_PER_WORKER}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass

@@ -13,12 +13,17 @@ Where the pinned charts are on the machine (`make charts`, or CDSTACK_CHARTS), i
 (a new chart version or new values everywhere) and with the cache the first run left (what a re-run costs).
 Targets: render 30 s warm, audit 120 s. The machine is shared, so CPU seconds (user + system, every process and
 thread) are printed beside wall seconds: CPU / 2 is the wall time an idle 2-core machine needs at best.
+
+Last (or alone, with --suite), it times the test suite as CI runs it: `make unit` (pytest, on every core) and
+`make test` (lint, type check and pytest), with the tests' counts. Targets (issue 27): pytest 90 s, `make test` 120 s
+on a warm checkout of the 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -82,6 +87,34 @@ def helm_runs(stacks: list[str]) -> list[str]:
     return lines
 
 
+SUITE_TARGETS = {"unit": 90.0, "test": 120.0}
+"""Issue 27: pytest and `make test` on a warm checkout of the 2-core machine."""
+
+
+def suite_runs() -> list[str]:
+    """`make unit` (pytest as CI runs it) and `make test` timed, each with pytest's counts from its summary line."""
+    lines = [f"{'command':28} {'wall s':>7} {'CPU s':>7} {'target s':>8}  tests"]
+    for target, label in (("unit", "make unit (pytest)"), ("test", "make test")):
+        with tempfile.TemporaryFile() as out:
+            start = time.perf_counter()
+            process = subprocess.Popen(["make", target], cwd=offline.PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(process.pid, 0)
+            wall, cpu = time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+            out.seek(0)
+            counts = pytest_counts(out.read().decode(errors="replace"))
+        limit = SUITE_TARGETS[target]
+        verdict = "ok" if wall <= limit else f"over the {limit:.0f} s target"
+        failed = f" (exit {os.waitstatus_to_exitcode(status)}: run `make {target}`)" if status else ""
+        lines.append(f"{label:28} {wall:7.1f} {cpu:7.1f} {limit:8.0f}  {counts}  {verdict}{failed}")
+    return lines
+
+
+def pytest_counts(output: str) -> str:
+    """pytest's last summary line ("1234 passed, 10 skipped in 80.1s") without its time, or "" if none."""
+    summaries = re.findall(r"^=*\s*(\d+ (?:passed|failed|error).*?) in [\d.]+s", output, re.M)
+    return summaries[-1] if summaries else ""
+
+
 SPLIT = """
 import gc, time
 gc.disable()  # as tools.short_run runs the commands
@@ -110,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stacks", nargs="*", help="stacks to plan (default: all stack files)")
     parser.add_argument("--runs", type=int, default=3, help="fresh processes per stack (default 3)")
     parser.add_argument("--plan-only", action="store_true", help="leave out the render and audit timings")
+    parser.add_argument("--suite", action="store_true", help="time only the test suite (`make unit`, `make test`)")
     args = parser.parse_args(argv)
+    if args.suite:
+        print("\n".join(suite_runs()))
+        return 0
     stacks = args.stacks or sorted(p.name.split(".")[1] for p in offline.PROJECT_DIR.glob("Pulumi.*.yaml"))
 
     print(f"{'stack':10} {'resources':>9} {'median s':>9} {'best s':>7} {'peak MiB':>9} {'import s':>9} {'plan s':>7}")
@@ -129,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     absent = missing_charts()
     if absent:
         print(f"render and audit not timed: charts absent ({', '.join(absent)}): {charts.GET_THEM}")
-        return 0
-    print("\n".join(helm_runs(stacks)))
+    else:
+        print("\n".join(helm_runs(stacks)))
+    print("\n".join(suite_runs()))
     return 0
 
 

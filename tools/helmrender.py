@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,7 @@ def load_all(text: str) -> list[Any]:
         return json.loads(cached.read_text())
     documents = [d for part in SEPARATOR.split(text) if (d := yaml.load(part, Loader=Loader)) is not None]
     if len(text) > CACHE_ABOVE:
-        folder.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps(documents))
+        write_atomically(cached, json.dumps(documents))
     return documents
 
 
@@ -202,6 +202,20 @@ def check_values(chart: helm_python.Chart, values: dict[str, Any]) -> None:
         raise RenderError(f"values.schema.json: {error}") from error
 
 
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Write a cache file whole or not at all: into a temporary file beside it, then renamed over it. Processes that
+    share the cache (pytest-xdist's workers, two `make` runs) may write one key at once; a reader never sees half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data.encode() if isinstance(data, str) else data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def render_cache() -> Path:
     """Where renders are remembered (`$CDSTACK_RENDER_CACHE`, default `renders/` in the chart cache): removing it
     costs only time."""
@@ -263,25 +277,22 @@ def render_release(
             raise RenderError(remembered["error"])
         return remembered["objects"]
     chart = load(source)
-    cached.parent.mkdir(parents=True, exist_ok=True)
     try:
         check_values(chart, values)
         text = render_text(chart, values, name, namespace, kube, api_versions)
     except RenderError as error:
-        cached.write_text(json.dumps({"error": str(error)}))
+        write_atomically(cached, json.dumps({"error": str(error)}))
         raise
     # The audit's dead-settings baseline is this very render: its digest is remembered for render_digest.
     remember_digest(key, hashlib.sha256(text.encode()).hexdigest())
     objects = chart_crds(chart) + split(json.loads(text))
-    cached.write_text(json.dumps({"objects": objects}))
+    write_atomically(cached, json.dumps({"objects": objects}))
     return objects
 
 
 def remember_digest(key: str, digest: str) -> None:
     """Keep a render's digest ("" where Helm refused it) under its render_key."""
-    cached = render_cache() / key
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(digest)
+    write_atomically(render_cache() / key, digest)
 
 
 def render_digest(

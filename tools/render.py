@@ -214,8 +214,7 @@ def stack_plan(stack: str, project_dir: Path = offline.PROJECT_DIR) -> offline.P
         return pickle.loads(cached.read_bytes())
     plan = offline.run_stack(stack, project_dir)
     if key is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(pickle.dumps(plan))
+        helmrender.write_atomically(cached, pickle.dumps(plan))
     return plan
 
 
