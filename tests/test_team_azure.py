@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from components import idtoken, team_azure
+from components import clock, idtoken, team_azure
 from components.config import StackConfig
-from tests.conftest import PROJECT_DIR, Planner, stack_config
+from tests.conftest import PROJECT_DIR, TODAY, Planner, cached_plan, stack_config
 from tests.services import stack_cfg
 from tools import charts, offline, render
 
@@ -186,8 +187,12 @@ def team_credentials(plan: offline.Plan) -> list[offline.Registration]:
 
 
 @pytest.fixture(scope="module")
-def staging() -> offline.Plan:
-    return offline.run_stack("staging")
+def staging() -> Iterator[offline.Plan]:
+    """Staging's plan, shared with the worker's other tests, judged on TODAY (a module fixture runs before
+    `pinned_today`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(clock.ENV, TODAY)
+        yield cached_plan("staging")
 
 
 def test_the_readme_pipeline_declares_the_var_source_the_program_matches():
@@ -251,7 +256,7 @@ def test_each_team_its_own_identity_credentials_one_after_another_roles_and_ids_
 
 def test_a_team_without_azure_gets_no_identity(staging: offline.Plan):
     assert [r.name for r in staging.by_type(IDENTITY) if "azure-identity" in r.name] == ["payments-azure-identity"]
-    assert not [r for r in offline.run_stack("prod").by_type(IDENTITY) if "azure-identity" in r.name]
+    assert not [r for r in cached_plan("prod").by_type(IDENTITY) if "azure-identity" in r.name]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
