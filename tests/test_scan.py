@@ -42,10 +42,30 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write(tmp_path_factory.mktemp("manifests"), WILDCARD_ROLE)
 
 
+_FINDINGS: dict[tuple[Path, Path], list[scan.Finding]] = {}
+"""checkov's findings by (folder, checkov), for `one_checkov_run`."""
+
+
+@pytest.fixture
+def one_checkov_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real checkov runs once per folder for the module's tests: the planted folder never changes, and one run
+    takes tens of seconds. Each test still judges that run's findings through the code under test (scan.main)."""
+    real = scan.run_checkov
+
+    def run_checkov(folder: Path, checkov: Path = scan.CHECKOV) -> list[scan.Finding]:
+        if (folder, checkov) not in _FINDINGS:
+            _FINDINGS[folder, checkov] = real(folder, checkov)
+        return list(_FINDINGS[folder, checkov])
+
+    monkeypatch.setattr(scan, "run_checkov", run_checkov)
+
+
+@pytest.mark.usefixtures("one_checkov_run")
 def test_checkov_reports_the_planted_wildcard_role(planted: Path):
     assert {(f.check, f.object) for f in scan.run_checkov(planted)} == {PLANTED}
 
 
+@pytest.mark.usefixtures("one_checkov_run")
 def test_a_finding_no_exception_names_fails_the_scan(planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
     other = {"check": "CKV_K8S_49", "object": "ClusterRole/another", "why": "x", "stacks": ["elsewhere"]}
     exceptions = exceptions_file(tmp_path / "e.yaml", [other])
@@ -55,6 +75,7 @@ def test_a_finding_no_exception_names_fails_the_scan(planted: Path, tmp_path: Pa
     assert "findings 1, excepted 0, unexplained 1, stale 0" in out
 
 
+@pytest.mark.usefixtures("one_checkov_run")
 def test_an_excepted_finding_passes(planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
     entry = {"check": PLANTED[0], "object": PLANTED[1], "why": "planted for the test"}
     exceptions = exceptions_file(tmp_path / "e.yaml", [entry])
@@ -62,6 +83,7 @@ def test_an_excepted_finding_passes(planted: Path, tmp_path: Path, capsys: pytes
     assert "findings 1, excepted 1, unexplained 0, stale 0" in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("one_checkov_run")
 def test_an_exception_whose_check_no_longer_fires_is_an_error(planted: Path, tmp_path: Path, capsys):
     entries = [
         {"check": PLANTED[0], "object": PLANTED[1], "why": "planted for the test"},
