@@ -109,7 +109,9 @@ unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed
 
 # Left out of `make unit` (marker `exhaustive`), each re-proving what a default test proves:
 # tests/test_stack_files.py::test_two_plans_of_one_commit_are_byte_identical (two fresh processes plan prod; the
-# golden plans test already compares a fresh plan with the committed one, made by another process, byte for byte).
+# golden plans test already compares a fresh plan with the committed one, made by another process, byte for byte);
+# tests/test_backup_alerts.py::test_rules_are_valid_and_their_unit_tests_pass (`promtool check rules` and `promtool
+# test rules` on backups.yaml, which test_alerts.py's per-file promtool tests run on every rule file).
 unit-all: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest on every core with the `exhaustive` tests too
 	$(PY) -m pytest $(PYTEST_PARALLEL)
 

@@ -21,6 +21,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary, *args], capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
 
 
+@pytest.mark.exhaustive  # test_alerts.py runs the same two promtool commands on the same files, for every rule file
 def test_rules_are_valid_and_their_unit_tests_pass():
     check = promtool("check", "rules", str(RULES))
     assert check.returncode == 0, check.stdout + check.stderr
