@@ -100,8 +100,8 @@ def test_the_interval_is_bounded(plan_of, value: int, allowed: str):
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_every_stack_plans_the_canary_after_its_team_and_its_marker(plan_of, stack: str):
-    plan = plan_of(stack)
+def test_every_stack_plans_the_canary_after_its_team_and_its_marker(shared_plan, stack: str):
+    plan = shared_plan(stack)
     pipeline = plan.get("pulumi-python:dynamic/concourse:Pipeline", "canary-pipeline")
     assert pipeline.inputs["teamName"] == "cdstack-smoke"
     assert pipeline.inputs["pipelineName"] == "canary"

@@ -139,8 +139,8 @@ def test_roles_and_identities(plan: offline.Plan):
     assert set(plan.outputs["deployerClientIds"]) == {"staging", "prod"}
 
 
-def test_a_stack_without_deployers_creates_none(plan_of: Planner):
-    shipped = plan_of("staging")
+def test_a_stack_without_deployers_creates_none(shared_plan: Planner):
+    shipped = shared_plan("staging")
     assert not [r for r in shipped.by_type(IDENTITY) if r.name.startswith("deployer-")]
     assert "deployerClientIds" not in shipped.outputs
 

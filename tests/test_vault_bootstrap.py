@@ -82,8 +82,10 @@ def test_deployers_get_key_vault_secrets_officer_on_exactly_the_stacks_key_vault
     assert init.inputs["access"]["deployerObjectIds"] == [PIPELINE_SP]
 
 
-def test_no_manual_flag_and_no_token_in_the_environment(plan_of: Planner, monkeypatch: pytest.MonkeyPatch):
-    bare = graph(plan_of("staging"))
+def test_no_manual_flag_and_no_token_in_the_environment(
+    plan_of: Planner, shared_plan: Planner, monkeypatch: pytest.MonkeyPatch
+):
+    bare = graph(shared_plan("staging"))
     for name in ("VAULT_TOKEN", "VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_ADDR"):
         monkeypatch.setenv(name, f"planted-{name.lower()}")
     assert graph(plan_of("staging")) == bare  # nothing in the graph reads them
@@ -96,8 +98,8 @@ def test_no_manual_flag_and_no_token_in_the_environment(plan_of: Planner, monkey
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_second_up_is_a_no_op_for_the_initialiser(stack: str, plan_of: Planner):
-    first = plan_of(stack).get(INIT, "vault-init").inputs
+def test_second_up_is_a_no_op_for_the_initialiser(stack: str, plan_of: Planner, shared_plan: Planner):
+    first = shared_plan(stack).get(INIT, "vault-init").inputs
     second = plan_of(stack).get(INIT, "vault-init").inputs
     olds = {**first, "initialized": True, "rootTokenRevoked": True}  # what create returned
     assert not VaultInitProvider().diff("id", olds, second).changes
