@@ -29,6 +29,8 @@ class ChartImage:
     """The image as the chart renders it at its version, registry explicit: `registry/repository:tag`."""
     path: tuple[str, ...]
     """Where the chart reads this image's digest in its values."""
+    bare: bool = False
+    """The value is the digest's hex alone: the template writes `@sha256:` itself (prometheus-community's `sha`)."""
 
 
 CHART_IMAGES: dict[tuple[str, str], tuple[ChartImage, ...]] = {
@@ -41,6 +43,37 @@ CHART_IMAGES: dict[tuple[str, str], tuple[ChartImage, ...]] = {
     ),
     # `repository:tag@digest`, the digest checked for its sha256: prefix (templates/_helpers.tpl); tag appVersion.
     ("eck-operator", "3.5.0"): (ChartImage("docker.elastic.co/eck/eck-operator:3.5.0", ("image", "digest")),),
+    # Each component's `image.digest` (templates/_helpers.tpl image helper); tag the chart's version.
+    ("cert-manager", "v1.21.1"): tuple(
+        ChartImage(f"quay.io/jetstack/cert-manager-{name}:v1.21.1", (*prefix, "image", "digest"))
+        for name, prefix in (
+            ("controller", ()),
+            ("webhook", ("webhook",)),
+            ("cainjector", ("cainjector",)),
+            ("startupapicheck", ("startupapicheck",)),
+        )
+    ),
+    # `...:tag@sha256:<sha>` for the operator, its admission patch job, Grafana and its sidecar; kube-state-metrics'
+    # `sha` and node-exporter's `image.digest` take the whole digest (`...:tag@<sha>`). Tags the charts' defaults.
+    ("kube-prometheus-stack", "88.5.3"): (
+        ChartImage(
+            "quay.io/prometheus-operator/prometheus-operator:v0.93.1", ("prometheusOperator", "image", "sha"), bare=True
+        ),
+        ChartImage(
+            "ghcr.io/jkroepke/kube-webhook-certgen:1.8.7",
+            ("prometheusOperator", "admissionWebhooks", "patch", "image", "sha"),
+            bare=True,
+        ),
+        ChartImage("docker.io/grafana/grafana:13.2.0", ("grafana", "image", "sha"), bare=True),
+        ChartImage("quay.io/kiwigrid/k8s-sidecar:2.10.1", ("grafana", "sidecar", "image", "sha"), bare=True),
+        ChartImage(
+            "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0",
+            ("kube-state-metrics", "image", "sha"),
+        ),
+        ChartImage(
+            "quay.io/prometheus/node-exporter:v1.12.1-distroless", ("prometheus-node-exporter", "image", "digest")
+        ),
+    ),
 }
 
 
@@ -66,7 +99,7 @@ def digest_values(chart_key: str, version: str, lock: Mapping[str, str | None]) 
         target = values
         for key in parents:
             target = target.setdefault(key, {})
-        target[leaf] = digest
+        target[leaf] = digest.removeprefix("sha256:") if image.bare else digest
     return values
 
 
