@@ -261,9 +261,11 @@ PRICES_TAKEN = date(2026, 11, 29)
 """When the prices below were read. Azure changes list prices; re-read them (and this date) before relying on them."""
 
 # Microsoft Defender for Containers (`defender/containers`, per vCore-hour of the nodes) has no entry: searched for on
-# 2026-12-03 (issue 24), no stored source states its list price (the pricing page itself is out of reach), so
-# `make cost` shows it as unknown until someone with network adds it from
-# https://azure.microsoft.com/pricing/details/defender-for-cloud/ with its source.
+# 2026-12-03 (issue 24), and again that day for its follow-up: no stored source states its list price. Microsoft's
+# pricing page is out of reach; the Microsoft Learn pages found (the Defender for Containers tutorial, the pricings
+# REST API) only point to it, and third-party summaries either give no figure or are not Microsoft's. So `make cost`
+# shows it as unknown until someone with network adds it from
+# https://azure.microsoft.com/pricing/details/defender-for-cloud/ with its source and date.
 # Azure pay-as-you-go list prices in US dollars. Only prices a published source states are listed; a priced item with no
 # entry here (in westeurope today: the PostgreSQL flexible server's compute, storage and geo-redundant backup, and the
 # private DNS zone) is reported as "unknown" by `make cost`, never as zero. Azure's own price API and calculator are out

@@ -25,3 +25,13 @@ LOCKED_CONTAINER: dict[str, Any] = {
     "readOnlyRootFilesystem": True,
 }
 """A container with no capability, no way to gain privileges and nothing to write outside its volumes."""
+
+
+TMP = "/tmp"
+"""Where a process writes its scratch files: an emptyDir under a read-only root file system (CKV_K8S_22)."""
+
+
+def scratch(name: str, path: str = TMP) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A pod-lifetime writable directory at `path` for a container whose root file system is read-only: the volume and
+    its mount, for the chart's extra-volume values."""
+    return {"name": name, "emptyDir": {}}, {"name": name, "mountPath": path}

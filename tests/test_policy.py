@@ -18,7 +18,8 @@ from pulumi_policy import EnforcementLevel
 from components import catalog, clock
 from components.tags import common_tags
 from policy.cdstack_policy import POLICIES, tags
-from tests.conftest import TODAY, cached_plan
+from tests import azure_plans
+from tests.conftest import TODAY, cached_plan, stack_config
 from tools import offline, policy_check
 
 STACKS = tuple(offline.stack_names())
@@ -688,3 +689,15 @@ def test_names_unknown_at_a_first_preview_do_not_stop_the_graph_checks(plans: di
     violations = policy_check.run(plan, policy_check.load_config("staging"))
     assert mandatory(violations) == []
     assert [v for v in violations if "can't run" in v.message] == []
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_stack_with_etcd_kms_on_meets_the_kms_policy(stack: str) -> None:
+    """cluster.etcdKms as the program plans it (user-assigned identity, versioned key id, public vault) passes
+    aks-etcd-kms, which a hand-planted cluster fails (PLANTED): the policy and the program agree on AKS's KMS rules."""
+    raw = stack_config(stack)
+    raw["cdstack:cluster"] = {**raw["cdstack:cluster"], "etcdKms": True}
+    plan = azure_plans.run(stack, raw)
+    assert plan.get(CLUSTER, "aks").inputs["securityProfile"]["azureKeyVaultKms"]["enabled"] is True
+    violations = policy_check.run(plan, policy_check.load_config(stack))
+    assert [v.message for v in violations if v.policy == "aks-etcd-kms"] == []

@@ -249,8 +249,7 @@ def test_influxdb_gives_concourse_a_v1_login_and_keeps_data_for_the_configured_r
     assert values["adminUser"]["bucket"] == monitoring.INFLUXDB_DATABASE
     assert values["persistence"] == {"enabled": True, "size": "20Gi"}
     assert values["pdb"] == {"create": False}
-    script = values["initScripts"]["scripts"]["init.sh"]
-    assert values["initScripts"]["enabled"] is True
+    script = monitoring.INFLUXDB_INIT_SCRIPT
     assert "influx v1 dbrp create" in script and "--db metrics" in script
     assert "influx v1 auth create" in script and '--password "$INFLUXDB_PASSWORD"' in script
     assert values["env"] == [
@@ -259,6 +258,21 @@ def test_influxdb_gives_concourse_a_v1_login_and_keeps_data_for_the_configured_r
             "valueFrom": {"secretKeyRef": {"name": "influxdb-v1", "key": "INFLUXDB_PASSWORD"}},
         }
     ]
+
+
+def test_influxdb_runs_unprivileged_and_its_first_start_script_is_executable_for_that_user():
+    values = all_values("staging", False)["influxdb2"]
+    context = values["securityContext"]
+    assert context["runAsNonRoot"] is True and context["runAsUser"] >= 10000
+    assert context["readOnlyRootFilesystem"] is True and context["capabilities"] == {"drop": ["ALL"]}
+    # The chart's own init ConfigMap (mode 0744, root-owned) would not run as nobody: ours, world-executable, does.
+    assert values["initScripts"] == {"enabled": False}
+    volumes = {v["name"]: v for v in values["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in values["mountPoints"]}
+    init = volumes[mounts[monitoring.INFLUXDB_INIT_DIR]]["configMap"]
+    assert init["name"] == monitoring.INFLUXDB_INIT_CONFIGMAP and init["defaultMode"] & 0o001
+    # What the image's entrypoint writes besides the data volume: its config directory and the setup config in /tmp.
+    assert "emptyDir" in volumes[mounts["/etc/influxdb2"]] and "emptyDir" in volumes[mounts["/tmp"]]
 
 
 def test_influx_target_is_built_from_names_and_the_password_only():
@@ -332,7 +346,12 @@ def test_releases_wait_only_for_the_secrets_they_mount(prod_plan: offline.Plan):
         "grafana-elasticsearch-secret",
         "influxdb-v1-secret",
     }
-    assert deps("influxdb") == {"monitoring-namespace", "influxdb-auth-secret", "influxdb-v1-secret"}
+    assert deps("influxdb") == {
+        "monitoring-namespace",
+        "influxdb-auth-secret",
+        "influxdb-v1-secret",
+        "influxdb-init-scripts",
+    }
     assert deps("telegraf") == {"monitoring-namespace", "influxdb-v1-secret"}
     assert deps("blackbox-exporter") == {"monitoring-namespace", "kube-prometheus-stack"}  # the ServiceMonitor CRD
     # Grafana's Elasticsearch password comes from the reader password, not from the logging releases.

@@ -151,7 +151,20 @@ def test_vault_pods_meet_restricted():
     context = at(secrets.vault_values(stack_cfg("prod"), UNSEAL), "server.statefulSet.securityContext")
     assert context["pod"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert context["pod"]["runAsNonRoot"] is True
-    assert context["container"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert context["pod"]["runAsUser"] >= 10000
+    assert context["container"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+
+
+def test_vault_writes_its_rendered_config_to_a_scratch_tmp_under_its_read_only_root():
+    """The chart's server command copies the config to /tmp/storageconfig.hcl before starting Vault."""
+    server = at(secrets.vault_values(stack_cfg("prod"), UNSEAL), "server")
+    [volume] = server["volumes"]
+    [mount] = server["volumeMounts"]
+    assert "emptyDir" in volume and mount == {"name": volume["name"], "mountPath": "/tmp"}
 
 
 def test_vault_is_ready_when_unsealed_or_not_yet_initialized_never_when_sealed():

@@ -29,9 +29,10 @@ from typing import Any
 
 import yaml
 
-from tools import offline, render, short_run
+from components import image_digests
+from tools import render, short_run
 
-LOCK_FILE = offline.PROJECT_DIR / "images.lock"
+LOCK_FILE = image_digests.LOCK_FILE
 HEADER = (
     "# Written by `make images-lock`: every image cdstack's stacks run, by tag, and the digest its registry gave\n"
     "# for it (null: not resolved yet). Review changes.\n"
@@ -104,13 +105,11 @@ def images_in(objects: Iterable[dict[str, Any]]) -> set[str]:
 
 
 def read_lock(path: Path = LOCK_FILE) -> dict[str, str | None]:
-    if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    images = data.get("images") if isinstance(data, dict) else None
-    if not isinstance(images, dict):
-        raise ImageError(f"{path}: expected a mapping `images:` of image reference to digest (or null)")
-    return {str(k): (str(v) if v else None) for k, v in images.items()}
+    """The lock as the program reads it (components/image_digests.py feeds its digests into the charts)."""
+    try:
+        return image_digests.read_lock(path)
+    except ValueError as error:
+        raise ImageError(str(error)) from error
 
 
 def write_lock(digests: dict[str, str | None], path: Path = LOCK_FILE) -> None:

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import naming
+from components import hardening, naming
 from components.config import StackConfig
 from components.endpoints import BlobStore
 from components.services import release
@@ -32,6 +32,9 @@ SECRET_MAPPINGS = {
     "BASIC_AUTH_USER": "basic-auth-user",
     "BASIC_AUTH_PASS": "basic-auth-pass",
 }
+
+
+SCRATCH = hardening.scratch("tmp")
 
 
 def chartmuseum_values(cfg: StackConfig, container: pulumi.Input[str]) -> dict[str, Any]:
@@ -55,15 +58,16 @@ def chartmuseum_values(cfg: StackConfig, container: pulumi.Input[str]) -> dict[s
             "hosts": [{"name": host, "path": "/", "tls": True, "tlsSecret": "chartmuseum-tls"}],
         },
         # Pod Security `restricted` (components/pod_security.py): the chart sets none of this by default. ChartMuseum
-        # keeps charts in Blob storage and writes nothing locally, so it runs as an unprivileged user (1000: the
-        # chart's fsGroup) with no capabilities.
+        # keeps charts in Blob storage (the chart mounts its storage volume only for STORAGE=local), one static binary
+        # that runs as any user: nobody, no capabilities, a read-only root and an emptyDir for Go's temporary files.
         "containerSecurityContext": {
+            **hardening.LOCKED_CONTAINER,
             "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
+            "runAsUser": hardening.NOBODY,
+            "runAsGroup": hardening.NOBODY,
+            "seccompProfile": hardening.RUNTIME_DEFAULT,
         },
+        "deployment": {"extraVolumes": [SCRATCH[0]], "extraVolumeMounts": [SCRATCH[1]]},
     }
 
 

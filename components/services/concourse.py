@@ -69,6 +69,20 @@ def vault_ca_certificate_spec() -> dict[str, Any]:
     return internal_ca.leaf_certificate_spec(naming.VAULT_CA_SECRET, f"{RELEASE}-web", ["client auth"])
 
 
+WEB_SCRATCH = hardening.scratch("tmp")
+"""Web's /tmp under its read-only root (web.securityContext)."""
+
+
+def web_volume_values(cfg: StackConfig) -> dict[str, Any]:
+    """Web's extra volumes: its /tmp, and the in-cluster Vault's CA where there is one (vault_ca_web_values)."""
+    ca = vault_ca_web_values(cfg)
+    return {
+        **ca,
+        "additionalVolumes": [WEB_SCRATCH[0], *ca.get("additionalVolumes", [])],
+        "additionalVolumeMounts": [WEB_SCRATCH[1], *ca.get("additionalVolumeMounts", [])],
+    }
+
+
 def vault_ca_web_values(cfg: StackConfig) -> dict[str, Any]:
     """For the in-cluster Vault: the web pods mount the internal CA and Concourse verifies Vault's listener with it
     (CONCOURSE_VAULT_CA_CERT: a PEM file). Not the chart's `concourse.web.vault.useCaCert`, which reads the CA from
@@ -192,18 +206,16 @@ def web_values(
                 "hosts": [host],
                 "tls": ingress_tls(host, f"{RELEASE}-web-tls"),
             },
-            **vault_ca_web_values(cfg),
+            **web_volume_values(cfg),
             # The chart's requests (100m/128Mi) with limits, and the same for its migration init container.
             "resources": sizing.sized("100m", "128Mi"),
             "concourseMigration": {"resources": sizing.sized("100m", "128Mi")},
             # Both containers (web and its migration) take this context. They stay root: the chart mounts web's
             # keys 0400, owned by root, with no pod securityContext (fsGroup) to hand them to another user; but
-            # root with no capability, no privilege escalation and the runtime's seccomp profile (ports over 1024).
-            "securityContext": {
-                "allowPrivilegeEscalation": False,
-                "capabilities": {"drop": ["ALL"]},
-                "seccompProfile": hardening.RUNTIME_DEFAULT,
-            },
+            # root with no capability, no privilege escalation, the runtime's seccomp profile (ports over 1024) and a
+            # read-only root: web keeps its state in PostgreSQL and streams artifacts between workers, so it writes
+            # nothing but Go's temporary files (an emptyDir at /tmp).
+            "securityContext": {**hardening.LOCKED_CONTAINER, "seccompProfile": hardening.RUNTIME_DEFAULT},
         },
         "worker": {"enabled": False},
         # No bundled database, and no Service left pointing at one (the chart renders it unless told not to).

@@ -258,6 +258,7 @@ def elastalert_rules(slack_channel: str, webhook: str | None) -> dict[str, dict[
 def elastalert_values() -> dict[str, Any]:
     """ElastAlert 2 on ECK's Elasticsearch over verified TLS, as the operator-managed `elastic` user."""
     ca_volume = "elasticsearch-ca"
+    scratch, scratch_mount = hardening.scratch("tmp")
     return {
         "elasticsearch": {
             "host": ELASTICSEARCH_HOST,
@@ -275,13 +276,18 @@ def elastalert_values() -> dict[str, Any]:
         },
         "secretRulesName": ELASTALERT_RULES_SECRET,
         "secretRulesList": sorted(alerting.elastalert_rules()),
-        # One Python process that talks HTTPS: no capability, no privilege escalation, the runtime's seccomp profile
-        # (the chart's uid 1000 and runAsNonRoot stay: Helm merges this into its securityContext).
+        # One Python process that talks HTTPS and keeps its state in Elasticsearch (its writeback index): nobody, no
+        # capability, no privilege escalation, the runtime's seccomp profile and a read-only root with an emptyDir at
+        # /tmp for Python's temporary files. Its config and rules are mounted files (the chart's templates).
+        "podSecurityContext": hardening.pod_context(),
         "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
+            **hardening.LOCKED_CONTAINER,
+            "runAsNonRoot": True,
+            "runAsUser": hardening.NOBODY,
             "seccompProfile": hardening.RUNTIME_DEFAULT,
         },
+        "extraVolumes": [scratch],
+        "extraVolumeMounts": [scratch_mount],
     }
 
 

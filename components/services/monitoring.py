@@ -10,9 +10,11 @@ the Watchdog dead-man's switch sent to an external heartbeat.
 InfluxDB 2 (not InfluxDB 3 Core) because its chart keeps data on a persistent volume with a bucket retention that
 the stack configures (`observability.influxdbRetention`), and InfluxDB 2 is the line Concourse's 1.x-API emitter
 is known to work with. The 1.x write API needs a v1 user and a DBRP mapping: the image's first-start init script
-creates both (the script sits in the chart's ConfigMap; the password it sets comes from a Secret through the
-environment). InfluxDB 3 Core accepts 1.x writes without that step, but its chart (0.1.0) is new, keeps data in an
-object store or a file volume without a retention setting per database, and wants a hand-made admin-token file.
+creates both (the script sits in a ConfigMap of ours, not the chart's: the chart mounts its own 0744 and root-owned,
+which the image's entrypoint would not run as the unprivileged user InfluxDB runs as; the password it sets comes from a
+Secret through the environment). InfluxDB 3 Core accepts 1.x writes without that step, but its chart (0.1.0) is new,
+keeps data in an object store or a file volume without a retention setting per database, and wants a hand-made
+admin-token file.
 
 Every secret is generated here (or, for the Slack webhook and the heartbeat URL, supplied by a person as `secure:`
 values) and lands only in Kubernetes Secrets the charts reference by name; the values builders never see a secret.
@@ -239,6 +241,21 @@ def elasticsearch_datasource(search: SearchReader) -> dict[str, Any]:
     }
 
 
+def grafana_hardening() -> dict[str, Any]:
+    """Grafana as nobody under a read-only root (its sidecars' context is in `sidecar`). The image runs as any user
+    that can write its data path; the chart keeps /var/lib/grafana and the search index (/var/lib/grafana-search) on
+    emptyDirs and the sidecars write only into theirs (grafana subchart templates/_pod.tpl). Grafana's other paths,
+    /tmp and its logs path (/var/log/grafana, the chart's grafana.ini paths.logs), get an emptyDir each."""
+    return {
+        "securityContext": {**hardening.pod_context(), "fsGroup": hardening.NOBODY},
+        "containerSecurityContext": {**hardening.LOCKED_CONTAINER, "seccompProfile": hardening.RUNTIME_DEFAULT},
+        "extraEmptyDirMounts": [
+            {"name": "tmp", "mountPath": hardening.TMP},
+            {"name": "logs", "mountPath": "/var/log/grafana"},
+        ],
+    }
+
+
 def prometheus_stack_values(
     cfg: StackConfig, slack_enabled: bool, search: SearchReader | None, heartbeat_enabled: bool = False
 ) -> dict[str, Any]:
@@ -313,6 +330,7 @@ def prometheus_stack_values(
             # Datasource passwords reach Grafana as environment variables, which its provisioning expands.
             "envFromSecrets": env_secrets,
             "sidecar": {
+                "securityContext": {**hardening.LOCKED_CONTAINER, "seccompProfile": hardening.RUNTIME_DEFAULT},
                 "datasources": {"defaultDatasourceEnabled": True},  # the Prometheus datasource, uid "prometheus"
                 # Dashboards from labelled ConfigMaps (dashboard_configmaps), each in the folder its annotation names.
                 "dashboards": {
@@ -324,6 +342,7 @@ def prometheus_stack_values(
             },
             "additionalDataSources": datasources,
             "ingress": _ingress(host, "grafana-tls"),
+            **grafana_hardening(),
         },
     }
 
@@ -340,9 +359,26 @@ influx v1 auth create --org "$DOCKER_INFLUXDB_INIT_ORG" --username {INFLUXDB_V1_
 """
 
 
+INFLUXDB_INIT_CONFIGMAP = "influxdb-init-scripts"
+"""The first-start script's ConfigMap (INFLUXDB_INIT_SCRIPT), mounted executable for any user."""
+
+INFLUXDB_INIT_DIR = "/docker-entrypoint-initdb.d"
+"""Where the image's entrypoint runs executable `*.sh` files from on first start (influxdata-docker
+influxdb/2.7/entrypoint.sh USER_SCRIPT_DIR, `find -executable` then run-parts)."""
+
+
 def influxdb_values(cfg: StackConfig) -> dict[str, Any]:
-    """InfluxDB 2: one bucket with the configured retention, a v1 login for the 1.x write API."""
+    """InfluxDB 2: one bucket with the configured retention, a v1 login for the 1.x write API.
+
+    It runs as nobody from the start, under a read-only root: the image's entrypoint steps down from root itself
+    (gosu, which needs capabilities) but runs as given otherwise, and writes only the data volume, its config directory
+    /etc/influxdb2 (INFLUX_CONFIGS_PATH, an anonymous VOLUME in the image) and /tmp/config.json during setup
+    (influxdata-docker influxdb/2.7/Dockerfile and entrypoint.sh). The chart gives the pod no securityContext value
+    but sets fsGroup from the container's runAsGroup (influxdb2 2.1.2 templates/statefulset.yaml), which makes the
+    data volume writable to it."""
     obs = cfg.observability
+    config_dir, config_mount = hardening.scratch("config", "/etc/influxdb2")
+    tmp, tmp_mount = hardening.scratch("tmp")
     return {
         "fullnameOverride": INFLUXDB,
         "image": {"tag": catalog.IMAGES["influxdb2"]},
@@ -360,8 +396,25 @@ def influxdb_values(cfg: StackConfig) -> dict[str, Any]:
                 "valueFrom": {"secretKeyRef": {"name": INFLUXDB_V1_SECRET, "key": INFLUXDB_PASSWORD_ENV}},
             }
         ],
-        # Same key as the chart's example script, which it replaces (that one would download a template at start).
-        "initScripts": {"enabled": True, "scripts": {"init.sh": INFLUXDB_INIT_SCRIPT}},
+        # The chart's own init ConfigMap is off: it would take our script's path with mode 0744 (module docstring).
+        "initScripts": {"enabled": False},
+        "volumes": [
+            {"name": "init-scripts", "configMap": {"name": INFLUXDB_INIT_CONFIGMAP, "defaultMode": 0o555}},
+            config_dir,
+            tmp,
+        ],
+        "mountPoints": [
+            {"name": "init-scripts", "mountPath": INFLUXDB_INIT_DIR, "readOnly": True},
+            config_mount,
+            tmp_mount,
+        ],
+        "securityContext": {
+            **hardening.LOCKED_CONTAINER,
+            "runAsNonRoot": True,
+            "runAsUser": hardening.NOBODY,
+            "runAsGroup": hardening.NOBODY,
+            "seccompProfile": hardening.RUNTIME_DEFAULT,
+        },
         # One replica: a PodDisruptionBudget with minAvailable 1 would block every node drain and AKS upgrade.
         "pdb": {"create": False},
     }
@@ -392,6 +445,10 @@ def telegraf_values(cfg: StackConfig) -> dict[str, Any]:
         # Nothing listens for pushes (the default statsd input is replaced), and one replica must not block drains.
         "service": {"enabled": False},
         "pdb": {"create": False},
+        # Its inputs (HTTP and TLS probes) need no raw socket and it writes nothing; the image's entrypoint execs
+        # Telegraf as the user it is given when that is not root (influxdata-docker telegraf/1.39/alpine/entrypoint.sh).
+        "securityContext": hardening.pod_context(),
+        "containerSecurityContext": hardening.LOCKED_CONTAINER,
     }
 
 
@@ -640,6 +697,12 @@ class Monitoring(pulumi.ComponentResource):
             provider,
             self,
         )
+        init_scripts = k8s.core.v1.ConfigMap(
+            INFLUXDB_INIT_CONFIGMAP,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=INFLUXDB_INIT_CONFIGMAP, namespace=ns.metadata.name),
+            data={"init.sh": INFLUXDB_INIT_SCRIPT},
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
         release.release(
             INFLUXDB,
             "influxdb2",
@@ -648,7 +711,8 @@ class Monitoring(pulumi.ComponentResource):
             influxdb_values(cfg),
             provider,
             self,
-            depends_on=[influx_auth, v1_secret],  # admin login and the v1 password, by name
+            # admin login, the v1 password and the first-start script, by name
+            depends_on=[influx_auth, v1_secret, init_scripts],
         )
         release.release(
             TELEGRAF,

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog, pod_security, sizing
+from components import catalog, image_digests, pod_security, sizing
 from components.config import StackConfig
 
 HISTORY = 10
@@ -87,7 +87,9 @@ def release(
         version=cfg.chart_version(chart_key),
         repository_opts=None if mirror else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
         namespace=ns.metadata.name,
-        values=sizing.with_requests(chart_key, values),
+        values=image_digests.with_digests(
+            chart_key, cfg.chart_version(chart_key), sizing.with_requests(chart_key, values), image_digests.read_lock()
+        ),
         atomic=awaited,
         skip_await=None if awaited else True,
         cleanup_on_fail=True,

@@ -41,7 +41,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog, naming, sizing
+from components import catalog, hardening, naming, sizing
 from components.config import StackConfig
 from components.endpoints import VaultUnseal
 from components.services import internal_ca
@@ -145,8 +145,8 @@ done
 
 
 def cert_reload_container() -> dict[str, Any]:
-    """The sidecar that makes Vault reload a renewed certificate. It runs as the pod's user (the chart's uid 100, as
-    Vault does), which may signal Vault's process in the shared process namespace; busybox has sha256sum and pkill."""
+    """The sidecar that makes Vault reload a renewed certificate. It runs as the pod's user (as Vault does), which
+    may signal Vault's process in the shared process namespace; busybox has sha256sum and pkill."""
     return {
         "name": "cert-reload",
         "image": f"busybox:{catalog.IMAGES['busybox']}",
@@ -164,20 +164,32 @@ def cert_reload_container() -> dict[str, Any]:
 
 
 def server_security_context() -> dict[str, Any]:
-    """Pod Security `restricted` for Vault's pods: the chart's own defaults (uid 100, gid 1000, non-root, no privilege
-    escalation; vault 0.34.1 _helpers.tpl server.statefulSet.securityContext.*) plus seccomp RuntimeDefault and no
-    capabilities. Vault needs none: the chart sets SKIP_SETCAP (no IPC_LOCK for mlock) and appends
-    `disable_mlock = true` to the config."""
+    """Pod Security `restricted` for Vault's pods: the chart's own defaults (non-root, gid 1000, no privilege
+    escalation; vault 0.34.1 _helpers.tpl server.statefulSet.securityContext.*) plus seccomp RuntimeDefault, no
+    capabilities and a read-only root. Vault needs no capability: the chart sets SKIP_SETCAP (no IPC_LOCK for mlock)
+    and appends `disable_mlock = true` to the config. The user is nobody rather than the image's vault (100): Vault is
+    one static binary that runs as any user, and the group (1000, the chart's fsGroup) keeps the data volume's files,
+    written by uid 100 until now, readable and writable (the kubelet gives fsGroup rw on them). What Vault's container
+    writes outside its volumes is the chart's /tmp/storageconfig.hcl (_helpers.tpl vault.args) and the HOME the chart
+    already mounts an emptyDir at; SCRATCH gives it /tmp."""
     return {
         "pod": {
             "runAsNonRoot": True,
-            "runAsUser": 100,
+            "runAsUser": hardening.NOBODY,
             "runAsGroup": 1000,
             "fsGroup": 1000,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "container": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "container": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+        },
     }
+
+
+SCRATCH = hardening.scratch("tmp")
+"""The server container's /tmp (server.volumes / server.volumeMounts)."""
 
 
 def tpl_literal(text: str) -> str:
@@ -377,6 +389,8 @@ def vault_values(cfg: StackConfig, unseal: UnsealKey) -> dict[str, Any]:
             # The reload sidecar signals Vault's process: it must see it.
             "shareProcessNamespace": True,
             "statefulSet": {"securityContext": server_security_context()},
+            "volumes": [SCRATCH[0]],
+            "volumeMounts": [SCRATCH[1]],
             "extraContainers": [cert_reload_container()],
             "extraPorts": [{"name": "metrics", "containerPort": VAULT_METRICS_PORT}],
             "ha": {
