@@ -320,10 +320,10 @@ def test_a_passing_run_is_attested_beside_the_state_and_a_failing_one_is_not(
     with stack(vault, task=failing) as (fake, _obs, target):
         monkeypatch.setenv("VAULT_TOKEN", target.vault_token)
         outputs = {"concourseUrl": fake.url, "vaultUrl": vault.address, "releaseSet": release}
-        assert smoke_tool.end_to_end(outputs, args) == 1
+        assert smoke_tool.end_to_end(outputs, args, {}) == 1
         assert not state.exists()
         fake.task = task_emulation
-        assert smoke_tool.end_to_end(outputs, args) == 0
+        assert smoke_tool.end_to_end(outputs, args, {}) == 0
     found = attestation.passed(attestation.DirectoryStore(state), "organization/cdstack/staging", release)
     assert found is not None and (found["commit"], found["result"]) == ("c0ffee", "passed")
 
