@@ -467,9 +467,7 @@ def test_the_smoke_task_reaches_the_cluster_as_the_deployer_and_takes_no_service
     param carries them."""
     script = task_scripts()["smoke.sh"]
     lines = [line.strip() for line in script.splitlines() if line.strip() and not line.strip().startswith("#")]
-    login = lines.index(
-        "source ci/tasks/azure-login.sh  # the state and its Key Vault secrets provider, as the stack's deployer identity"
-    )
+    login = next(i for i, line in enumerate(lines) if line.startswith("source ci/tasks/azure-login.sh"))
     kubeconfig_made = next(i for i, line in enumerate(lines) if "-m tools.cluster_access" in line)
     smoke = next(i for i, line in enumerate(lines) if "-m tools.smoke " in line)
     assert login < kubeconfig_made < smoke
