@@ -37,7 +37,7 @@ from typing import Any
 import requests
 import urllib3
 
-from components import naming, team_api, vault_login
+from components import catalog, naming, team_api, vault_login
 from components.services import monitoring
 from components.services.logging import LOG_INDEX
 from components.teams import SERVICE_USER_SECRET
@@ -46,9 +46,9 @@ TEAM = naming.SMOKE_TEAM
 JOB = "smoke"
 RUN_SECRET = "run"
 """The run's Vault secret, `<prefix>/<team>/<pipeline>/run`: Concourse looks a pipeline's path up first."""
-TASK_IMAGE = ("curlimages/curl", "8.11.1")
+TASK_IMAGE = ("curlimages/curl", catalog.IMAGES["curl"])
 """A small image with sh, curl, tar, sha256sum and nslookup (busybox), pulled by the worker: the image pull is
-part of what the smoke proves."""
+part of what the smoke proves. Pinned in catalog.IMAGES; tools/images.py locks its digest."""
 EXTERNAL_NAME = "mcr.microsoft.com"
 """A name outside the stack every AKS cluster must resolve (its own images come from there)."""
 PROVEN = "smoke: vault value sha256 "
