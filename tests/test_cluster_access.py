@@ -59,8 +59,12 @@ def encoded(data: dict[str, str]) -> dict[str, str]:
 
 READER = encoded({"username": "grafana", "password": "reader-pw", "roles": "viewer"})
 CHARTMUSEUM = encoded({"basic-auth-user": "charts", "basic-auth-pass": "charts-pw", "azure-storage-account": "sa"})
-FULL = {"kibanaUrl": "https://kibana.example.org", "chartmuseumAuthSecret": "charts/chartmuseum-auth-renamed"}
-"""The Secret's name comes from the outputs: a name other than today's constant proves it is read from there."""
+FULL = {
+    "kibanaUrl": "https://kibana.example.org",
+    "elasticsearchReaderSecret": "logging/reader-renamed",
+    "chartmuseumAuthSecret": "charts/chartmuseum-auth-renamed",
+}
+"""The Secrets' names come from the outputs: names other than today's constants prove they are read from there."""
 
 
 @pytest.fixture
@@ -68,9 +72,7 @@ def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "kubectl-state"
     state.mkdir()
     (state / "secrets.json").write_text(
-        json.dumps(
-            {f"{logging.NAMESPACE}/{logging.GRAFANA_READER_SECRET}": READER, FULL["chartmuseumAuthSecret"]: CHARTMUSEUM}
-        )
+        json.dumps({FULL["elasticsearchReaderSecret"]: READER, FULL["chartmuseumAuthSecret"]: CHARTMUSEUM})
     )
     (state / "broken.json").write_text("[]")
     stub = tmp_path / "bin" / "kubectl"
@@ -125,7 +127,11 @@ def test_the_smoke_gets_local_urls_and_the_logins_of_the_secrets_the_outputs_nam
         ["port-forward", "--namespace", ns, "--address", "127.0.0.1", f"service/{svc}", f":{port}"]
         for ns, svc, port in expected
     ]
-    assert ["get", "secret", "--namespace", "charts", "chartmuseum-auth-renamed", "--output", "json"] in calls(kubectl)
+    reads = [c for c in calls(kubectl) if c[0] == "get"]
+    assert reads == [
+        ["get", "secret", "--namespace", "logging", "reader-renamed", "--output", "json"],
+        ["get", "secret", "--namespace", "charts", "chartmuseum-auth-renamed", "--output", "json"],
+    ]
     assert not any(alive(pid) for pid in pids), "a port-forward outlived the smoke"
 
 

@@ -80,10 +80,6 @@ PROMETHEUS = Forward("PROMETHEUS_URL", monitoring.NAMESPACE, monitoring.PROMETHE
 ALERTMANAGER = Forward(
     "ALERTMANAGER_URL", monitoring.NAMESPACE, monitoring.ALERTMANAGER_SERVICE, monitoring.ALERTMANAGER_PORT
 )
-ELASTICSEARCH_READER = Login(
-    "ELASTICSEARCH", f"{logging.NAMESPACE}/{logging.GRAFANA_READER_SECRET}", "username", "password"
-)
-"""Elasticsearch's read-only user (role `viewer`): the file-realm user Grafana reads logs with."""
 
 
 def forwards(outputs: dict[str, Any]) -> list[Forward]:
@@ -93,7 +89,11 @@ def forwards(outputs: dict[str, Any]) -> list[Forward]:
 
 
 def logins(outputs: dict[str, Any]) -> list[Login]:
-    found = [ELASTICSEARCH_READER] if "kibanaUrl" in outputs else []
+    """The logins in the Secrets the outputs name: Elasticsearch's read-only user (role `viewer`, the file-realm user
+    Grafana reads logs with; keys as ECK reads them) and ChartMuseum's (keys as its chart's env reads them)."""
+    found = []
+    if "elasticsearchReaderSecret" in outputs:
+        found.append(Login("ELASTICSEARCH", str(outputs["elasticsearchReaderSecret"]), "username", "password"))
     if "chartmuseumAuthSecret" in outputs:
         user, password = charts.SECRET_MAPPINGS["BASIC_AUTH_USER"], charts.SECRET_MAPPINGS["BASIC_AUTH_PASS"]
         found.append(Login("CHARTMUSEUM", str(outputs["chartmuseumAuthSecret"]), user, password))
