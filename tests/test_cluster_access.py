@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,11 @@ elif args[0] == "port-forward":
         pids.write(str(os.getpid()) + "\\n")
     print("Forwarding from 127.0.0.1:" + str(40000 + int(port) % 1000) + " -> " + port, flush=True)
     print("Forwarding from [::1]:" + str(40000 + int(port) % 1000) + " -> " + port, flush=True)
+    # kubectl prints a line for every connection it forwards; more than a pipe holds, unread, would block it here.
+    for _ in range(20000):
+        print("Handling connection for " + str(40000 + int(port) % 1000), flush=True)
+    with open(os.path.join(state, "drained"), "a") as drained:
+        drained.write(port + "\\n")
     time.sleep(600)
 """
 
@@ -98,6 +104,11 @@ def alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
 
 
+def drained(state: Path) -> list[str]:
+    path = state / "drained"
+    return path.read_text().split() if path.exists() else []
+
+
 def started_pids(state: Path) -> list[int]:
     pids = state / "pids"
     return [int(p) for p in pids.read_text().split()] if pids.exists() else []
@@ -107,6 +118,10 @@ def test_the_smoke_gets_local_urls_and_the_logins_of_the_secrets_the_outputs_nam
     with cluster_access.cluster_environment(FULL, deadline=10) as env:
         pids = started_pids(kubectl)
         assert len(pids) == 3 and all(alive(pid) for pid in pids)
+        deadline = time.monotonic() + 20
+        while len(drained(kubectl)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(drained(kubectl)) == 3, "kubectl blocked writing its per-connection lines"
     assert env == {
         "ELASTICSEARCH_USERNAME": "grafana",
         "ELASTICSEARCH_PASSWORD": "reader-pw",

@@ -29,11 +29,12 @@ import re
 import selectors
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 
@@ -131,12 +132,19 @@ def start_forward(forward: Forward, kubectl: str, deadline: float) -> tuple[subp
                 break
             said.append(line.strip())
             if match := LISTENING.search(line):
+                # kubectl goes on printing a line per connection: drain them, or a full pipe would stall it.
+                threading.Thread(target=drain, args=(process.stdout,), daemon=True).start()
                 return process, f"{forward.scheme}://127.0.0.1:{match.group(1)}"
     stop(process)
     reason = said[-1] if said else f"nothing within {deadline:g} s"
     raise ClusterAccessError(
         f"kubectl port-forward to {forward.namespace}/service/{forward.service}:{forward.port} failed: {reason}"
     )
+
+
+def drain(stream: IO[str]) -> None:
+    for _ in stream:
+        pass
 
 
 def stop(process: subprocess.Popen[str]) -> None:
