@@ -30,9 +30,9 @@ compare: $(VENV)/.installed ## releases and settings that differ between two sta
 promote: $(VENV)/.installed ## copy the source stack's chart versions into the target stack file (TARGET=prod; RELEASE_SET=rs.json)
 	$(PY) -m tools.promote --target $(TARGET) $(if $(RELEASE_SET),--release-set $(RELEASE_SET),)
 
-smoke: $(VENV)/.installed ## check a deployed stack, health then end to end, and attest it (OUTPUTS=outputs.json from `pulumi stack output --json`; README "End-to-end smoke")
-	@test -n "$(OUTPUTS)" || { echo "usage: make smoke OUTPUTS=outputs.json" >&2; exit 2; }
-	$(PY) -m tools.smoke --outputs $(OUTPUTS)
+smoke: $(VENV)/.installed ## check a deployed stack, health then end to end, and attest it (OUTPUTS=outputs.json from `pulumi stack output --json`; PORT_FORWARD=1 reaches the in-cluster services with the current kubeconfig; README "End-to-end smoke")
+	@test -n "$(OUTPUTS)" || { echo "usage: make smoke OUTPUTS=outputs.json [PORT_FORWARD=1]" >&2; exit 2; }
+	$(PY) -m tools.smoke --outputs $(OUTPUTS) $(if $(PORT_FORWARD),--port-forward)
 
 charts: $(VENV)/.installed ## pull every pinned chart into the cache and check it against charts.lock
 	$(PY) -m tools.charts pull

@@ -78,6 +78,9 @@ IMAGES: dict[str, str] = {
     # Elasticsearch's backup job runs a standard-library script (services/es_snapshot.py): the official image, at a
     # tag docker-library/official-images still builds (library/python, 2026-08-22), so it gets security rebuilds.
     "python": "3.14.7-alpine3.24",
+    # The end-to-end smoke's task image (tools/smoke_e2e.py, curlimages/curl: sh, curl, tar, sha256sum, nslookup),
+    # pulled by the workers like the canary's busybox: in the release set the smoke attests.
+    "curl": "8.11.1",
 }
 
 

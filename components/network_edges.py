@@ -15,6 +15,11 @@ pod and namespace selectors, ipBlocks for addresses outside the cluster, TCP/UDP
   kubelet and the host-network node exporter) or come from one (the control plane's webhook calls, which AKS
   delivers through konnectivity from outside the pod network; the load balancer's clients) is allowed by port from
   anywhere: a rule with no peer, which Cilium and every other engine read the same way.
+- A `kubectl port-forward` (the smoke's way to Elasticsearch, Prometheus and Alertmanager: tools/cluster_access.py)
+  needs no edge: the container runtime enters the pod's network namespace and connects to the port on its loopback
+  (containerd's CRI portForward dials `localhost:<port>` there), so no packet crosses the pod's interface, where
+  Cilium enforces policy. It needs the server to listen on loopback too (ECK's `network.host: "0"`, Prometheus's and
+  Alertmanager's `:<port>`).
 
 The selectors are the labels the pinned charts and operators put on their pods; tests/test_netpol.py checks each
 group against the rendered manifests, and each Service, ServiceMonitor, Ingress and webhook they declare against

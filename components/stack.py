@@ -20,7 +20,7 @@ from components.canary import Canary
 from components.config import StackConfig
 from components.identity import ConcourseLogin, VaultLogin
 from components.releases import release_set
-from components.services import charts, monitoring
+from components.services import charts, logging, monitoring
 from components.services.backups import VaultBackup
 from components.services.charts import ChartMuseum
 from components.services.concourse import Concourse
@@ -242,6 +242,8 @@ class CdStack(pulumi.ComponentResource):
         # A part left out has no outputs: a reader (tools/smoke.py) skips what a stack does not run.
         if self.logging is not None:
             outputs["kibanaUrl"] = f"https://{cfg.dns.host('kibana')}"
+            # Elasticsearch's read-only user (Grafana's; the end-to-end smoke searches its marker with it).
+            outputs["elasticsearchReaderSecret"] = f"{logging.NAMESPACE}/{logging.GRAFANA_READER_SECRET}"
         if self.chartmuseum is not None:
             outputs["chartmuseumUrl"] = f"https://{cfg.dns.host('chartmuseum')}"
             outputs["chartmuseumUser"] = self.chartmuseum.user

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tools import images
+from components import canary, catalog
+from tests.services import stack_cfg
+from tools import images, smoke_e2e
 from tools.images import ImageError, ImageRef
 
 DIGEST = "sha256:" + "a" * 64
@@ -82,3 +84,26 @@ def test_a_registrys_bearer_challenge_is_read():
     }
     assert images.bearer_challenge('Basic realm="x"') == {}
     assert images.registry_host(images.parse("busybox")) == images.DOCKER_HUB
+
+
+def task_images(pipeline: dict) -> set[str]:
+    """`repository:tag` of every task's registry-image in a Concourse pipeline config."""
+    sources = [
+        step["config"]["image_resource"]["source"]
+        for job in pipeline["jobs"]
+        for step in job["plan"]
+        if "config" in step
+    ]
+    return {f"{source['repository']}:{source['tag']}" for source in sources}
+
+
+def test_the_lock_covers_the_images_the_canary_and_the_smoke_pull():
+    """Concourse pulls these by tag for the pipelines' tasks; no manifest names them, so the lock must list them
+    itself, and by the same tags the pipelines use (pinned in the catalog)."""
+    run = smoke_e2e.Run.fresh()
+    target = smoke_e2e.Target("staging", "https://ci", "https://vault", "t", "concourse", ("ci",))
+    pulled = task_images(canary.pipeline_config(stack_cfg("staging"))) | task_images(
+        smoke_e2e.pipeline_config(run, target)
+    )
+    assert images.pipeline_images() == pulled
+    assert all(images.parse(image).tag in catalog.IMAGES.values() for image in pulled)

@@ -24,7 +24,7 @@ PART_WORDS = {
 hosts and storage."""
 
 PART_OUTPUTS = {
-    "elasticsearch": {"kibanaUrl"},
+    "elasticsearch": {"kibanaUrl", "elasticsearchReaderSecret"},
     "influxdb": set(),
     "chartmuseum": {"chartmuseumUrl", "chartmuseumUser", "chartmuseumAuthSecret"},
 }

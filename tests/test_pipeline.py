@@ -403,6 +403,8 @@ def commands_needed(scripts: dict[str, str], pulumi_yaml: dict[str, Any], requir
         needed["node"] = "Pulumi.yaml typechecker pyright"
     exec_config = yaml.safe_load(kubeconfig.non_interactive(AKS_USER_CREDENTIALS))["users"][0]["user"]["exec"]
     needed[exec_config["command"]] = "the Kubernetes provider's kubeconfig exec"
+    if any(re.search(r"-m tools\.smoke\b.*--port-forward", text) for text in scripts.values()):
+        needed["kubectl"] = "tools.smoke --port-forward (tools/cluster_access.py)"
     method = login_method(deployer_script(scripts))
     needed |= {command: f"kubelogin --login {method}" for command in LOGIN_COMMANDS.get(method, set())}
     return needed
@@ -445,13 +447,36 @@ def test_a_command_missing_from_the_task_image_is_caught():
     no_login = {**scripts, "azure-login.sh": login.replace("export AAD_LOGIN_METHOD=workloadidentity\n", "")}
     assert missing_commands(no_login, dockerfile, pulumi_yaml()) == ["az (kubelogin --login azurecli)"]
     # The image stops providing kubelogin: the Dockerfile's own check would pass, the tasks' needs would not.
-    without = dockerfile.replace(' kubelogin"', '"')
+    without = dockerfile.replace(' kubelogin kubectl"', ' kubectl"')
     assert missing_commands(scripts, without, pulumi_yaml()) == [
         "kubelogin (the Kubernetes provider's kubeconfig exec)"
+    ]
+    # The image stops providing kubectl, which the smoke's port-forwards and Secret reads run.
+    without = dockerfile.replace(' kubectl"', '"')
+    assert missing_commands(scripts, without, pulumi_yaml()) == [
+        "kubectl (tools.smoke --port-forward (tools/cluster_access.py))"
     ]
     # The image claims a tool that nothing installs.
     with pytest.raises(AssertionError, match="nothing provides"):
         image_commands(dockerfile.replace('TASK_COMMANDS="', 'TASK_COMMANDS="az '))
+
+
+def test_the_smoke_task_reaches_the_cluster_as_the_deployer_and_takes_no_service_login_as_a_var():
+    """The end-to-end smoke's in-cluster links (Elasticsearch, Prometheus, Alertmanager) and its logins (ChartMuseum,
+    Elasticsearch's reader) come through the Kubernetes API, with a kubeconfig made after the Azure login; no task
+    param carries them."""
+    script = task_scripts()["smoke.sh"]
+    lines = [line.strip() for line in script.splitlines() if line.strip() and not line.strip().startswith("#")]
+    login = next(i for i, line in enumerate(lines) if line.startswith("source ci/tasks/azure-login.sh"))
+    kubeconfig_made = next(i for i, line in enumerate(lines) if "-m tools.cluster_access" in line)
+    smoke = next(i for i, line in enumerate(lines) if "-m tools.smoke " in line)
+    assert login < kubeconfig_made < smoke
+    assert lines[kubeconfig_made].endswith('>"$KUBECONFIG"') and "export KUBECONFIG" in lines[:smoke]
+    assert "--port-forward" in lines[smoke].split()
+    params = set(yaml.safe_load((CI_DIR / "tasks" / "smoke.yml").read_text())["params"])
+    reached_in_cluster = {"ELASTICSEARCH_URL", "PROMETHEUS_URL", "ALERTMANAGER_URL"}
+    logins = {f"{p}_{k}" for p in ("CHARTMUSEUM", "ELASTICSEARCH") for k in ("USERNAME", "PASSWORD")}
+    assert not params & (reached_in_cluster | logins)
 
 
 def test_infra_tasks_hand_the_vault_provider_a_fresh_token_of_their_service_principal():

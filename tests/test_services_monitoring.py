@@ -428,6 +428,7 @@ def test_stack_outputs_name_the_logins_never_a_password(stack: str, shared_plan)
     assert outputs["grafanaAdminSecret"] == "monitoring/grafana-admin"
     assert outputs["chartmuseumUser"] == "charts"
     assert outputs["chartmuseumAuthSecret"] == "chartmuseum/chartmuseum-auth"
+    assert outputs["elasticsearchReaderSecret"] == "logging/elasticsearch-grafana-reader"  # ECK's file-realm viewer
     assert offline.SECRET not in json.dumps(outputs)
 
 

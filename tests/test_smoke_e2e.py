@@ -290,6 +290,16 @@ def test_parts_the_stack_lacks_are_skipped_with_a_line():
     assert check.marker_in_elasticsearch().startswith("skip ")
 
 
+def test_elasticsearch_through_a_port_forward_is_searched_without_its_service_certificate_check():
+    """Through a port-forward the URL is 127.0.0.1, which ECK's certificate does not name (tools/cluster_access.py
+    says so with ELASTICSEARCH_VERIFY=false); anywhere else the certificate is checked."""
+    outputs = {"concourseUrl": "https://ci", "vaultUrl": "https://vault", "kibanaUrl": "https://kibana"}
+    env = {"VAULT_TOKEN": "t", "ELASTICSEARCH_URL": "https://127.0.0.1:40200"}
+    assert smoke_e2e.target_from(outputs, env).elasticsearch_verify is True
+    forwarded = smoke_e2e.target_from(outputs, env | {"ELASTICSEARCH_VERIFY": "false"})
+    assert (forwarded.elasticsearch_url, forwarded.elasticsearch_verify) == ("https://127.0.0.1:40200", False)
+
+
 def test_the_generated_pipeline_passes_concourse_validation_and_reads_the_run_value_from_vault():
     run = Run.fresh()
     target = Target("staging", "https://ci", "https://vault", "t", MOUNT, ("ci",), "https://charts", ("u", "p"))
@@ -320,10 +330,10 @@ def test_a_passing_run_is_attested_beside_the_state_and_a_failing_one_is_not(
     with stack(vault, task=failing) as (fake, _obs, target):
         monkeypatch.setenv("VAULT_TOKEN", target.vault_token)
         outputs = {"concourseUrl": fake.url, "vaultUrl": vault.address, "releaseSet": release}
-        assert smoke_tool.end_to_end(outputs, args) == 1
+        assert smoke_tool.end_to_end(outputs, args, {}) == 1
         assert not state.exists()
         fake.task = task_emulation
-        assert smoke_tool.end_to_end(outputs, args) == 0
+        assert smoke_tool.end_to_end(outputs, args, {}) == 0
     found = attestation.passed(attestation.DirectoryStore(state), "organization/cdstack/staging", release)
     assert found is not None and (found["commit"], found["result"]) == ("c0ffee", "passed")
 

@@ -6,11 +6,12 @@
     python -m tools.images check staging prod   (make images)       list the stacks' images the lock has no digest for
 
 The images are every `image:` of every container in the stacks' rendered manifests (what `make render` writes, the
-program's own objects included): exactly what the posture scan's digest check (checkov CKV_K8S_43) reads. A digest
-is the registry's `Docker-Content-Digest` for the tag's manifest (a multi-platform index where the image has one),
-fetched anonymously through the OCI distribution API (`HEAD /v2/<repository>/manifests/<tag>`, with the bearer token
-the registry's 401 names, as Docker Hub, ghcr.io, quay.io and mcr.microsoft.com do for public images). Until the lock
-is filled, `policy/scan-exceptions.yaml` excepts CKV_K8S_43 with that reason; nothing offline can fill it.
+program's own objects included): exactly what the posture scan's digest check (checkov CKV_K8S_43) reads; and the images
+Concourse tasks pull by tag (the canary's busybox, the end-to-end smoke's curl), which no manifest names. A digest is
+the registry's `Docker-Content-Digest` for the tag's manifest (a multi-platform index where the image has one), fetched
+anonymously through the OCI distribution API (`HEAD /v2/<repository>/manifests/<tag>`, with the bearer token the
+registry's 401 names, as Docker Hub, ghcr.io, quay.io and mcr.microsoft.com do for public images). Until the lock is
+filled, `policy/scan-exceptions.yaml` excepts CKV_K8S_43 with that reason; nothing offline can fill it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from components import image_digests
-from tools import render, short_run
+from components import canary, catalog, image_digests
+from tools import offline, render, short_run, smoke_e2e
 
 LOCK_FILE = image_digests.LOCK_FILE
 HEADER = (
@@ -186,9 +187,16 @@ def resolve_at_registry(ref: ImageRef, timeout: float = 30) -> str:
     return digest
 
 
+def pipeline_images() -> set[str]:
+    """The images the stacks' Concourse tasks pull by tag (registry-image): the canary's and the end-to-end smoke's.
+    No manifest names them; the workers pull them all the same, so the lock holds their digests too."""
+    return {f"{canary.IMAGE_REPOSITORY}:{catalog.IMAGES['busybox']}", ":".join(smoke_e2e.TASK_IMAGE)}
+
+
 def stack_images(stacks: list[str]) -> set[str]:
-    """Every image of the stacks' rendered manifests and program objects (tools/render.py, the pinned charts)."""
-    found: set[str] = set()
+    """Every image of the stacks' rendered manifests and program objects (tools/render.py, the pinned charts), and
+    the images their pipelines' tasks pull."""
+    found = pipeline_images()
     for stack in stacks:
         rendered, program = render.stack_with_program(stack)
         found |= images_in(program)

@@ -14,7 +14,9 @@ Checks, each reported on its own line:
 URLs and expectations come from the stack's own outputs, so the test checks exactly what that stack declared.
 
 Then the end-to-end stage (tools/smoke_e2e.py: a build in the cdstack-smoke team, and its logs, metrics and alert
-where on-call looks; it needs VAULT_TOKEN, or VAULT_ROLE to log in as the deployer), unless `--health-only`. When
+where on-call looks; it needs VAULT_TOKEN, or VAULT_ROLE to log in as the deployer), unless `--health-only`. With
+`--port-forward` it reaches the in-cluster services and reads their logins through the Kubernetes API as the caller
+(tools/cluster_access.py). When
 both stages pass, the run is attested (components/attestation.py): {stack, release set, commit, time, result}
 beside the state, where the next stack's promotion gate reads it. STACK names the stack; the commit is `--commit`,
 GIT_COMMIT or the pipeline's checkout (.git/ref).
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from components import attestation, team_api
-from tools import smoke_e2e
+from tools import cluster_access, smoke_e2e
 
 # Concourse version each concourse chart version ships (the chart's appVersion). Add a row with every chart bump:
 # tests check it against the chart's Chart.yaml.
@@ -224,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vault-prefix", default="/concourse", help="the stack's cdstack:vault.pathPrefix")
     parser.add_argument("--budget", type=float, default=150.0, help="seconds per API call, retries included")
     parser.add_argument("--commit", default="", help="the commit the stack was deployed from (default GIT_COMMIT)")
+    parser.add_argument(
+        "--port-forward",
+        action="store_true",
+        help="reach Elasticsearch, Prometheus and Alertmanager through kubectl port-forward and read the ChartMuseum "
+        "and Elasticsearch logins from the stack's Secrets, with the current kubeconfig (tools/cluster_access.py)",
+    )
     args = parser.parse_args(argv)
     try:
         outputs = json.loads(args.outputs.read_text())
@@ -243,7 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.health_only:
         return 0
-    return end_to_end(outputs, args)
+    if not args.port_forward:
+        return end_to_end(outputs, args, {})
+    try:
+        with cluster_access.cluster_environment(outputs) as cluster:
+            return end_to_end(outputs, args, cluster)
+    except cluster_access.ClusterAccessError as error:
+        print(f"smoke failed at cluster access: {error}", file=sys.stderr)
+        return 1
 
 
 def checked_out_commit(ref: Path = Path(".git/ref")) -> str:
@@ -251,9 +266,10 @@ def checked_out_commit(ref: Path = Path(".git/ref")) -> str:
     return ref.read_text().strip() if ref.is_file() else "unknown"
 
 
-def end_to_end(outputs: dict[str, Any], args: argparse.Namespace) -> int:
-    """The end-to-end stage, then the attestation of a passing run."""
-    env = dict(os.environ)
+def end_to_end(outputs: dict[str, Any], args: argparse.Namespace, cluster: dict[str, str]) -> int:
+    """The end-to-end stage, then the attestation of a passing run. `cluster`: the in-cluster URLs and logins of
+    `--port-forward`, over the environment's."""
+    env = dict(os.environ) | cluster
     try:
         if not env.get("VAULT_TOKEN") and env.get("VAULT_ROLE") and outputs.get("vaultUrl"):
             role, budget = env["VAULT_ROLE"], team_api.Budget(seconds=args.budget)

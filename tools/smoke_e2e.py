@@ -19,8 +19,8 @@ Every HTTP call goes through components/team_api.py: one budget per call, jitter
 
 What the stack has not (a lean stack without ChartMuseum or Elasticsearch, by its outputs) is skipped with a line;
 so is what cannot be reached from where the smoke runs (Elasticsearch, Prometheus and Alertmanager are inside the
-cluster: give their URLs, for example through `kubectl port-forward`, in ELASTICSEARCH_URL, PROMETHEUS_URL and
-ALERTMANAGER_URL).
+cluster: `tools/smoke.py --port-forward` opens port-forwards and reads the logins from the stack's Secrets, see
+tools/cluster_access.py; or give ELASTICSEARCH_URL, PROMETHEUS_URL and ALERTMANAGER_URL).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+import urllib3
 
-from components import naming, team_api, vault_login
+from components import catalog, naming, team_api, vault_login
 from components.services import monitoring
 from components.services.logging import LOG_INDEX
 from components.teams import SERVICE_USER_SECRET
@@ -45,9 +46,9 @@ TEAM = naming.SMOKE_TEAM
 JOB = "smoke"
 RUN_SECRET = "run"
 """The run's Vault secret, `<prefix>/<team>/<pipeline>/run`: Concourse looks a pipeline's path up first."""
-TASK_IMAGE = ("curlimages/curl", "8.11.1")
+TASK_IMAGE = ("curlimages/curl", catalog.IMAGES["curl"])
 """A small image with sh, curl, tar, sha256sum and nslookup (busybox), pulled by the worker: the image pull is
-part of what the smoke proves."""
+part of what the smoke proves. Pinned in catalog.IMAGES; tools/images.py locks its digest."""
 EXTERNAL_NAME = "mcr.microsoft.com"
 """A name outside the stack every AKS cluster must resolve (its own images come from there)."""
 PROVEN = "smoke: vault value sha256 "
@@ -86,6 +87,8 @@ class Target:
     chartmuseum_login: tuple[str, str] | None = None
     elasticsearch_url: str | None = None
     elasticsearch_login: tuple[str, str] | None = None
+    elasticsearch_verify: bool = True
+    """False through a port-forward (tools/cluster_access.py): the certificate names the Service, not 127.0.0.1."""
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
 
@@ -432,9 +435,19 @@ class Smoke:
         if url is None:
             return "skip no ELASTICSEARCH_URL given (Elasticsearch is inside the cluster)"
         query = {"query": {"match_phrase": {"message": self.run.marker}}, "size": 0}
+        if not self.target.elasticsearch_verify:  # said once in the docstring of Target, not on every poll
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
         def found() -> bool:
-            reply = call(self.budget, "Elasticsearch", "POST", f"{url}/{LOG_INDEX}/_search", auth=login, json=query)
+            reply = call(
+                self.budget,
+                "Elasticsearch",
+                "POST",
+                f"{url}/{LOG_INDEX}/_search",
+                auth=login,
+                json=query,
+                verify=self.target.elasticsearch_verify,
+            )
             if reply.status in (401, 403):
                 raise BrokenLinkError(f"Elasticsearch refused the read-only user: {reply.status_line()}")
             body = json_of(reply)
@@ -513,7 +526,8 @@ def target_from(outputs: dict[str, Any], env: dict[str, str], vault_prefix: str 
     """The stack's outputs (`pulumi stack output --json`) and the environment: VAULT_TOKEN (a token of the stack's
     Vault that may write under the smoke team's path: the deployer's, see deployer_vault_token),
     CHARTMUSEUM_USERNAME/CHARTMUSEUM_PASSWORD,
-    ELASTICSEARCH_URL/ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, PROMETHEUS_URL, ALERTMANAGER_URL."""
+    ELASTICSEARCH_URL/ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD (ELASTICSEARCH_VERIFY=false through a
+    port-forward), PROMETHEUS_URL, ALERTMANAGER_URL."""
     try:
         urls = {key: str(value).rstrip("/") for key, value in outputs.items() if key.endswith("Url") and value}
         concourse, vault = urls["concourseUrl"], urls["vaultUrl"]
@@ -540,6 +554,7 @@ def target_from(outputs: dict[str, Any], env: dict[str, str], vault_prefix: str 
         chartmuseum_login=login("CHARTMUSEUM"),
         elasticsearch_url=env.get("ELASTICSEARCH_URL") or None if has_elasticsearch else None,
         elasticsearch_login=login("ELASTICSEARCH"),
+        elasticsearch_verify=env.get("ELASTICSEARCH_VERIFY", "true") != "false",
         prometheus_url=env.get("PROMETHEUS_URL") or None,
         alertmanager_url=env.get("ALERTMANAGER_URL") or None,
     )

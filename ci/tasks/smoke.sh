@@ -12,4 +12,10 @@ export VAULT_ROLE="${VAULT_ROLE:-pipeline}"
 pulumi install  # .venv from requirements.txt: the end-to-end stage uses the project's team API client
 outputs="$(mktemp)"
 pulumi stack output --stack "$STACK" --json >"$outputs"
-.venv/bin/python -m tools.smoke --outputs "$outputs"
+# Elasticsearch, Prometheus and Alertmanager are inside the cluster, and the ChartMuseum and Elasticsearch logins are
+# in its Secrets: the smoke reaches them through the Kubernetes API as the deployer (kubectl port-forward and get
+# secret, tools/cluster_access.py), with the cluster's kubeconfig whose kubelogin uses the workload identity above.
+KUBECONFIG="$(mktemp)"
+export KUBECONFIG
+.venv/bin/python -m tools.cluster_access --outputs "$outputs" >"$KUBECONFIG"
+.venv/bin/python -m tools.smoke --outputs "$outputs" --port-forward

@@ -39,8 +39,10 @@ ELASTALERT = "elastalert2"
 
 ELASTICSEARCH = "elasticsearch"
 """The Elasticsearch resource's name; ECK derives `<name>-es-http`, `-es-elastic-user`, `-es-http-certs-public`."""
-ELASTICSEARCH_HOST = f"{ELASTICSEARCH}-es-http.{NAMESPACE}.svc"
-ELASTICSEARCH_URL = f"https://{ELASTICSEARCH_HOST}:9200"
+ELASTICSEARCH_SERVICE = f"{ELASTICSEARCH}-es-http"
+ELASTICSEARCH_PORT = 9200
+ELASTICSEARCH_HOST = f"{ELASTICSEARCH_SERVICE}.{NAMESPACE}.svc"
+ELASTICSEARCH_URL = f"https://{ELASTICSEARCH_HOST}:{ELASTICSEARCH_PORT}"
 LOG_INDEX = "filebeat-*"
 
 GRAFANA_READER = "grafana"

@@ -38,6 +38,12 @@ from components.services import release
 NAMESPACE = naming.NAMESPACES["monitoring"]
 
 PROMETHEUS_STACK = "kube-prometheus-stack"
+# The chart's Services (templates/prometheus/service.yaml, templates/alertmanager/service.yaml: the release's fullname,
+# which is the release name when it contains the chart's name) and their default ports.
+PROMETHEUS_SERVICE = f"{PROMETHEUS_STACK}-prometheus"
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_SERVICE = f"{PROMETHEUS_STACK}-alertmanager"
+ALERTMANAGER_PORT = 9093
 INFLUXDB = "influxdb"
 TELEGRAF = "telegraf"
 
