@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from components import canary, catalog, image_digests
-from tools import offline, render, short_run, smoke_e2e
+from tools import render, short_run, smoke_e2e
 
 LOCK_FILE = image_digests.LOCK_FILE
 HEADER = (
