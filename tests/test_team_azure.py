@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from components import idtoken, team_azure
-from components.config import StackConfig
+from components.concourse import idtoken, team_azure
+from components.config.schema import StackConfig
 from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tests.services import stack_cfg
 from tools import charts, offline, render
