@@ -9,12 +9,9 @@ and services from ranges outside the virtual network, and the two overlay ranges
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
 
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 RANGES = {
     "addressSpace": "address_space",

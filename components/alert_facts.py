@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from components.config import StackConfig
+from components.config.schema import StackConfig
 
 RULE = "alert-facts"
 STEP_WAIT = "cdstack:concourse_step_wait:threshold_seconds"

@@ -10,13 +10,11 @@ rendered-manifest audit checks every workload; this rule catches the common case
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from components import catalog, concourse_limits, upgrades
+from components import catalog, upgrades
+from components.concourse import limits as concourse_limits
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 
 def one_per_node_servers(cfg: StackConfig) -> dict[str, int]:

@@ -435,7 +435,7 @@ DURATIONS: dict[str, Duration] = {
     "pulumi:providers:kubernetes": Duration(0, "local"),
     "release/traefik": Duration(60, "estimate: one Deployment and its load balancer Service"),
     "release/cert-manager": Duration(90, "estimate: three Deployments, CRDs, the webhook answering"),
-    # Off prod's critical path since Concourse no longer waits for Vault (components/vault_access.py).
+    # Off prod's critical path since Concourse no longer waits for Vault (components/vault/access.py).
     "release/consul": Duration(
         240,
         "estimate, on the slow side: hashicorp/consul-helm#10 shows a fresh 3-server install all Ready at about 2 min "

@@ -3,15 +3,11 @@ catalog.py) and long-term support, which AKS sells only with the Premium tier.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import date
 
 from components import catalog
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from datetime import date
-
-    from components.config import StackConfig
 
 
 def kubernetes_support(cfg: StackConfig, today: date) -> tuple[str, str] | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from components.config import ConfigError, StackConfig
+from components.config.loader import ConfigError
+from components.config.schema import StackConfig
 from components.problem import Problem
 
 

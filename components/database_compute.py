@@ -4,13 +4,9 @@ mistake only halfway through a `pulumi up`, so they are config errors here."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from components import catalog
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 
 def tier_problems(cfg: StackConfig) -> list[Problem]:

@@ -3,22 +3,19 @@ credentials its identity gets (one per job of the infra pipeline that deploys th
 list. components/azure/deployers.py creates them.
 
 Every federated credential's issuer, subject and audience come from the functions the pipeline file is checked
-against (components/idtoken.py, components/infra_pipeline.py), so what Entra ID trusts is what Concourse issues:
-Entra compares them byte for byte (no wildcards; a trailing slash is another issuer). The issuer is the Concourse of
-the stack that hosts them (the infra stack), the one whose pipeline logs in as these identities.
+against (components/concourse/idtoken.py, components/concourse/infra_pipeline.py), so what Entra ID trusts is what
+Concourse issues: Entra compares them byte for byte (no wildcards; a trailing slash is another issuer). The issuer is
+the Concourse of the stack that hosts them (the infra stack), the one whose pipeline logs in as these identities.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from components import idtoken, infra_pipeline
+from components.concourse import idtoken, infra_pipeline
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_azuread as azuread
 
 from components import clock
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import OidcLogin
 
 MICROSOFT_GRAPH = "00000003-0000-0000-c000-000000000000"
@@ -146,7 +146,7 @@ class ConcourseLogin(pulumi.ComponentResource):
 
 
 class VaultLogin(pulumi.ComponentResource):
-    """The app registration people log in to Vault through (Vault's OIDC auth method: components/vault_teams.py).
+    """The app registration people log in to Vault through (Vault's OIDC auth method: components/vault/teams.py).
 
     Its own app, not Concourse's, with the same group claims and the groups of `group_keys` assigned to it:
     - Vault's redirect URIs (its UI callback and the CLI's `http://localhost:8250/oidc/callback`) stay off

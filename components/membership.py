@@ -7,13 +7,9 @@ to nobody, silently, so it is an error here rather than an empty role in Concour
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from components.config.schema import StackConfig
 from components.naming import SMOKE_SERVICE_USER, SMOKE_TEAM
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 ROLES = {"owner": "owner", "member": "member", "pipelineOperator": "pipeline_operator", "viewer": "viewer"}
 """Concourse's team roles, by their key in the stack file."""

@@ -2,19 +2,14 @@
 
 Names are `<kind>-<name>-<stack>` (Azure's recommended abbreviations), so two stacks of one project never collide and
 a reader can tell a resource's stack from its name. Storage accounts and Key Vaults have short, global names: their
-rules are checked at config time (`check()`), so an invalid name is a config error, not a failed deployment.
+rules are checked at config time (`check()`, run by config/rules.py name_problems), so an invalid name is a config
+error, not a failed deployment. It imports nothing of the project: the schema builds on it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 
 class NamingError(ValueError):
@@ -122,15 +117,6 @@ class Naming:
                 )
 
 
-def name_problems(cfg: StackConfig) -> list[Problem]:
-    """The stack's names are names Azure accepts: checked at config time, not by a failed deployment."""
-    try:
-        cfg.naming.check()
-    except NamingError as error:
-        return [Problem.at("name", cfg.name, str(error))]
-    return []
-
-
 # Kubernetes: one namespace per concern; releases have fixed names (no random suffix).
 NAMESPACES = {
     "ingress": "ingress",
@@ -178,7 +164,7 @@ VAULT_CA_SECRET = "vault-ca"
 # The Traefik ServersTransport the public Vault ingress reaches Vault's listener through (vault namespace).
 VAULT_SERVERS_TRANSPORT = "vault-tls"
 
-# Vault's keys in the stack's Azure Key Vault (components/vault_init.py), one secret per key as bank-vaults keeps them.
+# Vault's keys in the stack's Azure Key Vault (components/vault/init.py), one secret per key as bank-vaults keeps them.
 VAULT_ROOT_TOKEN_SECRET = "vault-root-token"
 VAULT_INIT_MARKER_SECRET = "vault-init-marker"
 VAULT_CONSUL_PATH = "vault/"
@@ -189,9 +175,9 @@ def vault_recovery_key_secret(index: int) -> str:
     return f"vault-recovery-key-{index}"
 
 
-# The team every stack creates for itself (components/teams.py stack_teams): the canary pipeline
-# (components/canary.py) and the end-to-end smoke run in it, as its local service user, whose login is in Vault at
-# <prefix>/cdstack-smoke/service-user. Operator teams may not take either name (membership.team_problems).
+# The team every stack creates for itself (components/concourse/teams.py stack_teams): the canary pipeline
+# (components/concourse/canary.py) and the end-to-end smoke run in it, as its local service user, whose login is in
+# Vault at <prefix>/cdstack-smoke/service-user. Operator teams may not take either name (membership.team_problems).
 SMOKE_TEAM = "cdstack-smoke"
 SMOKE_SERVICE_USER = "cdstack-smoke"
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components import naming
-from components.config import StackConfig
+from components.config.schema import StackConfig
 
 NS = naming.NAMESPACES
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

@@ -1,7 +1,7 @@
 """One configuration mistake, as every rule reports it and the loader prints it.
 
-A leaf module: the rules beside each concern (addressing, membership, vault_settings, ...) and the loader in
-config.py both import it, and it imports nothing of the project, so no rule module needs config.py at run time.
+A leaf module: the rules beside each concern (addressing, membership, vault/settings, ...), the registry in
+config/rules.py and the loader in config/loader.py all import it, and it imports nothing of the project.
 """
 
 from __future__ import annotations

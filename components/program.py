@@ -3,11 +3,14 @@ graph, then the outputs."""
 
 import pulumi
 
-from components import config, promotion, storage_guard, vault_login, vault_pipeline_login
+from components import promotion, storage_guard
+from components.config import loader, schema
 from components.stack import CdStack
+from components.vault import login as vault_login
+from components.vault import pipeline_login as vault_pipeline_login
 
 
-def check_deployer(cfg: config.StackConfig) -> None:
+def check_deployer(cfg: schema.StackConfig) -> None:
     """Before any resource: the in-cluster Vault's deployer can log in. Its token is there, readable and not about to
     expire (DeployerError), and a service principal running the `up` is listed in `vault.deployerObjectIds`
     (ConfigError naming the stack file and the key). An external Vault is logged in to as its owners say."""
@@ -17,12 +20,12 @@ def check_deployer(cfg: config.StackConfig) -> None:
     trusted = vault_pipeline_login.trust(cfg)
     problems = vault_login.identity_problems(deployer, cfg.vault.deployer_object_ids, trusted)
     if problems:
-        raise config.ConfigError(config.stack_file(), problems)
+        raise loader.ConfigError(loader.stack_file(), problems)
     vault_login.vault_login_role(deployer, cfg.vault.deployer_object_ids, trusted)
 
 
 def main() -> None:
-    cfg = config.load()  # raises ConfigError before any resource exists
+    cfg = loader.load()  # raises ConfigError before any resource exists
     check_deployer(cfg)
     gates = [g for g in (promotion.gate(cfg), storage_guard.guard(cfg)) if g is not None]
     # CdStack waits for the gates: it is the parent of every resource, so a refused promotion or a switch of Vault's

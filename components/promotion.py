@@ -30,7 +30,7 @@ from typing import Any
 import pulumi
 
 from components import attestation
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.releases import ReleaseSet, release_set, releases
 
 _SEMVER = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)(-[0-9A-Za-z.-]+)?$")

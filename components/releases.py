@@ -9,13 +9,11 @@ and the gate keeps prod from running one the source stack has not run).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
 from components import catalog
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 
 class ReleaseSet(TypedDict):

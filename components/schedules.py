@@ -5,12 +5,9 @@ typo there would fail the CronJob at `pulumi up`, after the rest of the stack ch
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")

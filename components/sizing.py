@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 
 from components import nodes
-from components.config import StackConfig
+from components.config.schema import StackConfig
 
 CPU_LIMIT_FACTOR = 4
 MIN_CPU_LIMIT_MILLI = 500

@@ -16,8 +16,9 @@ from components.azure.deployers import Deployers
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
 from components.azure.team_identities import TeamIdentities
-from components.canary import Canary
-from components.config import StackConfig
+from components.concourse.canary import Canary
+from components.concourse.teams import Teams, TeamUsers
+from components.config.schema import StackConfig
 from components.identity import ConcourseLogin, VaultLogin
 from components.releases import release_set
 from components.services import charts, logging, monitoring
@@ -32,11 +33,10 @@ from components.services.monitoring import Monitoring
 from components.services.netpol import NetworkPolicies
 from components.services.secrets import Secrets
 from components.services.snapshots import ElasticsearchBackup
-from components.teams import Teams, TeamUsers
-from components.vault_access import VaultAccess
-from components.vault_bootstrap import VaultBootstrap
-from components.vault_raft import VaultRaft
-from components.vault_teams import TeamSecrets, login_group_keys, redirect_uris
+from components.vault.access import VaultAccess
+from components.vault.bootstrap import VaultBootstrap
+from components.vault.raft import VaultRaft
+from components.vault.teams import TeamSecrets, login_group_keys, redirect_uris
 
 
 class CdStack(pulumi.ComponentResource):

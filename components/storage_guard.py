@@ -18,7 +18,7 @@ from typing import Any
 
 import pulumi
 
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.problem import NAMESPACE
 
 OUTPUT = "vaultStorage"

@@ -1,6 +1,6 @@
 """Tags every Azure resource of a stack carries."""
 
-from components.config import StackConfig
+from components.config.schema import StackConfig
 
 
 def common_tags(cfg: StackConfig) -> dict[str, str]:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
+from components.config.schema import PoolUpgradeConfig, StackConfig
 from components.problem import Problem
 
 if TYPE_CHECKING:
     from pulumi_azure_native.containerservice import AgentPoolUpgradeSettingsArgsDict
-
-    from components.config import PoolUpgradeConfig, StackConfig
 
 Pool = Literal["system", "workers"]
 

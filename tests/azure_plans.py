@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from components import config
+from components.config import loader, schema
 from components.stack import CdStack
 from tests.conftest import stack_config
 from tools import offline
@@ -22,7 +22,7 @@ ROLE = "azure-native:authorization:RoleAssignment"
 
 def endpoints_program() -> None:
     """cdstack's program, also exporting the typed endpoints the services consume (to check secrecy and values)."""
-    cfg = config.load()
+    cfg = loader.load()
     stack = CdStack(cfg)
     platform = stack.platform
     exports: dict[str, Any] = {
@@ -33,13 +33,19 @@ def endpoints_program() -> None:
         "db.user": platform.database.user,
         "db.password": platform.database.password,
         "db.caBundle": platform.database.ca_bundle,
-        "blob.account": platform.chartmuseum_store.account_name,
-        "blob.container": platform.chartmuseum_store.container_name,
-        "blob.key": platform.chartmuseum_store.account_key,
         "ingress.ip": platform.ingress.ip_address,
         "ingress.rg": platform.ingress.resource_group_name,
         "oidcIssuerUrl": platform.oidc_issuer_url,
         "hasUnseal": platform.vault_unseal is not None,
+        **(
+            {
+                "blob.account": store.account_name,
+                "blob.container": store.container_name,
+                "blob.key": store.account_key,
+            }
+            if (store := platform.chartmuseum_store) is not None
+            else {}
+        ),
     }
     if platform.vault_unseal:
         u = platform.vault_unseal
@@ -58,11 +64,11 @@ def run(stack: str, cfg: dict[str, Any] | None = None) -> offline.Plan:
     return offline.run(stack, flat, secret_keys, program=endpoints_program)
 
 
-def settings(stack: str, **changes: Any) -> config.StackConfig:
+def settings(stack: str, **changes: Any) -> schema.StackConfig:
     """A stack file's configuration as the program sees it, with `changes` (camelCase, as in the stack file) merged
     into its sections: settings("prod", cluster={"workerPool": {"minCount": 1}})."""
     raw = {key.split(":", 1)[1]: value for key, value in stack_config(stack).items() if key.startswith("cdstack:")}
-    return config.StackConfig.model_validate({**merged(raw, changes), "stack": stack})
+    return schema.StackConfig.model_validate({**merged(raw, changes), "stack": stack})
 
 
 def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

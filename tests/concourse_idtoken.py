@@ -31,7 +31,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from components import idtoken
+from components.concourse import idtoken
 from tests.entra import _b64, _number
 from tests.vault_server import loopback_tls
 

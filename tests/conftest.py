@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from components import clock, team_api
+from components import clock
+from components.concourse import team_api
 from tools import offline, stackfile
 
 PROJECT_DIR = offline.PROJECT_DIR

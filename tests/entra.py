@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from components import vault_login
+from components.vault import login as vault_login
 
 
 def _b64(data: bytes) -> str:
@@ -116,7 +116,8 @@ def program_access(issuer: Issuer, admin_group: str, deployers: list[str], stack
     """The deployer login spec as VaultBootstrap builds it for `stack` (vault_login.access_spec with the program's
     deployer policy), trusting `issuer` instead of `https://sts.windows.net/<tenant>/`: the one value a test cannot
     keep."""
-    from components import vault_access, vault_bootstrap
+    from components.vault import access as vault_access
+    from components.vault import bootstrap as vault_bootstrap
     from tools import offline
 
     cfg = offline.load_config(stack)

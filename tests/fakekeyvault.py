@@ -1,5 +1,5 @@
 """A fake Azure Key Vault for the initialiser's tests: there is no Key Vault engine to run here, so this is our own
-reading of the few secret operations the initialiser uses (components/vault_init.py `SecretStore`), plus the faults
+reading of the few secret operations the initialiser uses (components/vault/init.py `SecretStore`), plus the faults
 a test plants in it (a role assignment not yet propagated, a process killed mid-way)."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ landed, the team holds X while the client reported Y. Per-attempt bounds are the
 0.5 s: a fiftieth of production's 10 s and 30 s in sum), on real time, because the server commits on real time.
 
 The figure is the range of delays that end overwritten: the window. Run it on a checkout before and after a change
-to components/team_api.py to compare; README (Concourse teams) quotes the result.
+to components/concourse/team_api.py to compare; README (Concourse teams) quotes the result.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sys
 import time
 
-from components.team_api import RealClock, TeamApiError
-from components.teams import TeamProvider
+from components.concourse.team_api import RealClock, TeamApiError
+from components.concourse.teams import TeamProvider
 from tests.fake_concourse import GROUP, OTHER_GROUP, auth_of, props, running
 
 BOUNDS = {"connect_timeout": 0.5, "read_timeout": 0.5, "first_wait": 0.05, "max_wait": 0.4, "min_attempt": 0.05}

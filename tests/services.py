@@ -12,8 +12,9 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog, config
-from components.config import StackConfig
+from components import catalog
+from components.config import loader
+from components.config.schema import StackConfig
 from components.endpoints import (
     BackupTarget,
     DatabaseEndpoint,
@@ -126,7 +127,7 @@ def plan_services(
     flat, secret_keys = offline.flatten_config({**stack_config(stack), **(extra_config or {})})
 
     def program() -> None:
-        build(config.load(), provider())
+        build(loader.load(), provider())
 
     return offline.run(stack, flat, secret_keys, program=program)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import config
 from components.azure import network
+from components.config import schema
 from tests.azure_plans import STACKS, run, settings
 from tests.conftest import stack_config
 from tools import offline
@@ -35,7 +35,7 @@ def test_ingress_ip_is_static_standard_and_every_public_host_has_an_a_record(
     assert ip.inputs["publicIPAllocationMethod"] == "Static"
     assert ip.inputs["publicIpAddressName"] == f"pip-contoso-{stack}-ingress"
     records = plan.by_type("azure-native:dns:RecordSet")
-    assert len(records) == len(config.DEFAULT_HOST_LABELS)
+    assert len(records) == len(schema.DEFAULT_HOST_LABELS)
     for record in records:
         assert record.inputs["zoneName"] == cfg.dns.domain
         assert record.inputs["resourceGroupName"] == "rg-contoso-dns"
@@ -43,7 +43,7 @@ def test_ingress_ip_is_static_standard_and_every_public_host_has_an_a_record(
         assert record.inputs["aRecords"] == [{"ipv4Address": "20.31.0.10"}]
         assert ip.urn in record.dependencies
     fqdns = {f"{r.inputs['relativeRecordSetName']}.{cfg.dns.domain}" for r in records}
-    assert fqdns == {cfg.dns.host(service) for service in config.DEFAULT_HOST_LABELS}
+    assert fqdns == {cfg.dns.host(service) for service in schema.DEFAULT_HOST_LABELS}
     assert plan.outputs["ingressIp"] == "20.31.0.10"
     assert plan.outputs["ingress.rg"] == f"rg-contoso-{stack}"
 
@@ -51,7 +51,7 @@ def test_ingress_ip_is_static_standard_and_every_public_host_has_an_a_record(
 def test_record_names_are_relative_to_the_zone_including_configured_hosts():
     cfg = settings("staging").model_copy(
         update={
-            "dns": config.DnsConfig(domain="cd.contoso.com", hosts=config.HostsConfig(grafana="dash.cd.contoso.com"))
+            "dns": schema.DnsConfig(domain="cd.contoso.com", hosts=schema.HostsConfig(grafana="dash.cd.contoso.com"))
         }
     )
     assert network.public_records(cfg) == {
@@ -111,7 +111,7 @@ def test_ingress_ip_is_a_static_standard_ipv4_address():
 def test_a_records_point_every_public_host_at_the_ingress_address_in_the_zones_resource_group():
     cfg = settings("staging")
     records = network.a_records(cfg, "20.0.0.1")
-    assert set(records) == set(config.DEFAULT_HOST_LABELS)
+    assert set(records) == set(schema.DEFAULT_HOST_LABELS)
     for service, record in records.items():
         assert record["relative_record_set_name"] == network.public_records(cfg)[service]
         assert (record["zone_name"], record["resource_group_name"]) == (cfg.dns.domain, "rg-contoso-dns")

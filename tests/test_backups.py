@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
-from components import catalog, config, naming, vault_raft
+from components import catalog, naming
 from components.azure import backups
+from components.config import loader, schema
+from components.config.rules import check_rules
 from components.services import backups as backups_job
 from components.services.backups import UPLOAD_SCRIPT, vault_backup_spec
+from components.vault import raft as vault_raft
 from tests.conftest import Planner, stack_config
 from tests.services import stack_cfg
 from tools import offline
@@ -19,7 +22,7 @@ CRONJOB = "kubernetes:batch/v1:CronJob"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 
 
-def backup_problems(plan: offline.Plan, cfg: config.StackConfig) -> list[str]:
+def backup_problems(plan: offline.Plan, cfg: schema.StackConfig) -> list[str]:
     """What is wrong with Vault's backup in a plan: each missing or mis-wired piece, as a sentence."""
     problems = []
     jobs = [r for r in plan.by_type(CRONJOB) if r.inputs.get("metadata", {}).get("name") == naming.VAULT_BACKUP_CRONJOB]
@@ -101,7 +104,7 @@ def test_schedule_and_retention_come_from_config(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:backup"] = {"vaultSchedule": "15 2 * * *", "vaultRetentionDays": 9, "blobSoftDeleteDays": 5}
     plan = shared_plan("staging", raw)
-    cfg = config.StackConfig.model_validate(
+    cfg = schema.StackConfig.model_validate(
         {**{k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("cdstack:")}, "stack": "staging"}
     )
     assert backup_problems(plan, cfg) == []
@@ -177,8 +180,8 @@ def rules(stack: str, **changes: dict[str, Any]) -> list[str]:
     raw = {key.split(":", 1)[1]: value for key, value in stack_config(stack).items() if key.startswith("cdstack:")}
     for section, values in changes.items():
         raw[section] = {**raw.get(section, {}), **values}
-    cfg = config.StackConfig.model_validate({**raw, "stack": stack})
-    return [f"{key}: {allowed}" for key, _, allowed in config.check_rules(cfg)]
+    cfg = schema.StackConfig.model_validate({**raw, "stack": stack})
+    return [f"{key}: {allowed}" for key, _, allowed in check_rules(cfg)]
 
 
 def test_production_backup_rules():
@@ -200,7 +203,7 @@ def test_production_backup_rules():
 def test_a_bad_schedule_is_refused_before_anything_exists(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:backup"] = {"vaultSchedule": "every day"}
-    with pytest.raises(config.ConfigError) as error:
+    with pytest.raises(loader.ConfigError) as error:
         shared_plan("staging", raw)
     assert error.value.keys == ["cdstack:backup.vaultSchedule"]
 

@@ -1,5 +1,6 @@
-"""The canary pipeline (components/canary.py): Concourse would save its config, it runs on the configured period,
-proves the Vault path and DNS without printing the marker, and every stack plans it after its team and marker."""
+"""The canary pipeline (components/concourse/canary.py): Concourse would save its config, it runs on the configured
+period, proves the Vault path and DNS without printing the marker, and every stack plans it after its team and
+marker."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import canary, catalog
-from components.config import ConfigError
+from components import catalog
+from components.concourse import canary
+from components.config.loader import ConfigError
 from tests import concourse_config
 from tests.conftest import stack_config
 from tests.services import stack_cfg

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from components import config
-from components.config import ConfigError, StackConfig
+from components.config import secrets
+from components.config.loader import ConfigError
+from components.config.schema import StackConfig
 from tests.conftest import Planner, stack_config
 from tools import offline, stackfile
 
 
 def load_with(stack: str, raw: dict[str, Any]) -> StackConfig:
-    """Run config.load() exactly as the program does, under the mock engine, for a config map."""
+    """Run loader.load() exactly as the program does, under the mock engine, for a config map."""
     return offline.validated_config(stack, *offline.flatten_config(raw))
 
 
@@ -420,7 +421,7 @@ def test_stack_files_hold_no_secret(stack: str):
     """Only `secure:` values may carry secrets, and only for keys a person must supply."""
     for key, value in stack_config(stack).items():
         if isinstance(value, dict) and set(value) == {"secure"}:
-            assert key.split(":", 1)[1] in config.SECRET_KEYS, f"{key} is secure but not a declared secret key"
+            assert key.split(":", 1)[1] in secrets.SECRET_KEYS, f"{key} is secure but not a declared secret key"
             continue
         for path, leaf in walk_values(value, key):
             text = str(leaf).lower()

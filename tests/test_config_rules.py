@@ -1,6 +1,6 @@
 """Every cross-field rule the loader runs has a planted mistake here that makes it name its message.
 
-The table below is checked against the registry (config.RULES, config.DATED_RULES) both ways: a registered rule
+The table below is checked against the registry (rules.RULES, rules.DATED_RULES) both ways: a registered rule
 without a case fails, a case for a rule the loader does not run fails, and a `*_problems(cfg)` function anywhere in
 components/ that is not registered fails. Each case changes one shipped stack file's configuration, so the same rule
 is also shown clean on the unchanged files.
@@ -22,23 +22,21 @@ from components import (
     addressing,
     capacity,
     cluster_support,
-    concourse_limits,
-    config,
     database_compute,
     deployers,
-    idtoken,
     membership,
-    naming,
     production,
     releases,
     schedules,
-    team_azure,
     upgrades,
-    vault_settings,
-    vault_storage,
 )
-from components.config import StackConfig
-from components.problem import Problem
+from components.concourse import idtoken, team_azure
+from components.concourse import limits as concourse_limits
+from components.config import rules
+from components.config.schema import StackConfig
+from components.problem import NAMESPACE, Problem
+from components.vault import settings as vault_settings
+from components.vault import storage as vault_storage
 from tests.conftest import TODAY, stack_config
 from tools import offline
 
@@ -420,7 +418,7 @@ CASES = [
         "database.skuName",
         "is a Burstable SKU, but skuTier is GeneralPurpose",
     ),
-    Case(naming.name_problems, "staging", {"name": "abcdefghij"}, "name", "makes the key vault name"),
+    Case(rules.name_problems, "staging", {"name": "abcdefghij"}, "name", "makes the key vault name"),
     # AKS support and upgrades
     Case(
         cluster_support.version_problems,
@@ -567,7 +565,7 @@ CASES = [
 ]
 
 DAY = date.fromisoformat(TODAY)
-REGISTERED: list[AnyRule] = [*config.RULES, *config.DATED_RULES]
+REGISTERED: list[AnyRule] = [*rules.RULES, *rules.DATED_RULES]
 
 
 def rule_id(rule: AnyRule) -> str:
@@ -591,7 +589,7 @@ def planted(stack: str, change: dict[str, Any]) -> StackConfig:
 
 
 def run(rule: AnyRule, cfg: StackConfig) -> list[Problem]:
-    found = rule(cfg, DAY) if rule in config.DATED_RULES else rule(cfg)
+    found = rule(cfg, DAY) if rule in rules.DATED_RULES else rule(cfg)
     return [Problem(*problem) for problem in found]
 
 
@@ -599,7 +597,7 @@ def test_every_registered_rule_has_a_failing_case_and_every_case_a_registered_ru
     covered = {rule_id(case.rule) for case in CASES}
     registered = {rule_id(rule) for rule in REGISTERED}
     assert sorted(registered - covered) == [], "registered rules without a failing case in CASES"
-    assert sorted(covered - registered) == [], "cases for rules the loader does not run (add them to config.RULES)"
+    assert sorted(covered - registered) == [], "cases for rules the loader does not run (add them to rules.RULES)"
     assert len(REGISTERED) == len(registered), "a rule registered twice"
 
 
@@ -620,7 +618,7 @@ def rule_functions() -> list[str]:
 def test_every_rule_function_in_components_is_registered():
     registered = {rule_id(rule) for rule in REGISTERED}
     unregistered = [name for name in rule_functions() if name not in registered]
-    assert unregistered == [], "rule functions the loader never runs: add them to config.RULES"
+    assert unregistered == [], "rule functions the loader never runs: add them to rules.RULES"
 
 
 def test_the_search_for_rule_functions_finds_them():
@@ -633,10 +631,10 @@ def test_the_search_for_rule_functions_finds_them():
 @pytest.mark.parametrize("case", CASES, ids=[f"{rule_id(c.rule)}:{c.key}:{c.allowed[:30]}" for c in CASES])
 def test_each_case_fails_its_rule_with_its_message(case: Case):
     cfg = planted(case.stack, case.change)
-    expected_key = f"{config.NAMESPACE}:{case.key}"
+    expected_key = f"{NAMESPACE}:{case.key}"
     named = [p for p in run(case.rule, cfg) if p.key == expected_key and case.allowed in p.allowed]
     assert named, f"{rule_id(case.rule)} did not name {expected_key} with {case.allowed!r}: {run(case.rule, cfg)}"
-    assert named[0] in config.check_rules(cfg, DAY), "the loader's check_rules does not report it"
+    assert named[0] in rules.check_rules(cfg, DAY), "the loader's check_rules does not report it"
 
 
 @pytest.mark.parametrize("stack", offline.stack_names())

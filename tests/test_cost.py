@@ -205,7 +205,7 @@ def test_three_stacks_side_by_side_each_with_its_totals(prices):
 
 
 def test_the_share_is_a_validated_setting(shared_plan):
-    from components.config import ConfigError
+    from components.config.loader import ConfigError
     from tests.conftest import stack_config
 
     config = stack_config("prod")

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import alerting, catalog, config, naming
+from components import alerting, catalog, naming
 from components.azure.metrics_reader import MONITORING_READER
+from components.config import schema
 from components.services import database_metrics
 from tests.conftest import Planner, stack_config
 from tools import offline
@@ -33,7 +34,7 @@ def alert_file_reads() -> set[str]:
     return set(re.findall(r"\b(?:azure_postgresql_[a-z_]+|cdstack:[a-z_:]+)", text))
 
 
-def metrics_problems(plan: offline.Plan, cfg: config.StackConfig) -> list[str]:
+def metrics_problems(plan: offline.Plan, cfg: schema.StackConfig) -> list[str]:
     """What is wrong with PostgreSQL's metrics path in a plan, as sentences."""
     releases = [r for r in plan.by_type(RELEASE) if r.name == database_metrics.RELEASE]
     if not releases:

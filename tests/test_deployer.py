@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from components import vault_login
-from components.config import ConfigError
-from components.vault_login import Deployer, DeployerError
+from components.config.loader import ConfigError
+from components.vault import login as vault_login
+from components.vault.login import Deployer, DeployerError
 from tests.conftest import PROJECT_DIR, stack_config
 from tests.services import counting_program
 from tools import offline
@@ -210,7 +210,7 @@ def test_every_destroy_and_refresh_the_readme_and_the_program_advise_runs_the_pr
     #18868; `up --refresh` too, #19449). The state's Vault login names the role of whoever ran the last `up` (the
     pipeline's), so another deployer needs the program to choose theirs."""
     readme = (PROJECT_DIR / "README.md").read_text()
-    team_api = (PROJECT_DIR / "components" / "team_api.py").read_text()
+    team_api = (PROJECT_DIR / "components" / "concourse/team_api.py").read_text()
     advised = commands(readme, "destroy") + commands(readme, "refresh") + commands(readme, r"up --refresh")
     advised += commands(team_api, r"up --refresh")
     assert len(advised) >= 3, advised

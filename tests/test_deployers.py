@@ -2,8 +2,8 @@
 offline plan of a stack that hosts them: every federated credential's issuer, subject and audience equal what the
 pipeline file (ci/pipeline.yml) would make the planned Concourse issue to the jobs that read that environment's token.
 The expected claims are computed from the pipeline file's own var sources and jobs and the Concourse release's
-planned `externalUrl`, through the same functions Concourse's formats are pinned in (components/idtoken.py), so a
-drift on either side (a scope changed in the file, a trailing slash in the issuer) fails here."""
+planned `externalUrl`, through the same functions Concourse's formats are pinned in (components/concourse/idtoken.py),
+so a drift on either side (a scope changed in the file, a trailing slash in the issuer) fails here."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import deployers, idtoken
-from components.config import ConfigError
+from components import deployers
+from components.concourse import idtoken
+from components.config.loader import ConfigError
 from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tests.services import at, release_values
 from tools import offline

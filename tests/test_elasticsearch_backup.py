@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from components import config, naming
+from components import naming
 from components.azure import backups
+from components.config import loader, rules, schema
 from components.services import es_snapshot, logging, snapshots
 from tests.conftest import Planner, stack_config
 from tests.services import stack_cfg
@@ -34,7 +35,7 @@ def env_of(pod: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in pod["spec"]["containers"][0]["env"]}
 
 
-def snapshot_problems(plan: offline.Plan, cfg: config.StackConfig) -> list[str]:
+def snapshot_problems(plan: offline.Plan, cfg: schema.StackConfig) -> list[str]:
     """What is wrong with Elasticsearch's backup in a plan, as sentences."""
     problems = []
     jobs = [r for r in plan.by_type(CRONJOB) if r.inputs["metadata"]["name"] == naming.ELASTICSEARCH_BACKUP_CRONJOB]
@@ -147,7 +148,7 @@ def test_schedule_and_retention_come_from_config(shared_plan: Planner):
         "elasticsearchMinSnapshots": 2,
     }
     plan = shared_plan("staging", raw)
-    cfg = config.StackConfig.model_validate(
+    cfg = schema.StackConfig.model_validate(
         {**{k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("cdstack:")}, "stack": "staging"}
     )
     assert snapshot_problems(plan, cfg) == []
@@ -162,8 +163,8 @@ def test_production_keeps_two_weeks_of_snapshots():
     def problems(stack: str, days: int) -> list[str]:
         raw = {k.split(":", 1)[1]: v for k, v in stack_config(stack).items() if k.startswith("cdstack:")}
         raw["backup"] = {**raw.get("backup", {}), "elasticsearchRetentionDays": days}
-        cfg = config.StackConfig.model_validate({**raw, "stack": stack})
-        return [f"{key}: {allowed}" for key, _, allowed in config.check_rules(cfg) if "elasticsearch" in key]
+        cfg = schema.StackConfig.model_validate({**raw, "stack": stack})
+        return [f"{key}: {allowed}" for key, _, allowed in rules.check_rules(cfg) if "elasticsearch" in key]
 
     assert problems("prod", 7) == ["cdstack:backup.elasticsearchRetentionDays: must be 14 or more in production"]
     assert problems("prod", 14) == []
@@ -173,7 +174,7 @@ def test_production_keeps_two_weeks_of_snapshots():
 def test_a_bad_schedule_is_refused_before_anything_exists(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:backup"] = {"elasticsearchSchedule": "hourly"}
-    with pytest.raises(config.ConfigError) as error:
+    with pytest.raises(loader.ConfigError) as error:
         shared_plan("staging", raw)
     assert error.value.keys == ["cdstack:backup.elasticsearchSchedule"]
 

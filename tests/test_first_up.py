@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components import capacity, catalog, concourse_limits, upgrades
-from components.config import ConfigError, check_rules
+from components import capacity, catalog, upgrades
+from components.concourse import limits as concourse_limits
+from components.config.loader import ConfigError
+from components.config.rules import check_rules
 from components.problem import Problem
 from tests.conftest import PROJECT_DIR, Planner, cached_plan, stack_config
 from tests.services import release_values, stack_cfg

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pulumi
 import pytest
 
-from components import config
+from components.config import loader
 from components.identity import GRAPH_USER_READ, MICROSOFT_GRAPH, secret_window
 from components.stack import CdStack
 from tests.conftest import stack_config
@@ -19,7 +19,7 @@ PASSWORD = "azuread:index/applicationPassword:ApplicationPassword"
 
 
 def login_program() -> None:
-    stack = CdStack(config.load())
+    stack = CdStack(loader.load())
     login = stack.login.login
     pulumi.export("issuerUrl", login.issuer_url)
     pulumi.export("clientId", login.client_id)

@@ -1,11 +1,11 @@
-"""Concourse's idtoken claims as components/idtoken.py computes them, checked against the formats Concourse v8.1.1
-builds (atc/creds/idtoken/token_generator.go and its tests), and the lifetime the infra pipeline needs."""
+"""Concourse's idtoken claims as components/concourse/idtoken.py computes them, checked against the formats Concourse
+v8.1.1 builds (atc/creds/idtoken/token_generator.go and its tests), and the lifetime the infra pipeline needs."""
 
 from __future__ import annotations
 
 import pytest
 
-from components import idtoken
+from components.concourse import idtoken
 from tests.services import stack_cfg
 
 

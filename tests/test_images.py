@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from components import canary, catalog
+from components import catalog
+from components.concourse import canary
 from tests.services import stack_cfg
 from tools import images, smoke_e2e
 from tools.images import ImageError, ImageRef

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import config
+from components.config import loader
 from components.naming import Naming, NamingError
 from tests.conftest import Planner, stack_config
 
@@ -59,7 +59,7 @@ def test_longest_valid_stack_plans(shared_plan: Planner):
 def test_one_character_too_long_stops_before_any_resource_with_an_error_naming_cdstack_name(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:name"] = LONGEST_NAME
-    with pytest.raises(config.ConfigError) as error:
+    with pytest.raises(loader.ConfigError) as error:
         shared_plan("stages", cfg)
     assert error.value.keys == ["cdstack:name"]
     assert "Pulumi.stages.yaml" in str(error.value)
@@ -69,6 +69,6 @@ def test_one_character_too_long_stops_before_any_resource_with_an_error_naming_c
 def test_a_base_name_longer_than_ten_is_refused_by_the_schema(shared_plan: Planner):
     cfg = stack_config("staging")
     cfg["cdstack:name"] = LONGEST_NAME + "k"
-    with pytest.raises(config.ConfigError) as error:
+    with pytest.raises(loader.ConfigError) as error:
         shared_plan("staging", cfg)
     assert error.value.keys == ["cdstack:name"]

@@ -480,7 +480,7 @@ def test_the_smoke_task_reaches_the_cluster_as_the_deployer_and_takes_no_service
 
 
 def test_infra_tasks_hand_the_vault_provider_a_fresh_token_of_their_service_principal():
-    """The Vault provider reads TERRAFORM_VAULT_AUTH_JWT from the pulumi CLI's environment (components/vault_login.py):
+    """The Vault provider reads TERRAFORM_VAULT_AUTH_JWT from the pulumi CLI's environment (components/vault/login.py):
     the task fetches it after `pulumi install` (the module runs in the program's virtualenv) and before any command,
     assigned apart from `export` so that a failed fetch stops the task (`set -e`)."""
     script = task_scripts()["pulumi.sh"]
@@ -664,7 +664,11 @@ def test_pulumi_yaml_asks_the_python_host_only_for_what_requirements_txt_provide
     assert pulumi_yaml()["runtime"]["options"]["typechecker"] == "pyright"
     assert host_problems(PROJECT_DIR) == []
     scope = host_scope(PROJECT_DIR, jsonc(PYRIGHT_CONFIG.read_text()))
-    assert "__main__.py" in scope and "components/config.py" in scope and not any(f.startswith("tests/") for f in scope)
+    assert (
+        "__main__.py" in scope
+        and "components/config/schema.py" in scope
+        and not any(f.startswith("tests/") for f in scope)
+    )
 
 
 def test_the_python_host_check_catches_each_planted_mistake(tmp_path: Path):
@@ -736,9 +740,10 @@ def test_no_cloud_secret_var_remains_and_every_var_left_has_its_reason():
 
 
 def test_the_var_sources_are_what_infra_pipeline_computes_from_each_stack_file():
-    """One source of truth: the var source's audience, scope and lifetime come from components/infra_pipeline.py and
-    the stack's longest `up` (components/idtoken.py), which the deployer identities' federated credentials use too."""
-    from components import idtoken, infra_pipeline
+    """One source of truth: the var source's audience, scope and lifetime come from
+    components/concourse/infra_pipeline.py and the stack's longest `up` (components/concourse/idtoken.py), which the
+    deployer identities' federated credentials use too."""
+    from components.concourse import idtoken, infra_pipeline
     from tests.services import stack_cfg
 
     expected = [
@@ -753,7 +758,7 @@ def test_the_var_sources_are_what_infra_pipeline_computes_from_each_stack_file()
 
 def test_only_a_stacks_deploy_jobs_read_its_token():
     """The test, image and set-pipeline jobs read no idtoken at all; each deploy job reads only its own stack's."""
-    from components import infra_pipeline
+    from components.concourse import infra_pipeline
 
     stacks = ("staging", "prod")
     for job in JOBS:

@@ -1,5 +1,5 @@
-"""The pipeline resource (components/pipelines.py) against the fake Concourse's pipeline API (tests/fake_concourse.py,
-shapes from atc/api/configserver and atc/api/pipelineserver at v8.1.1)."""
+"""The pipeline resource (components/concourse/pipelines.py) against the fake Concourse's pipeline API
+(tests/fake_concourse.py, shapes from atc/api/configserver and atc/api/pipelineserver at v8.1.1)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from components.pipelines import PipelineProvider
-from components.team_api import TeamApiError
+from components.concourse.pipelines import PipelineProvider
+from components.concourse.team_api import TeamApiError
 from tests.fake_concourse import ADMIN, PASSWORD, FakeConcourse, VirtualClock, running
 
 CONFIG = "jobs:\n- name: probe\n  plan:\n  - task: hello\n    config: {platform: linux, run: {path: 'true'}}\n"

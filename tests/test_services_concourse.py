@@ -9,8 +9,8 @@ import pulumi
 import pytest
 
 from components import catalog, naming
-from components.concourse_limits import release_timeout_seconds
-from components.config import check_rules
+from components.concourse.limits import release_timeout_seconds
+from components.config.rules import check_rules
 from components.services import concourse
 from components.services.release import HISTORY
 from tests.conftest import stack_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components import naming, sizing
-from components.config import LETS_ENCRYPT
+from components.config.schema import LETS_ENCRYPT
 from components.services import ingress
 from tests.conftest import Planner
 from tests.services import HELM_RELEASE, assert_release, ingress_address, plan_services, stack_cfg

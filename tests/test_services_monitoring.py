@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from components import alert_facts, alerting, catalog, config, naming
+from components import alert_facts, alerting, catalog, naming
+from components.config import schema
 from components.endpoints import SearchReader
 from components.services import logging as logging_module
 from components.services import monitoring
@@ -163,7 +164,7 @@ def test_blackbox_probes_every_public_host_and_dns_from_every_node():
     targets = {t["name"]: t for t in values["serviceMonitor"]["targets"]}
     assert targets["tls-concourse"]["url"] == "https://ci.cd.contoso.com"
     assert targets["tls-concourse"]["module"] == "https_tls"
-    assert {n for n in targets if n.startswith("tls-")} == {f"tls-{h}" for h in config.DEFAULT_HOST_LABELS}
+    assert {n for n in targets if n.startswith("tls-")} == {f"tls-{h}" for h in schema.DEFAULT_HOST_LABELS}
     dns_ip = stack_cfg("prod").network.dns_service_ip
     assert targets["dns-cluster"]["url"] == targets["dns-external"]["url"] == dns_ip
     modules = values["config"]["modules"]

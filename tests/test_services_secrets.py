@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from components import catalog, naming
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.services import secrets
 from tests.conftest import Planner, stack_config
 from tests.services import HELM_RELEASE, assert_release, at, plan_services, stack_cfg, unseal

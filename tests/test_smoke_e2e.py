@@ -24,7 +24,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from components import attestation, team_api, vault_access
+from components import attestation
+from components.concourse import team_api
+from components.vault import access as vault_access
 from tests import fake_concourse
 from tests.fake_concourse import VirtualClock, config_errors
 from tests.vault_server import Server, dev_server

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components import config
+from components.config import loader
 from tests.conftest import Planner, stack_config
 from tools import offline
 from tools.plan import short
@@ -67,7 +67,7 @@ def test_config_given_the_way_the_cli_gives_it(monkeypatch: pytest.MonkeyPatch):
     assert offline.validated_config("staging", {}, []).name == "contoso"
 
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**flat, "cdstack:clutser": "{}"}))
-    with pytest.raises(config.ConfigError) as caught:
+    with pytest.raises(loader.ConfigError) as caught:
         offline.validated_config("staging", {}, [])
     assert caught.value.keys == ["cdstack:clutser"]
 
@@ -99,7 +99,7 @@ def test_concourse_waits_for_its_inputs_and_teams_wait_for_concourse(stack: str,
     # Concourse does not wait for logging, ingress or ChartMuseum releases.
     for other in ("eck-stack", "elastalert2", "traefik", "cert-manager", "chartmuseum"):
         assert f"kubernetes:helm.sh/v3:Release::{other}" not in waits
-    # Teams wait for the API to answer with its certificate (components/teams.py), which waits for Concourse.
+    # Teams wait for the API to answer with its certificate (components/concourse/teams.py), which waits for Concourse.
     ready = plan.get("pulumi-python:dynamic/concourse:ApiReady", "concourse-api-ready")
     assert concourse.urn in ready.dependencies
     team = plan.get("pulumi-python:dynamic/concourse:Team", "team-payments")
@@ -147,7 +147,7 @@ def test_no_secret_in_any_helm_values_or_stack_output(stack: str, shared_plan: P
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_every_release_is_pinned_atomic_and_bounded(stack: str, shared_plan: Planner):
     from components import catalog
-    from components.concourse_limits import release_timeout_seconds
+    from components.concourse.limits import release_timeout_seconds
 
     plan = shared_plan(stack)
     plan_cfg = offline.load_config(stack)

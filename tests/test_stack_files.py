@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from components import catalog
-from components.config import KNOWN_NAMESPACES, ConfigError, StackConfig
+from components.config.loader import KNOWN_NAMESPACES, ConfigError
+from components.config.schema import StackConfig
 from tests.conftest import PROJECT_DIR
 from tests.services import counting_program
 from tools import offline, plan, stackfile

@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from components import clock, idtoken, team_azure
-from components.config import StackConfig
+from components import clock
+from components.concourse import idtoken, team_azure
+from components.config.schema import StackConfig
 from tests.conftest import PROJECT_DIR, TODAY, Planner, cached_plan, stack_config
 from tests.services import stack_cfg
 from tools import charts, offline, render

@@ -13,10 +13,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import config
-from components.config import ConfigError
-from components.team_api import TeamApiError, retry_after
-from components.teams import ConcourseTeam, TeamProvider, Teams, team_auth
+from components.concourse.team_api import TeamApiError, retry_after
+from components.concourse.teams import ConcourseTeam, TeamProvider, Teams, team_auth
+from components.config import loader, schema
+from components.config.loader import ConfigError
 from tests.conftest import stack_config
 from tests.fake_concourse import GROUP, OTHER_GROUP, FakeConcourse, VirtualClock, running
 from tests.fake_concourse import props as fake_props
@@ -109,7 +109,7 @@ def test_check_refuses_what_concourse_would_refuse(provider: TeamProvider):
 
 
 def test_team_auth_maps_roles_to_groups_and_the_service_user():
-    team = config.TeamConfig.model_validate(
+    team = schema.TeamConfig.model_validate(
         {"name": "payments", "serviceUser": "payments-bot", "roles": {"owner": ["rel"], "pipelineOperator": ["dev"]}}
     )
     assert team_auth(team, {"rel": OTHER_GROUP, "dev": GROUP}) == {
@@ -122,7 +122,7 @@ def test_teams_under_the_mock_engine():
     """Every team but main, after Concourse, with the admin password secret in inputs and outputs."""
 
     def program() -> None:
-        cfg = config.load()
+        cfg = loader.load()
         release = pulumi.CustomResource("kubernetes:helm.sh/v3:Release", "concourse", {})
         ids = {key: pulumi.Output.from_input(group.object_id or "") for key, group in cfg.identity.groups.items()}
         Teams("teams", cfg, pulumi.Output.secret("pw"), ids, concourse_ready=[release])

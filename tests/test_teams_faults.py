@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from components.team_api import Budget, RealClock, TeamApiError, wait_for_api
-from components.teams import ApiReadyProvider, TeamProvider
+from components.concourse.team_api import Budget, RealClock, TeamApiError, wait_for_api
+from components.concourse.teams import ApiReadyProvider, TeamProvider
 from tests.fake_concourse import GROUP, OTHER_GROUP, FakeConcourse, VirtualClock, auth_of, props, running
 
 BOUNDS = {"connect_timeout": 0.5, "read_timeout": 0.5, "first_wait": 0.05, "max_wait": 0.4, "min_attempt": 0.05}

@@ -69,7 +69,7 @@ def test_prod_logging_and_ingress_wait_only_on_what_they_use():
 
 FIRST_UP_CEILING_SECONDS = 17 * 60
 """Issue 15's target for the modelled first `up` of prod. Concourse takes its Vault approle ids from Pulumi-generated
-values (components/vault_access.py), so Consul -> Vault -> its initialisation -> the approle runs beside Concourse
+values (components/vault/access.py), so Consul -> Vault -> its initialisation -> the approle runs beside Concourse
 instead of before it (18:24 modelled before, 16:42 after, on the logging chain)."""
 
 

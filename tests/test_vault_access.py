@@ -9,8 +9,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import config, durations, vault_login
-from components.vault_access import VaultAccess
+from components import durations
+from components.config import loader, rules, schema
+from components.vault import login as vault_login
+from components.vault.access import VaultAccess
 from tests.conftest import PROJECT_DIR, Planner, stack_config
 from tools import offline
 
@@ -158,7 +160,7 @@ def run_access(stack: str, raw: dict[str, Any]) -> offline.Plan:
     """VaultAccess alone (external Vault: no initialiser), exporting what Concourse receives."""
 
     def program() -> None:
-        cfg = config.load()
+        cfg = loader.load()
         access = VaultAccess("vault-access", cfg, None)
         pulumi.export("param", pulumi.Output.unsecret(access.vault_auth_param))
         pulumi.export("paramIsSecret", pulumi.Output.from_input(access.vault_auth_param).is_secret())
@@ -196,8 +198,8 @@ def test_vault_config_rules():
         raw = {key.split(":", 1)[1]: value for key, value in stack_config("staging").items() if key.startswith("cd")}
         raw["vault"] = {**raw["vault"], **vault}
         raw["stack"] = "staging"
-        cfg = config.StackConfig.model_validate(raw)
-        return [f"{key}: {allowed}" for key, _, allowed in config.check_rules(cfg)]
+        cfg = schema.StackConfig.model_validate(raw)
+        return [f"{key}: {allowed}" for key, _, allowed in rules.check_rules(cfg)]
 
     assert problems() == []
     assert problems(tokenTtl="5h") == ["cdstack:vault.tokenTtl: must be <= tokenMaxTtl (4h)"]

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import alerting, clock, naming, vault_access, vault_login
+from components import alerting, clock, naming
 from components.services import logging
+from components.vault import access as vault_access
+from components.vault import login as vault_login
 from tests.conftest import TODAY, Planner, cached_plan, stack_config
 from tests.services import stack_cfg
 from tools import offline

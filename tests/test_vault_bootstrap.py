@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from components import config, vault_bootstrap
-from components.vault_init import VaultInitProvider
+from components.config import loader
+from components.vault import bootstrap as vault_bootstrap
+from components.vault.init import VaultInitProvider
 from tests.conftest import Planner, stack_config
 from tools import offline
 
@@ -92,7 +93,7 @@ def test_no_manual_flag_and_no_token_in_the_environment(
 
     raw = stack_config("staging")
     raw["cdstack:vault"] = {**raw["cdstack:vault"], "initialized": True}
-    with pytest.raises(config.ConfigError) as error:
+    with pytest.raises(loader.ConfigError) as error:
         plan_of("staging", raw)
     assert error.value.keys == ["cdstack:vault.initialized"]  # the old flag is an unknown key now
 
@@ -115,5 +116,5 @@ def test_planted_mistake_a_changing_input_would_touch_vault_on_every_up(shared_p
 def test_recovery_threshold_above_shares_is_refused(shared_plan: Planner):
     raw = stack_config("staging")
     raw["cdstack:vault"] = {**raw["cdstack:vault"], "recoveryShares": 3, "recoveryThreshold": 4}
-    with pytest.raises(config.ConfigError, match=r"vault.recoveryThreshold: got 4; must be <= recoveryShares \(3\)"):
+    with pytest.raises(loader.ConfigError, match=r"vault.recoveryThreshold: got 4; must be <= recoveryShares \(3\)"):
         shared_plan("staging", raw)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from components import naming
-from components.vault_init import InitRequest, Journal, VaultApi, initialise
+from components.vault.init import InitRequest, Journal, VaultApi, initialise
 from tests.conftest import PROJECT_DIR
 from tests.entra import entra_issuer, program_access
 from tests.fakekeyvault import FakeKeyVault

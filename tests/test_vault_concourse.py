@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
-from components import clock, vault_access, vault_init, vault_login
-from components.vault_init import Retry, VaultApi
+from components import clock
+from components.vault import access as vault_access
+from components.vault import init as vault_init
+from components.vault import login as vault_login
+from components.vault.init import Retry, VaultApi
 from tests.conftest import TODAY, cached_plan
 from tests.entra import entra_issuer, program_access
 from tests.vault_server import Server, dev_server

@@ -22,8 +22,13 @@ from typing import Any
 
 import pytest
 
-from components import teams, vault_access, vault_init, vault_login, vault_raft, vault_teams
-from components.vault_init import Retry, VaultApi
+from components.concourse import teams
+from components.vault import access as vault_access
+from components.vault import init as vault_init
+from components.vault import login as vault_login
+from components.vault import raft as vault_raft
+from components.vault import teams as vault_teams
+from components.vault.init import Retry, VaultApi
 from tests.entra import Issuer, entra_issuer, program_access
 from tests.vault_server import Server, dev_server
 from tools import offline
@@ -101,12 +106,12 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
         Call("update", "PUT", POLICY, {"policy": vault_access.concourse_policy(KV) + "\n"}),
         Call("read", "GET", POLICY),
         Call("delete", "DELETE", POLICY),
-        # A team's own policy (components/vault_teams.py), under the deployer's `cdstack-team-*` rule.
+        # A team's own policy (components/vault/teams.py), under the deployer's `cdstack-team-*` rule.
         Call("create", "GET", TEAM_POLICY, allowed=(404,)),
         Call("create", "PUT", TEAM_POLICY, {"policy": TEAM_LOGIN.policy_text}),
         Call("read", "GET", TEAM_POLICY),
         Call("delete", "DELETE", TEAM_POLICY),
-        # The Raft snapshot job's policy (components/vault_raft.py).
+        # The Raft snapshot job's policy (components/vault/raft.py).
         Call("create", "GET", SNAPSHOT_POLICY, allowed=(404,)),
         Call("create", "PUT", SNAPSHOT_POLICY, {"policy": vault_raft.snapshot_policy()}),
         Call("read", "GET", SNAPSHOT_POLICY),
@@ -145,7 +150,7 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
         Call("update", "POST", f"sys/mounts/auth/{OIDC}/tune", {"description": "new"}),
         Call("read", "GET", f"sys/mounts/auth/{OIDC}"),
         Call("delete", "DELETE", f"sys/auth/{OIDC}"),
-        # The cluster's service accounts' login (vault_raft.py): type jwt, on the AKS OIDC issuer.
+        # The cluster's service accounts' login (vault/raft.py): type jwt, on the AKS OIDC issuer.
         Call("create", "POST", f"sys/auth/{CLUSTER}", {"type": "jwt", "description": "cdstack", "local": False}),
         Call("create", "PUT", f"auth/{CLUSTER}/config", {"oidc_discovery_url": "{issuer}", "bound_issuer": "{issuer}"}),
         Call("read", "GET", f"sys/mounts/auth/{CLUSTER}"),
@@ -190,7 +195,7 @@ PROVIDER_CALLS: dict[str, list[Call]] = {
         Call("delete", "PUT", f"{ROLE}/secret-id-accessor/destroy", {"secret_id_accessor": "{accessor}"}),
     ],
     # vault/resource_kv_secret_v2.go: kvSecretV2Write (util.RetryWrite to data/), kvSecretV2Read (data/),
-    # kvSecretV2Delete (metadata/ with delete_all_versions, as components/teams.py sets it).
+    # kvSecretV2Delete (metadata/ with delete_all_versions, as components/concourse/teams.py sets it).
     "vault:kv/secretV2:SecretV2": [
         Call("create", "PUT", f"{KV}/data/{TEAM_SECRET}", {"data": {"password": "one"}, "options": {}}),
         Call("read", "GET", f"{KV}/data/{TEAM_SECRET}"),
@@ -276,7 +281,7 @@ def test_the_deployer_token_makes_every_call_of_every_vault_resource_type(deploy
             f"{kind} {p}"
             for p in run_calls(server, token, [c for c in PROVIDER_CALLS[kind] if c.step != "delete"], found)
         ]
-    # VaultInit's update (components/vault_init.py): the deployer's own login keeps itself current.
+    # VaultInit's update (components/vault/init.py): the deployer's own login keeps itself current.
     for method, path, body in vault_login.access_requests(access, first_time=False):
         problems += [f"vault:Init {p}" for p in run_calls(server, token, [Call("update", method, path, body)], found)]
     for kind in reversed(ORDER):

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from components import naming, vault_init, vault_login
-from components.vault_init import InitRequest, Journal, Retry, VaultApi, VaultInitError, VaultInitProvider, initialise
+from components import naming
+from components.vault import init as vault_init
+from components.vault import login as vault_login
+from components.vault.init import InitRequest, Journal, Retry, VaultApi, VaultInitError, VaultInitProvider, initialise
 from tests.entra import Issuer, entra_issuer, program_access
 from tests.fakekeyvault import Crash, FakeKeyVault
 from tests.faultproxy import PASS, FaultProxy, Lost, fault_proxy

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from components import vault_init, vault_login
-from components.vault_init import Retry, VaultApi, VaultInitError
+from components.vault import init as vault_init
+from components.vault import login as vault_login
+from components.vault.init import Retry, VaultApi, VaultInitError
 from tests.entra import Issuer, entra_issuer, program_access
 from tests.faultproxy import FaultProxy, fault_proxy
 from tests.vault_server import Server, dev_server

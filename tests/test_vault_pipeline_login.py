@@ -1,5 +1,5 @@
 """The infra pipeline's Concourse token logs the `up` job into a real Vault-API server through the role the program
-configures (components/vault_pipeline_login.py), and nothing else does: a token for another job's subject, for
+configures (components/vault/pipeline_login.py), and nothing else does: a token for another job's subject, for
 Entra's audience, signed by another key, or expired, is refused. The token is shaped exactly as Concourse v8.1.1
 signs it and its issuer serves the discovery document and JWKS where the ATC does (tests/concourse_idtoken.py);
 every check of it is the real server's."""
@@ -15,10 +15,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from components import idtoken, network_edges, vault_access, vault_init, vault_login, vault_pipeline_login
-from components.config import StackConfig
-from components.vault_bootstrap import deployer_policy
-from components.vault_init import Retry, VaultApi
+from components import network_edges
+from components.concourse import idtoken
+from components.config.schema import StackConfig
+from components.vault import access as vault_access
+from components.vault import init as vault_init
+from components.vault import login as vault_login
+from components.vault import pipeline_login as vault_pipeline_login
+from components.vault.bootstrap import deployer_policy
+from components.vault.init import Retry, VaultApi
 from tests.concourse_idtoken import ConcourseIssuer, concourse_issuer
 from tests.conftest import stack_config
 from tests.entra import entra_issuer

@@ -7,7 +7,7 @@ What is the program's and what is the test's:
   vault_server_config), with only the peers' addresses, the data folder and the CA file's path rewritten to
   loopback; `leader_tls_servername` stays the program's, so each join verifies the test certificate, made for the
   program's own names (vault_dns_names), exactly as production's servers verify cert-manager's;
-- the snapshot identity is the program's JWT role and policy (components/vault_raft.py), loaded through the API.
+- the snapshot identity is the program's JWT role and policy (components/vault/raft.py), loaded through the API.
   Its tokens come from Kubernetes in production; here a test key signs a token with the same subject and audience
   (the mount is given that key instead of the AKS issuer's discovery URL, which the test cannot reach);
 - the snapshot is saved by the CronJob's own script (services/vault_snapshot.py, `save`) and restored by the command
@@ -29,8 +29,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from components import vault_raft
 from components.services import secrets
+from components.vault import raft as vault_raft
 from tests.services import stack_cfg
 from tests.vault_server import LoopbackTls, RaftCluster, raft_cluster
 from tools import restore

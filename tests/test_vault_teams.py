@@ -12,9 +12,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from components import vault_access, vault_login, vault_teams
-from components.config import StackConfig
-from components.teams import SERVICE_USER_SECRET
+from components.concourse.teams import SERVICE_USER_SECRET
+from components.config.schema import StackConfig
+from components.vault import access as vault_access
+from components.vault import login as vault_login
+from components.vault import teams as vault_teams
 from tests.conftest import Planner, stack_config
 from tests.vault_server import Server, dev_server
 from tools import offline

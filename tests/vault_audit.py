@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components import vault_access, vault_init
-from components.vault_init import Retry, VaultApi
+from components.vault import access as vault_access
+from components.vault import init as vault_init
+from components.vault.init import Retry, VaultApi
 from tests.entra import entra_issuer, program_access
 from tests.vault_server import Server, dev_server
 

@@ -39,7 +39,7 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.protocols
 
-from components.config import ConfigError
+from components.config.loader import ConfigError
 from components.promotion import PromotionError
 from tools import charts, helmrender, offline, render, short_run, workloads
 from tools.workloads import Pod, Pool

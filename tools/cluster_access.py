@@ -38,9 +38,9 @@ from typing import IO, Any
 
 import requests
 
-from components import vault_login
 from components.azure.kubeconfig import non_interactive
 from components.services import charts, logging, monitoring
+from components.vault import login as vault_login
 
 FORWARD_DEADLINE = 30.0
 """Seconds kubectl may take to report a port-forward listening (it resolves the Service to a ready pod first)."""

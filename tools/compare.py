@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.releases import release_set, releases
 
 MISSING = "(not set)"

@@ -1,4 +1,4 @@
-"""Generate the README's configuration reference from components/config.py, the one place settings are defined.
+"""Generate the README's configuration reference from components/config/schema.py, the one place settings are defined.
 
     python -m tools.config_reference            print the reference (Markdown)
     python -m tools.config_reference --write    replace the generated block in README.md
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components import config
+from components.config import schema, secrets
 from tools import readme_blocks
 
 BEGIN = "<!-- BEGIN GENERATED CONFIG REFERENCE: make docs -->"
@@ -91,9 +91,9 @@ def reference() -> str:
         "| key | type | default | meaning |",
         "|---|---|---|---|",
     ]
-    for key, type_name, default, description in rows(config.StackConfig, "cdstack:"):
+    for key, type_name, default, description in rows(schema.StackConfig, "cdstack:"):
         lines.append(f"| `{key}` | {type_name} | {default} | {description.replace('|', '/')} |")
-    for key, description in config.SECRET_KEYS.items():
+    for key, description in secrets.SECRET_KEYS.items():
         lines.append(f"| `cdstack:{key}` | secret (`pulumi config set --secret`) | none | {description} |")
     lines += ["", END]
     return "\n".join(lines)

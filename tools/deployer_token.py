@@ -4,7 +4,7 @@
     pulumi up --stack <stack>
 
 The Vault provider reads its login token from TERRAFORM_VAULT_AUTH_JWT in the environment of the `pulumi` command
-(components/vault_login.py says why it is not a provider input). The token comes from the same Azure identity the
+(components/vault/login.py says why it is not a provider input). The token comes from the same Azure identity the
 program's own Azure calls use (`vault_login.azure_credential`): in the infra pipeline the stack's deployer identity
 through workload identity (the job's Concourse idtoken in AZURE_FEDERATED_TOKEN_FILE, ci/tasks/azure-login.sh), a
 service principal with ARM_CLIENT_SECRET elsewhere, `az login` on a laptop. It lives about an hour: export it again
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from components import vault_login
+from components.vault import login as vault_login
 
 
 def main() -> int:

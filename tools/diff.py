@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from components.config import ConfigError
+from components.config.loader import ConfigError
 from components.promotion import PromotionError
 from tools import charts, offline, render, short_run
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from components import clock
-from components.config import ConfigError
+from components.config.loader import ConfigError
 from components.promotion import PromotionError
 from tools import offline, plan, short_run, stackfile
 

@@ -30,7 +30,8 @@ from typing import Any
 
 import yaml
 
-from components import canary, catalog, image_digests
+from components import catalog, image_digests
+from components.concourse import canary
 from tools import render, short_run, smoke_e2e
 
 LOCK_FILE = image_digests.LOCK_FILE

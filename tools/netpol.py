@@ -28,7 +28,8 @@ from typing import Any
 import yaml
 
 from components import network_edges
-from components.config import ConfigError, StackConfig
+from components.config.loader import ConfigError
+from components.config.schema import StackConfig
 from components.network_edges import Addresses, Anywhere, Edge, Pods, Port
 from tools import charts, offline, render, short_run, workloads
 

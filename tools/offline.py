@@ -27,11 +27,13 @@ import pulumi.runtime
 from google.protobuf import json_format
 from pulumi.runtime import mocks
 
-from components import attestation, vault_login
+from components import attestation
+from components.vault import login as vault_login
 from tools import stackfile
 
 if TYPE_CHECKING:
-    from components.config import ConfigError, StackConfig
+    from components.config.loader import ConfigError
+    from components.config.schema import StackConfig
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "cdstack"
@@ -472,7 +474,7 @@ def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
 
 
 def load_config(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
-    """The validated StackConfig of `Pulumi.<stack>.yaml`, loaded by the program's own `config.load()`."""
+    """The validated StackConfig of `Pulumi.<stack>.yaml`, loaded by the program's own `loader.load()`."""
     return validated_config(stack, *read_stack_file(project_dir / f"Pulumi.{stack}.yaml"))
 
 
@@ -486,7 +488,7 @@ def cross_stack_errors(stack: str, project_dir: Path = PROJECT_DIR) -> list[Conf
 
     A stack file that does not validate on its own is left out: its own plan reports it."""
     from components import cross_stack
-    from components.config import ConfigError
+    from components.config.loader import ConfigError
 
     configs = [load_config(stack, project_dir)]
     for other in stack_names(project_dir):
@@ -499,13 +501,13 @@ def cross_stack_errors(stack: str, project_dir: Path = PROJECT_DIR) -> list[Conf
 
 
 def validated_config(stack: str, config: dict[str, str], secret_keys: list[str]) -> StackConfig:
-    """The program's own `config.load()` of `config` as stack `stack`, run under the mock engine (it creates nothing).
+    """The program's own `loader.load()` of `config` as stack `stack`, run under the mock engine (it creates nothing).
 
     Raises ConfigError exactly as the program would."""
-    from components import config as stack_config
+    from components.config import loader
 
     loaded: list[StackConfig] = []
-    run(stack, config, secret_keys, program=lambda: loaded.append(stack_config.load()))
+    run(stack, config, secret_keys, program=lambda: loaded.append(loader.load()))
     return loaded[0]
 
 
@@ -521,6 +523,6 @@ def source_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str,
     source = str(json.loads(config.get(f"{PROJECT}:promotion", "{}")).get("sourceStack", ""))
     parts = source.split("/")
     if len(parts) != 3 or parts[1] != PROJECT or not (project_dir / f"Pulumi.{parts[2]}.yaml").exists():
-        return {}  # a malformed name is left to config.load(), which reports it with its key path
+        return {}  # a malformed name is left to loader.load(), which reports it with its key path
     source_stack = parts[2]
     return {source: {"releaseSet": release_set(load_config(source_stack, project_dir))}}

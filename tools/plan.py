@@ -16,8 +16,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from components import capacity, catalog, concourse_limits
-from components.config import ConfigError, StackConfig
+from components import capacity, catalog
+from components.concourse import limits as concourse_limits
+from components.config.loader import ConfigError
+from components.config.schema import StackConfig
 from components.promotion import PromotionError
 from tools import compare, offline, short_run, stackfile
 

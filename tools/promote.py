@@ -28,7 +28,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from components import catalog
-from components.config import ConfigError
+from components.config.loader import ConfigError
 from components.releases import release_set
 from tools import offline, stackfile
 

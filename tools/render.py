@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from components import catalog, clock
-from components.config import ConfigError
+from components.config.loader import ConfigError
 from components.promotion import PromotionError
 from tools import charts, helmrender, offline, short_run
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from components import naming
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.services import snapshots
 from components.services.backups import CONSUL_HTTP
 

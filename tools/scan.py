@@ -31,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from components.config import ConfigError, PartsConfig
+from components.config.loader import ConfigError
+from components.config.schema import PartsConfig
 from components.promotion import PromotionError
 from components.services.concourse import worker_release_name
 from tools import charts, offline, render, short_run

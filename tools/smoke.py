@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components import attestation, team_api
+from components import attestation
+from components.concourse import team_api
 from tools import cluster_access, smoke_e2e
 
 # Concourse version each concourse chart version ships (the chart's appVersion). Add a row with every chart bump:

@@ -14,7 +14,7 @@ receiver without notifier: never the teams' Slack). Each check prints one line; 
 is named in the last line ("build scheduled but never started: no worker took it within 5 min"). The pipeline, the
 chart version and the Vault value are removed whatever happened.
 
-Every HTTP call goes through components/team_api.py: one budget per call, jittered backoff on what passes
+Every HTTP call goes through components/concourse/team_api.py: one budget per call, jittered backoff on what passes
 (the Azure load balancer's handshake stalls), never a wait longer than its deadline.
 
 What the stack has not (a lean stack without ChartMuseum or Elasticsearch, by its outputs) is skipped with a line;
@@ -37,10 +37,12 @@ from typing import Any
 import requests
 import urllib3
 
-from components import catalog, naming, team_api, vault_login
+from components import catalog, naming
+from components.concourse import team_api
+from components.concourse.teams import SERVICE_USER_SECRET
 from components.services import monitoring
 from components.services.logging import LOG_INDEX
-from components.teams import SERVICE_USER_SECRET
+from components.vault import login as vault_login
 
 TEAM = naming.SMOKE_TEAM
 JOB = "smoke"
@@ -511,7 +513,7 @@ class Smoke:
 
 
 def deployer_vault_token(vault_url: str, role: str, budget: team_api.Budget) -> str:
-    """A token of the stack's Vault for the deployer, by the JWT login `pulumi up` uses (components/vault_login.py:
+    """A token of the stack's Vault for the deployer, by the JWT login `pulumi up` uses (components/vault/login.py:
     the Azure identity's ARM token at auth/<ENTRA_MOUNT>/login): its policy writes the KV mount, so no credential
     of the smoke's own is needed."""
     url = f"{vault_url.rstrip('/')}/v1/auth/{vault_login.ENTRA_MOUNT}/login"

@@ -23,8 +23,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import catalog, concourse_limits
-from components.config import StackConfig
+from components import catalog
+from components.concourse import limits as concourse_limits
+from components.config.schema import StackConfig
 from tools import offline
 from tools import plan as plan_tool
 

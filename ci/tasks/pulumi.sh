@@ -10,7 +10,7 @@ source ci/tasks/azure-login.sh
 export PULUMI_SKIP_UPDATE_CHECK=true
 
 pulumi install  # .venv from requirements.txt (Pulumi.yaml: toolchain pip, virtualenv .venv) and provider plugins
-# The Vault provider logs in with this ARM token of the deployer identity (components/vault_login.py). It reads it
+# The Vault provider logs in with this ARM token of the deployer identity (components/vault/login.py). It reads it
 # from its own environment, which is the pulumi CLI's, so it is exported here, fresh (about an hour) for each run.
 TERRAFORM_VAULT_AUTH_JWT="$(.venv/bin/python -m tools.deployer_token)"
 export TERRAFORM_VAULT_AUTH_JWT

@@ -17,7 +17,7 @@ from pulumi_azure_native import storage
 
 from components import naming
 from components.azure.workload_identity import federated_identity, service_account_subject
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import BackupTarget
 from components.tags import common_tags
 

@@ -15,12 +15,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization, containerservice, monitor, operationalinsights
 
-from components import concourse_limits, naming, upgrades
+from components import naming, upgrades
 from components.azure.etcd_kms import EtcdKms, etcd_kms
 from components.azure.key_vault_shape import KEY_VAULT_CRYPTO_USER
 from components.azure.kubeconfig import non_interactive
 from components.azure.network import Network
-from components.config import MaintenanceWindowConfig, StackConfig
+from components.concourse import limits as concourse_limits
+from components.config.schema import MaintenanceWindowConfig, StackConfig
 from components.tags import common_tags
 
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834ab3a3e"

@@ -10,7 +10,7 @@ import pulumi_random as random
 from pulumi_azure_native import dbforpostgresql
 
 from components.azure.network import Network
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import DatabaseEndpoint
 from components.tags import common_tags
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import authorization, managedidentity
 
-from components.config import DeployerConfig, StackConfig
+from components.config.schema import DeployerConfig, StackConfig
 from components.deployers import federated_credentials, identity_key, role_key, subscription_of
 from components.tags import common_tags
 

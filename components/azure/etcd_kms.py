@@ -26,7 +26,7 @@ from pulumi_azure_native import authorization, containerservice, keyvault, manag
 
 from components import naming
 from components.azure.key_vault_shape import vault_properties
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.tags import common_tags
 
 ETCD_KEY = "etcd-kms"

@@ -11,7 +11,7 @@ from components import naming
 from components.azure.key_vault_shape import KEY_VAULT_CRYPTO_USER, vault_properties
 from components.azure.network import Network
 from components.azure.workload_identity import federated_identity, service_account_subject
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import VaultUnseal
 from components.tags import common_tags
 

@@ -14,7 +14,7 @@ from pulumi_azure_native import authorization
 
 from components import naming
 from components.azure.workload_identity import federated_identity, service_account_subject
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import MetricsSource
 
 MONITORING_READER = "43d0d8ad-25c7-4714-9337-8ba259a9fe05"

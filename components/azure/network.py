@@ -11,7 +11,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 from pulumi_azure_native import dns, network, privatedns, resources
 
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import IngressAddress
 from components.tags import common_tags
 

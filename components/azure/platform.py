@@ -11,7 +11,7 @@ from components.azure.database import Database
 from components.azure.keyvault import KeyVault
 from components.azure.network import Network
 from components.azure.storage import ChartStorage
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import BlobStore, DatabaseEndpoint, IngressAddress, VaultUnseal
 
 

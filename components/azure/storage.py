@@ -7,7 +7,7 @@ from pulumi_azure_native import storage
 
 from components.azure.backups import StorageAccountArgs, versioned_blob_service
 from components.azure.network import Network
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import BlobStore
 from components.tags import common_tags
 

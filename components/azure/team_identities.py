@@ -1,6 +1,6 @@
 """Per team with `azure`: its user-assigned identity, one federated credential per listed pipeline, its role
-assignments, and its ids in Vault at `<prefix>/<team>/azure-identity` (components/team_azure.py has the values and
-the rules).
+assignments, and its ids in Vault at `<prefix>/<team>/azure-identity` (components/concourse/team_azure.py has the values
+and the rules).
 
 Each team has an identity of its own: a credential trusts one `<team>/<pipeline>` subject, and role assignments are
 the identity's, so a shared identity would hand every team the union of their roles.
@@ -17,10 +17,10 @@ import pulumi
 import pulumi_vault as vault
 from pulumi_azure_native import authorization, managedidentity
 
-from components import idtoken, team_azure
-from components.config import StackConfig
+from components.concourse import idtoken, team_azure
+from components.config.schema import StackConfig
 from components.tags import common_tags
-from components.vault_access import VaultAccess
+from components.vault.access import VaultAccess
 
 
 class TeamIdentities(pulumi.ComponentResource):

@@ -13,7 +13,7 @@ import pulumi
 from pulumi_azure_native import authorization, managedidentity
 
 from components.azure.cluster import role_definition_id
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.tags import common_tags
 
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"

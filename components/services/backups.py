@@ -4,7 +4,7 @@ in through workload identity: no storage key exists anywhere. Retention is the c
 - raft: `sys/storage/raft/snapshot` from the active Vault (its `vault-active` service), taken by the standard-library
   script services/vault_snapshot.py; the pod logs in with a service account token projected for Vault's audience,
   which Vault's JWT auth exchanges for a one-use token that may read the snapshot and nothing else
-  (components/vault_raft.py). No Vault token is stored anywhere;
+  (components/vault/raft.py). No Vault token is stored anywhere;
 - consul: `consul snapshot save` against the Consul servers' HTTP API.
 
 The snapshot holds Vault's data encrypted by Vault's barrier: without the Key Vault unseal key it is unreadable, so
@@ -22,9 +22,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog, naming, sizing, vault_raft
-from components.config import StackConfig
+from components import catalog, naming, sizing
+from components.config.schema import StackConfig
 from components.endpoints import BackupTarget
+from components.vault import raft as vault_raft
 
 SNAPSHOT_DIR = "/backup"
 SNAPSHOT_FILE = f"{SNAPSHOT_DIR}/vault.snap"

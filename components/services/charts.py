@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import hardening, naming
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import BlobStore
 from components.services import release
 

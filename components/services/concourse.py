@@ -30,9 +30,10 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import hardening, idtoken, naming, sizing
-from components.concourse_limits import release_timeout_seconds
-from components.config import StackConfig
+from components import hardening, naming, sizing
+from components.concourse import idtoken
+from components.concourse.limits import release_timeout_seconds
+from components.config.schema import StackConfig
 from components.durations import go_duration_seconds
 from components.endpoints import DatabaseEndpoint, InfluxTarget, OidcLogin
 from components.services import internal_ca

@@ -29,7 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import catalog, hardening, naming
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import MetricsSource
 from components.services import release
 

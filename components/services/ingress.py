@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import hardening, naming
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import IngressAddress
 from components.services.release import namespace, release
 

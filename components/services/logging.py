@@ -25,8 +25,9 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from components import alerting, config, hardening, naming, sizing
-from components.config import StackConfig
+from components import alerting, hardening, naming, sizing
+from components.config import secrets as config_secrets
+from components.config.schema import StackConfig
 from components.endpoints import BackupTarget, SearchReader
 from components.services import release
 from components.services.monitoring import warn_no_webhook
@@ -374,7 +375,7 @@ class Logging(pulumi.ComponentResource):
             protect=cfg.production,
         )
 
-        webhook = config.secret("slackWebhookUrl")
+        webhook = config_secrets.secret("slackWebhookUrl")
         if webhook is None:
             warn_no_webhook(cfg, "ElastAlert", "its rules only log their matches")
         channel = cfg.observability.channel_for(alerting.LOG_ALERT_SEVERITY)  # log signatures are warnings

@@ -30,8 +30,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import alert_facts, alerting, catalog, config, hardening, naming, sizing
-from components.config import ObservabilityConfig, StackConfig
+from components import alert_facts, alerting, catalog, hardening, naming, sizing
+from components.config import secrets as config_secrets
+from components.config.schema import ObservabilityConfig, StackConfig
 from components.endpoints import InfluxTarget, SearchReader
 from components.services import release
 
@@ -629,14 +630,14 @@ class Monitoring(pulumi.ComponentResource):
                 GRAFANA_ELASTICSEARCH_SECRET, ns, {ELASTICSEARCH_PASSWORD_ENV: search.password}, provider, self
             )
 
-        webhook = config.secret("slackWebhookUrl")
+        webhook = config_secrets.secret("slackWebhookUrl")
         if webhook is None:
             warn_no_webhook(cfg, "Alertmanager", "every alert goes to the 'null' receiver")
         else:
             secrets[ALERTMANAGER_SLACK_SECRET] = release.secret(
                 ALERTMANAGER_SLACK_SECRET, ns, {SLACK_WEBHOOK_KEY: webhook}, provider, self
             )
-        heartbeat = config.secret("heartbeatUrl")
+        heartbeat = config_secrets.secret("heartbeatUrl")
         if heartbeat is None:
             pulumi.log.warn(
                 "Alertmanager has no heartbeatUrl: the Watchdog dead-man's switch goes nowhere, so nobody notices if "

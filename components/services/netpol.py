@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import network_edges
-from components.config import StackConfig
+from components.config.schema import StackConfig
 
 
 class NetworkPolicies(pulumi.ComponentResource):

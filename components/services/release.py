@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import catalog, image_digests, pod_security, sizing
-from components.config import StackConfig
+from components.config.schema import StackConfig
 
 HISTORY = 10
 """Helm release revisions kept: enough to roll back, few enough that release Secrets stay small."""

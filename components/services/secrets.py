@@ -4,10 +4,10 @@ Only for `vault.mode: in-cluster`. Vault's store is `vault.storage`:
 - raft (the default): integrated storage, a data volume per server (the chart's `server.ha.raft`); each server joins
   its peers over TLS (`retry_join`, verified against the internal CA), servers spread over nodes and zones, and a
   disruption budget keeps a quorum through node drains. Autopilot's dead-server cleanup is set through Vault's API
-  (components/vault_raft.py), snapshots go to Blob (services/backups.py).
+  (components/vault/raft.py), snapshots go to Blob (services/backups.py).
 - consul: the original stack's store, a Consul release beside Vault (protected in production).
 Vault's pods are Ready only when unsealed (a broken auto-unseal makes the release fail visibly) or not yet initialized
-(a first install completes; the graph then initialises Vault through its ingress: components/vault_init.py).
+(a first install completes; the graph then initialises Vault through its ingress: components/vault/init.py).
 
 Vault's listener speaks TLS only, with a certificate from the stack's internal CA (components/services/
 internal_ca.py). Its clients and how each verifies it:
@@ -42,7 +42,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import catalog, hardening, naming, sizing
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import VaultUnseal
 from components.services import internal_ca
 from components.services.ingress import ingress_tls, tls_annotations

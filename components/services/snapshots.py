@@ -24,7 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import catalog, naming
-from components.config import StackConfig
+from components.config.schema import StackConfig
 from components.endpoints import BackupTarget
 from components.services.logging import ELASTICSEARCH, ELASTICSEARCH_URL
 

@@ -22,7 +22,7 @@ import pulumi_vault as vault
 
 from components import naming
 from components.azure.workload_identity import service_account_subject
-from components.config import StackConfig
+from components.config.schema import StackConfig
 
 CLUSTER_JWT_MOUNT = "cluster"
 SNAPSHOT_POLICY = "vault-snapshot"

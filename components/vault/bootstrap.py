@@ -2,7 +2,7 @@
 
 The deployers (the admin group's people, the pipeline's service principals from `vault.deployerObjectIds`) get Key
 Vault Secrets Officer on the stack's Key Vault, so the initialiser can write Vault's recovery keys and root token
-there and a person can read them for break-glass. Then `VaultInit` (components/vault_init.py) initialises Vault,
+there and a person can read them for break-glass. Then `VaultInit` (components/vault/init.py) initialises Vault,
 sets up the deployers' JWT login and revokes the root token. Everything that talks to Vault waits for it.
 
 Why the admin group and configured principals, not `get_client_config()`'s object id: that id is whoever runs this
@@ -17,10 +17,13 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_azure_native import authorization
 
-from components import vault_access, vault_login, vault_pipeline_login, vault_raft
 from components.azure.cluster import role_definition_id
-from components.config import StackConfig
-from components.vault_init import VaultInit
+from components.config.schema import StackConfig
+from components.vault import access as vault_access
+from components.vault import login as vault_login
+from components.vault import pipeline_login as vault_pipeline_login
+from components.vault import raft as vault_raft
+from components.vault.init import VaultInit
 
 KEY_VAULT_SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 """Built-in role id: manage secrets (read, write) in a Key Vault with RBAC authorization; no keys, no certificates."""

@@ -1,7 +1,7 @@
 """The infra pipeline (ci/pipeline.yml) as the identities that trust it see it: which Concourse team and pipeline it
 is, which jobs deploy each stack, the idtoken var source each stack's jobs read, and the subjects Concourse puts in
 their tokens. One source for the pipeline file (tests/test_pipeline.py holds it equal), the deployer identities'
-federated credentials (components/azure/deployers.py) and Vault's deployer login (components/vault_login.py).
+federated credentials (components/azure/deployers.py) and Vault's deployer login (components/vault/login.py).
 
 Subject scope `job`, not `pipeline`: with `pipeline`, every job of the pipeline gets the same `sub`, so the `test`
 and `image` jobs (which run whatever the commit says, the image build privileged) could obtain a token a deployer
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components import idtoken
+from components.concourse import idtoken
 
 TEAM = "main"
 PIPELINE = "cdstack"

@@ -1,18 +1,15 @@
 """Rules among Vault's settings: the paths Concourse reads credentials from, the TTLs of its tokens, where Vault
-runs, and its recovery keys. The components that apply them are vault_access.py (mount, policy, approle) and
+runs, and its recovery keys. The components that apply them are vault/access.py (mount, policy, approle) and
 services/secrets.py (the in-cluster Vault)."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from components.config.schema import StackConfig
 from components.durations import go_duration_seconds
 from components.naming import SMOKE_TEAM
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 ADDRESS = re.compile(r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")
 """An external Vault's address: https only, since Concourse sends its approle secret id there."""
@@ -71,7 +68,7 @@ def recovery_problems(cfg: StackConfig) -> list[Problem]:
 
 
 TEAM_SECRETS_ADMIN_ROLE = "admins"
-"""The OIDC role of the admin group (components/vault_teams.py); each team's role is named like the team."""
+"""The OIDC role of the admin group (components/vault/teams.py); each team's role is named like the team."""
 
 
 def team_secret_problems(cfg: StackConfig) -> list[Problem]:

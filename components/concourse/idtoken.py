@@ -43,13 +43,11 @@ written once to a file; nothing rewrites it during the task):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from components import catalog, upgrades
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 AZURE_AUDIENCE = "api://AzureADTokenExchange"
 """The audience Entra ID expects in a federated credential's assertion (and the one its docs recommend)."""

@@ -1,12 +1,12 @@
 """Vault trusts the infra pipeline's own Concourse token for the deployer login, with no Entra ID hop.
 
-With `cdstack:vault.infraPipeline` set, the deployer login (components/vault_login.py, set up by vault_init) gains a
+With `cdstack:vault.infraPipeline` set, the deployer login (components/vault/login.py, set up by vault_init) gains a
 second JWT auth mount, `infra-concourse`: its discovery URL and bound issuer are the infra Concourse's issuer (Vault
 fetches `<issuer>/.well-known/openid-configuration`, then the `jwks_uri` it names, `<issuer>/.well-known/jwks.json`:
 concourse/concourse v8.1.1 atc/api/idtokenserver/openid_discovery.go), and one role, `pipeline`, that accepts only a
-token whose `sub` is the `up` job of this stack (`main/cdstack//<stack>-up`, components/infra_pipeline.py) and whose
-`aud` names this Vault (VAULT_AUDIENCE, not Entra's `api://AzureADTokenExchange`: a token meant for Vault cannot be
-replayed at Entra ID, nor the Azure one here). It gets the one deployer policy of the stack
+token whose `sub` is the `up` job of this stack (`main/cdstack//<stack>-up`, components/concourse/infra_pipeline.py) and
+whose `aud` names this Vault (VAULT_AUDIENCE, not Entra's `api://AzureADTokenExchange`: a token meant for Vault cannot
+be replayed at Entra ID, nor the Azure one here). It gets the one deployer policy of the stack
 (vault_bootstrap.deployer_policy). Vault's JWT auth API: `auth/<mount>/config` (`oidc_discovery_url`,
 `bound_issuer`), roles with `role_type=jwt`, `bound_subject`, `bound_audiences`, `user_claim`.
 
@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from components import infra_pipeline
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
+from components.concourse import infra_pipeline
+from components.config.schema import StackConfig
 
 MOUNT = "infra-concourse"
 ROLE = "pipeline"

@@ -12,7 +12,7 @@ installs while Vault is still being initialised and logs in once the approle bel
 Who talks to Vault: for the in-cluster Vault, whoever runs `pulumi up`, at its public host (Let's Encrypt, verified
 against the system roots; behind the ingress, the hop to Vault's TLS listener is verified against the internal CA:
 components/services/secrets.py), logged in with their own Entra ID token through Vault's JWT auth
-(components/vault_login.py, the token from TERRAFORM_VAULT_AUTH_JWT); the provider waits until `VaultInit` has
+(components/vault/login.py, the token from TERRAFORM_VAULT_AUTH_JWT); the provider waits until `VaultInit` has
 initialised Vault and set that login up, so a new environment needs nothing from a person. An external Vault is run
 by others: the provider logs in as its own environment says (VAULT_TOKEN and friends). No credential is ever a stack
 value, and none a provider input in the state.
@@ -27,10 +27,12 @@ import pulumi
 import pulumi_random as random
 import pulumi_vault as vault
 
-from components import concourse_limits, vault_login, vault_pipeline_login
-from components.config import StackConfig
+from components.concourse import limits as concourse_limits
+from components.config.schema import StackConfig
 from components.durations import go_duration_seconds
-from components.vault_init import VaultInit
+from components.vault import login as vault_login
+from components.vault import pipeline_login as vault_pipeline_login
+from components.vault.init import VaultInit
 
 KV_VERSION = "2"
 CONCOURSE_POLICY = "concourse"
@@ -98,7 +100,7 @@ def provider_auth_login(
 ) -> vault.ProviderAuthLoginJwtArgs | None:
     """The deployer's JWT login to the in-cluster Vault: the mount and the role, chosen once `initialised` is known
     (the initialiser's id: on a first preview Vault does not exist, so there is nothing to log in to); None for an
-    external Vault. No `jwt`: the provider reads the token from TERRAFORM_VAULT_AUTH_JWT (components/vault_login.py),
+    external Vault. No `jwt`: the provider reads the token from TERRAFORM_VAULT_AUTH_JWT (components/vault/login.py),
     so the state holds none and a new token is no provider change. On a first `up` the login comes after Vault's
     initialisation, so the token's lifetime is checked again here, with a message that says what to do."""
     if initialised is None:

@@ -1,6 +1,6 @@
 """Teams write their own secrets: Vault's OIDC login on Entra ID, and per team a role and a policy on its own path.
 
-Concourse reads a team's credentials under `<prefix>/<team>/` (vault_access.py). Without this, only the admin group
+Concourse reads a team's credentials under `<prefix>/<team>/` (vault/access.py). Without this, only the admin group
 could write there. With `vault.teamSecrets.enabled` (the default) people log in to Vault through Entra ID
 (`vault login -method=oidc role=<team>`, or the UI's OIDC method) and get, per configured team, a token whose
 policy creates, reads, updates, deletes and lists secrets under `<prefix>/<team>/` and nothing else:
@@ -10,7 +10,7 @@ policy creates, reads, updates, deletes and lists secrets under `<prefix>/<team>
 - a role per team, bound to the groups of that team's `vault.teamSecrets.roles` (owner and member by default):
   the ID token's `groups` claim must hold one of them. A team with no such group gets no role;
 - the role `admins`, bound to `identity.adminGroup`, with every path of the mount: the admin group keeps
-  everything (it also keeps the deployers' JWT login, vault_login.py);
+  everything (it also keeps the deployers' JWT login, vault/login.py);
 - nobody gets the shared path (`<prefix>/<sharedPath>/`) but the admins: every team's pipelines read it.
 
 The mount is KV v2 (vault_access.KV_VERSION): a secret `<prefix>/<team>/x` lives at `<mount>/data/<team>/x`, its
@@ -36,11 +36,15 @@ from typing import Any
 import pulumi
 import pulumi_vault as vault
 
-from components import membership, team_azure, vault_access, vault_login, vault_settings
-from components.config import StackConfig, TeamConfig
+from components import membership
+from components.concourse import team_azure
+from components.concourse.teams import SERVICE_USER_SECRET
+from components.config.schema import StackConfig, TeamConfig
 from components.durations import go_duration_seconds
 from components.endpoints import OidcLogin
-from components.teams import SERVICE_USER_SECRET
+from components.vault import access as vault_access
+from components.vault import login as vault_login
+from components.vault import settings as vault_settings
 
 MOUNT = vault_login.TEAMS_MOUNT
 ADMIN_ROLE = vault_settings.TEAM_SECRETS_ADMIN_ROLE

@@ -5,7 +5,8 @@ Vault at the team's path. The pure values and the rules are here; components/azu
 A pipeline declares the idtoken var source `VAR_SOURCE` (README: Concourse teams) and exchanges `((azure:token))`
 for an Entra ID access token as client `((azure-identity.client_id))` in tenant `((azure-identity.tenant_id))`.
 Entra ID matches a federated credential on issuer, subject and audience exactly (workload-identity-federation
-considerations), so each is computed here from what Concourse writes (components/idtoken.py), never typed twice.
+considerations), so each is computed here from what Concourse writes (components/concourse/idtoken.py), never typed
+twice.
 
 Limits, verified: Entra ID takes at most 20 federated credentials per user-assigned identity, issuer and subject at
 most 600 characters each, and a credential's name 3-120 characters of letters, digits, `-` and `_` starting with a
@@ -19,13 +20,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from components import idtoken
+from components.concourse import idtoken
+from components.config.schema import StackConfig, TeamConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig, TeamConfig
 
 VAR_SOURCE_NAME = "azure"
 SUBJECT_SCOPE = "pipeline"

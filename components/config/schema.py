@@ -2,14 +2,12 @@
 
 A stack is configured only through Pulumi's config API (`pulumi config set`, `secure:` values, `--config`), under the
 `cdstack:` namespace. Each top-level key below is one section; structured sections are YAML objects in
-`Pulumi.<stack>.yaml`. `load()` reads every `cdstack:` key, parses it into the frozen `StackConfig`, runs the
-cross-field rules of `RULES` and raises `ConfigError` (one message naming the stack file, the key path, the value
-given and what is allowed) before any resource is constructed. Unknown keys are errors, so a typo never passes
-silently.
+`Pulumi.<stack>.yaml`. Unknown keys are errors, so a typo never passes silently.
 
-This module is the schema and the loader. The cross-field rules live beside the concern each guards (addressing.py,
-membership.py, vault_settings.py, production.py, ...) and import this module only for its types, so the loader can
-import them without a cycle; `RULES` lists them.
+This module is the schema only: the models and each field's own validation. It imports no rule and no loader, so
+every module may import it at run time. The cross-field rules live beside the concern each guards (addressing.py,
+membership.py, vault/settings.py, production.py, ...), the registry that lists them is config/rules.py, and
+config/loader.py reads the configuration through Pulumi, validates it against these models and runs the rules.
 
 Environments differ only in this configuration: `production: true` switches on the rules a production stack must
 satisfy (production.py); nothing in the code branches on the stack's name.
@@ -20,12 +18,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from datetime import date
-from typing import Annotated, Any, Literal, get_origin
+from typing import Annotated, Any, Literal
 
-import pulumi
-import pulumi.runtime
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -33,47 +27,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
 )
 from pydantic.alias_generators import to_camel
 
-from components import (
-    addressing,
-    capacity,
-    catalog,
-    clock,
-    cluster_support,
-    concourse_limits,
-    database_compute,
-    deployers,
-    idtoken,
-    membership,
-    naming,
-    production,
-    releases,
-    schedules,
-    team_azure,
-    upgrades,
-    vault_settings,
-    vault_storage,
-)
+from components import catalog
 from components.naming import Naming
-from components.problem import NAMESPACE, Problem
-
-# Config namespaces this program reads or its providers read (pulumi/pulumi passes every stack-file key to the
-# program, whichever namespace): the project's own, each provider package it uses (a provider reads `<package>:<key>`)
-# and Pulumi's (`pulumi:tags`, `pulumi:disable-default-providers`). A key in any other namespace configures nothing,
-# so it is almost always a typo (`cdstak:production: true` would plan prod as a non-production stack).
-KNOWN_NAMESPACES = (NAMESPACE, "azure-native", "azuread", "kubernetes", "vault", "random", "tls", "pulumi")
-
-# Keys that may only hold values a person supplies, and only as `secure:` values. They never enter StackConfig:
-# components read them with `secret()` so they stay Pulumi secrets from the config API to the Kubernetes Secret.
-SECRET_KEYS = {
-    "slackWebhookUrl": "the Slack incoming-webhook URL Alertmanager and ElastAlert post to",
-    # A dead-man's-switch check URL (healthchecks.io, Dead Man's Snitch, Cronitor...) is a capability: whoever has it
-    # can ping the check and hide an outage, so it is a secret too.
-    "heartbeatUrl": "the external heartbeat (dead-man's switch) URL Alertmanager sends the always-firing Watchdog to",
-}
 
 GoDuration = Annotated[str, StringConstraints(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")]
 """A Go duration as Concourse and Vault read it, for example `2m`, `120s`, `1h30m`."""
@@ -92,7 +50,7 @@ HostName = Annotated[
 """A lower-case DNS name."""
 
 
-def _closest(value: str, choices: Any, normalise: Any = str.lower) -> str:
+def closest(value: str, choices: Any, normalise: Any = str.lower) -> str:
     """` (did you mean X?)` for the choice nearest to `value`, or nothing when none is near."""
     by_key = {normalise(c): c for c in choices}
     match = difflib.get_close_matches(normalise(value), list(by_key), n=1, cutoff=0.6)
@@ -107,14 +65,14 @@ def _known_region(value: str) -> str:
     if value not in catalog.REGIONS:
         raise ValueError(
             "must be the programmatic name of an Azure region with availability zones, one of "
-            f"components/catalog.py REGIONS{_closest(value, catalog.REGIONS, _region_key)}"
+            f"components/catalog.py REGIONS{closest(value, catalog.REGIONS, _region_key)}"
         )
     return value
 
 
 def _known_vm_size(value: str) -> str:
     if value not in catalog.VM_SIZES:
-        raise ValueError(f"must be a VM size from components/catalog.py VM_SIZES{_closest(value, catalog.VM_SIZES)}")
+        raise ValueError(f"must be a VM size from components/catalog.py VM_SIZES{closest(value, catalog.VM_SIZES)}")
     return value
 
 
@@ -122,7 +80,7 @@ def _known_postgres_sku(value: str) -> str:
     if value not in catalog.POSTGRES_SKUS:
         raise ValueError(
             "must be a PostgreSQL flexible server SKU from components/catalog.py POSTGRES_SKUS"
-            f"{_closest(value, catalog.POSTGRES_SKUS)}"
+            f"{closest(value, catalog.POSTGRES_SKUS)}"
         )
     return value
 
@@ -158,7 +116,7 @@ def _text_as_number(value: Any) -> Any:
 
 def _seconds_as_duration(value: Any) -> Any:
     """A TTL typed as a bare number is seconds (`tokenTtl: 3600` is 3600s): the unit Vault's approle role takes,
-    and what vault_access.py hands it in the end."""
+    and what vault/access.py hands it in the end."""
     return f"{value}s" if isinstance(value, int) and not isinstance(value, bool) else value
 
 
@@ -642,7 +600,7 @@ class ConcourseConfig(Section):
 
 
 class TeamSecretsConfig(Section):
-    """Teams write their own secrets: Vault's OIDC login on Entra ID, one role per team (components/vault_teams.py)."""
+    """Teams write their own secrets: Vault's OIDC login on Entra ID, one role per team (components/vault/teams.py)."""
 
     enabled: bool = Field(
         default=True,
@@ -679,7 +637,7 @@ class InfraPipelineTrustConfig(Section):
     subject: str | None = Field(
         default=None,
         description="The `sub` Vault accepts; default: the infra pipeline's `<stack>-up` job "
-        "(components/infra_pipeline.py, `main/cdstack//<stack>-up`).",
+        "(components/concourse/infra_pipeline.py, `main/cdstack//<stack>-up`).",
     )
 
 
@@ -752,7 +710,7 @@ class VaultConfig(Section):
     infra_pipeline: InfraPipelineTrustConfig | None = Field(
         default=None,
         description="Trust the infra pipeline's Concourse token directly for the deployer login "
-        "(components/vault_pipeline_login.py): the infra Concourse's issuer and the `up` job's subject.",
+        "(components/vault/pipeline_login.py): the infra Concourse's issuer and the `up` job's subject.",
     )
 
     @property
@@ -858,7 +816,7 @@ class ObservabilityConfig(Section):
 
 
 class CanaryConfig(Section):
-    """The canary pipeline every stack runs in its cdstack-smoke team (components/canary.py)."""
+    """The canary pipeline every stack runs in its cdstack-smoke team (components/concourse/canary.py)."""
 
     interval_minutes: int = Field(
         default=15,
@@ -1040,324 +998,3 @@ class StackConfig(Section):
     def public_hosts(self) -> dict[str, str]:
         """Every public host this stack serves, by service."""
         return {service: self.dns.host(service) for service in self.public_services()}
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Loading and validation
-
-
-class ConfigError(pulumi.RunError):
-    """Bad configuration. A RunError, so Pulumi prints the message without a Python traceback."""
-
-    def __init__(self, stack_file: str, problems: Iterable[tuple[str, Any, str]]):
-        self.stack_file = stack_file
-        self.problems = [Problem(*problem) for problem in problems]
-        lines = [f"{stack_file}: invalid configuration"]
-        lines += [f"  {p.key}: got {_show(p.value)}; {p.allowed}" for p in self.problems]
-        super().__init__("\n".join(lines))
-
-    @property
-    def keys(self) -> list[str]:
-        return [problem.key for problem in self.problems]
-
-
-def _show(value: Any) -> str:
-    if value is _MISSING:
-        return "nothing (the key is required)"
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-_MISSING = object()
-
-
-def stack_file() -> str:
-    return f"Pulumi.{pulumi.get_stack()}.yaml"
-
-
-def _all_config_keys() -> set[str]:
-    """Every config key Pulumi gave this program, any namespace: set in-process (mocks, automation) or in
-    PULUMI_CONFIG (the CLI)."""
-    return set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
-
-
-def _config_keys() -> set[str]:
-    """Every `cdstack:` config key Pulumi gave this program."""
-    return {key for key in _all_config_keys() if key.startswith(NAMESPACE + ":")}
-
-
-def namespace_problems(keys: set[str]) -> list[Problem]:
-    """A key in a namespace nobody reads, named with the closest namespace that somebody does."""
-    problems: list[Problem] = []
-    for full_key in sorted(keys):
-        namespace = full_key.split(":", 1)[0]
-        if namespace in KNOWN_NAMESPACES:
-            continue
-        closest = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1, cutoff=0)[0]
-        problems.append(
-            Problem(
-                full_key,
-                pulumi.runtime.get_config(full_key),
-                f"unknown namespace {namespace!r}: nothing reads it (did you mean {closest}:?); "
-                f"known namespaces are {', '.join(KNOWN_NAMESPACES)}",
-            )
-        )
-    return problems
-
-
-def _is_secret(full_key: str) -> bool:
-    return pulumi.runtime.is_config_secret(full_key) or full_key in pulumi.runtime.get_config_secret_keys_env()
-
-
-def _wants_object(annotation: Any) -> bool:
-    origin = get_origin(annotation)
-    if origin in (list, dict):
-        return True
-    candidates = getattr(annotation, "__args__", None) or (annotation,)
-    return any(isinstance(c, type) and issubclass(c, BaseModel) for c in candidates)
-
-
-def load() -> StackConfig:
-    """Read and validate the whole `cdstack:` configuration, or raise ConfigError. Creates nothing.
-
-    Every mistake is reported in one run: unknown keys and namespaces, each value a field refuses, and each
-    cross-field rule whose inputs are themselves valid (see `_rules_on_valid_part`).
-    """
-    config = pulumi.Config(NAMESPACE)
-    file = stack_file()
-    problems: list[Problem] = namespace_problems(_all_config_keys())
-    raw: dict[str, Any] = {}
-    by_alias = {
-        (info.alias or name): (name, info) for name, info in StackConfig.model_fields.items() if not info.exclude
-    }
-
-    for full_key in sorted(_config_keys()):
-        key = full_key.split(":", 1)[1]
-        if key in SECRET_KEYS:
-            if not _is_secret(full_key):
-                problems.append(
-                    Problem(
-                        full_key, "[a plain value]", f"{SECRET_KEYS[key]} must be set with `pulumi config set --secret`"
-                    )
-                )
-            continue
-        if key not in by_alias:
-            allowed = ", ".join(sorted(list(by_alias) + list(SECRET_KEYS)))
-            closest = _closest(key, list(by_alias) + list(SECRET_KEYS))
-            problems.append(Problem(full_key, config.get(key), f"unknown key{closest}; known keys are {allowed}"))
-            continue
-        _, info = by_alias[key]
-        if _wants_object(info.annotation):
-            try:
-                raw[key] = config.get_object(key)
-            except pulumi.ConfigTypeError:
-                problems.append(Problem(full_key, config.get(key), "expected a YAML object or list"))
-        else:
-            raw[key] = config.get(key)
-
-    raw["stack"] = pulumi.get_stack()
-    raw["slackWebhookConfigured"] = config.get("slackWebhookUrl") is not None
-    today = clock.today()
-    try:
-        cfg = StackConfig.model_validate(raw)
-    except ValidationError as error:
-        field_problems = [_pydantic_problem(e, raw) for e in error.errors()]
-        problems += field_problems + _rules_on_valid_part(raw, error, today)
-        raise ConfigError(file, problems) from None
-    problems += check_rules(cfg, today)
-    if problems:
-        raise ConfigError(file, problems)
-    support = cluster_support.kubernetes_support(cfg, today)
-    if support is not None:
-        pulumi.log.warn(f"{file}: {NAMESPACE}:cluster.kubernetesVersion: {support[1]}; plan the upgrade now")
-    return cfg
-
-
-def _key_path(loc: Any) -> str:
-    parts = [str(part) for part in loc]
-    return f"{NAMESPACE}:{parts[0]}" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts[1:])
-
-
-def _rules_on_valid_part(raw: dict[str, Any], error: ValidationError, today: date) -> list[Problem]:
-    """The cross-field rules' problems where a field was refused, so that one run reports every mistake.
-
-    Each refused value is replaced by a stand-in (the field's default when it has one: the value is dropped; a
-    required field's documented example; else its list or parent object is dropped, and when nothing can stand in
-    the rules stay unrun), and the rules run on the result. A rule problem is kept only when its inputs are the
-    operator's own: it is dropped when it lies at or under a replaced location, or names a replaced key (rules name
-    the other settings they compare with, as in "must be <= maxCount (6)").
-    """
-    repaired = json.loads(json.dumps(raw))
-    replaced: list[tuple[str, str]] = []
-    for _ in range(4):
-        for item in error.errors():
-            loc = tuple(str(part) for part in item["loc"])
-            done = _stand_in(repaired, loc) or _drop(repaired, loc) or _drop(repaired, loc[:-1])
-            if done is None:
-                return []
-            replaced.append((_key_path(done), done[-1]))
-        try:
-            cfg = StackConfig.model_validate(repaired)
-            break
-        except ValidationError as again:
-            error = again
-    else:
-        return []
-    return [problem for problem in check_rules(cfg, today) if not _depends_on(problem, replaced)]
-
-
-def _depends_on(problem: Problem, replaced: list[tuple[str, str]]) -> bool:
-    key, _, allowed = problem
-    return any(_within(key, scope) or re.search(rf"\b{re.escape(name)}\b", allowed) for scope, name in replaced)
-
-
-def _stand_in(data: Any, loc: tuple[str, ...]) -> tuple[str, ...] | None:
-    """Put a required field's documented example where its value was refused or missing; the location, if done."""
-    model: Any = StackConfig
-    for part in loc[:-1]:
-        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-            continue
-        fields = {(info.alias or name): info for name, info in model.model_fields.items()} if model else {}
-        if not isinstance(data, dict) or part not in fields or not isinstance(data.get(part), (dict, list)):
-            return None
-        model = _model_of(fields[part].annotation)
-        data = data[part]
-    fields = {(info.alias or name): info for name, info in model.model_fields.items()} if model else {}
-    info = fields.get(loc[-1]) if loc else None
-    if info is None or not info.is_required() or not info.examples or not isinstance(data, dict):
-        return None
-    data[loc[-1]] = info.examples[0]
-    return loc
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The section model a field holds (directly, optionally, or as list items)."""
-    for candidate in (annotation, *getattr(annotation, "__args__", ())):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        inner = getattr(candidate, "__args__", ())
-        for item in inner:
-            if isinstance(item, type) and issubclass(item, BaseModel):
-                return item
-    return None
-
-
-def _within(key: str, scope: str) -> bool:
-    return key == scope or key.startswith((scope + ".", scope + "["))
-
-
-def _drop(data: Any, loc: tuple[str, ...]) -> tuple[str, ...] | None:
-    """Remove the value at `loc` (a pydantic error location) from nested dicts and lists; the location removed.
-
-    A list item is not removed (the items after it would change index): the whole list is, and its location
-    returned."""
-    if not loc:
-        return None
-    for depth, part in enumerate(loc):
-        last = depth == len(loc) - 1
-        if isinstance(data, dict) and part in data:
-            if last:
-                del data[part]
-                return loc
-            parent, data = data, data[part]
-            if isinstance(data, list):
-                del parent[part]
-                return loc[: depth + 1]
-        else:
-            return None
-    return None
-
-
-def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
-    for part in loc:
-        if isinstance(data, dict) and str(part) in data:
-            data = data[str(part)]
-        elif isinstance(data, list) and str(part).isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return _MISSING
-    return data
-
-
-def _pydantic_problem(error: Any, raw: dict[str, Any]) -> Problem:
-    key = _key_path(error["loc"])
-    value = error.get("input", _MISSING) if error["type"] != "missing" else _MISSING
-    allowed = error["msg"]
-    if error["type"] == "extra_forbidden":
-        allowed = "unknown key (check its spelling against the configuration reference)"
-    elif error["type"] == "string_pattern_mismatch":
-        allowed = f"must match {error['ctx']['pattern']}"
-    elif error["type"] == "missing":
-        allowed = "this key is required"
-    elif error["type"] == "value_error":
-        allowed = str(error["ctx"]["error"])
-    given = _lookup(raw, tuple(error["loc"]))
-    if isinstance(given, float):
-        allowed += f" (YAML read an unquoted number here and dropped its trailing zeros: quote it, as in '{given:.2f}')"
-    return Problem(key, value, allowed)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The rules across fields, each beside the concern it guards: one registry, which the loader runs in this order.
-
-Rule = Callable[[StackConfig], Sequence[tuple[str, Any, str]]]
-"""A rule: the problems of one concern in a valid StackConfig (Problem values; any (key, value, allowed) fits)."""
-DatedRule = Callable[[StackConfig, date], Sequence[tuple[str, Any, str]]]
-"""A rule that judges a time-bound fact (a support window) on the day of the run."""
-
-RULES: tuple[Rule, ...] = (
-    addressing.cidr_problems,
-    addressing.subnet_problems,
-    addressing.overlay_problems,
-    addressing.dns_service_ip_problems,
-    addressing.api_range_problems,
-    addressing.host_problems,
-    capacity.worker_pool_problems,
-    capacity.system_pool_problems,
-    capacity.os_disk_problems,
-    membership.group_problems,
-    membership.team_problems,
-    membership.role_problems,
-    team_azure.federation_limit_problems,
-    team_azure.pipeline_name_problems,
-    team_azure.scope_problems,
-    team_azure.privileged_role_problems,
-    vault_settings.path_problems,
-    vault_settings.token_problems,
-    vault_settings.address_problems,
-    vault_settings.recovery_problems,
-    vault_settings.team_secret_problems,
-    vault_storage.replica_problems,
-    vault_storage.migration_problems,
-    schedules.cron_problems,
-    concourse_limits.retention_problems,
-    concourse_limits.rollout_problems,
-    concourse_limits.connection_problems,
-    releases.override_problems,
-    database_compute.tier_problems,
-    database_compute.sku_problems,
-    naming.name_problems,
-    cluster_support.long_term_support_problems,
-    upgrades.problems,
-    idtoken.token_lifetime_problems,
-    deployers.deployer_problems,
-    production.requirement_problems,
-    production.part_problems,
-)
-DATED_RULES: tuple[DatedRule, ...] = (cluster_support.version_problems,)
-
-
-def check_rules(cfg: StackConfig, today: date | None = None) -> list[Problem]:
-    """Every registered rule's problems, in registry order. `today` judges the AKS support window (default:
-    clock.today())."""
-    when = today or clock.today()
-    found = [rule(cfg) for rule in RULES] + [rule(cfg, when) for rule in DATED_RULES]
-    return [Problem(*problem) for problems in found for problem in problems]
-
-
-def secret(key: str) -> pulumi.Output[str] | None:
-    """A person-supplied secret from SECRET_KEYS, as a Pulumi secret (validated as `secure:` by load())."""
-    if key not in SECRET_KEYS:
-        raise KeyError(f"{key} is not a declared secret key")
-    return pulumi.Config(NAMESPACE).get_secret(key)

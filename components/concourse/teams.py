@@ -25,9 +25,9 @@ import pulumi_random as random
 import pulumi_vault as vault
 
 from components import naming
-from components.config import StackConfig, TeamConfig
-from components.team_api import Budget, Clock, ConcourseApi, RealClock, normalized_auth, wait_for_api
-from components.vault_access import VaultAccess
+from components.concourse.team_api import Budget, Clock, ConcourseApi, RealClock, normalized_auth, wait_for_api
+from components.config.schema import StackConfig, TeamConfig
+from components.vault.access import VaultAccess
 
 ROLES = {"owner": "owner", "member": "member", "pipeline_operator": "pipeline-operator", "viewer": "viewer"}
 """Concourse's role names by the field of cdstack:teams[].roles."""

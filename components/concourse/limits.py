@@ -5,13 +5,9 @@ Concourse with these numbers."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from components import catalog
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 MAX_RELEASE_WAIT_SECONDS = 12 * 3600
 """The longest a `pulumi up` may wait for Concourse: beyond half a day nobody is watching the deploy, and the

@@ -10,12 +10,8 @@ reads from the stack's own outputs (components/storage_guard.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from components.config.schema import StackConfig
 from components.problem import Problem
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 PRODUCTION_RAFT_REPLICAS = (3, 5)
 

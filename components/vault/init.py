@@ -43,7 +43,8 @@ import pulumi
 import pulumi.dynamic
 import requests
 
-from components import naming, vault_login
+from components import naming
+from components.vault import login as vault_login
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Vault's HTTP API

@@ -1,15 +1,15 @@
 """Concourse pipelines as code: one dynamic resource that keeps a pipeline's config (YAML) set, and the pipeline
 unpaused, in one team.
 
-The resource holds no credential: like the teams (components/teams.py), it logs in as the main team's admin local user
-with the password that arrives, a secret, with each call's inputs, and each call has the team API's time budget
-(components/team_api.py: deadline, retries, one-line failures). Its config is diffed as text: a changed config is saved
-over the version Concourse holds (`up` updates it in place), a renamed pipeline or team is replaced, a removed resource
-deletes the pipeline with its builds. A refresh notices a pipeline that someone paused or destroyed, and the next `up`
-sets it again.
+The resource holds no credential: like the teams (components/concourse/teams.py), it logs in as the main team's admin
+local user with the password that arrives, a secret, with each call's inputs, and each call has the team API's time
+budget (components/concourse/team_api.py: deadline, retries, one-line failures). Its config is diffed as text: a changed
+config is saved over the version Concourse holds (`up` updates it in place), a renamed pipeline or team is replaced, a
+removed resource deletes the pipeline with its builds. A refresh notices a pipeline that someone paused or destroyed,
+and the next `up` sets it again.
 
-The stack sets its canary with it (components/canary.py); the infra stack can set ci/pipeline.yml with the same
-resource.
+The stack sets its canary with it (components/concourse/canary.py); the infra stack can set ci/pipeline.yml with the
+same resource.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from components.team_api import Budget, Clock, ConcourseApi, RealClock
+from components.concourse.team_api import Budget, Clock, ConcourseApi, RealClock
 
 INPUTS = ("teamName", "pipelineName", "config", "url", "adminUser", "adminPassword", "budgetSeconds")
 

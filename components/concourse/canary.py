@@ -25,10 +25,10 @@ import pulumi_vault as vault
 import yaml
 
 from components import catalog, naming
-from components.config import StackConfig
-from components.pipelines import ConcoursePipeline
-from components.teams import Teams
-from components.vault_access import VaultAccess
+from components.concourse.pipelines import ConcoursePipeline
+from components.concourse.teams import Teams
+from components.config.schema import StackConfig
+from components.vault.access import VaultAccess
 
 PIPELINE = "canary"
 JOB = "canary"

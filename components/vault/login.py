@@ -40,14 +40,14 @@ from typing import Any
 
 import pulumi
 
-from components import vault_pipeline_login
 from components.problem import Problem
+from components.vault import pipeline_login as vault_pipeline_login
 
 ENTRA_MOUNT = "entra"
 DEPLOYER_POLICY = "cdstack-deployer"
 ADMINS_ROLE = "admins"
 TEAMS_MOUNT = "oidc"
-"""People's OIDC login on Entra ID (components/vault_teams.py): the path the CLI's `-method=oidc` and the UI use."""
+"""People's OIDC login on Entra ID (components/vault/teams.py): the path the CLI's `-method=oidc` and the UI use."""
 TEAM_POLICY_PREFIX = "cdstack-team-"
 SECRETS_ADMIN_POLICY = "cdstack-secrets-admin"
 PIPELINE_ROLE = "pipeline"
@@ -81,7 +81,7 @@ def deployer_policy(kv_mount: str, concourse_policy: str, audit_path: str) -> st
         (f"sys/policies/acl/{concourse_policy}", ["create", "read", "update", "delete"]),
         (f"sys/policies/acl/{DEPLOYER_POLICY}", ["read", "update"]),
         (f"auth/{ENTRA_MOUNT}/*", ["create", "read", "update", "delete", "list"]),
-        # The teams' OIDC login (vault_teams.py): its auth method (read and tuned through sys/mounts/auth/, as
+        # The teams' OIDC login (vault/teams.py): its auth method (read and tuned through sys/mounts/auth/, as
         # above), roles and policies.
         (f"sys/auth/{TEAMS_MOUNT}", ["create", "read", "update", "delete", "sudo"]),
         (f"sys/mounts/auth/{TEAMS_MOUNT}", ["read"]),
