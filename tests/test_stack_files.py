@@ -258,7 +258,7 @@ def _yaml_spellings() -> list[Mistake]:
             lambda t: add_config(t, "cdstack:workerPool: {maxCount: 3}"),
             "cdstack:workerPool",
             "'{\"maxCount\":3}'",
-            "unknown key; known keys are backup, canary, chartMirror, charts, cluster,",
+            "unknown key; known keys are allowTeamPrivilegedRoles, backup, canary, chartMirror, charts, cluster,",
         ),
     ]
 
