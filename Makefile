@@ -1,6 +1,6 @@
-# The front door: every command the README documents is a target here (`make help` lists them). Each creates .venv
-# and installs the pinned requirements first (only when requirements*.txt changed), so a machine needs Python 3.11
-# and make, nothing else: pyright's Node.js comes from PyPI (pyright[nodejs]).
+# The front door: every make command the manual (README.md and docs/) documents is a target here (`make help` lists
+# them). Each creates .venv and installs the pinned requirements first (only when requirements*.txt changed), so a
+# machine needs Python 3.11 and make, nothing else: pyright's Node.js comes from PyPI (pyright[nodejs]).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -30,7 +30,7 @@ compare: $(VENV)/.installed ## releases and settings that differ between two sta
 promote: $(VENV)/.installed ## copy the source stack's chart versions into the target stack file (TARGET=prod; RELEASE_SET=rs.json)
 	$(PY) -m tools.promote --target $(TARGET) $(if $(RELEASE_SET),--release-set $(RELEASE_SET),)
 
-smoke: $(VENV)/.installed ## check a deployed stack, health then end to end, and attest it (OUTPUTS=outputs.json from `pulumi stack output --json`; PORT_FORWARD=1 reaches the in-cluster services with the current kubeconfig; README "End-to-end smoke")
+smoke: $(VENV)/.installed ## check a deployed stack, health then end to end, and attest it (OUTPUTS=outputs.json from `pulumi stack output --json`; docs/promotion.md "End-to-end smoke"; PORT_FORWARD=1 reaches the in-cluster services with the current kubeconfig; README "End-to-end smoke")
 	@test -n "$(OUTPUTS)" || { echo "usage: make smoke OUTPUTS=outputs.json [PORT_FORWARD=1]" >&2; exit 2; }
 	$(PY) -m tools.smoke --outputs $(OUTPUTS) $(if $(PORT_FORWARD),--port-forward)
 
@@ -76,7 +76,7 @@ cost: $(VENV)/.installed ## monthly cost per line item at the pool's min/max of 
 timeline: $(VENV)/.installed ## modelled first `up` with its critical path; a Gantt chart in docs/ (STACK=prod)
 	$(PY) -m tools.timeline $(STACK) --picture docs
 
-figures: $(VENV)/.installed ## regenerate the README's cost ranges and the prod timeline picture
+figures: $(VENV)/.installed ## regenerate the cost ranges of docs/tooling.md and the prod timeline picture
 	$(PY) -m tools.figures --write
 
 policy: $(VENV)/.installed ## run the policy pack offline over every stack's plan: violations and the pack's time
@@ -85,7 +85,7 @@ policy: $(VENV)/.installed ## run the policy pack offline over every stack's pla
 restore: $(VENV)/.installed ## restore WHAT=vault|elasticsearch|postgres of STACK from its newest backup [AT=<snapshot or ISO time>] [NEW_CLUSTER=1] [DRY_RUN=1]
 	$(PY) -m tools.restore $(STACK) $(WHAT) $(if $(AT),--at $(AT),) $(if $(NEW_CLUSTER),--new-cluster,) $(if $(DRY_RUN),--dry-run,)
 
-docs: $(VENV)/.installed ## regenerate every generated README block: config reference, alerts table, cost and timeline figures
+docs: $(VENV)/.installed ## regenerate every generated block of the manual (docs/): config reference, alerts table, cost and timeline figures
 	$(PY) -m tools.config_reference --write
 	$(PY) -m tools.alerts --write
 	$(PY) -m tools.figures --write
@@ -94,7 +94,7 @@ fmt: $(VENV)/.installed ## format the code and apply ruff's safe fixes (ruff for
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure mode, runbook); WRITE=1 updates the README
+alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure mode, runbook); WRITE=1 updates docs/alerts.md
 	$(PY) -m tools.alerts $(if $(WRITE),--write,)
 
 test: lint typecheck unit ## everything CI runs (.ci/run)

@@ -16,6 +16,7 @@ the program before any resource exists, with the file named.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,11 +252,11 @@ def log_alerts(folder: Path = ELASTALERT_DIR) -> list[Alert]:
     ]
 
 
-def alerts_table(found: list[Alert]) -> str:
-    """The Markdown table `make alerts` prints and the README embeds."""
+def alerts_table(found: list[Alert], page_dir: str) -> str:
+    """The Markdown table `make alerts` prints and docs/alerts.md embeds. Runbook links are relative to the folder
+    of the page that embeds it (`page_dir`, from the project's root), as GitHub resolves them."""
     lines = ["| alert | file | severity | failure mode it covers | runbook |", "|---|---|---|---|---|"]
     for alert in sorted(found, key=lambda a: (a.file, a.name, SEVERITIES.index(a.severity))):
-        lines.append(
-            f"| {alert.name} | `{alert.file}` | {alert.severity} | {alert.covers} | [{alert.name}]({alert.runbook}) |"
-        )
+        link = posixpath.relpath(alert.runbook, page_dir)
+        lines.append(f"| {alert.name} | `{alert.file}` | {alert.severity} | {alert.covers} | [{alert.name}]({link}) |")
     return "\n".join(lines)

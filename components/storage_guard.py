@@ -5,7 +5,7 @@ an empty one on the other store (and, from Consul to Raft, delete the Consul rel
 (`vaultStorage`), and the program reads the value its last `up` exported the way the promotion gate reads its source
 stack (components/promotion.py): through a StackReference, here to the stack itself. A store other than the
 configured one stops the program with one message, before any resource is registered, unless
-`vault.storageMigration: done` says the data was moved (README "Moving Vault from Consul to Raft").
+`vault.storageMigration: done` says the data was moved (docs/vault.md, "Moving Vault from Consul to Raft").
 
 A stack deployed before the export existed ran Vault on Consul, the only store there was: its outputs have a Key
 Vault (the in-cluster Vault's unseal key) and no `vaultStorage`, and are read as `consul`. A stack never deployed has
@@ -43,7 +43,7 @@ def problem(cfg: StackConfig, outputs: dict[str, Any]) -> str | None:
     return (
         f"Pulumi.{cfg.stack}.yaml: {NAMESPACE}:vault.storage: got {wanted}; stack {cfg.stack} runs Vault on "
         f"{deployed}, and switching the store would replace the Vault holding the data with an empty one. Migrate "
-        f"the data first (README: Moving Vault from {deployed.capitalize()} to {wanted.capitalize()}), then set "
+        f"the data first (docs/vault.md: Moving Vault from {deployed.capitalize()} to {wanted.capitalize()}), then set "
         f"{NAMESPACE}:vault.storageMigration: done; or keep vault.storage: {deployed}."
     )
 

@@ -12,7 +12,7 @@ import pytest
 
 from components import clock
 from components.concourse import team_api
-from tools import offline, stackfile
+from tools import manual, offline, stackfile
 
 PROJECT_DIR = offline.PROJECT_DIR
 
@@ -20,6 +20,11 @@ Planner = Callable[..., offline.Plan]
 
 TODAY = "2026-11-29"
 """The date every test judges AKS support windows and secret rotation on, so no test fails on a calendar day."""
+
+
+def manual_text() -> str:
+    """The whole manual (README.md and docs/*.md) as one text, for facts a test finds wherever a page states them."""
+    return "\n".join(page.read_text() for page in manual.manual_pages())
 
 
 @pytest.fixture(autouse=True)

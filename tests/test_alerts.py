@@ -225,8 +225,8 @@ def test_the_query_evaluator_tokenizes_like_elasticsearch():
     assert not matches('kubernetes.namespace:"concourse"', {"kubernetes": {"namespace": "concourse-x"}})
 
 
-def test_the_readme_alerts_table_is_current():
-    assert alerts_tool.readme_block() == alerts_tool.table(), "README.md's alerts table is stale: make alerts WRITE=1"
+def test_the_manual_alerts_table_is_current():
+    assert alerts_tool.current_block() == alerts_tool.table(), "docs/alerts.md's table is stale: make alerts WRITE=1"
     assert "| ConcourseWorkersStalled | `alerts/prometheus/concourse.yaml` | warning |" in alerts_tool.table()
     assert (
         "| tls-handshake-timeouts | `alerts/elastalert/tls-handshake-timeouts.yaml` | warning |" in alerts_tool.table()

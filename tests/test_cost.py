@@ -242,10 +242,10 @@ def test_a_concourse_upgrades_worker_generation_surge_is_its_own_line():
     assert cost.claims_from_values("concourse", "concourse", {"worker": {"enabled": False}}) == []
 
 
-def test_readme_cost_and_timeline_block_is_fresh():
-    readme = figures_tool.README.read_text()
-    start, end = readme.index(figures_tool.BEGIN), readme.index(figures_tool.END) + len(figures_tool.END)
-    assert readme[start:end] == figures_tool.block(), "README.md's cost and timeline block is stale: run `make figures`"
+def test_the_manual_cost_and_timeline_block_is_fresh():
+    page = figures_tool.PAGE.read_text()
+    start, end = page.index(figures_tool.BEGIN), page.index(figures_tool.END) + len(figures_tool.END)
+    assert page[start:end] == figures_tool.block(), "docs/tooling.md's cost and timeline block is stale: `make figures`"
     assert (figures_tool.DOCS / "timeline-prod.svg").exists()
 
 

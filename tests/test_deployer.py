@@ -15,7 +15,7 @@ import pytest
 from components.config.loader import ConfigError
 from components.vault import login as vault_login
 from components.vault.login import Deployer, DeployerError
-from tests.conftest import PROJECT_DIR, stack_config
+from tests.conftest import PROJECT_DIR, manual_text, stack_config
 from tests.services import counting_program
 from tools import offline
 
@@ -205,11 +205,11 @@ def commands(text: str, verb: str) -> list[str]:
     return re.findall(rf"`(pulumi {verb}[^`]*)`", text)
 
 
-def test_every_destroy_and_refresh_the_readme_and_the_program_advise_runs_the_program():
+def test_every_destroy_and_refresh_the_manual_and_the_program_advise_runs_the_program():
     """`destroy` and `refresh` configure providers from the state unless `--run-program` (pulumi/pulumi#19044,
     #18868; `up --refresh` too, #19449). The state's Vault login names the role of whoever ran the last `up` (the
     pipeline's), so another deployer needs the program to choose theirs."""
-    readme = (PROJECT_DIR / "README.md").read_text()
+    readme = manual_text()
     team_api = (PROJECT_DIR / "components" / "concourse/team_api.py").read_text()
     advised = commands(readme, "destroy") + commands(readme, "refresh") + commands(readme, r"up --refresh")
     advised += commands(team_api, r"up --refresh")

@@ -74,10 +74,10 @@ def test_quota_covers_both_pools_at_their_smallest_and_largest_size():
     assert "Total Regional vCPUs: 76 / 288" in text
 
 
-def test_the_readme_quotes_the_shipped_stacks_quota_as_the_plan_prints_it():
-    readme = (PROJECT_DIR / "README.md").read_text()
+def test_the_manual_quotes_the_shipped_stacks_quota_as_the_plan_prints_it():
+    readme = (PROJECT_DIR / "docs" / "first-deployment.md").read_text()
     quoted = re.search(r"Shipped stacks: staging (\d+ / \d+) \(`(\w+)`\), prod (\d+ / \d+)\.", " ".join(readme.split()))
-    assert quoted is not None, "the README no longer quotes the shipped stacks' vCPU quota"
+    assert quoted is not None, "docs/first-deployment.md no longer quotes the shipped stacks' vCPU quota"
     for stack, figure in (("staging", quoted.group(1)), ("prod", quoted.group(3))):
         assert f"{quoted.group(2)}: {figure}" in plan_tool.render_quota(stack_cfg(stack)), stack
 

@@ -1,5 +1,5 @@
-"""The front door: every command the README documents is a make target that `make help` lists, and the README
-stands on its own (a user's clone has no ../shared)."""
+"""The front door: README.md gives the two commands, and every make command the manual (README.md and docs/)
+documents is a target that `make help` lists; the manual stands on its own (a user's clone has no ../shared)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT_DIR
+from tools import manual
 
 README = (PROJECT_DIR / "README.md").read_text()
+MANUAL = {page.relative_to(PROJECT_DIR).as_posix(): page.read_text() for page in manual.manual_pages()}
 MAKEFILE = (PROJECT_DIR / "Makefile").read_text()
 
 
-def documented_targets() -> set[str]:
-    return set(re.findall(r"`make ([a-z-]+)", README))
+def documented_targets(text: str) -> set[str]:
+    return set(re.findall(r"`make ([a-z-]+)", text))
 
 
 def described_targets() -> dict[str, str]:
@@ -26,10 +28,17 @@ def described_targets() -> dict[str, str]:
 
 
 def test_every_documented_make_command_is_a_described_target():
-    documented = documented_targets()
+    assert {"plan", "test", "help", "docs"} <= documented_targets(README)
+    documented = documented_targets("\n".join(MANUAL.values()))
     assert {"plan", "test", "bench", "compare", "promote", "smoke", "docs", "help"} <= documented
     missing = documented - set(described_targets())
-    assert not missing, f"the README documents make targets the Makefile does not describe: {sorted(missing)}"
+    assert not missing, f"the manual documents make targets the Makefile does not describe: {sorted(missing)}"
+
+
+def test_the_readme_gives_the_two_commands():
+    block = README[README.index("## Two commands") :]
+    block = block[block.index("```sh\n") : block.index("\n```", block.index("```sh\n"))]
+    assert [line.split()[:2] for line in block.splitlines()[1:]] == [["make", "plan"], ["make", "test"]]
 
 
 def test_make_help_lists_every_described_target():
@@ -40,10 +49,11 @@ def test_make_help_lists_every_described_target():
     assert dict(listed) == described_targets()
 
 
-def test_the_readme_stands_on_its_own():
-    assert "../shared" not in README
+@pytest.mark.parametrize("page", sorted(MANUAL))
+def test_the_manual_stands_on_its_own(page: str):
+    assert "../shared" not in MANUAL[page]
     # Commands are make targets, which work outside the venv; `python -m tools...` would not.
-    assert not re.search(r"`python -m tools", README)
+    assert not re.search(r"`python -m tools", MANUAL[page])
 
 
 def test_pyright_brings_its_own_node():
@@ -59,16 +69,19 @@ def recipe(target: str) -> str:
     return match.group(1)
 
 
-def test_make_docs_regenerates_every_generated_readme_block():
-    """Each `<!-- BEGIN GENERATED ... -->` block of README.md is written by a tool that `make docs` runs with --write,
-    so one command brings the README up to date after any change (each block's own test says when it is stale)."""
-    blocks = re.findall(r"<!-- BEGIN GENERATED [^>]*-->", README)
-    assert len(blocks) >= 3
-    written = {
-        importlib.import_module(f"tools.{tool}").BEGIN
-        for tool in re.findall(r"-m tools\.(\w+) --write", recipe("docs"))
+def test_make_docs_regenerates_every_generated_block_in_its_page():
+    """Each `<!-- BEGIN GENERATED ... -->` block of the manual is written by a tool that `make docs` runs with
+    --write, into the page that holds it, so one command brings the manual up to date after any change (each block's
+    own test says when it is stale)."""
+    blocks = {
+        (page, block) for page, text in MANUAL.items() for block in re.findall(r"<!-- BEGIN GENERATED [^>]*-->", text)
     }
-    assert sorted(set(blocks) - written) == [], "README blocks `make docs` does not regenerate"
+    assert len(blocks) >= 3
+    written = set()
+    for tool in re.findall(r"-m tools\.(\w+) --write", recipe("docs")):
+        module = importlib.import_module(f"tools.{tool}")
+        written.add((module.PAGE.relative_to(PROJECT_DIR).as_posix(), module.BEGIN))
+    assert sorted(blocks - written) == [], "blocks `make docs` does not regenerate where they are"
 
 
 def test_make_fmt_formats_and_fixes():

@@ -1,7 +1,7 @@
 """The program's layering: components/ never imports the tools or the tests; no module of components/ imports another
 in a circle (lazily inside a function, or under `if TYPE_CHECKING:`, included: the schema needs no such trick any
-more); and no module imports one of a higher layer. LAYERS below is where the layers are written down; the README's
-picture ("Where things are") shows the same layers, and a test holds the two equal."""
+more); and no module imports one of a higher layer. LAYERS below is where the layers are written down; the picture in
+docs/architecture.md ("Layers") shows the same layers, and a test holds the two equal."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def test_the_layer_check_names_an_import_from_above():
 
 
 def test_the_readme_pictures_the_layers_in_their_order():
-    readme = (PROJECT_DIR / "README.md").read_text()
+    readme = (PROJECT_DIR / "docs" / "architecture.md").read_text()
     picture = readme.split("<!-- BEGIN LAYERS", 1)[1].split("<!-- END LAYERS -->", 1)[0]
     drawn = re.findall(r"^(\w+)\s{2,}\S", picture, re.M)
     assert drawn == [name for name, _ in reversed(LAYERS)]

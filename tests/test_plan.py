@@ -57,11 +57,11 @@ def test_plan_command_reports_config_error_without_traceback(tmp_path: Path):
     assert result.stdout == ""
 
 
-def test_readme_configuration_reference_matches_the_models():
+def test_the_configuration_reference_matches_the_models():
     from tools import config_reference
 
-    assert config_reference.readme_block() == config_reference.reference(), (
-        "README.md's configuration reference is stale: run `make docs`"
+    assert config_reference.current_block() == config_reference.reference(), (
+        "docs/configuration.md's reference is stale: run `make docs`"
     )
 
 

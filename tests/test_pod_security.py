@@ -74,7 +74,7 @@ def test_each_level_is_chosen_with_its_reason():
         "logging": "privileged",
     }
     assert all(row.why for row in pod_security.LEVEL_BY_CONCERN.values())
-    readme = (offline.PROJECT_DIR / "README.md").read_text()
+    readme = (offline.PROJECT_DIR / "docs" / "security.md").read_text()
     for concern, row in pod_security.LEVEL_BY_CONCERN.items():
         assert f"| `{naming.NAMESPACES[concern]}` | {row.enforce} | {row.why} |" in readme, concern
 

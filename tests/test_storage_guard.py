@@ -28,7 +28,7 @@ def test_a_stack_on_consul_refuses_raft_with_one_message_before_anything_exists(
     text = str(refused.value)
     assert text.startswith("Pulumi.staging.yaml: cdstack:vault.storage: got raft; stack staging runs Vault on consul")
     assert "cdstack:vault.storageMigration: done" in text
-    assert "README: Moving Vault from Consul to Raft" in text
+    assert "docs/vault.md: Moving Vault from Consul to Raft" in text
 
 
 def test_a_stack_deployed_before_the_export_counts_as_consul(shared_plan: Planner):

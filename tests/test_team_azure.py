@@ -1,10 +1,10 @@
 """Teams' Azure identities: the values, the plan, and the proof that every federated credential trusts exactly the
-token Concourse issues for that team and pipeline, with the var source the README shows.
+token Concourse issues for that team and pipeline, with the var source docs/teams.md shows.
 
 Entra ID compares issuer, subject and audience as strings, and a credential that matches nothing is created without
 an error: only the exchange fails, at run time, with AADSTS70021. So the proof compares the plan's credentials with
 Concourse's token as computed from two other sources: the Concourse release's `externalUrl` (its issuer, Concourse
-v8.1.1 atc/atccmd/command.go) and the README's pipeline example (audience and subject scope).
+v8.1.1 atc/atccmd/command.go) and docs/teams.md's pipeline example (audience and subject scope).
 """
 
 from __future__ import annotations
@@ -137,16 +137,16 @@ def test_a_credential_per_pipeline_with_concourses_subject():
 
 
 def readme_var_source() -> dict[str, Any]:
-    """The idtoken var source of the README's team pipeline example (section "Teams act in Azure without a
-    secret")."""
-    text = (PROJECT_DIR / "README.md").read_text()
-    section = text.split("### Teams act in Azure without a secret", 1)[1].split("\n## ", 1)[0]
+    """The idtoken var source of the manual's team pipeline example (docs/teams.md, section "Teams act in Azure
+    without a secret")."""
+    text = (PROJECT_DIR / "docs" / "teams.md").read_text()
+    section = text.split("## Teams act in Azure without a secret", 1)[1].split("\n## ", 1)[0]
     for block in re.findall(r"```yaml\n(.*?)```", section, re.DOTALL):
         doc = yaml.safe_load(block)
         for source in doc.get("var_sources", []) if isinstance(doc, dict) else []:
             if source.get("type") == "idtoken":
                 return source
-    raise AssertionError("the README's teams section shows no idtoken var source")
+    raise AssertionError("docs/teams.md's section shows no idtoken var source")
 
 
 def concourse_issuer(plan: offline.Plan) -> str:

@@ -1,11 +1,12 @@
-"""The README's break-glass procedure, run against a real server that the initialiser brought up with recovery keys
-(stored in the fake Key Vault, revoked root token), ends with a root token that works and is then revoked.
+"""The break-glass procedure of docs/vault.md, run against a real server that the initialiser brought up with
+recovery keys (stored in the fake Key Vault, revoked root token), ends with a root token that works and is then
+revoked.
 
 The shell lines run as written, with `bao` for `vault` and BAO_* for VAULT_*, and `key` reading the fake Key Vault
 instead of `az keyvault secret show`. The `generate-root` lines are the exception: OpenBao's CLI moved them to
 authenticated endpoints (sys/generate-root-token/*, which need the token nobody holds in a break-glass), while
 HashiCorp's CLI, which production's operators use against the pinned HashiCorp Vault, calls the unauthenticated
-sys/generate-root/*. The test checks that the README's steps are that sequence (a one-time pad, an attempt, one
+sys/generate-root/*. The test checks that the page's steps are that sequence (a one-time pad, an attempt, one
 update per key up to the threshold with the keys as Key Vault stores them, the decode) and makes those calls itself
 (tests/vault_server.py `generate_root`), on a server that serves them as HashiCorp Vault does.
 """
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.vault_server
 
 def readme_procedure() -> list[str]:
     """The break-glass section's shell block, one command per line, comments dropped."""
-    readme = (PROJECT_DIR / "README.md").read_text()
+    readme = (PROJECT_DIR / "docs" / "vault.md").read_text()
     section = readme[readme.index("### Break-glass: a root token from the recovery keys") :]
     start = section.index("```sh\n") + len("```sh\n")
     block = section[start : section.index("\n```", start)]

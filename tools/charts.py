@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     if not LOCK_FILE.exists():
         print(
             f"{LOCK_FILE.name} does not exist yet: this run records each chart's digest as the repository serves it "
-            "now (trust on first use). Check them against the repositories (README: The chart lock) and commit "
-            f"{LOCK_FILE.name}.",
+            "now (trust on first use). Check them against the repositories (docs/tooling.md: The chart lock) and "
+            f"commit {LOCK_FILE.name}.",
             file=sys.stderr,
         )
     failures: list[str] = []

@@ -1,9 +1,10 @@
-"""Generate the README's configuration reference from components/config/schema.py, the one place settings are defined.
+"""Generate the manual's configuration reference (docs/configuration.md) from components/config/schema.py, the one
+place settings are defined.
 
     python -m tools.config_reference            print the reference (Markdown)
-    python -m tools.config_reference --write    replace the generated block in README.md
+    python -m tools.config_reference --write    replace the generated block in docs/configuration.md
 
-A test fails when README.md and the models disagree, so the reference never drifts from the code.
+A test fails when docs/configuration.md and the models disagree, so the reference never drifts from the code.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from components.config import schema, secrets
-from tools import readme_blocks
+from tools import doc_blocks
 
 BEGIN = "<!-- BEGIN GENERATED CONFIG REFERENCE: make docs -->"
 END = "<!-- END GENERATED CONFIG REFERENCE -->"
+PAGE = doc_blocks.DOCS / "configuration.md"
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -99,12 +101,12 @@ def reference() -> str:
     return "\n".join(lines)
 
 
-def readme_block() -> str:
-    return readme_blocks.current(BEGIN, END)
+def current_block() -> str:
+    return doc_blocks.current(PAGE, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return readme_blocks.main("python -m tools.config_reference", BEGIN, END, reference, argv)
+    return doc_blocks.main("python -m tools.config_reference", PAGE, BEGIN, END, reference, argv)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""Generate the README's cost, first-`up` and upgrade-`up` figures from the planned graphs, never to drift.
+"""Generate the manual's cost, first-`up` and upgrade-`up` figures from the planned graphs, never to drift.
 
     python -m tools.figures            print the block (Markdown)
-    python -m tools.figures --write    replace the generated block in README.md (and redraw docs/timeline-prod.*)
+    python -m tools.figures --write    replace the generated block in docs/tooling.md (and redraw docs/timeline-prod.*)
 
-A test fails when README.md disagrees with the plans, prices and durations.
+A test fails when docs/tooling.md disagrees with the plans, prices and durations.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools import cost, offline, readme_blocks, timeline
+from tools import cost, doc_blocks, offline, timeline
 
-README = readme_blocks.README
-DOCS = offline.PROJECT_DIR / "docs"
+DOCS = doc_blocks.DOCS
+PAGE = DOCS / "tooling.md"
 BEGIN = "<!-- BEGIN GENERATED COST AND TIMELINE: make figures -->"
 END = "<!-- END GENERATED COST AND TIMELINE -->"
 PICTURED = "prod"
@@ -41,7 +41,7 @@ def block() -> str:
         )
     lines += [
         "",
-        f"![Modelled first `pulumi up` of {PICTURED}](docs/timeline-{PICTURED}.svg)",
+        f"![Modelled first `pulumi up` of {PICTURED}](timeline-{PICTURED}.svg)",
         END,
     ]
     return "\n".join(lines)
@@ -49,16 +49,18 @@ def block() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.figures", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="replace the block in README.md and redraw the picture")
+    parser.add_argument(
+        "--write", action="store_true", help="replace the block in docs/tooling.md and redraw the picture"
+    )
     args = parser.parse_args(argv)
     new_block = block()
     if not args.write:
         print(new_block)
         return 0
-    if readme_blocks.write(BEGIN, END, new_block):
+    if doc_blocks.write(PAGE, BEGIN, END, new_block):
         return 2
     timeline.picture(PICTURED, timeline.schedule(offline.run_stack(PICTURED)), DOCS)
-    print(f"Wrote {README} and {DOCS}/timeline-{PICTURED}.svg/.png")
+    print(f"Wrote {PAGE} and {DOCS}/timeline-{PICTURED}.svg/.png")
     return 0
 
 

@@ -15,8 +15,8 @@ It drives the tools an operator already has (`az` logged in, `kubectl` on the st
   `snapshot-force`, for a cluster initialised anew (a rebuilt stack, a wiped store), whose keyring is not the
   snapshot's. On Consul the snapshot is copied to a Consul server, restored with `consul snapshot restore`, and
   Vault's pods are restarted so they read the restored store. Either way the data is sealed by the Key Vault key of
-  the stack that wrote it: restoring into a rebuilt stack (a new Key Vault) needs that old key (README "Rebuild from
-  nothing").
+  the stack that wrote it: restoring into a rebuilt stack (a new Key Vault) needs that old key
+  (docs/backups.md "Rebuild from nothing").
 - postgres: a point-in-time restore of Azure's backups always creates a new server (`<server>-restored-<time>`);
   the tool creates it and prints how to move Concourse's data over to the managed server.
 - elasticsearch: the snapshots are in Elasticsearch's own repository (container `elasticsearch-snapshots`, written by
@@ -104,7 +104,7 @@ class Restore:
         if raft and not self.dry_run and not os.environ.get("VAULT_TOKEN"):
             raise RestoreError(
                 "set VAULT_TOKEN to a token allowed to restore (update on sys/storage/raft/snapshot-force: the "
-                "break-glass root token, README 'Restore Vault')"
+                "break-glass root token, docs/backups.md 'Restore Vault')"
             )
         names = self.snapshots()
         snapshot = choose_snapshot(names, at)

@@ -112,7 +112,7 @@ def stack_issuer(cfg: StackConfig) -> str:
 
 UP_MARGIN_SECONDS = 1800
 """Outside the waits counted below: `pulumi install`, plugin downloads, the policy pack, Azure creates and updates
-that are not Helm releases (the modelled first `up` of prod takes about 16 minutes in all, README figures)."""
+that are not Helm releases (the modelled first `up` of prod takes about 16 minutes in all, docs/tooling.md figures)."""
 
 
 def helm_wait_seconds(cfg: StackConfig) -> int:

@@ -19,7 +19,7 @@ from components.concourse import idtoken
 
 TEAM = "main"
 PIPELINE = "cdstack"
-"""`fly -t infra set-pipeline -p cdstack` in the main team (README: Promotion and the infra pipeline)."""
+"""`fly -t infra set-pipeline -p cdstack` in the main team (docs/promotion.md)."""
 SUBJECT_SCOPE = "job"
 
 

@@ -2,7 +2,7 @@
 exactly the listed pipelines' Concourse idtokens, the role assignments the team asked for, and the identity's ids in
 Vault at the team's path. The pure values and the rules are here; components/azure/team_identities.py wires them.
 
-A pipeline declares the idtoken var source `VAR_SOURCE` (README: Concourse teams) and exchanges `((azure:token))`
+A pipeline declares the idtoken var source `VAR_SOURCE` (docs/teams.md) and exchanges `((azure:token))`
 for an Entra ID access token as client `((azure-identity.client_id))` in tenant `((azure-identity.tenant_id))`.
 Entra ID matches a federated credential on issuer, subject and audience exactly (workload-identity-federation
 considerations), so each is computed here from what Concourse writes (components/concourse/idtoken.py), never typed

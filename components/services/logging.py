@@ -406,7 +406,7 @@ class Logging(pulumi.ComponentResource):
             # Nothing in the stack consumes ElastAlert, and its pod is ready only once Elasticsearch has formed
             # (minutes): waiting for it made that forming the end of every first `up`. Its health is watched where it
             # runs: kube-prometheus-stack's default KubePodCrashLooping, KubePodNotReady and
-            # KubeDeploymentReplicasMismatch page on a pod that does not come up (README: Where `up` waits).
+            # KubeDeploymentReplicasMismatch page on a pod that does not come up (docs/tooling.md: Where `up` waits).
             awaited=False,
         )
         self.register_outputs({})

@@ -24,7 +24,7 @@ changed image or config reports success and changes no pod): Kubernetes replaces
 ordinal down, each only once the one before is Ready (unsealed), so a Raft quorum stays; Helm waits for the rollout,
 so the `up` fails (and the atomic release rolls back) if a new pod does not come up. The order ignores which pod is
 active: when the active one is replaced, Vault steps down on SIGTERM and a standby takes over (a few seconds of
-retried requests). README "Vault upgrades" weighs this against a restart ordered standbys first.
+retried requests). docs/vault.md ("Upgrades roll") weighs this against a restart ordered standbys first.
 
 Renewal: cert-manager renews the certificate 30 days before it expires and the kubelet updates the mounted Secret;
 Vault reads its certificate at start and again on SIGHUP only (Vault docs, tcp listener `tls_cert_file`: "On SIGHUP,

@@ -8,7 +8,8 @@
 Environment: VAULT_ADDR, VAULT_CACERT (the CA the listener's certificate chains to; the system roots without it).
 save: VAULT_AUTH_PATH, VAULT_ROLE and VAULT_JWT_FILE, the JWT auth mount, role and token file of the snapshot identity
 (components/vault_raft.py: a role whose token reads the snapshot endpoint, nothing else, once). restore: VAULT_TOKEN,
-a token allowed to restore (update on the snapshot endpoints: the break-glass root token, README "Restore Vault").
+a token allowed to restore (update on the snapshot endpoints: the break-glass root token, docs/backups.md "Restore
+Vault").
 
 Standard library only: the CronJob runs it in the official python image, an operator with any Python 3.
 """
