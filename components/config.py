@@ -911,7 +911,27 @@ class DeployerConfig(Section):
         examples=["staging"],
     )
     roles: list[DeployerRoleConfig] = Field(
-        min_length=1, description="The identity's Azure role assignments (README: Permissions)."
+        min_length=1,
+        description="The identity's Azure role assignments (README: Permissions). The first role's subscription is "
+        "the one the environment deploys to (`azure-<environment>.subscription_id` for the pipeline).",
+    )
+
+    @property
+    def subscription_id(self) -> str:
+        """The subscription the environment is deployed to: that of the first role's scope."""
+        return self.roles[0].scope.split("/")[2]
+
+
+class StateBackendConfig(Section):
+    """Where the infra pipeline's tasks find the Pulumi state (`pulumi-state` in the infra Concourse's Vault)."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^azblob://[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])?$")] = Field(
+        description="The state backend the pipeline logs in to: azblob://<container> (docs/first-deployment.md).",
+        examples=["azblob://pulumi-state"],
+    )
+    storage_account: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{3,24}$")] = Field(
+        description="The storage account that holds the container (its name only: the deployers log in as "
+        "themselves, no account key)."
     )
 
 
@@ -1018,6 +1038,11 @@ class StackConfig(Section):
         default_factory=list,
         description="The infra pipeline's deployer identities this stack creates (one user-assigned identity per "
         "environment, federated to the pipeline's jobs for it on this stack's Concourse): for the infra stack.",
+    )
+    state_backend: StateBackendConfig | None = Field(
+        default=None,
+        description="With `deployers`: the state backend the infra pipeline's tasks use, written to this stack's "
+        "Vault as `pulumi-state` for the pipeline (without it an operator writes that secret).",
     )
 
     @property

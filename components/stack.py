@@ -10,7 +10,7 @@ from typing import Any
 
 import pulumi
 
-from components import naming
+from components import infra_pipeline, naming
 from components.azure.backups import BackupStorage
 from components.azure.deployers import Deployers
 from components.azure.metrics_reader import DatabaseMetricsReader
@@ -19,6 +19,7 @@ from components.azure.team_identities import TeamIdentities
 from components.canary import Canary
 from components.config import StackConfig
 from components.identity import ConcourseLogin, VaultLogin
+from components.infra_ci import InfraPipeline
 from components.releases import release_set
 from components.services import charts, monitoring
 from components.services.backups import VaultBackup
@@ -214,6 +215,14 @@ class CdStack(pulumi.ComponentResource):
         )
         # The canary pipeline in the stack's own smoke team: a build every few minutes proves builds still run.
         self.canary = Canary("canary", cfg, self.vault_access, self.teams, self.concourse.admin_password, opts=child)
+        # The stack that hosts the deployer identities runs the infra Concourse: it sets the infra pipeline
+        # (ci/pipeline.yml) there, with the vars it knows.
+        self.infra_pipeline = None
+        if self.deployers is not None:
+            ids = {env: (cid, self.deployers.tenant_ids[env]) for env, cid in self.deployers.client_ids.items()}
+            self.infra_pipeline = InfraPipeline(
+                "infra-pipeline", cfg, self.vault_access, self.teams, self.concourse.admin_password, ids, opts=child
+            )
 
         self.register_outputs(self.exports())
 
@@ -248,4 +257,6 @@ class CdStack(pulumi.ComponentResource):
             outputs["chartmuseumAuthSecret"] = f"{charts.NAMESPACE}/{charts.AUTH_SECRET}"
         if self.deployers is not None:
             outputs["deployerClientIds"] = self.deployers.client_ids
+            # What staging's and prod's Vault trust (their StackReference to this stack, cdstack:infraStack).
+            outputs.update(infra_pipeline.trust_outputs(cfg))
         return outputs
