@@ -666,23 +666,6 @@ class TeamSecretsConfig(Section):
     )
 
 
-class InfraPipelineTrustConfig(Section):
-    """The infra Concourse whose `up` job's idtoken this stack's Vault accepts for the deployer login."""
-
-    issuer: Annotated[
-        str, StringConstraints(pattern=r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:443)?(/[^\s]*[^\s/])?$")
-    ] = Field(
-        description="The infra Concourse's external URL exactly as it issues tokens (`iss`): https, port 443 "
-        "(Vault's egress allows only that to the internet), no trailing slash.",
-        examples=["https://ci.infra.example.com"],
-    )
-    subject: str | None = Field(
-        default=None,
-        description="The `sub` Vault accepts; default: the infra pipeline's `<stack>-up` job "
-        "(components/infra_pipeline.py, `main/cdstack//<stack>-up`).",
-    )
-
-
 class VaultConfig(Section):
     mode: Literal["in-cluster", "external"] = Field(
         default="in-cluster", description="Run Vault in the cluster (HA, storage below), or use an existing Vault."
@@ -748,11 +731,6 @@ class VaultConfig(Section):
         default_factory=TeamSecretsConfig,
         description="Teams manage their own secrets through Vault's OIDC login (README: Teams write their own "
         "secrets).",
-    )
-    infra_pipeline: InfraPipelineTrustConfig | None = Field(
-        default=None,
-        description="Trust the infra pipeline's Concourse token directly for the deployer login "
-        "(components/vault_pipeline_login.py): the infra Concourse's issuer and the `up` job's subject.",
     )
 
     @property
@@ -1024,6 +1002,15 @@ class StackConfig(Section):
     )
     promotion: PromotionConfig | None = Field(
         default=None, description="Gate this stack on the release set another stack deployed."
+    )
+    infra_stack: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None
+    ) = Field(
+        default=None,
+        description="The infra stack (org/project/stack) whose pipeline deploys this one: this stack's Vault "
+        "trusts that Concourse's token for the `<stack>-up` job (components/vault_pipeline_login.py), with the "
+        "issuer and subject read from the infra stack's outputs through a StackReference.",
+        examples=["organization/cdstack/infra"],
     )
     allow_team_privileged_roles: bool = Field(
         default=False,

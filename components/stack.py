@@ -41,7 +41,14 @@ from components.vault_teams import TeamSecrets, login_group_keys, redirect_uris
 
 
 class CdStack(pulumi.ComponentResource):
-    def __init__(self, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        cfg: StackConfig,
+        infra_trust: pulumi.Output[dict[str, Any]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """`infra_trust`: the infra pipeline's token this stack's Vault trusts (vault_pipeline_login.trust), read
+        once by the program from the infra stack's outputs."""
         super().__init__("cdstack:index:CdStack", cfg.stack, None, opts)
         self.cfg = cfg
         child = pulumi.ResourceOptions(parent=self)
@@ -118,6 +125,7 @@ class CdStack(pulumi.ComponentResource):
                 # The in-cluster Vault answers at its public host: its release, behind the ingress controller, reached
                 # over TLS through the transport that trusts the internal CA.
                 vault_ready=self.secrets.vault_ready,
+                infra_trust=infra_trust,
                 opts=child,
             )
         initialised = self.vault_bootstrap.init if self.vault_bootstrap else None
@@ -132,7 +140,7 @@ class CdStack(pulumi.ComponentResource):
                 self.backup_storage.elasticsearch,
                 child,
             )
-        self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
+        self.vault_access = VaultAccess("vault-access", cfg, initialised, infra_trust, opts=child)
         # On Raft: autopilot and the snapshot job's Vault identity, through the deployer's Vault provider.
         self.vault_raft = None
         if self.secrets is not None and cfg.vault.storage == "raft":

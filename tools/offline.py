@@ -510,17 +510,34 @@ def validated_config(stack: str, config: dict[str, str], secret_keys: list[str])
 
 
 def source_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str, dict[str, Any]]:
-    """What the offline plan assumes a gated stack's source exported: the release set its stack file deploys.
+    """What the offline plan assumes the stacks this one reads exported, as if each one's last `pulumi up` had
+    deployed what git holds: planned from `Pulumi.<stack>.yaml` in the same project by the functions its program
+    exports them with.
 
-    The source (`cdstack:promotion.sourceStack`, org/cdstack/<stack>) is planned from `Pulumi.<stack>.yaml` in the
-    same project, as if its last `pulumi up` had deployed what git holds. A source outside this project exports
-    nothing offline, and the gate says so.
+    - the promotion gate's source (`cdstack:promotion.sourceStack`): the release set its stack file deploys;
+    - the infra stack (`cdstack:infraStack`): its Concourse's issuer and the pipeline's subjects
+      (components/infra_pipeline.trust_outputs).
+    A stack outside this project exports nothing offline, and the reader says so.
     """
+    from components.infra_pipeline import trust_outputs
     from components.releases import release_set
 
+    outputs: dict[str, dict[str, Any]] = {}
     source = str(json.loads(config.get(f"{PROJECT}:promotion", "{}")).get("sourceStack", ""))
-    parts = source.split("/")
+    source_stack = _project_stack(source, project_dir)
+    if source_stack is not None:
+        outputs[source] = {"releaseSet": release_set(load_config(source_stack, project_dir))}
+    infra = config.get(f"{PROJECT}:infraStack", "")
+    infra_stack = _project_stack(infra, project_dir)
+    if infra_stack is not None:
+        outputs.setdefault(infra, {}).update(trust_outputs(load_config(infra_stack, project_dir)))
+    return outputs
+
+
+def _project_stack(name: str, project_dir: Path) -> str | None:
+    """The stack of `org/cdstack/<stack>` when its stack file is in this project; None otherwise (a malformed name
+    is left to config.load(), which reports it with its key path)."""
+    parts = name.split("/")
     if len(parts) != 3 or parts[1] != PROJECT or not (project_dir / f"Pulumi.{parts[2]}.yaml").exists():
-        return {}  # a malformed name is left to config.load(), which reports it with its key path
-    source_stack = parts[2]
-    return {source: {"releaseSet": release_set(load_config(source_stack, project_dir))}}
+        return None
+    return parts[2]
