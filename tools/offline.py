@@ -413,6 +413,10 @@ def run(
     if program is None:
         from components.program import main as program
 
+    # The infra stack's trust outputs are always answered, as `pulumi up` would find them; a test's own table
+    # overrides them stack by stack (the promotion source's release set stays the caller's choice). First: reading
+    # the infra stack file is a program run of its own, which sets the engine's globals.
+    stack_outputs = {**infra_stack_outputs(config, PROJECT_DIR), **(stack_outputs or {})}
     pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
     # Who runs it, for Vault's JWT login: offline, a fake (the plan never reaches Azure).
     vault_login.deployer_source[:] = [deployer]
@@ -519,19 +523,26 @@ def source_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str,
       (components/infra_pipeline.trust_outputs).
     A stack outside this project exports nothing offline, and the reader says so.
     """
-    from components.infra_pipeline import trust_outputs
     from components.releases import release_set
 
-    outputs: dict[str, dict[str, Any]] = {}
+    outputs = infra_stack_outputs(config, project_dir)
     source = str(json.loads(config.get(f"{PROJECT}:promotion", "{}")).get("sourceStack", ""))
     source_stack = _project_stack(source, project_dir)
     if source_stack is not None:
-        outputs[source] = {"releaseSet": release_set(load_config(source_stack, project_dir))}
+        outputs.setdefault(source, {})["releaseSet"] = release_set(load_config(source_stack, project_dir))
+    return outputs
+
+
+def infra_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str, dict[str, Any]]:
+    """The infra stack's (`cdstack:infraStack`) issuer and pipeline subjects, computed from its stack file by the
+    function its program exports them with (components/infra_pipeline.trust_outputs)."""
+    from components.infra_pipeline import trust_outputs
+
     infra = config.get(f"{PROJECT}:infraStack", "")
     infra_stack = _project_stack(infra, project_dir)
-    if infra_stack is not None:
-        outputs.setdefault(infra, {}).update(trust_outputs(load_config(infra_stack, project_dir)))
-    return outputs
+    if infra_stack is None:
+        return {}
+    return {infra: trust_outputs(load_config(infra_stack, project_dir))}
 
 
 def _project_stack(name: str, project_dir: Path) -> str | None:
