@@ -16,10 +16,12 @@ from components.azure.deployers import Deployers
 from components.azure.metrics_reader import DatabaseMetricsReader
 from components.azure.platform import AzurePlatform
 from components.azure.team_identities import TeamIdentities
+from components.concourse import infra_pipeline
 from components.concourse.canary import Canary
 from components.concourse.teams import Teams, TeamUsers
 from components.config.schema import StackConfig
 from components.identity import ConcourseLogin, VaultLogin
+from components.infra_ci import InfraPipeline
 from components.releases import release_set
 from components.services import charts, logging, monitoring
 from components.services.backups import VaultBackup
@@ -40,7 +42,14 @@ from components.vault.teams import TeamSecrets, login_group_keys, redirect_uris
 
 
 class CdStack(pulumi.ComponentResource):
-    def __init__(self, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        cfg: StackConfig,
+        infra_trust: pulumi.Output[dict[str, Any]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """`infra_trust`: the infra pipeline's token this stack's Vault trusts (vault_pipeline_login.trust), read
+        once by the program from the infra stack's outputs."""
         super().__init__("cdstack:index:CdStack", cfg.stack, None, opts)
         self.cfg = cfg
         child = pulumi.ResourceOptions(parent=self)
@@ -117,6 +126,7 @@ class CdStack(pulumi.ComponentResource):
                 # The in-cluster Vault answers at its public host: its release, behind the ingress controller, reached
                 # over TLS through the transport that trusts the internal CA.
                 vault_ready=self.secrets.vault_ready,
+                infra_trust=infra_trust,
                 opts=child,
             )
         initialised = self.vault_bootstrap.init if self.vault_bootstrap else None
@@ -131,7 +141,7 @@ class CdStack(pulumi.ComponentResource):
                 self.backup_storage.elasticsearch,
                 child,
             )
-        self.vault_access = VaultAccess("vault-access", cfg, initialised, opts=child)
+        self.vault_access = VaultAccess("vault-access", cfg, initialised, infra_trust, opts=child)
         # On Raft: autopilot and the snapshot job's Vault identity, through the deployer's Vault provider.
         self.vault_raft = None
         if self.secrets is not None and cfg.vault.storage == "raft":
@@ -214,6 +224,14 @@ class CdStack(pulumi.ComponentResource):
         )
         # The canary pipeline in the stack's own smoke team: a build every few minutes proves builds still run.
         self.canary = Canary("canary", cfg, self.vault_access, self.teams, self.concourse.admin_password, opts=child)
+        # The stack that hosts the deployer identities runs the infra Concourse: it sets the infra pipeline
+        # (ci/pipeline.yml) there, with the vars it knows.
+        self.infra_pipeline = None
+        if self.deployers is not None:
+            ids = {env: (cid, self.deployers.tenant_ids[env]) for env, cid in self.deployers.client_ids.items()}
+            self.infra_pipeline = InfraPipeline(
+                "infra-pipeline", cfg, self.vault_access, self.teams, self.concourse.admin_password, ids, opts=child
+            )
 
         self.register_outputs(self.exports())
 
@@ -250,4 +268,6 @@ class CdStack(pulumi.ComponentResource):
             outputs["chartmuseumAuthSecret"] = f"{charts.NAMESPACE}/{charts.AUTH_SECRET}"
         if self.deployers is not None:
             outputs["deployerClientIds"] = self.deployers.client_ids
+            # What staging's and prod's Vault trust (their StackReference to this stack, cdstack:infraStack).
+            outputs.update(infra_pipeline.trust_outputs(cfg))
         return outputs

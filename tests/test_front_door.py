@@ -102,3 +102,41 @@ def test_several_stacks_run_side_by_side_and_print_in_order_with_the_worst_statu
     out = capfd.readouterr().out
     assert out.index('"b"') < out.index('"a"')
     assert short_run.each_stack("json.tool", [str(tmp_path / "a.json"), str(tmp_path / "none.json")], []) != 0
+
+
+DOC_PAGES = [PROJECT_DIR / "README.md", *sorted((PROJECT_DIR / "docs").glob("*.md"))]
+SCRIPT_PATH = re.compile(r"(?<![\w./-])((?:ci|tools|tests|components|policy|alerts|dashboards)/[\w./-]*[\w])")
+MODULE = re.compile(r"-m (tools\.\w+)")
+GENERATED = {"policy/venv"}
+"""Paths a command creates (the policy pack's virtualenv, from `pulumi install`), not files in git."""
+
+
+def named_scripts(text: str) -> set[str]:
+    """Repository paths under the code folders and `-m tools.<module>` commands a page names (placeholders such as
+    `<stack>` or `$STACK` are left out: they name a family, not a file)."""
+    paths = {
+        m.group(1)
+        for m in SCRIPT_PATH.finditer(text)
+        if not re.search(r"[<$*{]", m.group(1)) and text[m.end() : m.end() + 2] not in (".<", ".$")
+    }
+    return (paths - GENERATED) | {m.replace(".", "/") + ".py" for m in MODULE.findall(text)}
+
+
+def missing_names(text: str) -> list[str]:
+    targets = set(described_targets())
+    missing = [f"make {t}" for t in sorted(set(re.findall(r"`make ([a-z-]+)", text)) - targets)]
+    missing += [f"make {t}" for t in sorted(set(re.findall(r"^\s*make ([a-z-]+)", text, re.MULTILINE)) - targets)]
+    missing += sorted(p for p in named_scripts(text) if not (PROJECT_DIR / p).exists())
+    return missing
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: p.name)
+def test_every_make_target_and_script_a_page_names_exists(page: Path):
+    assert missing_names(page.read_text()) == []
+
+
+def test_the_first_deployment_page_exists_and_a_planted_name_is_caught():
+    page = (PROJECT_DIR / "docs" / "first-deployment.md").read_text()
+    assert "make plan STACK=infra" in page and "tools/deployer_token.py" in named_scripts(page)
+    planted = page + "\nRun `make deploy-infra`, then `ci/tasks/bootstrap.sh` and `python -m tools.bootstrap`.\n"
+    assert missing_names(planted) == ["make deploy-infra", "ci/tasks/bootstrap.sh", "tools/bootstrap.py"]

@@ -135,9 +135,9 @@ def test_stack_without_promotion_is_not_gated(shared_plan: Planner):
 
 def test_offline_plan_of_prod_gates_on_the_release_set_staging_would_deploy(shared_plan: Planner):
     """The offline plan answers prod's StackReference with what Pulumi.staging.yaml deploys; the gate passes."""
-    assert offline.source_stack_outputs(offline.read_stack_file(PROJECT_DIR / "Pulumi.prod.yaml")[0], PROJECT_DIR) == {
-        SOURCE: {"releaseSet": release_set(offline.load_config("staging"))}
-    }
+    outputs = offline.source_stack_outputs(offline.read_stack_file(PROJECT_DIR / "Pulumi.prod.yaml")[0], PROJECT_DIR)
+    assert outputs[SOURCE] == {"releaseSet": release_set(offline.load_config("staging"))}
+    assert set(outputs) == {SOURCE, "organization/cdstack/infra"}  # and the infra stack's trust (test_infra_trust)
     assert shared_plan("prod").get("cdstack:index:CdStack", "prod")
 
 

@@ -43,7 +43,10 @@ def test_mount_policy_and_approle(stack: str, shared_plan: Planner):
     # The role and the mount only: the token comes from the provider's environment (TERRAFORM_VAULT_AUTH_JWT).
     assert json.loads(provider.inputs["authLoginJwt"]) == {"role": "admins", "mount": "entra"}
     init = plan.get("pulumi-python:dynamic/vault:Init", "vault-init")
-    assert provider.dependencies == [init.urn]
+    # It logs in once Vault is initialised, at the mount the infra stack's trust says (its StackReference).
+    infra = "pulumi:pulumi:StackReference::organization/cdstack/infra"
+    assert provider.dependencies[0] == init.urn and provider.dependencies[1].endswith(infra)
+    assert len(provider.dependencies) == 2
 
     mount = plan.get(MOUNT, "kv")
     assert mount.inputs["path"] == "concourse"

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from components import network_edges
-from components.concourse import idtoken
+from components.concourse import idtoken, infra_pipeline
 from components.config.schema import StackConfig
 from components.vault import access as vault_access
 from components.vault import init as vault_init
@@ -25,31 +25,50 @@ from components.vault import pipeline_login as vault_pipeline_login
 from components.vault.bootstrap import deployer_policy
 from components.vault.init import Retry, VaultApi
 from tests.concourse_idtoken import ConcourseIssuer, concourse_issuer
-from tests.conftest import stack_config
 from tests.entra import entra_issuer
 from tests.services import stack_cfg
 from tests.vault_server import Server, dev_server
+from tools import offline
 
 TENANT = "00000000-0000-4000-8000-000000000001"
 ADMINS = "11111111-0000-4000-8000-00000000000a"
 INFRA_ISSUER = "https://ci.infra.example.com"
 
 
-def trusting_cfg(**trust: str) -> StackConfig:
-    vault = {**stack_config("staging")["cdstack:vault"], "infraPipeline": {"issuer": INFRA_ISSUER, **trust}}
-    return stack_cfg("staging", vault=vault)
+def trusting_cfg() -> StackConfig:
+    """Staging as committed: it names the infra stack (cdstack:infraStack)."""
+    return stack_cfg("staging")
+
+
+def untrusting_cfg() -> StackConfig:
+    return stack_cfg("staging", infraStack=None)
+
+
+def trust_for(cfg: StackConfig) -> dict[str, Any] | None:
+    """What the StackReference gives a stack that names the infra stack: an issuer (here a test's) and the subjects
+    the infra stack computes (tests/test_infra_trust.py plans the real read)."""
+    if cfg.infra_stack is None:
+        return None
+    return vault_pipeline_login.trust_from(INFRA_ISSUER, infra_pipeline.up_subject(cfg.stack))
 
 
 def test_the_trust_is_the_up_jobs_subject_and_vaults_own_audience():
-    trust = vault_pipeline_login.trust(trusting_cfg())
+    outputs = {
+        "concourseIssuer": INFRA_ISSUER,
+        "pipelineSubjects": {
+            "staging": infra_pipeline.trust_outputs(offline.load_config("infra"))["pipelineSubjects"]["staging"]
+        },
+    }
+    trust = vault_pipeline_login.trust_of(trusting_cfg(), outputs)
     assert trust == {
         "mount": "infra-concourse",
         "issuer": INFRA_ISSUER,
         "subject": "main/cdstack//staging-up",
         "audience": vault_pipeline_login.VAULT_AUDIENCE,
     }
+    assert trust == trust_for(trusting_cfg())
     assert vault_pipeline_login.VAULT_AUDIENCE != idtoken.AZURE_AUDIENCE  # not replayable at Entra ID, nor back
-    assert vault_pipeline_login.trust(stack_cfg("staging")) is None
+    assert trust_for(untrusting_cfg()) is None
     spec = vault_login.access_spec(TENANT, ADMINS, [], "policy", 60)
     assert "infraPipeline" not in spec and vault_pipeline_login.requests(spec) == []
 
@@ -78,7 +97,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             [],
             deployer_policy(cfg),
             vault_access.token_lifetime_seconds(cfg),
-            vault_pipeline_login.trust(cfg),
+            trust_for(cfg),
         )
         # The two values a test cannot keep: the issuers are on 127.0.0.1.
         spec["issuer"] = entra.issuer
@@ -156,7 +175,7 @@ def pipeline_deployer(job: str = "staging-up", **kwargs: Any) -> vault_login.Dep
 
 
 def test_an_infra_pipeline_token_logs_in_at_its_mount_and_needs_no_listed_object_id():
-    trusted = vault_pipeline_login.trust(trusting_cfg())
+    trusted = trust_for(trusting_cfg())
     deployer = pipeline_deployer()
     assert vault_login.login_mount(deployer, trusted) == vault_pipeline_login.MOUNT
     assert vault_login.vault_login_role(deployer, [], trusted) == vault_pipeline_login.ROLE
@@ -177,16 +196,16 @@ def test_an_infra_pipeline_token_logs_in_at_its_mount_and_needs_no_listed_object
 )
 def test_a_token_vault_would_refuse_stops_the_program_first(deployer: vault_login.Deployer, message: str):
     with pytest.raises(vault_login.DeployerError, match=message):
-        vault_login.vault_login_role(deployer, [], vault_pipeline_login.trust(trusting_cfg()))
+        vault_login.vault_login_role(deployer, [], trust_for(trusting_cfg()))
 
 
 @pytest.mark.vault_server
 def test_an_existing_vault_gains_the_trust_through_the_deployers_own_login(tmp_path: Path):
-    """A stack that sets `vault.infraPipeline` after its first `up`: the update logs in as the Entra ID deployer
+    """A stack that sets `infraStack` after its first `up`: the update logs in as the Entra ID deployer
     (vault_init.deployer_login, with the policy Vault holds) and, with that token alone, writes the new policy, then
     enables and configures the mount; the `up` job's token logs in afterwards."""
     deployer_oid = "22222222-0000-4000-8000-00000000000b"
-    before, after = stack_cfg("staging"), trusting_cfg()
+    before, after = untrusting_cfg(), trusting_cfg()
     with dev_server(tmp_path / "bao") as server, entra_issuer(TENANT) as entra, concourse_issuer() as ci:
 
         def spec(cfg: StackConfig) -> dict[str, Any]:
@@ -196,7 +215,7 @@ def test_an_existing_vault_gains_the_trust_through_the_deployers_own_login(tmp_p
                 [deployer_oid],
                 deployer_policy(cfg),
                 vault_access.token_lifetime_seconds(cfg),
-                vault_pipeline_login.trust(cfg),
+                trust_for(cfg),
             )
             made["issuer"] = entra.issuer
             if "infraPipeline" in made:

@@ -26,7 +26,7 @@ from tools import offline
 PROJECT_DIR = offline.PROJECT_DIR
 DOCS = PROJECT_DIR / "docs"
 
-OPERATOR_TOOLS = frozenset({"az", "kubectl", "vault", "fly", "helm", "export", "cd", "cat", "rm"})
+OPERATOR_TOOLS = frozenset({"az", "kubectl", "vault", "fly", "helm", "ssh-keygen", "export", "cd", "cat", "rm"})
 """Besides make and pulumi: the Azure CLI, Kubernetes', Vault's, Concourse's and Helm's own CLIs, which an operator
 runs against a deployed stack (none of them runs in CI), and the shell's setup (environment, files)."""
 

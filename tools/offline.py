@@ -415,6 +415,10 @@ def run(
     if program is None:
         from components.program import main as program
 
+    # The infra stack's trust outputs are always answered, as `pulumi up` would find them; a test's own table
+    # overrides them stack by stack (the promotion source's release set stays the caller's choice). First: reading
+    # the infra stack file is a program run of its own, which sets the engine's globals.
+    stack_outputs = {**infra_stack_outputs(config, PROJECT_DIR), **(stack_outputs or {})}
     pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
     # Who runs it, for Vault's JWT login: offline, a fake (the plan never reaches Azure).
     vault_login.deployer_source[:] = [deployer]
@@ -512,17 +516,41 @@ def validated_config(stack: str, config: dict[str, str], secret_keys: list[str])
 
 
 def source_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str, dict[str, Any]]:
-    """What the offline plan assumes a gated stack's source exported: the release set its stack file deploys.
+    """What the offline plan assumes the stacks this one reads exported, as if each one's last `pulumi up` had
+    deployed what git holds: planned from `Pulumi.<stack>.yaml` in the same project by the functions its program
+    exports them with.
 
-    The source (`cdstack:promotion.sourceStack`, org/cdstack/<stack>) is planned from `Pulumi.<stack>.yaml` in the
-    same project, as if its last `pulumi up` had deployed what git holds. A source outside this project exports
-    nothing offline, and the gate says so.
+    - the promotion gate's source (`cdstack:promotion.sourceStack`): the release set its stack file deploys;
+    - the infra stack (`cdstack:infraStack`): its Concourse's issuer and the pipeline's subjects
+      (components/infra_pipeline.trust_outputs).
+    A stack outside this project exports nothing offline, and the reader says so.
     """
     from components.releases import release_set
 
+    outputs = infra_stack_outputs(config, project_dir)
     source = str(json.loads(config.get(f"{PROJECT}:promotion", "{}")).get("sourceStack", ""))
-    parts = source.split("/")
+    source_stack = _project_stack(source, project_dir)
+    if source_stack is not None:
+        outputs.setdefault(source, {})["releaseSet"] = release_set(load_config(source_stack, project_dir))
+    return outputs
+
+
+def infra_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str, dict[str, Any]]:
+    """The infra stack's (`cdstack:infraStack`) issuer and pipeline subjects, computed from its stack file by the
+    function its program exports them with (components/infra_pipeline.trust_outputs)."""
+    from components.concourse.infra_pipeline import trust_outputs
+
+    infra = config.get(f"{PROJECT}:infraStack", "")
+    infra_stack = _project_stack(infra, project_dir)
+    if infra_stack is None:
+        return {}
+    return {infra: trust_outputs(load_config(infra_stack, project_dir))}
+
+
+def _project_stack(name: str, project_dir: Path) -> str | None:
+    """The stack of `org/cdstack/<stack>` when its stack file is in this project; None otherwise (a malformed name
+    is left to config.load(), which reports it with its key path)."""
+    parts = name.split("/")
     if len(parts) != 3 or parts[1] != PROJECT or not (project_dir / f"Pulumi.{parts[2]}.yaml").exists():
-        return {}  # a malformed name is left to loader.load(), which reports it with its key path
-    source_stack = parts[2]
-    return {source: {"releaseSet": release_set(load_config(source_stack, project_dir))}}
+        return None
+    return parts[2]

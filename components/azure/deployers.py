@@ -24,6 +24,7 @@ class Deployers(pulumi.ComponentResource):
         self, name: str, cfg: StackConfig, resource_group_name: pulumi.Input[str], opts: pulumi.ResourceOptions | None
     ):
         super().__init__("cdstack:azure:Deployers", name, None, opts)
+        self.tenant_ids: dict[str, pulumi.Output[str]] = {}
         self.client_ids: dict[str, pulumi.Output[str]] = {
             deployer.environment: self._identity(cfg, deployer, resource_group_name) for deployer in cfg.deployers
         }
@@ -42,6 +43,7 @@ class Deployers(pulumi.ComponentResource):
             tags=common_tags(cfg),
             opts=child,
         )
+        self.tenant_ids[deployer.environment] = identity.tenant_id
         created: list[pulumi.Output[str]] = [identity.client_id]
         for credential in federated_credentials(cfg, deployer.environment):
             federation = managedidentity.FederatedIdentityCredential(

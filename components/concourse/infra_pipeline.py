@@ -13,9 +13,12 @@ fail until it is).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.concourse import idtoken
+
+if TYPE_CHECKING:
+    from components.config.schema import StackConfig
 
 TEAM = "main"
 PIPELINE = "cdstack"
@@ -60,5 +63,21 @@ def var_source(stack: str, lifetime_seconds: int) -> dict[str, Any]:
             "audience": [idtoken.AZURE_AUDIENCE],
             "subject_scope": SUBJECT_SCOPE,
             "expires_in": idtoken.expires_in(lifetime_seconds),
+        },
+    }
+
+
+ISSUER_OUTPUT = "concourseIssuer"
+SUBJECTS_OUTPUT = "pipelineSubjects"
+
+
+def trust_outputs(cfg: StackConfig) -> dict[str, Any]:
+    """The infra stack's outputs that the stacks it deploys read (a StackReference, cdstack:infraStack): its
+    Concourse's issuer and, per environment in `cdstack:deployers`, the `sub` of each job that deploys it."""
+    return {
+        ISSUER_OUTPUT: idtoken.stack_issuer(cfg),
+        SUBJECTS_OUTPUT: {
+            d.environment: dict(zip(deploy_jobs(d.environment), subjects(d.environment), strict=True))
+            for d in cfg.deployers
         },
     }

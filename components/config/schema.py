@@ -624,23 +624,6 @@ class TeamSecretsConfig(Section):
     )
 
 
-class InfraPipelineTrustConfig(Section):
-    """The infra Concourse whose `up` job's idtoken this stack's Vault accepts for the deployer login."""
-
-    issuer: Annotated[
-        str, StringConstraints(pattern=r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:443)?(/[^\s]*[^\s/])?$")
-    ] = Field(
-        description="The infra Concourse's external URL exactly as it issues tokens (`iss`): https, port 443 "
-        "(Vault's egress allows only that to the internet), no trailing slash.",
-        examples=["https://ci.infra.example.com"],
-    )
-    subject: str | None = Field(
-        default=None,
-        description="The `sub` Vault accepts; default: the infra pipeline's `<stack>-up` job "
-        "(components/concourse/infra_pipeline.py, `main/cdstack//<stack>-up`).",
-    )
-
-
 class VaultConfig(Section):
     mode: Literal["in-cluster", "external"] = Field(
         default="in-cluster", description="Run Vault in the cluster (HA, storage below), or use an existing Vault."
@@ -706,11 +689,6 @@ class VaultConfig(Section):
         default_factory=TeamSecretsConfig,
         description="Teams manage their own secrets through Vault's OIDC login (README: Teams write their own "
         "secrets).",
-    )
-    infra_pipeline: InfraPipelineTrustConfig | None = Field(
-        default=None,
-        description="Trust the infra pipeline's Concourse token directly for the deployer login "
-        "(components/vault/pipeline_login.py): the infra Concourse's issuer and the `up` job's subject.",
     )
 
     @property
@@ -869,7 +847,27 @@ class DeployerConfig(Section):
         examples=["staging"],
     )
     roles: list[DeployerRoleConfig] = Field(
-        min_length=1, description="The identity's Azure role assignments (README: Permissions)."
+        min_length=1,
+        description="The identity's Azure role assignments (README: Permissions). The first role's subscription is "
+        "the one the environment deploys to (`azure-<environment>.subscription_id` for the pipeline).",
+    )
+
+    @property
+    def subscription_id(self) -> str:
+        """The subscription the environment is deployed to: that of the first role's scope."""
+        return self.roles[0].scope.split("/")[2]
+
+
+class StateBackendConfig(Section):
+    """Where the infra pipeline's tasks find the Pulumi state (`pulumi-state` in the infra Concourse's Vault)."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^azblob://[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])?$")] = Field(
+        description="The state backend the pipeline logs in to: azblob://<container> (docs/first-deployment.md).",
+        examples=["azblob://pulumi-state"],
+    )
+    storage_account: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{3,24}$")] = Field(
+        description="The storage account that holds the container (its name only: the deployers log in as "
+        "themselves, no account key)."
     )
 
 
@@ -963,6 +961,15 @@ class StackConfig(Section):
     promotion: PromotionConfig | None = Field(
         default=None, description="Gate this stack on the release set another stack deployed."
     )
+    infra_stack: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None
+    ) = Field(
+        default=None,
+        description="The infra stack (org/project/stack) whose pipeline deploys this one: this stack's Vault "
+        "trusts that Concourse's token for the `<stack>-up` job (components/vault/pipeline_login.py), with the "
+        "issuer and subject read from the infra stack's outputs through a StackReference.",
+        examples=["organization/cdstack/infra"],
+    )
     allow_team_privileged_roles: bool = Field(
         default=False,
         description="On a production stack, let a team entry with azure.allowPrivilegedRoles give its pipelines "
@@ -976,6 +983,11 @@ class StackConfig(Section):
         default_factory=list,
         description="The infra pipeline's deployer identities this stack creates (one user-assigned identity per "
         "environment, federated to the pipeline's jobs for it on this stack's Concourse): for the infra stack.",
+    )
+    state_backend: StateBackendConfig | None = Field(
+        default=None,
+        description="With `deployers`: the state backend the infra pipeline's tasks use, written to this stack's "
+        "Vault as `pulumi-state` for the pipeline (without it an operator writes that secret).",
     )
 
     @property

@@ -31,7 +31,6 @@ from components.concourse import limits as concourse_limits
 from components.config.schema import StackConfig
 from components.durations import go_duration_seconds
 from components.vault import login as vault_login
-from components.vault import pipeline_login as vault_pipeline_login
 from components.vault.init import VaultInit
 
 KV_VERSION = "2"
@@ -96,7 +95,7 @@ def auth_param(role_id: str, secret_id: str) -> str:
 
 
 def provider_auth_login(
-    cfg: StackConfig, initialised: pulumi.Output[str] | None
+    cfg: StackConfig, initialised: pulumi.Output[str] | None, infra_trust: pulumi.Output[dict[str, Any]] | None = None
 ) -> vault.ProviderAuthLoginJwtArgs | None:
     """The deployer's JWT login to the in-cluster Vault: the mount and the role, chosen once `initialised` is known
     (the initialiser's id: on a first preview Vault does not exist, so there is nothing to log in to); None for an
@@ -106,10 +105,11 @@ def provider_auth_login(
     if initialised is None:
         return None
     deployer = vault_login.current()
-    trusted = vault_pipeline_login.trust(cfg)
     ids = cfg.vault.deployer_object_ids
-    role = initialised.apply(lambda _: vault_login.vault_login_role(deployer, ids, trusted))
-    return vault.ProviderAuthLoginJwtArgs(role=role, mount=vault_login.login_mount(deployer, trusted))
+    both = pulumi.Output.all(initialised, infra_trust)
+    role = both.apply(lambda values: vault_login.vault_login_role(deployer, ids, values[1]))
+    mount = both.apply(lambda values: vault_login.login_mount(deployer, values[1]))
+    return vault.ProviderAuthLoginJwtArgs(role=role, mount=mount)
 
 
 class VaultAccess(pulumi.ComponentResource):
@@ -125,9 +125,11 @@ class VaultAccess(pulumi.ComponentResource):
         name: str,
         cfg: StackConfig,
         initialised: VaultInit | None,
+        infra_trust: pulumi.Output[dict[str, Any]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        """`initialised` is the in-cluster Vault's initialiser (None for an external Vault)."""
+        """`initialised` is the in-cluster Vault's initialiser (None for an external Vault); `infra_trust` the infra
+        pipeline's token its deployer login trusts (vault_pipeline_login.trust)."""
         super().__init__("cdstack:vault:VaultAccess", name, None, opts)
         self.address = address(cfg)
         self.mount_path = mount_path(cfg)
@@ -135,7 +137,7 @@ class VaultAccess(pulumi.ComponentResource):
         self.provider = vault.Provider(
             "vault",
             address=self.address,
-            auth_login_jwt=provider_auth_login(cfg, initialised.id if initialised else None),
+            auth_login_jwt=provider_auth_login(cfg, initialised.id if initialised else None, infra_trust),
             # The provider's child token must outlive the whole `up`: a replaced secret id is destroyed only after
             # Concourse's release, which may wait for every worker's drain (default TTL: 1200 s). Its parent, the
             # deployer's JWT login, lives as long (vault_bootstrap passes the same lifetime to the login's roles).

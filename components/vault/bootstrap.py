@@ -13,6 +13,7 @@ and take access away from the previous deployer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization
@@ -41,7 +42,7 @@ def deployer_policy(cfg: StackConfig) -> str:
         vault_access.mount_path(cfg), vault_access.CONCOURSE_POLICY, vault_access.AUDIT_PATH
     )
     policy += vault_raft.deployer_rules() if cfg.vault.storage == "raft" else ""
-    return policy + (vault_pipeline_login.deployer_rules() if cfg.vault.infra_pipeline else "")
+    return policy + (vault_pipeline_login.deployer_rules() if cfg.infra_stack else "")
 
 
 class VaultBootstrap(pulumi.ComponentResource):
@@ -59,8 +60,10 @@ class VaultBootstrap(pulumi.ComponentResource):
         tenant_id: pulumi.Output[str],
         admin_group_id: pulumi.Output[str],
         vault_ready: Sequence[pulumi.Resource],
+        infra_trust: pulumi.Output[dict[str, Any]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`infra_trust`: the infra pipeline's token Vault's deployer login trusts (vault_pipeline_login.trust)."""
         super().__init__("cdstack:vault:VaultBootstrap", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         client = authorization.get_client_config_output()
@@ -82,14 +85,14 @@ class VaultBootstrap(pulumi.ComponentResource):
             for key, principal, kind in principals
         ]
 
-        access = pulumi.Output.all(tenant_id, admin_group_id).apply(
+        access = pulumi.Output.all(tenant_id, admin_group_id, infra_trust).apply(
             lambda ids: vault_login.access_spec(
                 ids[0],
                 ids[1],
                 cfg.vault.deployer_object_ids,
                 deployer_policy(cfg),
                 vault_access.token_lifetime_seconds(cfg),
-                vault_pipeline_login.trust(cfg),
+                ids[2],
             )
         )
         self.init = VaultInit(

@@ -1,6 +1,6 @@
 """Vault trusts the infra pipeline's own Concourse token for the deployer login, with no Entra ID hop.
 
-With `cdstack:vault.infraPipeline` set, the deployer login (components/vault/login.py, set up by vault_init) gains a
+With `cdstack:infraStack` set, the deployer login (components/vault/login.py, set up by vault_init) gains a
 second JWT auth mount, `infra-concourse`: its discovery URL and bound issuer are the infra Concourse's issuer (Vault
 fetches `<issuer>/.well-known/openid-configuration`, then the `jwks_uri` it names, `<issuer>/.well-known/jwks.json`:
 concourse/concourse v8.1.1 atc/api/idtokenserver/openid_discovery.go), and one role, `pipeline`, that accepts only a
@@ -12,15 +12,22 @@ be replayed at Entra ID, nor the Azure one here). It gets the one deployer polic
 
 Concourse rotates its signing key weekly and keeps the old one published for a day
 (`--signing-key-rotation-period`, `--signing-key-grace-period`): Vault re-reads the JWKS when a token names a key it
-does not know, so a rotation needs nothing here. Vault's pods reach the issuer through their egress to the internet
-on TCP 443 (components/network_edges.py), hence the config's https-on-443 pattern.
+does not know, so a rotation needs nothing here.
+
+One source of truth: the issuer and the subject are the infra stack's outputs (`concourseIssuer`, `pipelineSubjects`,
+components/infra_pipeline.trust_outputs, computed from its own configuration by the same functions its deployer
+identities' federated credentials use), read through a StackReference, never typed a second time here. Vault's pods
+reach the issuer through their egress to the internet on TCP 443 (components/network_edges.py); the issuer is
+https on 443 (idtoken.external_url).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
+
+import pulumi
 
 from components.concourse import infra_pipeline
 from components.config.schema import StackConfig
@@ -31,17 +38,51 @@ VAULT_AUDIENCE = "cdstack-vault"
 """The audience the infra pipeline asks for when it logs in to a stack's Vault."""
 
 
-def trust(cfg: StackConfig) -> dict[str, Any] | None:
-    """The `infraPipeline` part of the deployer login spec (vault_login.access_spec), or None when not configured."""
-    pipeline = cfg.vault.infra_pipeline
-    if pipeline is None:
+class InfraStackError(Exception):
+    """The infra stack's outputs do not name this stack's `up` job: it does not deploy this stack (yet)."""
+
+
+def trust_from(issuer: str, subject: str) -> dict[str, Any]:
+    """The `infraPipeline` part of the deployer login spec (vault_login.access_spec)."""
+    return {"mount": MOUNT, "issuer": issuer, "subject": subject, "audience": VAULT_AUDIENCE}
+
+
+def trust_of(cfg: StackConfig, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The trust, from the infra stack's outputs: its issuer and the subject it lists for this stack's `up` job."""
+    issuer = outputs.get(infra_pipeline.ISSUER_OUTPUT)
+    job = infra_pipeline.up_job(cfg.stack)
+    subject = (outputs.get(infra_pipeline.SUBJECTS_OUTPUT) or {}).get(cfg.stack, {}).get(job)
+    if not issuer or not subject:
+        raise InfraStackError(
+            f"cdstack:infraStack {cfg.infra_stack} exports no issuer or no subject for the job {job}: list "
+            f"{cfg.stack!r} under its cdstack:deployers and run its `pulumi up` first (docs/first-deployment.md)"
+        )
+    return trust_from(issuer, subject)
+
+
+class InfraTrust(NamedTuple):
+    reference: pulumi.StackReference
+    """The read of the infra stack's outputs: what a gate on the trust resolves to (a resource, for depends_on)."""
+    trust: pulumi.Output[dict[str, Any]]
+
+
+def trust(cfg: StackConfig) -> InfraTrust | None:
+    """The trust as the infra stack's outputs say, or None without `cdstack:infraStack`. Reads a StackReference:
+    call it once per program (components/program.py) and hand it on."""
+    if cfg.infra_stack is None:
         return None
-    return {
-        "mount": MOUNT,
-        "issuer": pipeline.issuer,
-        "subject": pipeline.subject or infra_pipeline.up_subject(cfg.stack),
-        "audience": VAULT_AUDIENCE,
-    }
+    infra = pulumi.StackReference(cfg.infra_stack)
+    outputs = pulumi.Output.all(
+        infra.get_output(infra_pipeline.ISSUER_OUTPUT), infra.get_output(infra_pipeline.SUBJECTS_OUTPUT)
+    )
+    return InfraTrust(
+        infra,
+        outputs.apply(
+            lambda values: trust_of(
+                cfg, {infra_pipeline.ISSUER_OUTPUT: values[0], infra_pipeline.SUBJECTS_OUTPUT: values[1]}
+            )
+        ),
+    )
 
 
 def requests(spec: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any] | None]]:
@@ -92,7 +133,7 @@ def claim_problem(claims: Mapping[str, Any], trusted: Mapping[str, Any]) -> str 
     if claims.get("sub") != trusted["subject"]:
         return (
             f"the infra Concourse token is for {claims.get('sub')!r}, and this stack's Vault accepts only "
-            f"{trusted['subject']!r} (cdstack:vault.infraPipeline.subject)"
+            f"{trusted['subject']!r} (the infra stack's pipelineSubjects output)"
         )
     if trusted["audience"] not in audiences:
         return f"the infra Concourse token's audience is {audiences}; Vault's role needs {trusted['audience']!r}"
