@@ -225,12 +225,15 @@ def test_wired_into_the_stack_vault_is_initialised_behind_the_ingress_before_any
     assert not [r for r in plan.by_type(HELM_RELEASE) if r.name == "consul"]
     init = plan.get("pulumi-python:dynamic/vault:Init", "vault-init")
     assert {vault.urn, plan.get(HELM_RELEASE, "traefik").urn} <= set(init.dependencies)
-    assert plan.get("pulumi:providers:vault", "vault").dependencies == [init.urn]
+    # and the infra stack's outputs, which the deployer login's trust reads (a StackReference: read, not registered)
+    infra = "urn:pulumi:prod::cdstack::pulumi:pulumi:Stack$pulumi:pulumi:StackReference::organization/cdstack/infra"
+    assert plan.get("pulumi:providers:vault", "vault").dependencies == [init.urn, infra]
 
 
 def test_an_external_vault_gets_no_consul_and_no_vault_release(shared_plan: Planner):
     config = stack_config("staging")
     config["cdstack:vault"] = {"mode": "external", "address": "https://vault.example.com"}
+    del config["cdstack:infraStack"]  # the infra pipeline's trust is a mount in the in-cluster Vault
     plan = shared_plan("demo", config)
     releases = {r.name for r in plan.by_type(HELM_RELEASE)}
     assert {"traefik", "cert-manager"} <= releases
