@@ -20,22 +20,13 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from components.concourse.team_api import Budget, Clock, ConcourseApi, RealClock
+from components.concourse.teams import ApiProvider
 
 INPUTS = ("teamName", "pipelineName", "config", "url", "adminUser", "adminPassword", "budgetSeconds")
 
 
-class PipelineProvider(pulumi.dynamic.ResourceProvider):
-    """CRUD of one Concourse pipeline. `clock` and `attempt_bounds` are for tests, as in TeamProvider."""
-
-    def __init__(self, clock: Clock | None = None, attempt_bounds: Mapping[str, float] | None = None):
-        super().__init__()
-        self.clock = clock or RealClock()
-        self.attempt_bounds = dict(attempt_bounds or {})
-
-    def _api(self, props: Mapping[str, Any]) -> ConcourseApi:
-        budget = Budget(seconds=float(props["budgetSeconds"]), clock=self.clock, **self.attempt_bounds)
-        return ConcourseApi(props["url"], props["adminUser"], props["adminPassword"], budget)
+class PipelineProvider(ApiProvider):
+    """CRUD of one Concourse pipeline."""
 
     @staticmethod
     def _outs(props: Mapping[str, Any], paused: bool = False) -> dict[str, Any]:

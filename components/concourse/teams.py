@@ -80,9 +80,9 @@ def auth_problem(auth: Any) -> str | None:
 INPUTS = ("teamName", "auth", "url", "adminUser", "adminPassword", "budgetSeconds")
 
 
-class TeamProvider(pulumi.dynamic.ResourceProvider):
-    """CRUD of one Concourse team. Holds no credential: the admin password and the time budget arrive with each call's
-    inputs. `clock` is for tests; `pulumi up` uses real time."""
+class ApiProvider(pulumi.dynamic.ResourceProvider):
+    """What every dynamic provider over Concourse's API shares. It holds no credential: the admin password and the time
+    budget arrive with each call's inputs. `clock` is for tests; `pulumi up` uses real time."""
 
     def __init__(self, clock: Clock | None = None, attempt_bounds: Mapping[str, float] | None = None):
         super().__init__()
@@ -90,9 +90,18 @@ class TeamProvider(pulumi.dynamic.ResourceProvider):
         self.attempt_bounds = dict(attempt_bounds or {})
         """Tests shrink the per-attempt connect/read bounds and backoff with the budget (Budget's fields)."""
 
+    def budget(self, seconds: Any) -> Budget:
+        return Budget(seconds=float(seconds), clock=self.clock, **self.attempt_bounds)
+
     def _api(self, props: Mapping[str, Any]) -> ConcourseApi:
-        budget = Budget(seconds=float(props["budgetSeconds"]), clock=self.clock, **self.attempt_bounds)
-        return ConcourseApi(props["url"], props["adminUser"], props["adminPassword"], budget)
+        """The client, as the admin the inputs name, within the inputs' budget."""
+        return ConcourseApi(
+            props["url"], props["adminUser"], props["adminPassword"], self.budget(props["budgetSeconds"])
+        )
+
+
+class TeamProvider(ApiProvider):
+    """CRUD of one Concourse team."""
 
     def _outs(self, props: Mapping[str, Any], team: Mapping[str, Any]) -> dict[str, Any]:
         outs = {key: props[key] for key in INPUTS}
@@ -155,18 +164,12 @@ class TeamProvider(pulumi.dynamic.ResourceProvider):
             api.close()
 
 
-class ApiReadyProvider(pulumi.dynamic.ResourceProvider):
+class ApiReadyProvider(ApiProvider):
     """Waits, when created, until Concourse's URL answers with a verified certificate (team_api.wait_for_api). Created
     once per URL, so only the first `up` (or a new host) waits; later runs cost nothing."""
 
-    def __init__(self, clock: Clock | None = None, attempt_bounds: Mapping[str, float] | None = None):
-        super().__init__()
-        self.clock = clock or RealClock()
-        self.attempt_bounds = dict(attempt_bounds or {})
-
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        budget = Budget(seconds=float(props["waitSeconds"]), clock=self.clock, **self.attempt_bounds)
-        info = wait_for_api(props["url"], budget)
+        info = wait_for_api(props["url"], self.budget(props["waitSeconds"]))
         return pulumi.dynamic.CreateResult(props["url"], {**props, "version": info.get("version")})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
