@@ -102,3 +102,4 @@ def azure_plans() -> dict[str, offline.Plan]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, TODAY)
         return {stack: run(stack) for stack in STACKS}
+

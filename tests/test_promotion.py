@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +60,6 @@ def test_message_lists_each_offending_release_with_both_versions():
     assert "stack prod refuses releases that organization/cdstack/staging has not deployed:" in text
     assert "  chart concourse: prod 20.2.0, organization/cdstack/staging 20.1.3" in text
     assert "  image influxdb2: prod 2.7.13, organization/cdstack/staging not deployed" in text
-
-
-@pytest.fixture(autouse=True)
-def collect_refused_futures() -> Iterator[None]:
-    """A refused gate fails the futures of every resource waiting on it; collect them while pytest captures output.
-
-    (Otherwise asyncio reports each one as "never retrieved" at interpreter exit, after the test run.)
-    """
-    yield
-    gc.collect()
 
 
 def prod_config(**promotion: str) -> dict[str, Any]:
