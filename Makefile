@@ -99,10 +99,12 @@ alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure m
 
 test: lint typecheck unit ## everything CI runs (.ci/run)
 
-# pytest on every core (pytest-xdist): each worker takes whole files (--dist loadfile), so a module's fixtures and a
-# worker's shared plans (tests/conftest.py cached_plan) are made once. WORKERS=1 runs in one process.
+# pytest on every core (pytest-xdist): each worker takes whole files (--dist loadfile), so a module's fixtures are made
+# once, and the session's shared plans once for all workers (tests/conftest.py cached_plan). Files go out in the order
+# tests/conftest.py gives them (WAITING_FIRST's first), not by their number of tests (--no-loadscope-reorder). `auto`
+# is two workers more than cores (conftest's pytest_xdist_auto_num_workers). WORKERS=1 runs in one process.
 WORKERS ?= auto
-PYTEST_PARALLEL = $(if $(filter 1,$(WORKERS)),-p no:xdist,-n $(WORKERS) --dist loadfile)
+PYTEST_PARALLEL = $(if $(filter 1,$(WORKERS)),-p no:xdist,-n $(WORKERS) --dist loadfile --no-loadscope-reorder)
 
 unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest on every core, less the `exhaustive` tests (installs promtool, amtool, ElastAlert, network-config-analyzer and checkov first)
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not exhaustive"

@@ -146,6 +146,7 @@ NOT_IN_CI = {
     "bench": "prints timings on the machine at hand; nothing to assert",
     "bench-test": "times `make unit` and `make test` themselves; running it inside `make test` would recurse",
     "fmt": "rewrites files; `make lint` (in `make test`) checks the same formatting",
+    "unit-all": "`make unit` plus the `exhaustive` tests, which re-prove what default tests prove (Makefile)",
     "charts-lock": "needs the chart repositories (network); its tool's offline paths are under `make charts`",
     "images-lock": "needs the registries (network); its tool's offline paths are under `make images`",
 }

@@ -11,7 +11,7 @@ import pytest
 
 from components.concourse import infra_pipeline
 from components.vault import pipeline_login as vault_pipeline_login
-from tests.conftest import stack_config
+from tests.conftest import cached_plan, stack_config
 from tools import offline
 
 INFRA = "organization/cdstack/infra"
@@ -20,7 +20,7 @@ INIT = "pulumi-python:dynamic/vault:Init"
 
 def infra_outputs() -> dict[str, Any]:
     """What the infra stack's plan exports, from its own program run (not from the same helper the mock uses)."""
-    outputs = offline.run_stack("infra").outputs
+    outputs = cached_plan("infra").outputs
     return {key: outputs[key] for key in (infra_pipeline.ISSUER_OUTPUT, infra_pipeline.SUBJECTS_OUTPUT)}
 
 
@@ -48,12 +48,12 @@ def binding_problems(plan: offline.Plan, exported: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_the_vault_role_binds_exactly_what_the_infra_stack_exports(stack: str, exported: dict[str, Any]):
-    plan = offline.run_stack(stack)
+    plan = cached_plan(stack)
     assert binding_problems(plan, exported) == []
     assert exported[infra_pipeline.ISSUER_OUTPUT] == "https://ci.infra.cd.contoso.com"
     assert plan.get(INIT, "vault-init").inputs["access"]["infraPipeline"]["subject"] == f"main/cdstack//{stack}-up"
     # The infra stack's deployer identities trust the same issuer and subjects (Entra side).
-    infra = offline.run_stack("infra")
+    infra = cached_plan("infra")
     creds = infra.by_type("azure-native:managedidentity:FederatedIdentityCredential")
     up = next(c for c in creds if c.inputs["subject"] == f"main/cdstack//{stack}-up")
     assert up.inputs["issuer"] == exported[infra_pipeline.ISSUER_OUTPUT]
@@ -82,9 +82,9 @@ def test_an_infra_stack_that_does_not_deploy_this_stack_is_refused(plan_of):
         plan_of("staging", config, stack_outputs={INFRA: {"concourseIssuer": "https://ci.x.example.com"}})
 
 
-def test_without_infra_stack_the_vault_trusts_no_pipeline(plan_of):
+def test_without_infra_stack_the_vault_trusts_no_pipeline(shared_plan):
     config = stack_config("staging")
     del config["cdstack:infraStack"]
-    plan = plan_of("staging", config)
+    plan = shared_plan("staging", config)
     assert "infraPipeline" not in plan.get(INIT, "vault-init").inputs["access"]
     assert not plan.by_type("pulumi:pulumi:StackReference")
