@@ -20,7 +20,9 @@ ruamel.yaml (a YAML 1.2 parser); only the resolution of plain scalars to values 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -208,7 +210,15 @@ class _Builder:
 
 
 def parse(text: str, source: str = "<stack file>") -> Any:
-    """The first YAML document of `text` as go-yaml v3 decodes it into `any` (None for an empty file)."""
+    """The first YAML document of `text` as go-yaml v3 decodes it into `any` (None for an empty file): a copy of its
+    own, which the caller may edit."""
+    return copy.deepcopy(_parsed(text, source))
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str, source: str) -> Any:
+    """parse's result, remembered: the tools and the tests read the same few stack files hundreds of times in one
+    process (every plan, every config check), and ruamel.yaml's pure-Python parser takes some 8 ms a file each time."""
     try:
         events = list(YAML(typ="safe", pure=True).parse(text))
     except MarkedYAMLError as error:
