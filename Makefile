@@ -99,6 +99,12 @@ alerts: $(VENV)/.installed ## the alerts table (alert, file, severity, failure m
 
 test: lint typecheck unit ## everything CI runs (.ci/run)
 
+# `make test` runs its parts side by side: pyright (half a minute of one core) overlaps pytest, whose workers leave a
+# core idle at times while they wait on real servers. Each line of output is printed whole (--output-sync=line).
+ifeq ($(MAKECMDGOALS),test)
+MAKEFLAGS += -j3 --output-sync=line
+endif
+
 # pytest on every core (pytest-xdist): each worker takes whole files (--dist loadfile), so a module's fixtures are made
 # once, and the session's shared plans once for all workers (tests/conftest.py cached_plan). Files go out in the order
 # tests/conftest.py gives them (WAITING_FIRST's first), not by their number of tests (--no-loadscope-reorder). `auto`

@@ -82,7 +82,12 @@ def test_a_burst_of_503s_is_ridden_out_with_jittered_backoff(concourse, provider
 def test_5xx_until_the_deadline_fails_with_status_and_body(concourse, provider, clock):
     concourse.faults = ["PUT:503"] * 1000
     result, took = timed(clock, lambda: provider.create(props(concourse)))
-    text = one_line_error(result, f"PUT {concourse.url}{TEAM}", "503 Service Unavailable: no healthy upstream")
+    text = one_line_error(result, f"PUT {concourse.url}{TEAM}")
+    # The last attempt can start with milliseconds of the budget left (backoff is virtual time, requests are real) and
+    # be cut while its reply arrives, more often on a loaded machine: the status is named either way, the body when
+    # the reply arrived whole.
+    whole, cut = "503 Service Unavailable: no healthy upstream", "503 reply still arriving at the deadline"
+    assert whole in text or cut in text, text
     assert "still failing at the deadline" in text and "of a 3s budget" in text
     assert 3 - 0.5 <= took <= 3 + SLACK  # used the budget, and no more
     assert "payments" not in concourse.teams
