@@ -112,6 +112,11 @@ endif
 WORKERS ?= auto
 PYTEST_PARALLEL = $(if $(filter 1,$(WORKERS)),-p no:xdist,-n $(WORKERS) --dist loadfile --no-loadscope-reorder)
 
+# pytest keeps the test modules it rewrote (and Python the modules it compiled) in __pycache__, as both do by default:
+# where a machine sets PYTHONDONTWRITEBYTECODE (container images often do), every worker and every `python -m tools.*`
+# a test starts compiled them all again, some 3 s of CPU each.
+unit unit-all: export PYTHONDONTWRITEBYTECODE =
+
 unit: $(VENV)/.installed $(ELASTALERT_VENV)/.installed $(NETPOL_VENV)/.installed $(CHECKOV_VENV)/.installed engines ## pytest on every core, less the `exhaustive` tests (installs promtool, amtool, ElastAlert, network-config-analyzer and checkov first)
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not exhaustive"
 
