@@ -20,9 +20,9 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from components.concourse.teams import ApiProvider
+from components.concourse.teams import API_INPUTS, ApiProvider, api_inputs, secret_password
 
-INPUTS = ("teamName", "pipelineName", "config", "url", "adminUser", "adminPassword", "budgetSeconds")
+INPUTS = ("teamName", "pipelineName", "config", *API_INPUTS)
 
 
 class PipelineProvider(ApiProvider):
@@ -95,11 +95,7 @@ class ConcoursePipeline(pulumi.dynamic.Resource, module="concourse", name="Pipel
             "teamName": team_name,
             "pipelineName": pipeline_name,
             "config": config,
-            "url": url,
-            "adminUser": admin_user,
-            "adminPassword": pulumi.Output.secret(admin_password),
-            "budgetSeconds": budget_seconds,
+            **api_inputs(url, admin_user, admin_password, budget_seconds),
             "paused": None,
         }
-        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["adminPassword"])
-        super().__init__(PipelineProvider(), resource_name, props, pulumi.ResourceOptions.merge(opts, secret_outputs))
+        super().__init__(PipelineProvider(), resource_name, props, secret_password(opts))

@@ -77,7 +77,9 @@ def auth_problem(auth: Any) -> str | None:
 # ---------------------------------------------------------------------------------------------------------------------
 # The dynamic providers
 
-INPUTS = ("teamName", "auth", "url", "adminUser", "adminPassword", "budgetSeconds")
+API_INPUTS = ("url", "adminUser", "adminPassword", "budgetSeconds")
+"""The inputs ApiProvider builds its client from, which every resource over Concourse's API carries (api_inputs)."""
+INPUTS = ("teamName", "auth", *API_INPUTS)
 
 
 class ApiProvider(pulumi.dynamic.ResourceProvider):
@@ -98,6 +100,22 @@ class ApiProvider(pulumi.dynamic.ResourceProvider):
         return ConcourseApi(
             props["url"], props["adminUser"], props["adminPassword"], self.budget(props["budgetSeconds"])
         )
+
+
+def api_inputs(url: str, admin_user: str, admin_password: pulumi.Input[str], budget_seconds: int) -> dict[str, Any]:
+    """API_INPUTS of a resource over Concourse's API: where and as whom its provider logs in, within what budget. The
+    password is a secret input; secret_password keeps it secret in the outputs too."""
+    return {
+        "url": url,
+        "adminUser": admin_user,
+        "adminPassword": pulumi.Output.secret(admin_password),
+        "budgetSeconds": budget_seconds,
+    }
+
+
+def secret_password(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """`opts` with the admin password a secret output (a dynamic provider returns its inputs as outputs)."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["adminPassword"]))
 
 
 class TeamProvider(ApiProvider):
@@ -194,14 +212,10 @@ class ConcourseTeam(pulumi.dynamic.Resource, module="concourse", name="Team"):
         props = {
             "teamName": team_name,
             "auth": auth,
-            "url": url,
-            "adminUser": admin_user,
-            "adminPassword": pulumi.Output.secret(admin_password),
-            "budgetSeconds": budget_seconds,
+            **api_inputs(url, admin_user, admin_password, budget_seconds),
             "teamId": None,
         }
-        secret_outputs = pulumi.ResourceOptions(additional_secret_outputs=["adminPassword"])
-        super().__init__(TeamProvider(), resource_name, props, pulumi.ResourceOptions.merge(opts, secret_outputs))
+        super().__init__(TeamProvider(), resource_name, props, secret_password(opts))
 
 
 class ConcourseApiReady(pulumi.dynamic.Resource, module="concourse", name="ApiReady"):
