@@ -89,12 +89,11 @@ def _session_plan(stack: str, config: dict[str, Any] | None, stack_outputs: dict
     The key is what `offline.run` hands the program: stack, flattened config, secret keys, the outputs of the stacks it
     reads (the ones `offline.run_stack` assumes when `config` is None) and the pinned day."""
     if config is None:
-        flat, secret_keys = offline.read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
-        outputs = offline.source_stack_outputs(flat, PROJECT_DIR)
+        flat, secret_keys, outputs = offline.stack_file_inputs(stack)
     else:
         flat, secret_keys = offline.flatten_config(config)
-        outputs = stack_outputs or {}
-    outputs = {**offline.infra_stack_outputs(flat, PROJECT_DIR), **outputs}  # what offline.run adds itself
+        outputs = stack_outputs
+    outputs = offline.answered_stack_outputs(flat, outputs)
     inputs = json.dumps(
         [stack, flat, sorted(secret_keys), outputs, os.environ.get(clock.ENV)], sort_keys=True, default=str
     )

@@ -26,9 +26,7 @@ def shared_golden_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     real = golden_plans.golden_plan
 
     def golden_plan(stack: str, project_dir: Path = PROJECT_DIR) -> str:
-        config, secret_keys = offline.read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
-        outputs = offline.source_stack_outputs(config, project_dir)
-        key = json.dumps([stack, config, secret_keys, outputs], sort_keys=True, default=str)
+        key = json.dumps([stack, *offline.stack_file_inputs(stack, project_dir)], sort_keys=True, default=str)
         if key not in _GOLDEN:
             _GOLDEN[key] = real(stack, project_dir)
         return _GOLDEN[key]

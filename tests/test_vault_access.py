@@ -90,8 +90,7 @@ def test_mount_policy_and_approle(stack: str, shared_plan: Planner):
 
 def plan_as(stack: str, token: str) -> offline.Plan:
     """The stack file planned with the deployer's token `token` (a person's)."""
-    config, secret_keys = offline.read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
-    outputs = offline.source_stack_outputs(config, PROJECT_DIR)
+    config, secret_keys, outputs = offline.stack_file_inputs(stack)
     return offline.run(
         stack, config, secret_keys, stack_outputs=outputs, deployer=lambda: vault_login.Deployer(token, None)
     )

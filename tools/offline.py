@@ -416,10 +416,8 @@ def run(
     if program is None:
         from components.program import main as program
 
-    # The infra stack's trust outputs are always answered, as `pulumi up` would find them; a test's own table
-    # overrides them stack by stack (the promotion source's release set stays the caller's choice). First: reading
-    # the infra stack file is a program run of its own, which sets the engine's globals.
-    stack_outputs = {**infra_stack_outputs(config, PROJECT_DIR), **(stack_outputs or {})}
+    # First: reading the infra stack file is a program run of its own, which sets the engine's globals.
+    stack_outputs = answered_stack_outputs(config, stack_outputs)
     pulumi.runtime.settings.ROOT.set(None)  # each run is a fresh program with a fresh root stack
     # Who runs it, for Vault's JWT login: offline, a fake (the plan never reaches Azure).
     vault_login.deployer_source[:] = [deployer]
@@ -512,8 +510,17 @@ def pickler_restored() -> Iterator[None]:
 
 def run_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
     """Run cdstack for the stack file `Pulumi.<stack>.yaml` in `project_dir`."""
+    config, secret_keys, stack_outputs = stack_file_inputs(stack, project_dir)
+    return run(stack, config, secret_keys, stack_outputs=stack_outputs)
+
+
+def stack_file_inputs(
+    stack: str, project_dir: Path = PROJECT_DIR
+) -> tuple[dict[str, str], list[str], dict[str, dict[str, Any]]]:
+    """What run_stack hands `run` for `Pulumi.<stack>.yaml`: its config, its secret keys and the outputs of the stacks
+    it reads (source_stack_outputs)."""
     config, secret_keys = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
-    return run(stack, config, secret_keys, stack_outputs=source_stack_outputs(config, project_dir))
+    return config, secret_keys, source_stack_outputs(config, project_dir)
 
 
 def load_config(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
@@ -572,6 +579,14 @@ def source_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str,
     if source_stack is not None:
         outputs.setdefault(source, {})["releaseSet"] = release_set(load_config(source_stack, project_dir))
     return outputs
+
+
+def answered_stack_outputs(
+    config: dict[str, str], stack_outputs: dict[str, dict[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    """What a run's StackReferences answer: the infra stack's trust outputs, as `pulumi up` would find them, overridden
+    stack by stack by `stack_outputs` (the promotion source's release set stays the caller's choice)."""
+    return {**infra_stack_outputs(config, PROJECT_DIR), **(stack_outputs or {})}
 
 
 def infra_stack_outputs(config: dict[str, str], project_dir: Path) -> dict[str, dict[str, Any]]:
